@@ -1,0 +1,216 @@
+"""The provider contract: what the server and daemon may ask of an upstream.
+
+A provider refreshes its credential, lists models with their capabilities, opens a
+streaming call for an IR request (translation path) or relays a native body (passthrough
+path), reports quota and publishes its readiness. Everything upstream-specific (headers,
+endpoint choice, name mapping, billing) stays inside the provider's own package; the
+server reaches providers only through `aiclient_trio.providers.registry`.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import trio
+from trio_util import AsyncValue
+
+from aiclient_trio import ir
+from aiclient_trio.errors import NotFound
+
+__all__ = [
+    "ModelInfo",
+    "PassthroughResponse",
+    "Provider",
+    "ProviderState",
+    "ProviderStatus",
+    "RequestContext",
+    "close_matches",
+]
+
+
+class ProviderState(enum.StrEnum):
+    STARTING = "starting"
+    READY = "ready"
+    REFRESHING = "refreshing"
+    UNAUTHENTICATED = "unauthenticated"
+    ERROR = "error"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    state: ProviderState
+    # Why the provider is not ready, and the command that fixes it ("aiclient auth kiro").
+    reason: str | None = None
+    fix: str | None = None
+    since: float = field(default_factory=time.time)
+
+    @property
+    def ready(self) -> bool:
+        return self.state in (ProviderState.READY, ProviderState.REFRESHING)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": str(self.state), "reason": self.reason, "fix": self.fix}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    id: str  # the upstream's id, e.g. "claude-sonnet-4.5"
+    provider: str  # "copilot" | "kiro"
+    display_name: str = ""
+    context_window: int | None = None
+    max_prompt_tokens: int | None = None
+    max_output_tokens: int | None = None
+    supports_tools: bool = True
+    supports_vision: bool = False
+    supports_thinking: bool = False
+    # Wire formats the upstream itself speaks for this model (passthrough candidates).
+    upstream_formats: tuple[ir.WireFormat, ...] = ()
+    kind: Literal["chat", "embeddings"] = "chat"
+    premium_multiplier: float | None = None
+    # False when the upstream lists the model but its policy is not enabled for the user.
+    enabled: bool = True
+
+    @property
+    def qualified_id(self) -> str:
+        return f"{self.provider}/{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.qualified_id,
+            "provider": self.provider,
+            "upstream_id": self.id,
+            "display_name": self.display_name or self.id,
+            "context_window": self.context_window,
+            "max_prompt_tokens": self.max_prompt_tokens,
+            "max_output_tokens": self.max_output_tokens,
+            "supports_tools": self.supports_tools,
+            "supports_vision": self.supports_vision,
+            "supports_thinking": self.supports_thinking,
+            "upstream_formats": list(self.upstream_formats),
+            "kind": self.kind,
+            "premium_multiplier": self.premium_multiplier,
+            "enabled": self.enabled,
+        }
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """Per-request facts a provider needs and things it reports back (for the ledger)."""
+
+    request_id: str
+    inbound_format: ir.WireFormat
+    client_model: str
+    # Inbound request headers, lower-cased names (anthropic-beta, x-claude-code-session-id...).
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # Filled by the provider: upstream model id, Copilot initiator, Kiro credits, ...
+    upstream_model: str | None = None
+    initiator: str | None = None
+    credits: float | None = None
+    # True once any byte went to the client: from then on no retry or fallback.
+    committed: bool = False
+
+
+@dataclass(slots=True)
+class PassthroughResponse:
+    """An upstream answer relayed as bytes (the inbound format equals the upstream's)."""
+
+    status: int
+    content_type: str
+    body: AsyncIterator[bytes]
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def close_matches(name: str, candidates: Sequence[str], limit: int = 5) -> list[str]:
+    import difflib
+
+    return difflib.get_close_matches(name, list(candidates), n=limit, cutoff=0.4)
+
+
+class Provider(abc.ABC):
+    """Base class of providers. Subclasses live in `aiclient_trio.providers.<name>`."""
+
+    name: str
+
+    def __init__(self) -> None:
+        self.status: AsyncValue[ProviderStatus] = AsyncValue(ProviderStatus(ProviderState.STARTING))
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Long-running work (credential refresh loop, health monitor), run by the supervisor.
+
+        Call `task_status.started()` once the first credential check is done (ready or not).
+        Raising lets the supervisor mark the provider `error` and restart it with backoff.
+        """
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (HTTP clients) when the daemon stops."""
+
+    # -- models -----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def models(self) -> Sequence[ModelInfo]:
+        """Every model this provider can serve now (cached; never does I/O)."""
+
+    def resolve_model(self, name: str) -> ModelInfo:
+        """Map a client's model name (without the `provider/` prefix) to a model.
+
+        Raises `NotFound` naming close matches. Providers override this to normalise names
+        (dated Claude ids, dashes vs dots, case).
+        """
+        models = {m.id: m for m in self.models()}
+        if name in models:
+            return models[name]
+        hints = close_matches(name, list(models))
+        hint = f" Did you mean: {', '.join(self.name + '/' + h for h in hints)}?" if hints else ""
+        raise NotFound(f"model {name!r} is not available on {self.name}.{hint}", param="model")
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def passthrough(self, model: ModelInfo, inbound: ir.WireFormat) -> bool:
+        """True when `inbound` bodies for `model` are relayed natively (no translation)."""
+        return False
+
+    @abc.abstractmethod
+    def open_stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AbstractAsyncContextManager[AsyncIterator[ir.StreamEvent]]:
+        """Call the upstream for an IR request and yield IR events as they arrive.
+
+        Errors before the first event raise `GatewayError` from `__aenter__`; errors after
+        it arrive as a final `ir.StreamError` event. The iterator ends after `MessageStop`
+        or `StreamError`. Leaving the context closes the upstream request at once.
+        """
+
+    def open_passthrough(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> AbstractAsyncContextManager[PassthroughResponse]:
+        """Relay a native body (model already renamed by the provider) and yield the bytes."""
+        raise NotImplementedError(f"{self.name} has no passthrough route")
+
+    async def embeddings(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> dict[str, Any]:
+        """OpenAI embeddings; `body["encoding_format"]` is "float" or "base64"."""
+        raise NotFound(f"{self.name} does not serve embeddings", param="model")
+
+    async def quota(self) -> dict[str, Any] | None:
+        """Upstream quota (remaining premium requests, limits), or None if unknown."""
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def set_status(
+        self, state: ProviderState, reason: str | None = None, fix: str | None = None
+    ) -> None:
+        current = self.status.value
+        if current.state != state or current.reason != reason or current.fix != fix:
+            self.status.value = ProviderStatus(state, reason, fix)
