@@ -1,0 +1,65 @@
+"""The running gateway's shared state, handed from the daemon to the HTTP app.
+
+The daemon nursery owns every lifetime; the app only reads this object. Values that change
+while running are `trio_util.AsyncValue`s so readers wait on change instead of polling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import trio
+from trio_util import AsyncValue
+
+from aiclient_trio import ir
+from aiclient_trio.config_types import Config
+from aiclient_trio.providers.base import Provider
+
+__all__ = ["Gateway", "RequestOutcome", "RequestRecord"]
+
+RequestOutcome = Literal["ok", "client_error", "upstream_error", "cancelled"]
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What one finished API request did: one ledger row, one log line, metric updates."""
+
+    request_id: str
+    endpoint: str  # "/v1/messages", "/v1/chat/completions", ...
+    method: str
+    http_status: int
+    outcome: RequestOutcome
+    started_at: float  # unix time
+    duration: float  # seconds
+    stream: bool = False
+    provider: str | None = None
+    client_model: str | None = None
+    upstream_model: str | None = None
+    usage: ir.Usage | None = None
+    time_to_first_byte: float | None = None
+    initiator: str | None = None  # Copilot X-Initiator: "user" (premium) or "agent"
+    credits: float | None = None  # Kiro metering, when reported
+    error_kind: str | None = None
+    # Fallback chain: targets tried before the one that answered ("copilot/x", ...).
+    fallback_from: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Gateway:
+    config: AsyncValue[Config]
+    providers: dict[str, Provider] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    # Set when SIGTERM/SIGINT arrives: stop accepting, let in-flight requests finish.
+    draining: trio.Event = field(default_factory=trio.Event)
+    # Set when the drain deadline passes: remaining streams end with a terminal error event.
+    drain_expired: trio.Event = field(default_factory=trio.Event)
+    active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
+    # Called synchronously for every finished request (ledger, metrics, log line).
+    observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+
+    def record(self, rec: RequestRecord) -> None:
+        for observer in self.observers:
+            observer(rec)
