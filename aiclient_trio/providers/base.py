@@ -12,7 +12,7 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -140,6 +140,8 @@ class Provider(abc.ABC):
 
     def __init__(self) -> None:
         self.status: AsyncValue[ProviderStatus] = AsyncValue(ProviderStatus(ProviderState.STARTING))
+        # Told of every credential refresh (name, success); the daemon hooks metrics here.
+        self.refresh_listeners: list[Callable[[str, bool], None]] = []
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -207,6 +209,11 @@ class Provider(abc.ABC):
         return None
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def report_refresh(self, ok: bool) -> None:
+        """Call after every credential refresh attempt."""
+        for listener in self.refresh_listeners:
+            listener(self.name, ok)
 
     def set_status(
         self, state: ProviderState, reason: str | None = None, fix: str | None = None
