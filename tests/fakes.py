@@ -1,0 +1,238 @@
+"""A scripted provider and a real-socket server helper for the server tests.
+
+`FakeProvider` yields IR events or relays passthrough bytes from a `Script`, can stall on a
+`trio.Event`, fail before or after its first byte, and records every call and cancellation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypercorn.config
+import hypercorn.trio
+import trio
+from trio_util import AsyncValue
+
+from aiclient_trio import ir
+from aiclient_trio.config_types import Config
+from aiclient_trio.errors import GatewayError
+from aiclient_trio.gateway import Gateway, RequestRecord
+from aiclient_trio.providers.base import (
+    ModelInfo,
+    PassthroughResponse,
+    Provider,
+    ProviderState,
+    RequestContext,
+)
+
+
+def text_events(
+    text: str = "Hello from fake",
+    model: str = "fake-model",
+    usage: ir.Usage | None = None,
+    chunks: int = 2,
+) -> list[ir.StreamEvent]:
+    """A complete one-text-block message, the text split into `chunks` deltas."""
+    usage = usage or ir.Usage(input_tokens=11, output_tokens=7)
+    step = max(1, len(text) // chunks)
+    parts = [text[i : i + step] for i in range(0, len(text), step)]
+    return [
+        ir.MessageStart(id="msg_fake", model=model, usage=ir.Usage(input_tokens=11)),
+        ir.BlockStart(0, ir.TextBlock("")),
+        *(ir.TextDelta(0, p) for p in parts),
+        ir.BlockStop(0),
+        ir.MessageDelta("end_turn", usage),
+        ir.MessageStop(),
+    ]
+
+
+@dataclass
+class Script:
+    """What the fake answers for one model."""
+
+    events: list[ir.StreamEvent] = field(default_factory=text_events)
+    # Raised from __aenter__ (before any byte).
+    error: GatewayError | None = None
+    # Before yielding event/chunk number `gate_at`, wait for `gate` (a slow upstream).
+    gate: trio.Event | None = None
+    gate_at: int = 1
+    # Passthrough: relayed bytes; `fail_after` chunks then the upstream dies.
+    chunks: list[bytes] = field(default_factory=list)
+    content_type: str = "text/event-stream"
+    status: int = 200
+    fail_after: int | None = None
+
+
+@dataclass
+class Call:
+    kind: str  # "stream" | "passthrough" | "embeddings"
+    model: ModelInfo
+    ctx: RequestContext
+    request: ir.Request | None = None
+    body: dict[str, Any] | None = None
+    started: trio.Event = field(default_factory=trio.Event)
+    cancelled: trio.Event = field(default_factory=trio.Event)
+    closed: trio.Event = field(default_factory=trio.Event)
+
+
+class FakeProvider(Provider):
+    def __init__(
+        self,
+        name: str,
+        model_ids: Sequence[str] = ("fake-model",),
+        *,
+        ready: bool = True,
+        passthrough_formats: tuple[ir.WireFormat, ...] = (),
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self._models = [
+            ModelInfo(
+                id=m,
+                provider=name,
+                display_name=m.title(),
+                context_window=128_000,
+                max_output_tokens=16_000,
+                upstream_formats=passthrough_formats,
+                kind="embeddings" if "embed" in m else "chat",
+            )
+            for m in model_ids
+        ]
+        self.passthrough_formats = passthrough_formats
+        self.scripts: dict[str, Script] = {}
+        self.calls: list[Call] = []
+        self.call_made: AsyncValue[int] = AsyncValue(0)
+        self.set_status(
+            ProviderState.READY if ready else ProviderState.UNAUTHENTICATED,
+            None if ready else "signed out",
+            None if ready else f"aiclient auth {name}",
+        )
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+
+    def models(self) -> Sequence[ModelInfo]:
+        return self._models
+
+    def passthrough(self, model: ModelInfo, inbound: ir.WireFormat) -> bool:
+        return inbound in self.passthrough_formats
+
+    def _record(self, call: Call) -> Call:
+        self.calls.append(call)
+        self.call_made.value += 1
+        return call
+
+    def script(self, model: ModelInfo) -> Script:
+        return self.scripts.get(model.id) or Script(events=text_events(model=model.id))
+
+    @asynccontextmanager
+    async def open_stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
+        call = self._record(Call("stream", model, ctx, request=request))
+        script = self.script(model)
+        ctx.upstream_model = model.id
+        ctx.initiator = "user"
+        call.started.set()
+        if script.error is not None:
+            raise script.error
+
+        async def events() -> AsyncIterator[ir.StreamEvent]:
+            for i, event in enumerate(script.events):
+                if script.gate is not None and i == script.gate_at:
+                    await script.gate.wait()
+                yield event
+
+        try:
+            yield events()
+        except trio.Cancelled:
+            call.cancelled.set()
+            raise
+        finally:
+            call.closed.set()
+
+    @asynccontextmanager
+    async def open_passthrough(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[PassthroughResponse]:
+        call = self._record(Call("passthrough", model, ctx, body=body))
+        script = self.script(model)
+        ctx.upstream_model = model.id
+        call.started.set()
+        if script.error is not None:
+            raise script.error
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for i, chunk in enumerate(script.chunks):
+                if script.fail_after is not None and i == script.fail_after:
+                    raise GatewayError("upstream connection reset", status=502)
+                if script.gate is not None and i == script.gate_at:
+                    await script.gate.wait()
+                yield chunk
+
+        try:
+            yield PassthroughResponse(script.status, script.content_type, chunks())
+        except trio.Cancelled:
+            call.cancelled.set()
+            raise
+        finally:
+            call.closed.set()
+
+    async def embeddings(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> dict[str, Any]:
+        self._record(Call("embeddings", model, ctx, body=body))
+        inputs = body.get("input")
+        count = len(inputs) if isinstance(inputs, list) else 1
+        return {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": [0.5, -0.25, 0.125]}
+                for i in range(count)
+            ],
+            "model": model.id,
+            "usage": {"prompt_tokens": 3, "total_tokens": 3},
+        }
+
+
+def make_gateway(*providers: Provider, config: Config | None = None) -> Gateway:
+    gateway = Gateway(config=AsyncValue(config or Config()))
+    for provider in providers:
+        gateway.providers[provider.name] = provider
+    return gateway
+
+
+class Records:
+    """Collects `RequestRecord`s; `wait(n)` until n arrived."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.items: list[RequestRecord] = []
+        self.count: AsyncValue[int] = AsyncValue(0)
+        gateway.observers.append(self._add)
+
+    def _add(self, rec: RequestRecord) -> None:
+        self.items.append(rec)
+        self.count.value += 1
+
+    async def wait(self, n: int = 1) -> list[RequestRecord]:
+        await self.count.wait_value(lambda v: v >= n)
+        return self.items
+
+
+@asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[str]:
+    """Serve `app` with hypercorn's trio worker on 127.0.0.1:0; yields the base URL."""
+    config = hypercorn.config.Config()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.errorlog = None
+    config.graceful_timeout = 0.5
+    async with trio.open_nursery() as nursery:
+        urls: list[str] = await nursery.start(hypercorn.trio.serve, app, config)
+        try:
+            yield urls[0]
+        finally:
+            nursery.cancel_scope.cancel()

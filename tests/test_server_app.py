@@ -1,0 +1,95 @@
+"""The ASGI entry point over real sockets: probes, 404, HEAD /, paths and guards."""
+
+from __future__ import annotations
+
+import httpx
+from fakes import FakeProvider, make_gateway, serve
+
+from aiclient_trio import __version__
+from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.providers.base import ProviderState
+from aiclient_trio.server.app import create_app
+
+
+async def test_healthz_readyz_and_unknown_route() -> None:
+    copilot = FakeProvider("copilot")
+    kiro = FakeProvider("kiro", ready=False)
+    gateway = make_gateway(copilot, kiro)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        health = await client.get("/healthz")
+        assert health.status_code == 200
+        assert health.json()["status"] == "ok"
+        assert health.json()["version"] == __version__
+
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        providers = ready.json()["providers"]
+        assert providers["copilot"]["state"] == "ready"
+        assert providers["kiro"] == {
+            "state": "unauthenticated",
+            "reason": "signed out",
+            "fix": "aiclient auth kiro",
+        }
+
+        copilot.set_status(ProviderState.ERROR, "token refresh failed")
+        not_ready = await client.get("/readyz")
+        assert not_ready.status_code == 503
+        assert not_ready.json()["status"] == "not_ready"
+
+        missing = await client.get("/v1/nothing-here")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/json"
+        assert missing.json()["error"]["type"] == "invalid_request_error"
+        assert missing.headers["x-request-id"].startswith("req_")
+
+
+async def test_root_answers_get_and_head_for_preflight() -> None:
+    gateway = make_gateway(FakeProvider("copilot"))
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        head = await client.head("/")
+        assert head.status_code == 200
+        get = await client.get("/")
+        assert get.status_code == 200
+        assert get.json()["status"] == "ok"
+
+
+async def test_path_variants_and_request_id_echo() -> None:
+    gateway = make_gateway(FakeProvider("copilot"))
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        for path in ("/v1/models", "/models", "//v1//models/", "/v1/models?limit=1000"):
+            response = await client.get(path)
+            assert response.status_code == 200, path
+            assert response.json()["data"][0]["id"] == "copilot/fake-model"
+        echoed = await client.get("/healthz", headers={"x-request-id": "abc.DEF-12_3"})
+        assert echoed.headers["x-request-id"] == "abc.DEF-12_3"
+        replaced = await client.get("/healthz", headers={"x-request-id": "bad id!"})
+        assert replaced.headers["x-request-id"].startswith("req_")
+
+
+async def test_host_and_origin_guards_on_probe_routes() -> None:
+    config = Config(
+        server=ServerConfig(allowed_hosts=("gw.internal",), cors_origins=("https://ok.example",))
+    )
+    gateway = make_gateway(FakeProvider("copilot"), config=config)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/healthz", headers={"host": "localhost:9090"})).status_code == 200
+        assert (await client.get("/healthz", headers={"host": "[::1]:1"})).status_code == 200
+        assert (await client.get("/healthz", headers={"host": "gw.internal:80"})).status_code == 200
+        evil = await client.get("/healthz", headers={"host": "evil.example"})
+        assert evil.status_code == 403
+        assert "evil.example" in evil.json()["error"]["message"]
+
+        browser = await client.get("/v1/models", headers={"origin": "https://evil.example"})
+        assert browser.status_code == 403
+        allowed = await client.get("/v1/models", headers={"origin": "https://ok.example"})
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://ok.example"
+        preflight = await client.options(
+            "/v1/messages",
+            headers={"origin": "https://ok.example", "access-control-request-method": "POST"},
+        )
+        assert preflight.status_code == 204
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        refused = await client.options("/v1/messages", headers={"origin": "https://evil.example"})
+        assert refused.status_code == 403
+        assert "access-control-allow-origin" not in refused.headers
