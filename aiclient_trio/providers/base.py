@@ -205,7 +205,8 @@ class Provider(abc.ABC):
         raise NotFound(f"{self.name} does not serve embeddings", param="model")
 
     async def quota(self) -> dict[str, Any] | None:
-        """Upstream quota (remaining premium requests, limits), or None if unknown."""
+        """Upstream quota, or None if unknown. Shape: {"remaining": n, "limit": n, "unit":
+        "premium requests", "unlimited": bool, "resets_at": "YYYY-MM-DD", "raw": {...}}."""
         return None
 
     # -- helpers ----------------------------------------------------------------------------
