@@ -175,9 +175,9 @@ def test_encode_comment_is_ignored_by_decoder() -> None:
 
 
 # Data without "\r" round-trips exactly; "\r\n" and "\r" are normalised to "\n" on the wire.
-_text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"))
+_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r"))
 _name = st.none() | st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), min_size=1
+    st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), min_size=1
 )
 
 
