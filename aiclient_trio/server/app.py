@@ -1,4 +1,4 @@
-"""The ASGI entry point: guards, then hot API routes to lean handlers, the rest to Quart.
+"""The ASGI entry point: hot API routes go to lean handlers, the rest to quart-trio.
 
 A Quart route costs ~0.7 ms more than a bare ASGI one, so the five POST API routes skip it.
 """
@@ -11,8 +11,10 @@ from aiclient_trio.errors import GatewayError
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.ir import WireFormat
 from aiclient_trio.server import guards
+from aiclient_trio.server.api import PING_INTERVAL, handle_api
 from aiclient_trio.server.http import ASGIApp, Message, Receive, Scope, Send, send_bytes, send_error
 from aiclient_trio.server.paths import HOT_ROUTES, canonical_path
+from aiclient_trio.server.relay import preload_formats
 from aiclient_trio.server.routes import create_quart_app
 
 __all__ = ["GatewayApp", "create_app"]
@@ -27,32 +29,48 @@ class GatewayApp:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.quart = cast(ASGIApp, create_quart_app(gateway))
+        self.quart_app = create_quart_app(gateway)
+        self.quart = cast(ASGIApp, self.quart_app)
+        # Seconds without output before a stream gets a keep-alive event (tests shorten it).
+        self.ping_interval = PING_INTERVAL
+        preload_formats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.quart(scope, receive, send)  # lifespan (trivial hooks), websockets
+            await self.quart(scope, receive, send)  # lifespan (trivial hooks)
             return
         path = canonical_path(scope["path"])
-        hot = HOT_ROUTES.get(path)
-        fmt: WireFormat = hot[1] if hot is not None else "openai_chat"
         request_id = guards.request_id_for(scope)
-        config = self.gateway.config.value
         method = scope["method"]
+        hot = HOT_ROUTES.get(path)
+        if hot is not None and method == "POST":
+            route, fmt = hot
+            await handle_api(
+                self.gateway,
+                route,
+                fmt,
+                scope,
+                receive,
+                send,
+                request_id,
+                ping_interval=self.ping_interval,
+            )
+            return
+        err_fmt: WireFormat = hot[1] if hot is not None else "openai_chat"
+        config = self.gateway.config.value
         try:
-            guards.check_host(scope, config)
-            origin = guards.check_origin(scope, config)
             if method == "OPTIONS":
+                guards.check_host(scope, config)
+                origin = guards.check_origin(scope, config)
                 await self._preflight(send, origin, request_id)
                 return
-            if path not in _OPEN_PATHS and (
+            needs_key = path not in _OPEN_PATHS and (
                 path not in _PROBE_PATHS or config.server.protect_probes
-            ):
-                guards.check_api_key(scope, config)
+            )
+            cors = guards.run_guards(scope, config, api=needs_key)
         except GatewayError as error:
-            await send_error(send, error, fmt, request_id)
+            await send_error(send, error, err_fmt, request_id)
             return
-        cors = guards.cors_headers(origin)
         await self._to_quart(scope, receive, send, path, request_id, cors)
 
     async def _preflight(self, send: Send, origin: str | None, request_id: str) -> None:

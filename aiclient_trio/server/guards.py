@@ -29,6 +29,7 @@ __all__ = [
     "parse_json_body",
     "read_body",
     "request_id_for",
+    "run_guards",
 ]
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -85,6 +86,15 @@ def check_origin(scope: Scope, config: Config) -> str | None:
     raise PermissionDenied(
         f"requests from origin {origin!r} are refused; add it to server.cors_origins to allow it"
     )
+
+
+def run_guards(scope: Scope, config: Config, *, api: bool) -> list[tuple[bytes, bytes]]:
+    """Host, Origin and (when `api`) the API key; returns the CORS headers to add."""
+    check_host(scope, config)
+    origin = check_origin(scope, config)
+    if api:
+        check_api_key(scope, config)
+    return cors_headers(origin)
 
 
 def cors_headers(origin: str | None, preflight: bool = False) -> list[tuple[bytes, bytes]]:

@@ -1,0 +1,95 @@
+"""Which provider and upstream model serve a client's model name.
+
+Precedence: a `provider/` prefix, then the `X-Provider` header, then `[models.aliases]`
+(a list there is an ordered fallback chain), then `config.default_provider`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiclient_trio.config_types import Config
+from aiclient_trio.errors import GatewayError, InvalidRequest, ProviderUnavailable
+from aiclient_trio.providers.base import ModelInfo, Provider
+from aiclient_trio.providers.registry import PROVIDER_NAMES
+
+__all__ = ["Target", "resolve", "split_prefix"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    provider: Provider
+    model: ModelInfo
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider.name}/{self.model.id}"
+
+
+def split_prefix(name: str, known: Mapping[str, Provider]) -> tuple[str | None, str]:
+    """`"kiro/claude-x"` -> ("kiro", "claude-x"); names without a provider prefix keep None."""
+    head, sep, rest = name.partition("/")
+    if sep and rest and (head in known or head in PROVIDER_NAMES):
+        return head, rest
+    return None, name
+
+
+def _provider(name: str, providers: Mapping[str, Provider]) -> Provider:
+    provider = providers.get(name)
+    if provider is None:
+        if name in PROVIDER_NAMES:
+            raise ProviderUnavailable(
+                f"provider {name!r} is not enabled; enable it with [{name}] enabled = true "
+                f"in the config, then run `aiclient auth {name}`"
+            )
+        known = ", ".join(sorted(set(providers) | set(PROVIDER_NAMES)))
+        raise InvalidRequest(f"unknown provider {name!r}; known: {known}", param="model")
+    status = provider.status.value
+    if not status.ready:
+        reason = f": {status.reason}" if status.reason else ""
+        fix = f"; fix: `{status.fix}`" if status.fix else ""
+        raise ProviderUnavailable(f"provider {name!r} is {status.state}{reason}{fix}")
+    return provider
+
+
+def _target(provider_name: str, model: str, providers: Mapping[str, Provider]) -> Target:
+    provider = _provider(provider_name, providers)
+    return Target(provider, provider.resolve_model(model))
+
+
+def resolve(
+    model_name: str,
+    headers: Mapping[str, str],
+    config: Config,
+    providers: Mapping[str, Provider],
+) -> list[Target]:
+    """The targets to try in order (one, or an alias chain); raises when none is usable.
+
+    `headers` has lower-case names. A chain skips entries whose provider is unavailable or
+    whose model is unknown; when every entry fails, the first failure is raised.
+    """
+    if not model_name:
+        raise InvalidRequest("missing 'model'", param="model")
+    prefix, bare = split_prefix(model_name, providers)
+    if prefix is not None:
+        return [_target(prefix, bare, providers)]
+    forced = headers.get("x-provider", "").strip().lower()
+    if forced:
+        return [_target(forced, model_name, providers)]
+    chain = config.aliases.get(model_name)
+    if chain:
+        targets: list[Target] = []
+        first_error: GatewayError | None = None
+        for entry in chain:
+            entry_prefix, entry_model = split_prefix(entry, providers)
+            try:
+                targets.append(
+                    _target(entry_prefix or config.default_provider, entry_model, providers)
+                )
+            except GatewayError as error:
+                first_error = first_error or error
+        if not targets and first_error is not None:
+            raise first_error
+        return targets
+    return [_target(config.default_provider, model_name, providers)]

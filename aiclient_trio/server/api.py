@@ -1,0 +1,274 @@
+"""Lean ASGI handlers of the hot API routes: guards, parse, route, relay, record.
+
+No Quart here: the body is read from `receive` and each stream event is sent as it comes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from aiclient_trio import ir
+from aiclient_trio.config_types import Config
+from aiclient_trio.errors import GatewayError, InvalidRequest, Overloaded
+from aiclient_trio.gateway import Gateway
+from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.providers.router import Target, resolve
+from aiclient_trio.server import guards
+from aiclient_trio.server.exchange import Exchange
+from aiclient_trio.server.http import Receive, Scope, Send
+from aiclient_trio.server.paths import ApiRoute
+from aiclient_trio.server.relay import (
+    format_module,
+    relay_passthrough,
+    relay_response,
+    relay_stream,
+)
+
+__all__ = ["PING_INTERVAL", "handle_api", "response_format"]
+
+log = logging.getLogger("aiclient_trio.server")
+
+PING_INTERVAL = 15.0
+_ENDPOINTS: dict[ApiRoute, str] = {
+    "chat": "/v1/chat/completions",
+    "messages": "/v1/messages",
+    "count_tokens": "/v1/messages/count_tokens",
+    "responses": "/v1/responses",
+    "embeddings": "/v1/embeddings",
+}
+
+
+def response_format(
+    inbound: ir.WireFormat, headers: dict[str, str], config: Config
+) -> tuple[ir.WireFormat, bool]:
+    """(response format, forced?): `x-output-format` header > `config.output_format`."""
+    wanted = headers.get("x-output-format", "").strip().lower() or config.output_format
+    if wanted in ("", "native"):
+        return inbound, False
+    if wanted == "anthropic":
+        return "anthropic", True
+    if wanted == "openai":
+        return (inbound if inbound != "anthropic" else "openai_chat"), True
+    raise InvalidRequest(
+        f"x-output-format must be 'openai' or 'anthropic', not {wanted!r}", param="x-output-format"
+    )
+
+
+def _may_fall_back(error: GatewayError) -> bool:
+    return (
+        error.status == 429
+        or error.status >= 500
+        or error.kind in ("quota_exceeded", "unavailable")
+    )
+
+
+async def handle_api(
+    gateway: Gateway,
+    route: ApiRoute,
+    fmt: ir.WireFormat,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    request_id: str,
+    *,
+    ping_interval: float = PING_INTERVAL,
+) -> None:
+    """Serve one POST to a hot route and record it."""
+    config = gateway.config.value
+    ex = Exchange(send, request_id, _ENDPOINTS[route], scope["method"], fmt)
+    ex.anthropic_route = fmt == "anthropic"
+    gateway.active_requests.value += 1
+    try:
+        await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)
+    finally:
+        gateway.active_requests.value -= 1
+        gateway.record(ex.record())
+
+
+async def _serve(
+    gateway: Gateway,
+    config: Config,
+    route: ApiRoute,
+    inbound: ir.WireFormat,
+    ex: Exchange,
+    scope: Scope,
+    receive: Receive,
+    ping_interval: float,
+) -> None:
+    try:
+        ex.cors = guards.run_guards(scope, config, api=True)
+        raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
+        body = guards.parse_json_body(raw, config.server.max_json_depth)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        model_name = body.get("model")
+        ex.client_model = model_name if isinstance(model_name, str) else None
+        if route == "count_tokens":
+            await _count_tokens(ex, body)
+            return
+        if route == "embeddings":
+            work = _embeddings_work(gateway, config, ex, body, headers)
+        else:
+            work = _chat_work(gateway, config, inbound, ex, body, headers)
+    except guards.ClientDisconnected:
+        ex.disconnected, ex.outcome = True, "cancelled"
+        return
+    except GatewayError as error:
+        await ex.fail(error, upstream=False)
+        return
+    await _supervised(gateway, ex, receive, work, ping_interval)
+
+
+async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
+    request = format_module("anthropic").parse_request(body)
+    estimate: int = format_module("tokens").estimate_request_tokens(request)
+    ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
+    await ex.send_json(200, {"input_tokens": estimate})
+
+
+def _chat_work(
+    gateway: Gateway,
+    config: Config,
+    inbound: ir.WireFormat,
+    ex: Exchange,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> Callable[[], Awaitable[None]]:
+    """Parse and route now (clean 4xx), return the upstream work to run supervised."""
+    request: ir.Request = format_module(inbound).parse_request(body)
+    response_fmt, forced = response_format(inbound, headers, config)
+    ex.fmt = response_fmt
+    ex.stream = request.stream
+    client_model = request.model
+    ex.client_model = client_model
+    targets = resolve(client_model, headers, config, gateway.providers)
+
+    async def attempt(target: Target, ctx: RequestContext) -> None:
+        provider, model = target.provider, target.model
+        if not forced and provider.passthrough(model, inbound):
+            native = {**body, "model": model.id}
+            await relay_passthrough(ex, provider, model, native, ctx, inbound)
+            return
+        upstream_request = request.with_model(model.id)
+        relay = relay_stream if request.stream else relay_response
+        await relay(ex, provider, model, upstream_request, ctx, response_fmt, client_model)
+
+    return _fallback_chain(ex, targets, inbound, client_model, headers, attempt)
+
+
+def _embeddings_work(
+    gateway: Gateway,
+    config: Config,
+    ex: Exchange,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> Callable[[], Awaitable[None]]:
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        raise InvalidRequest("'model' must be a non-empty string", param="model")
+    if "input" not in body:
+        raise InvalidRequest("missing 'input'", param="input")
+    client_model: str = body["model"]
+    body.setdefault("encoding_format", "float")
+    targets = resolve(client_model, headers, config, gateway.providers)
+
+    async def attempt(target: Target, ctx: RequestContext) -> None:
+        native = {**body, "model": target.model.id}
+        result = await target.provider.embeddings(native, target.model, ctx)
+        usage = result.get("usage")
+        if isinstance(usage, dict):
+            ex.usage = ir.Usage(input_tokens=int(usage.get("prompt_tokens") or 0))
+        await ex.send_json(200, result)
+
+    return _fallback_chain(ex, targets, "openai_chat", client_model, headers, attempt)
+
+
+def _fallback_chain(
+    ex: Exchange,
+    targets: list[Target],
+    inbound: ir.WireFormat,
+    client_model: str,
+    headers: dict[str, str],
+    attempt: Callable[[Target, RequestContext], Awaitable[None]],
+) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        for i, target in enumerate(targets):
+            ctx = RequestContext(ex.request_id, inbound, client_model, headers)
+            ctx.upstream_model = target.model.id  # the provider may refine it
+            ex.ctx, ex.provider = ctx, target.provider.name
+            try:
+                await attempt(target, ctx)
+                return
+            except GatewayError as error:
+                last = i == len(targets) - 1
+                if ex.started or last or not _may_fall_back(error):
+                    raise
+                log.info(
+                    "request %s: %s failed (%s), trying the next target",
+                    ex.request_id,
+                    target.label,
+                    error.kind,
+                )
+                ex.fallback_from.append(target.label)
+
+    return run
+
+
+async def _supervised(
+    gateway: Gateway,
+    ex: Exchange,
+    receive: Receive,
+    work: Callable[[], Awaitable[None]],
+    ping_interval: float,
+) -> None:
+    """Run the upstream work in a scope cancelled by client disconnect or drain expiry."""
+    async with trio.open_nursery() as nursery:
+        scope = trio.CancelScope()
+        nursery.start_soon(_watch_disconnect, receive, ex, scope)
+        nursery.start_soon(_watch_drain, gateway, ex, scope)
+        if ex.stream:
+            nursery.start_soon(_keep_alive, ex, ping_interval)
+        try:
+            with scope:
+                await work()
+        except GatewayError as error:
+            await ex.fail(error, upstream=True)
+        except Exception:
+            log.exception("request %s failed inside the gateway", ex.request_id)
+            await ex.fail(GatewayError("internal gateway error"), upstream=True)
+        if ex.disconnected:
+            ex.outcome = "cancelled"
+        elif ex.drained and not ex.finished:
+            await ex.fail(Overloaded("server shutting down"), upstream=True)
+        nursery.cancel_scope.cancel()
+
+
+async def _watch_disconnect(receive: Receive, ex: Exchange, scope: trio.CancelScope) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not ex.finished:
+                ex.disconnected = True
+                scope.cancel()
+            return
+
+
+async def _watch_drain(gateway: Gateway, ex: Exchange, scope: trio.CancelScope) -> None:
+    await gateway.drain_expired.wait()
+    ex.drained = True
+    scope.cancel()
+
+
+async def _keep_alive(ex: Exchange, interval: float) -> None:
+    """A ping after `interval` seconds without output, while a stream is open."""
+    while not ex.finished:
+        if not ex.started or ex.ping is None:
+            await trio.sleep(interval)
+            continue
+        due = ex.last_write + interval
+        if trio.current_time() >= due:
+            await ex.write(ex.ping())
+        else:
+            await trio.sleep_until(due)

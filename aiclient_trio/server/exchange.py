@@ -1,0 +1,161 @@
+"""One API request/response exchange: what was sent, when, and the record it leaves.
+
+Sends are serialised by a lock (the keep-alive pinger writes too) and each event is flushed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from aiclient_trio import ir
+from aiclient_trio.errors import GatewayError, error_headers
+from aiclient_trio.gateway import RequestOutcome, RequestRecord
+from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.server.http import (
+    RawHeaders,
+    Send,
+    base_headers,
+    dumps,
+    encode_headers,
+    error_body,
+)
+
+__all__ = ["Exchange"]
+
+_SSE_HEADERS: RawHeaders = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+@dataclass(slots=True)
+class Exchange:
+    send: Send
+    request_id: str
+    endpoint: str
+    method: str
+    # Format of errors before parsing succeeded (the route's); later the response format.
+    fmt: ir.WireFormat
+    cors: RawHeaders = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+    t0: float = field(default_factory=trio.current_time)
+    last_write: float = field(default_factory=trio.current_time)
+    started: bool = False  # http.response.start went out
+    finished: bool = False
+    status: int = 0
+    ttfb: float | None = None
+    lock: trio.Lock = field(default_factory=trio.Lock)
+    # How to end a started stream with an error (set when a stream starts).
+    stream_error: Callable[[GatewayError], bytes] | None = None
+    # A keep-alive event in the response format (translated streams only).
+    ping: Callable[[], bytes] | None = None
+    # Anthropic routes also carry `request-id`, whatever the response format.
+    anthropic_route: bool = False
+    # What goes into the record.
+    stream: bool = False
+    outcome: RequestOutcome = "ok"
+    error_kind: str | None = None
+    provider: str | None = None
+    client_model: str | None = None
+    usage: ir.Usage | None = None
+    ctx: RequestContext | None = None
+    fallback_from: list[str] = field(default_factory=list)
+    disconnected: bool = False
+    drained: bool = False
+
+    def headers(self) -> RawHeaders:
+        route_fmt: ir.WireFormat = "anthropic" if self.anthropic_route else self.fmt
+        return [*base_headers(route_fmt, self.request_id), *self.cors]
+
+    async def start(self, status: int, headers: RawHeaders) -> None:
+        await self.send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*self.headers(), *headers],
+            }
+        )
+        self.started = True
+        self.status = status
+        if self.ctx is not None:
+            self.ctx.committed = True
+
+    async def start_stream(self, status: int = 200, headers: RawHeaders | None = None) -> None:
+        await self.start(status, _SSE_HEADERS if headers is None else headers)
+
+    async def write(self, chunk: bytes) -> None:
+        """Send one piece of the body now (more to come)."""
+        async with self.lock:
+            if self.finished:
+                return
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            now = trio.current_time()
+            if self.ttfb is None:
+                self.ttfb = now - self.t0
+            self.last_write = now
+
+    async def finish(self, chunk: bytes = b"") -> None:
+        async with self.lock:
+            if self.finished:
+                return
+            self.finished = True
+            await self.send({"type": "http.response.body", "body": chunk, "more_body": False})
+
+    async def send_whole(self, status: int, body: bytes, headers: RawHeaders) -> None:
+        """A complete, non-streamed response."""
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await self.start(status, headers)
+        self.ttfb = trio.current_time() - self.t0
+        await self.finish(body)
+
+    async def send_json(self, status: int, body: dict[str, object]) -> None:
+        await self.send_whole(status, dumps(body), [(b"content-type", b"application/json")])
+
+    def note_error(self, error: GatewayError, *, upstream: bool) -> None:
+        self.error_kind = error.kind
+        if self.outcome != "cancelled":
+            client_side = error.status < 500 and error.status != 429 and not upstream
+            self.outcome = "client_error" if client_side else "upstream_error"
+
+    async def fail(self, error: GatewayError, *, upstream: bool) -> None:
+        """Report `error` the only way still open: a response, or a terminal stream event."""
+        self.note_error(error, upstream=upstream)
+        if self.disconnected or self.finished:
+            return
+        if not self.started:
+            extra = encode_headers(error_headers(error).items())
+            body = dumps(error_body(error, self.fmt, self.request_id))
+            await self.send_whole(
+                error.status, body, [(b"content-type", b"application/json"), *extra]
+            )
+        elif self.stream_error is not None:
+            await self.finish(self.stream_error(error))
+        else:
+            await self.finish()
+
+    def record(self) -> RequestRecord:
+        ctx = self.ctx
+        return RequestRecord(
+            request_id=self.request_id,
+            endpoint=self.endpoint,
+            method=self.method,
+            http_status=self.status,
+            outcome=self.outcome,
+            started_at=self.started_at,
+            duration=trio.current_time() - self.t0,
+            stream=self.stream,
+            provider=self.provider,
+            client_model=self.client_model,
+            upstream_model=ctx.upstream_model if ctx else None,
+            usage=self.usage,
+            time_to_first_byte=self.ttfb,
+            initiator=ctx.initiator if ctx else None,
+            credits=ctx.credits if ctx else None,
+            error_kind=self.error_kind,
+            fallback_from=tuple(self.fallback_from),
+        )

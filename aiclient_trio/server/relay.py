@@ -1,0 +1,212 @@
+"""The two ways an answer reaches the client: IR events rendered per event (translation),
+or upstream bytes relayed untouched while a parser reads usage on the side (passthrough).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from types import ModuleType
+from typing import Any, TypeVar
+
+from aiclient_trio import ir
+from aiclient_trio.codecs.sse import SSEDecoder
+from aiclient_trio.errors import UpstreamError
+from aiclient_trio.providers.base import ModelInfo, Provider, RequestContext
+from aiclient_trio.server.exchange import Exchange
+from aiclient_trio.server.http import RawHeaders
+
+__all__ = [
+    "format_module",
+    "preload_formats",
+    "relay_passthrough",
+    "relay_response",
+    "relay_stream",
+]
+
+T = TypeVar("T")
+_FORMATS: dict[str, ModuleType] = {}
+# Upstream headers never relayed: hop-by-hop, framing, and ids we set ourselves.
+_DROP_HEADERS = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "content-type",
+        "x-request-id",
+        "request-id",
+        "set-cookie",
+    }
+)
+# A non-stream passthrough body is kept (for its usage) only up to this size.
+_MAX_USAGE_BODY = 8 * 1024 * 1024
+
+
+def format_module(fmt: ir.WireFormat | str) -> ModuleType:
+    """`aiclient_trio.formats.<fmt>`, imported once."""
+    module = _FORMATS.get(fmt)
+    if module is None:
+        module = _FORMATS[fmt] = importlib.import_module(f"aiclient_trio.formats.{fmt}")
+    return module
+
+
+def preload_formats() -> None:
+    """Import the format modules at start-up, not during a client's first request."""
+    for name in ("openai_chat", "anthropic", "responses", "tokens"):
+        try:
+            format_module(name)
+        except ImportError:  # a module still missing fails its own route, not the app
+            pass
+
+
+@asynccontextmanager
+async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close an async generator we may leave early (no lingering generator, no warning)."""
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def _custom(fmt: ir.WireFormat, request: ir.Request) -> dict[str, Any]:
+    """Responses renders Codex's freeform (custom) tools back as `custom_tool_call`s."""
+    custom = request.extra.get("custom_tools")
+    return {"custom_tools": custom} if fmt == "responses" and custom else {}
+
+
+def _track_usage(ex: Exchange, event: ir.StreamEvent) -> None:
+    first = isinstance(event, ir.MessageStart) and ex.usage is None
+    if first or isinstance(event, ir.MessageDelta):
+        ex.usage = event.usage  # type: ignore[union-attr]
+
+
+async def relay_stream(
+    ex: Exchange,
+    provider: Provider,
+    model: ModelInfo,
+    request: ir.Request,
+    ctx: RequestContext,
+    response_fmt: ir.WireFormat,
+    client_model: str,
+) -> None:
+    """Translation, streamed: each IR event rendered and flushed at once."""
+    renderer = format_module(response_fmt).StreamRenderer(
+        model=client_model, include_usage=request.include_usage, **_custom(response_fmt, request)
+    )
+    ended = False
+    async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
+        async for event in stream:
+            if isinstance(event, ir.StreamError):
+                if not ex.started:
+                    raise event.error  # nothing sent yet: a clean error or the next target
+                ex.note_error(event.error, upstream=True)
+            _track_usage(ex, event)
+            chunk: bytes = renderer.feed(event)
+            if not ex.started:
+                await ex.start_stream()
+                ex.stream_error = lambda error: bytes(renderer.feed(ir.StreamError(error)))
+                ex.ping = renderer.ping
+            if chunk:
+                await ex.write(chunk)
+            if isinstance(event, ir.MessageStop | ir.StreamError):
+                ended = True
+    if not ended:
+        error = UpstreamError("the upstream stream ended before the message was complete")
+        await ex.fail(error, upstream=True)
+        return
+    await ex.finish()
+
+
+async def relay_response(
+    ex: Exchange,
+    provider: Provider,
+    model: ModelInfo,
+    request: ir.Request,
+    ctx: RequestContext,
+    response_fmt: ir.WireFormat,
+    client_model: str,
+) -> None:
+    """Translation, non-stream: aggregate the events, answer once."""
+    builder = ir.ResponseBuilder()
+    async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
+        async for event in stream:
+            builder.feed(event)
+    response = replace(builder.response(), model=client_model)
+    ex.usage = response.usage
+    module = format_module(response_fmt)
+    body: dict[str, Any] = module.render_response(response, **_custom(response_fmt, request))
+    await ex.send_json(200, body)
+
+
+def _relayed_headers(headers: Any, content_type: str) -> RawHeaders:
+    out: RawHeaders = [(b"content-type", content_type.encode("latin-1"))]
+    if "event-stream" in content_type:
+        out += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
+    for name, value in headers.items():
+        if name.lower() not in _DROP_HEADERS:
+            out.append((name.lower().encode("latin-1"), str(value).encode("latin-1")))
+    return out
+
+
+async def relay_passthrough(
+    ex: Exchange,
+    provider: Provider,
+    model: ModelInfo,
+    body: dict[str, Any],
+    ctx: RequestContext,
+    fmt: ir.WireFormat,
+) -> None:
+    """Relay the upstream's bytes as they arrive; parse a copy only for usage and the end."""
+    module = format_module(fmt)
+    async with provider.open_passthrough(body, model, ctx) as up:
+        streaming = "event-stream" in up.content_type
+        decoder = SSEDecoder() if streaming else None
+        parser: Any = None
+        if streaming:
+            parser = module.StreamParser(model=ctx.client_model, input_estimate=0)
+        kept: list[bytes] = []
+        kept_size = 0
+        headers = _relayed_headers(up.headers, up.content_type)
+        ended = False
+        async with _closing(up.body) as chunks:
+            async for chunk in chunks:
+                if not ex.started:
+                    await ex.start(up.status, headers)
+                    if streaming:
+                        ex.stream_error = module.render_stream_error
+                await ex.write(chunk)
+                if decoder is not None:
+                    for sse in decoder.feed(chunk):
+                        for event in parser.feed(sse):
+                            _track_usage(ex, event)
+                            if isinstance(event, ir.StreamError):
+                                ex.note_error(event.error, upstream=True)
+                            ended = ended or isinstance(event, ir.MessageStop | ir.StreamError)
+                elif kept_size < _MAX_USAGE_BODY:
+                    kept.append(chunk)
+                    kept_size += len(chunk)
+    if not ex.started:
+        await ex.start(up.status, headers)
+    if up.status >= 400:
+        ex.outcome = "client_error" if up.status < 500 and up.status != 429 else "upstream_error"
+    if decoder is not None:
+        tail = [e for sse in decoder.close() for e in parser.feed(sse)] + list(parser.close())
+        for event in tail:
+            _track_usage(ex, event)
+            if isinstance(event, ir.StreamError) and not ended:
+                # The upstream stopped mid-message: tell the client in its own format.
+                await ex.fail(event.error, upstream=True)
+                return
+            ended = ended or isinstance(event, ir.MessageStop)
+    elif kept and up.status < 400 and kept_size < _MAX_USAGE_BODY:
+        try:
+            ex.usage = module.parse_response(json.loads(b"".join(kept))).usage
+        except Exception:  # usage is best effort; the client already has its bytes
+            ex.usage = None
+    await ex.finish()
