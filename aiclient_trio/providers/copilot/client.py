@@ -1,0 +1,248 @@
+"""Calls to the Copilot API: one pooled HTTP client, 401 refresh-and-replay, error mapping.
+
+Upstream error statuses keep their meaning (fixture F10): each becomes the GatewayError the
+client's format renders; bodies are read exactly once and may be JSON or plain text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from aiclient_trio import ir
+from aiclient_trio.config_types import CopilotConfig, UpstreamConfig
+from aiclient_trio.errors import (
+    ContextLengthExceeded,
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    PermissionDenied,
+    ProviderUnavailable,
+    QuotaExceeded,
+    RateLimited,
+    RequestTooLarge,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from aiclient_trio.providers.copilot.auth import CopilotToken, TokenManager
+from aiclient_trio.providers.copilot.headers import capi_headers
+
+__all__ = ["CapiClient", "make_http_client", "map_upstream_error"]
+
+_MAX_MESSAGE = 500
+
+
+def make_http_client(upstream: UpstreamConfig) -> httpx.AsyncClient:
+    """The provider's one pooled client: explicit limits (many concurrent streams) and timeouts.
+
+    `read` bounds both the wait for the first byte and the idle time between chunks.
+    """
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+        timeout=httpx.Timeout(
+            connect=upstream.connect_timeout,
+            read=max(upstream.first_byte_timeout, upstream.idle_timeout),
+            write=60.0,
+            pool=upstream.connect_timeout,
+        ),
+        follow_redirects=False,
+    )
+
+
+def _extract(raw: bytes, content_type: str) -> tuple[str, str | None]:
+    """(message, code) from an upstream error body of any shape."""
+    text = raw.decode("utf-8", "replace").strip()
+    if "json" in content_type or text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if isinstance(data, dict):
+            error = data.get("error")
+            if isinstance(error, dict):
+                code = error.get("code") or error.get("type")
+                message = str(error.get("message") or code or text)
+                return message, str(code) if code else None
+            if isinstance(error, str):
+                return error, None
+            if isinstance(data.get("message"), str):
+                return data["message"], None
+    return text or "no details", None
+
+
+def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    match = re.search(
+        r"try again in (\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?|m|min|minutes?|h|hours?)?",
+        message,
+        re.I,
+    )
+    if not match:
+        return None
+    amount, unit = float(match.group(1)), (match.group(2) or "s").lower()
+    if unit == "ms":
+        return amount / 1000
+    if unit.startswith("m"):
+        return amount * 60
+    if unit.startswith("h"):
+        return amount * 3600
+    return amount
+
+
+def _context_message(message: str, inbound: ir.WireFormat) -> str:
+    """Anthropic clients (Claude Code) compact on "prompt is too long: N tokens > M maximum"."""
+    if inbound != "anthropic" or message.startswith("prompt is too long"):
+        return message
+    numbers = re.findall(r"\d+", message)
+    if len(numbers) >= 2:
+        return f"prompt is too long: {numbers[0]} tokens > {numbers[1]} maximum"
+    return f"prompt is too long: {message}"
+
+
+def map_upstream_error(
+    status: int,
+    raw: bytes,
+    content_type: str,
+    headers: Mapping[str, str],
+    inbound: ir.WireFormat,
+) -> GatewayError:
+    """One upstream error answer as the GatewayError the client will see."""
+    message, code = _extract(raw, content_type)
+    message = message[:_MAX_MESSAGE]
+    lowered = message.lower()
+    if code in ("model_max_prompt_tokens_exceeded", "context_length_exceeded") or (
+        "prompt is too long" in lowered
+    ):
+        return ContextLengthExceeded(_context_message(message, inbound))
+    if status == 402 or code in ("quota_exceeded", "insufficient_quota"):
+        return QuotaExceeded(f"Copilot quota exhausted: {message}", code="insufficient_quota")
+    if status == 429:
+        return RateLimited(
+            f"Copilot rate limit: {message}", retry_after=_retry_after(headers, message)
+        )
+    if status == 401:
+        return ProviderUnavailable(
+            f"Copilot refused the credential ({message}); run `aiclient auth copilot`"
+        )
+    if status == 403:
+        return PermissionDenied(f"Copilot refused the request: {message}")
+    if status == 404:
+        return NotFound(f"Copilot: {message}")
+    if status == 413:
+        return RequestTooLarge(f"Copilot: {message}")
+    if code == "model_not_supported":
+        return InvalidRequest(
+            f"{message} Enable the model in your GitHub Copilot settings "
+            "(https://github.com/settings/copilot) or pick another from /v1/models.",
+            param="model",
+            code=code,
+        )
+    if 400 <= status < 500:
+        return InvalidRequest(
+            message, status=status if status in (400, 409, 422) else 400, code=code
+        )
+    if status in (503, 529):
+        return Overloaded(f"Copilot is overloaded: {message}")
+    if status == 504:
+        return UpstreamTimeout(f"Copilot timed out: {message}")
+    return UpstreamError(f"Copilot answered HTTP {status}: {message}")
+
+
+def transport_error(exc: httpx.HTTPError) -> GatewayError:
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"Copilot did not answer in time ({type(exc).__name__})")
+    return UpstreamError(f"could not reach Copilot ({type(exc).__name__})")
+
+
+class CapiClient:
+    """POSTs to CAPI with the current token; one refresh and one replay on 401."""
+
+    def __init__(
+        self, http: httpx.AsyncClient, config: CopilotConfig, tokens: TokenManager
+    ) -> None:
+        self.http = http
+        self.config = config
+        self.tokens = tokens
+
+    async def _token(self, stale: CopilotToken | None) -> CopilotToken:
+        """The current (or a fresh) token; sign-in problems become 503 for the client."""
+        try:
+            if stale is None:
+                return await self.tokens.get()
+            return await self.tokens.refresh(stale)
+        except GatewayError as exc:
+            raise ProviderUnavailable(exc.message) from None
+        except httpx.HTTPError as exc:
+            raise transport_error(exc) from None
+
+    async def get_json(self, path: str, request_id: str) -> Any:
+        async with self.open("GET", path, None, request_id=request_id, intent="model-access") as r:
+            return json.loads(await r.aread())
+
+    @asynccontextmanager
+    async def open(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        *,
+        request_id: str,
+        initiator: str = "user",
+        vision: bool = False,
+        extra_headers: Mapping[str, str] | None = None,
+        inbound: ir.WireFormat = "openai_chat",
+        intent: str = "conversation-agent",
+    ) -> AsyncIterator[httpx.Response]:
+        """A streaming response with a 2xx status; closed (upstream call aborted) on exit."""
+        content = json.dumps(body).encode() if body is not None else None
+        token = await self._token(None)
+        for attempt in (1, 2):
+            headers = capi_headers(
+                self.config,
+                token.token,
+                request_id=request_id,
+                initiator=initiator,
+                vision=vision,
+                intent=intent,
+            )
+            headers.update(extra_headers or {})
+            request = self.http.build_request(
+                method, f"{token.api_url}{path}", content=content, headers=headers
+            )
+            try:
+                response = await self.http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                raise transport_error(exc) from None
+            if response.status_code < 400:
+                break
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError as exc:
+                raise transport_error(exc) from None
+            finally:
+                await response.aclose()
+            if response.status_code == 401 and attempt == 1:
+                token = await self._token(token)
+                continue
+            raise map_upstream_error(
+                response.status_code,
+                raw,
+                response.headers.get("content-type", ""),
+                response.headers,
+                inbound,
+            )
+        try:
+            yield response
+        finally:
+            await response.aclose()

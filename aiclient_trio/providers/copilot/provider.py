@@ -1,0 +1,399 @@
+"""The Copilot provider: credential lifecycle, model cache, native relay and translation.
+
+`run()` keeps the Copilot token fresh and the models and quota cached; calls go to the
+endpoint each model supports (§8), relayed byte for byte when the client speaks it.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import logging
+import random
+import struct
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from aiclient_trio import ir
+from aiclient_trio.codecs.sse import SSEDecoder
+from aiclient_trio.config_types import Config
+from aiclient_trio.errors import GatewayError, InvalidRequest, UpstreamError
+from aiclient_trio.providers.base import (
+    ModelInfo,
+    PassthroughResponse,
+    Provider,
+    ProviderState,
+    RequestContext,
+)
+from aiclient_trio.providers.copilot.auth import (
+    FIX_COMMAND,
+    NoCopilotAccess,
+    TokenManager,
+    TokenRevoked,
+    credential_path,
+    github_urls,
+    load_credential,
+)
+from aiclient_trio.providers.copilot.client import CapiClient, make_http_client, transport_error
+from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
+from aiclient_trio.providers.copilot.initiator import has_image, initiator_for, initiator_for_ir
+from aiclient_trio.providers.copilot.models import (
+    FORMAT_PATHS,
+    choose_upstream_format,
+    parse_models,
+    resolve_model_name,
+)
+from aiclient_trio.providers.copilot.sanitize import prepare_body
+
+__all__ = ["CopilotProvider"]
+
+log = logging.getLogger(__name__)
+
+_CREDENTIAL_POLL = 2.0  # seconds between checks for a new sign-in while signed out
+
+
+class CopilotProvider(Provider):
+    name = "copilot"
+
+    def __init__(self, config: Config, *, credentials_dir: Path | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self._cc = config.copilot
+        self._cred_dir = credentials_dir
+        self.http = make_http_client(config.upstream)
+        self.tokens: TokenManager | None = None
+        self._capi: CapiClient | None = None
+        self._models: list[ModelInfo] = []
+        self._models_at: float | None = None
+        self._quota: dict[str, Any] | None = None
+        self._credentials_event = trio.Event()
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def _credential_stamp(self) -> float | None:
+        try:
+            return credential_path(self._cred_dir).stat().st_mtime_ns / 1e9
+        except OSError:
+            return None
+
+    def credentials_changed(self) -> None:
+        """Tell a signed-out provider to look at the credential file now (after `auth`)."""
+        self._credentials_event.set()
+
+    async def _wait_for_new_credential(self, seen: float | None) -> None:
+        # A new sign-in shows up as a new file stamp; `credentials_changed()` makes the
+        # check immediate, the timeout covers an `aiclient auth` run without the daemon.
+        while self._credential_stamp() == seen:
+            with trio.move_on_after(_CREDENTIAL_POLL):
+                await self._credentials_event.wait()
+            self._credentials_event = trio.Event()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        started = False
+
+        def report() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        failures = 0
+        while True:
+            stamp = self._credential_stamp()
+            credential = load_credential(self._cred_dir)
+            if credential is None:
+                self.set_status(
+                    ProviderState.UNAUTHENTICATED, "not signed in to GitHub Copilot", FIX_COMMAND
+                )
+                report()
+                await self._wait_for_new_credential(stamp)
+                continue
+            self.tokens = TokenManager(self.http, self._cc, credential.github_token)
+            self._capi = CapiClient(self.http, self._cc, self.tokens)
+            try:
+                await self.tokens.refresh(None)
+            except (TokenRevoked, NoCopilotAccess) as exc:
+                self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
+                report()
+                await self._wait_for_new_credential(stamp)
+                continue
+            except (GatewayError, httpx.HTTPError) as exc:
+                failures += 1
+                self.set_status(ProviderState.ERROR, f"token exchange failed: {_describe(exc)}")
+                report()
+                await trio.sleep(_backoff(failures))
+                continue
+            failures = 0
+            await self._refresh_models()
+            self.set_status(ProviderState.READY)
+            report()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._refresh_loop, nursery.cancel_scope)
+                nursery.start_soon(self._health_loop)
+            await self._wait_for_new_credential(stamp)
+
+    async def _refresh_loop(self, scope: trio.CancelScope) -> None:
+        """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
+        assert self.tokens is not None
+        while True:
+            token = await self.tokens.get()
+            await trio.sleep_until(token.refresh_at)
+            attempt = 0
+            while True:
+                try:
+                    self.set_status(ProviderState.REFRESHING)
+                    await self.tokens.refresh(token)
+                    self.set_status(ProviderState.READY)
+                    break
+                except (TokenRevoked, NoCopilotAccess) as exc:
+                    self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
+                    scope.cancel()
+                    return
+                except (GatewayError, httpx.HTTPError) as exc:
+                    attempt += 1
+                    if time.time() >= token.expires_at:
+                        self.set_status(ProviderState.ERROR, f"refresh failed: {_describe(exc)}")
+                    log.warning("copilot token refresh failed (%s)", _describe(exc))
+                    await trio.sleep(_backoff(attempt))
+
+    async def _health_loop(self) -> None:
+        while True:
+            await trio.sleep(self._cc.models_ttl)
+            await self._refresh_models()
+            await self._refresh_quota()
+
+    async def _refresh_models(self) -> None:
+        if self._capi is None:
+            return
+        try:
+            payload = await self._capi.get_json("/models", _request_id())
+        except (GatewayError, httpx.HTTPError, ValueError) as exc:
+            log.warning("copilot model list failed (%s)", _describe(exc))
+            return
+        if isinstance(payload, dict):
+            self._models = parse_models(payload)
+            self._models_at = time.time()
+
+    async def _refresh_quota(self) -> dict[str, Any] | None:
+        if self.tokens is None:
+            return None
+        _, api = github_urls(self._cc)
+        try:
+            response = await self.http.get(
+                f"{api}/copilot_internal/user",
+                headers=github_headers(self._cc, self.tokens.github_token),
+            )
+        except httpx.HTTPError as exc:
+            return {"error": _describe(exc)}
+        if response.status_code != 200:
+            return {"error": f"HTTP {response.status_code}"}
+        self._quota = quota_from_user(response.json())
+        return self._quota
+
+    # -- models -----------------------------------------------------------------------------
+
+    def models(self) -> Sequence[ModelInfo]:
+        return list(self._models)
+
+    def resolve_model(self, name: str) -> ModelInfo:
+        by_id = {m.id: m for m in self._models}
+        return by_id[resolve_model_name(name, by_id, small_model=self._cc.small_model)]
+
+    def passthrough(self, model: ModelInfo, inbound: ir.WireFormat) -> bool:
+        return inbound in model.upstream_formats
+
+    # -- calls ------------------------------------------------------------------------------
+
+    def _client(self) -> CapiClient:
+        if self._capi is None:
+            from aiclient_trio.errors import ProviderUnavailable
+
+            raise ProviderUnavailable(f"copilot is not signed in; run `{FIX_COMMAND}`")
+        return self._capi
+
+    def open_passthrough(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> AbstractAsyncContextManager[PassthroughResponse]:
+        return self._passthrough(body, model, ctx)
+
+    @asynccontextmanager
+    async def _passthrough(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[PassthroughResponse]:
+        fmt = ctx.inbound_format
+        if fmt not in model.upstream_formats:
+            raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
+        capi = self._client()
+        upstream = prepare_body(fmt, body, model.id)
+        ctx.upstream_model = model.id
+        ctx.initiator = initiator_for(fmt, body)
+        extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
+        async with capi.open(
+            "POST",
+            FORMAT_PATHS[fmt],
+            upstream,
+            request_id=ctx.request_id,
+            initiator=ctx.initiator,
+            vision=has_image(body),
+            extra_headers=extra,
+            inbound=fmt,
+        ) as response:
+            content_type = response.headers.get("content-type", "application/json")
+            relay = _relay(response, fmt, "event-stream" in content_type, model.id)
+            try:
+                yield PassthroughResponse(
+                    status=response.status_code,
+                    content_type=content_type,
+                    body=relay,
+                    headers={"x-request-id": ctx.request_id},
+                )
+            finally:
+                await relay.aclose()
+
+    def open_stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AbstractAsyncContextManager[AsyncIterator[ir.StreamEvent]]:
+        return self._stream(request, model, ctx)
+
+    @asynccontextmanager
+    async def _stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
+        capi = self._client()
+        fmt = choose_upstream_format(model, ctx.inbound_format)
+        module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
+        rendered: dict[str, Any] = module.render_request(request.with_model(model.id))
+        rendered["stream"] = True
+        if fmt == "openai_chat":
+            rendered["stream_options"] = {"include_usage": True}
+        upstream = prepare_body(fmt, rendered, model.id)
+        ctx.upstream_model = model.id
+        ctx.initiator = initiator_for_ir(request)
+        extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
+        content = json.dumps(upstream)
+        async with capi.open(
+            "POST",
+            FORMAT_PATHS[fmt],
+            upstream,
+            request_id=ctx.request_id,
+            initiator=ctx.initiator,
+            vision=request.has_images,
+            extra_headers=extra,
+            inbound=ctx.inbound_format,
+        ) as response:
+            parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
+            events = _ir_events(response, parser)
+            try:
+                yield events
+            finally:
+                await events.aclose()
+
+    async def embeddings(
+        self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
+    ) -> dict[str, Any]:
+        capi = self._client()
+        ctx.upstream_model = model.id
+        upstream = {k: v for k, v in body.items() if k not in ("encoding_format", "user")}
+        upstream["model"] = model.id
+        async with capi.open(
+            "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
+        ) as response:
+            try:
+                data = json.loads(await response.aread())
+            except httpx.HTTPError as exc:
+                raise transport_error(exc) from None
+            except ValueError:
+                raise UpstreamError("Copilot returned an invalid embeddings body") from None
+        if body.get("encoding_format") == "base64":
+            for item in data.get("data") or []:
+                vector = item.get("embedding")
+                if isinstance(vector, list):
+                    item["embedding"] = encode_base64_floats(vector)
+        return dict(data)
+
+    async def quota(self) -> dict[str, Any] | None:
+        fresh = await self._refresh_quota()
+        return fresh if fresh is not None else self._quota
+
+
+def encode_base64_floats(vector: Sequence[float]) -> str:
+    """What the OpenAI SDK decodes for `encoding_format="base64"`: little-endian float32."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def quota_from_user(data: Any) -> dict[str, Any]:
+    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13)."""
+    if not isinstance(data, dict):
+        return {"error": "unexpected quota answer"}
+    snapshots = data.get("quota_snapshots") or {}
+    premium = snapshots.get("premium_interactions") or {}
+    return {
+        "unit": "premium requests",
+        "remaining": premium.get("remaining"),
+        "limit": premium.get("entitlement"),
+        "percent_remaining": premium.get("percent_remaining"),
+        "unlimited": bool(premium.get("unlimited")),
+        "overage_permitted": bool(premium.get("overage_permitted")),
+        "resets_at": data.get("quota_reset_date"),
+        "plan": data.get("copilot_plan"),
+    }
+
+
+async def _relay(
+    response: httpx.Response, fmt: ir.WireFormat, is_sse: bool, model: str
+) -> AsyncGenerator[bytes, None]:
+    """Upstream bytes as they arrive; a broken stream ends with the format's error event."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.HTTPError as exc:
+        if not is_sse:
+            raise transport_error(exc) from None
+        module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
+        error = UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})")
+        yield b"\n\n" + module.render_stream_error(error)
+
+
+async def _ir_events(response: httpx.Response, parser: Any) -> AsyncGenerator[ir.StreamEvent, None]:
+    decoder = SSEDecoder()
+    try:
+        async for chunk in response.aiter_raw():
+            for sse in decoder.feed(chunk):
+                for event in parser.feed(sse):
+                    yield event
+                    if isinstance(event, ir.MessageStop | ir.StreamError):
+                        return
+        tail = [e for sse in decoder.close() for e in parser.feed(sse)]
+    except httpx.HTTPError as exc:
+        yield ir.StreamError(UpstreamError(f"the Copilot stream broke off ({_describe(exc)})"))
+        return
+    for event in [*tail, *parser.close()]:
+        yield event
+        if isinstance(event, ir.MessageStop | ir.StreamError):
+            return
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, GatewayError):
+        return exc.message
+    return type(exc).__name__
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0))
+
+
+def _request_id() -> str:
+    import uuid
+
+    return str(uuid.uuid4())

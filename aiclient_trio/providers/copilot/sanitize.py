@@ -1,0 +1,95 @@
+"""Bodies adjusted for what Copilot accepts (docs/copilot.md §4.3, §8): pure functions.
+
+Applied to native (passthrough) bodies and to rendered translation bodies alike: the model
+renamed, `max_tokens` renamed for gpt-5*/o*, Responses stateless, Anthropic extras removed.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiclient_trio import ir
+from aiclient_trio.providers.copilot.models import needs_max_completion_tokens
+
+__all__ = ["prepare_body"]
+
+# Tool fields Copilot's /v1/messages rejects ("Extra inputs are not permitted").
+_EXTRA_TOOL_FIELDS = ("eager_input_streaming",)
+# Anthropic server tools Copilot cannot run (they answer `unsupported_value`).
+_SERVER_TOOL_PREFIXES = (
+    "web_search",
+    "web_fetch",
+    "code_execution",
+    "computer",
+    "text_editor",
+    "bash",
+)
+
+
+def _strip_cache_scope(value: Any) -> None:
+    """Remove `cache_control.scope` anywhere (a newer beta field Copilot rejects)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            control = item.get("cache_control")
+            if isinstance(control, dict):
+                control.pop("scope", None)
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
+def _anthropic(body: dict[str, Any]) -> None:
+    body.pop("cache_control", None)  # top-level cache_control is refused on 4.5-class models
+    _strip_cache_scope(body.get("system"))
+    _strip_cache_scope(body.get("messages"))
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        kept = []
+        for tool in tools:
+            if not isinstance(tool, dict):
+                continue
+            kind = str(tool.get("type") or "")
+            if kind and kind != "custom" and kind.startswith(_SERVER_TOOL_PREFIXES):
+                continue
+            for extra in _EXTRA_TOOL_FIELDS:
+                tool.pop(extra, None)
+            _strip_cache_scope(tool)
+            kept.append(tool)
+        if kept:
+            body["tools"] = kept
+        else:
+            body.pop("tools", None)
+            body.pop("tool_choice", None)
+    # Thinking blocks without a signature cannot be verified upstream: drop them.
+    for message in body.get("messages") or []:
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
+            message["content"] = [
+                block
+                for block in message["content"]
+                if not (
+                    isinstance(block, dict)
+                    and block.get("type") == "thinking"
+                    and not block.get("signature")
+                )
+            ]
+
+
+def prepare_body(fmt: ir.WireFormat, body: dict[str, Any], model_id: str) -> dict[str, Any]:
+    """A copy of `body` ready for Copilot's endpoint of format `fmt` and model `model_id`."""
+    # Only the Anthropic path edits nested values; the others need a shallow copy.
+    out = copy.deepcopy(body) if fmt == "anthropic" else dict(body)
+    out["model"] = model_id
+    if fmt == "openai_chat":
+        if needs_max_completion_tokens(model_id) and "max_tokens" in out:
+            value = out.pop("max_tokens")
+            out.setdefault("max_completion_tokens", value)
+    elif fmt == "responses":
+        out["store"] = False
+        out.pop("service_tier", None)
+        out.pop("previous_response_id", None)
+    else:
+        _anthropic(out)
+    return out

@@ -1,0 +1,509 @@
+"""A fake Copilot API (CAPI): models, chat completions, native messages, responses, embeddings.
+
+Answers like api.githubcopilot.com, refusals included (wrong endpoint for a model, image
+without the vision header, expired token, F10 errors), and records every request's headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from aiclient_trio.simulator import copilot_replies as replies
+from aiclient_trio.simulator.copilot_kit import (
+    Receive,
+    Recorded,
+    Scope,
+    Send,
+    SimState,
+    asgi_body,
+    handle_lifespan,
+    scope_headers,
+    send_bytes,
+    send_json,
+    send_start,
+    serve_app,
+)
+from aiclient_trio.simulator.github import serve_github_simulator
+from aiclient_trio.simulator.script import count_tokens
+
+__all__ = ["SIM_MODELS", "CopilotAPISimulator", "CopilotSimulator", "serve_copilot_simulators"]
+
+
+def _model(
+    mid: str,
+    vendor: str,
+    endpoints: list[str] | None,
+    *,
+    prompt: int = 128000,
+    output: int = 16384,
+    vision: bool = True,
+    enabled: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": mid,
+        "name": mid.upper(),
+        "vendor": vendor,
+        "version": mid,
+        "object": "model",
+        "preview": False,
+        "model_picker_enabled": True,
+        "billing": {
+            "is_premium": vendor == "Anthropic",
+            "multiplier": 1 if vendor == "Anthropic" else 0,
+        },
+        "policy": {"state": "enabled" if enabled else "unconfigured", "terms": ""},
+        "capabilities": {
+            "type": "chat",
+            "family": mid,
+            "tokenizer": "o200k_base",
+            "object": "model_capabilities",
+            "limits": {
+                "max_context_window_tokens": max(
+                    prompt, 200000 if vendor == "Anthropic" else prompt
+                ),
+                "max_prompt_tokens": prompt,
+                "max_output_tokens": output,
+            },
+            "supports": {
+                "streaming": True,
+                "tool_calls": True,
+                "parallel_tool_calls": True,
+                "vision": vision,
+                **(extra or {}),
+            },
+        },
+    }
+    if endpoints is not None:
+        entry["supported_endpoints"] = endpoints
+    return entry
+
+
+SIM_MODELS: list[dict[str, Any]] = [
+    _model("gpt-4o", "Azure OpenAI", ["/chat/completions"]),
+    _model("gpt-4.1", "Azure OpenAI", ["/chat/completions", "/responses"]),
+    _model(
+        "gpt-5-mini",
+        "Azure OpenAI",
+        ["/chat/completions", "/responses"],
+        extra={"reasoning_effort": ["low", "medium", "high"]},
+    ),
+    _model(
+        "claude-sonnet-4.5",
+        "Anthropic",
+        ["/chat/completions", "/v1/messages"],
+        output=16000,
+        extra={"max_thinking_budget": 32000, "min_thinking_budget": 1024},
+    ),
+    _model("claude-haiku-4.5", "Anthropic", ["/chat/completions", "/v1/messages"], output=8192),
+    _model(
+        "gpt-5-codex",
+        "OpenAI",
+        ["/responses"],
+        output=64000,
+        vision=False,
+        extra={"reasoning_effort": ["low", "medium", "high"]},
+    ),
+    _model("claude-opus-4.1", "Anthropic", ["/chat/completions", "/v1/messages"], enabled=False),
+    _model("tiny-context", "Azure OpenAI", None, prompt=64, vision=False),
+    {
+        "id": "text-embedding-3-small",
+        "name": "Embedding V3 small",
+        "vendor": "Azure OpenAI",
+        "object": "model",
+        "capabilities": {
+            "type": "embeddings",
+            "family": "text-embedding-3-small",
+            "tokenizer": "cl100k_base",
+            "limits": {"max_inputs": 512},
+            "supports": {"dimensions": True},
+        },
+    },
+]
+
+_CHAT_PATHS = ("/chat/completions", "/v1/messages", "/responses")
+
+
+def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"message": message, "code": code, **extra}}
+
+
+class _Refusal(Exception):
+    def __init__(
+        self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+class CopilotAPISimulator:
+    """The CAPI ASGI app over a shared `SimState`."""
+
+    def __init__(self, state: SimState, models: list[dict[str, Any]] | None = None) -> None:
+        self.state = state
+        self.models = {m["id"]: m for m in (models or SIM_MODELS)}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await handle_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        raw = await asgi_body(receive)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = scope_headers(scope)
+        path = scope["path"]
+        self.state.requests.append(Recorded("copilot", scope["method"], path, headers, body))
+        try:
+            await self._route(scope["method"], path, headers, body, receive, send)
+        except _Refusal as refusal:
+            if isinstance(refusal.body, str):
+                await send_bytes(
+                    send,
+                    refusal.status,
+                    refusal.body.encode(),
+                    "text/plain; charset=utf-8",
+                    refusal.headers,
+                )
+            else:
+                await send_json(send, refusal.status, refusal.body, refusal.headers)
+
+    # -- checks shared by every route ---------------------------------------------------
+
+    def _check_auth(self, headers: dict[str, str]) -> None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or token not in self.state.copilot_tokens:
+            raise _Refusal(401, "unauthorized: token expired")
+        if not headers.get("editor-version"):
+            raise _Refusal(400, _error("missing Editor-Version header for IDE auth", "bad_request"))
+
+    def _check_queued(self) -> None:
+        queued = self.state.faults.queued_errors
+        if queued:
+            status, raw, ctype, extra = queued.pop(0)
+            body: dict[str, Any] | str = (
+                raw.decode() if ctype.startswith("text/") else json.loads(raw)
+            )
+            raise _Refusal(status, body, extra)
+
+    def _chat_model(self, endpoint: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _Refusal(400, _error("invalid JSON body", "invalid_request_body"))
+        mid = body.get("model")
+        entry = self.models.get(mid) if isinstance(mid, str) else None
+        if entry is None or entry.get("policy", {}).get("state") != "enabled":
+            raise _Refusal(
+                400,
+                _error(
+                    "The requested model is not supported.",
+                    "model_not_supported",
+                    param="model",
+                    type="invalid_request_error",
+                ),
+            )
+        endpoints = entry.get("supported_endpoints") or ["/chat/completions"]
+        if entry["capabilities"]["type"] != "chat" or endpoint not in endpoints:
+            raise _Refusal(
+                400,
+                _error(
+                    f"model {mid} is not accessible via the {endpoint} endpoint",
+                    "unsupported_api_for_model",
+                ),
+            )
+        return entry
+
+    # -- routes ---------------------------------------------------------------------------
+
+    async def _route(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: Any,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        if method == "GET" and path == "/models":
+            self._check_auth(headers)
+            await send_json(send, 200, {"object": "list", "data": list(self.models.values())})
+            return
+        if method != "POST" or path not in (*_CHAT_PATHS, "/embeddings"):
+            raise _Refusal(404, _error(f"no route {method} {path}", "not_found"))
+        self._check_auth(headers)
+        self._check_queued()
+        if path == "/embeddings":
+            await self._embeddings(body, send)
+            return
+        entry = self._chat_model(path, body)
+        assert isinstance(body, dict)
+        self._check_body(path, entry, headers, body)
+        turn = replies.read_turn(path, body)
+        limit = entry["capabilities"]["limits"]["max_prompt_tokens"]
+        if turn.prompt_tokens > limit:
+            if path == "/v1/messages":
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": f"prompt is too long: {turn.prompt_tokens} tokens > "
+                            f"{limit} maximum",
+                        },
+                    },
+                )
+            raise _Refusal(
+                400,
+                _error(
+                    f"prompt token count of {turn.prompt_tokens} exceeds the limit of {limit}",
+                    "model_max_prompt_tokens_exceeded",
+                ),
+            )
+        if turn.reply.error_status:
+            raise _Refusal(*self._scripted_error(path, turn.reply.error_status))
+        model = entry["id"]
+        claude = entry.get("vendor") == "Anthropic"
+        stream = bool(body.get("stream"))
+        if path == "/chat/completions":
+            if stream:
+                frames = [
+                    _sse(json.dumps(c)) for c in replies.chat_chunks(turn, model, claude=claude)
+                ]
+                await self._stream(
+                    send,
+                    receive,
+                    [*frames, _sse("[DONE]")],
+                    turn.reply.stall_ms,
+                    turn.reply.reset_after,
+                )
+            else:
+                await send_json(send, 200, replies.chat_body(turn, model, claude=claude))
+        elif path == "/v1/messages":
+            if stream:
+                frames = [
+                    _sse(json.dumps(d), name) for name, d in replies.messages_events(turn, model)
+                ]
+                await self._stream(
+                    send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after
+                )
+            else:
+                await send_json(send, 200, replies.messages_body(turn, model))
+        elif stream:
+            frames = [
+                _sse(json.dumps(d), name) for name, d in replies.responses_events(turn, model)
+            ]
+            await self._stream(send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after)
+        else:
+            await send_json(send, 200, replies.responses_body(turn, model))
+
+    def _check_body(
+        self, path: str, entry: dict[str, Any], headers: dict[str, str], body: dict[str, Any]
+    ) -> None:
+        if _has_image(body) and headers.get("copilot-vision-request") != "true":
+            raise _Refusal(
+                400,
+                _error("missing required Copilot-Vision-Request header for vision requests", ""),
+            )
+        mid = entry["id"]
+        if (
+            path == "/chat/completions"
+            and "max_tokens" in body
+            and (mid.startswith("gpt-5") or mid[:1] == "o")
+        ):
+            raise _Refusal(
+                400,
+                _error(
+                    "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                    "Use 'max_completion_tokens' instead.",
+                    "invalid_request_body",
+                ),
+            )
+        if path == "/v1/messages":
+            messages = body.get("messages") or []
+            if messages and isinstance(messages[-1], dict) and messages[-1].get("role") != "user":
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "This model does not support assistant message prefill. "
+                            "The conversation must end with a user message.",
+                        },
+                    },
+                )
+            if (
+                '"scope"' in json.dumps(body.get("system", "")) + json.dumps(messages)
+                or "cache_control" in body
+            ):
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "cache_control: Extra inputs are not permitted",
+                        },
+                    },
+                )
+            for tool in body.get("tools") or []:
+                if isinstance(tool, dict) and (
+                    "eager_input_streaming" in tool
+                    or str(tool.get("type", "")).startswith("web_search")
+                ):
+                    raise _Refusal(
+                        400,
+                        {
+                            "type": "error",
+                            "error": {
+                                "type": "invalid_request_error",
+                                "message": "tools: unsupported_value",
+                            },
+                        },
+                    )
+        if path == "/responses" and body.get("service_tier") is not None:
+            raise _Refusal(400, _error("service_tier is not supported", "invalid_request_body"))
+
+    @staticmethod
+    def _scripted_error(path: str, status: int) -> tuple[int, dict[str, Any] | str, dict[str, str]]:
+        if status == 401:
+            return 401, "unauthorized: token expired", {}
+        if status == 429:
+            message = "Sorry, you've hit a rate limit; please try again in 2 seconds."
+            return 429, _error(message, "rate_limited"), {"retry-after": "2"}
+        if status == 402:
+            return 402, _error("You have no quota", "quota_exceeded"), {}
+        if path == "/v1/messages":
+            kind = "overloaded_error" if status in (503, 529) else "api_error"
+            return (
+                status,
+                {"type": "error", "error": {"type": kind, "message": f"scripted error {status}"}},
+                {},
+            )
+        return status, _error(f"scripted error {status}", f"http_{status}"), {}
+
+    async def _embeddings(self, body: Any, send: Send) -> None:
+        if (
+            not isinstance(body, dict)
+            or self.models.get(str(body.get("model")), {}).get("capabilities", {}).get("type")
+            != "embeddings"
+        ):
+            raise _Refusal(
+                400, _error("The requested model is not supported.", "model_not_supported")
+            )
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs or []]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(t)}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(count_tokens(t) for t in texts)
+        await send_json(
+            send,
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            },
+        )
+
+    async def _stream(
+        self,
+        send: Send,
+        receive: Receive,
+        frames: list[bytes],
+        stall_ms: int | None,
+        reset_after: int | None,
+    ) -> None:
+        """Write SSE frames; notice the client leaving; abort the connection on a reset fault."""
+        faults = self.state.faults
+        reset = reset_after if reset_after is not None else faults.reset_after_events
+        async with _watch_disconnect(receive, self.state) as gone:
+            if faults.first_byte_delay:
+                await trio.sleep(faults.first_byte_delay)
+            await send_start(send, 200, "text/event-stream", {"cache-control": "no-cache"})
+            await send({"type": "http.response.body", "body": b": sim\n\n", "more_body": True})
+            self.state.note_stream_open()
+            if stall_ms:
+                await trio.sleep(stall_ms / 1000)
+            for n, frame in enumerate(frames):
+                if reset is not None and n >= reset:
+                    return  # finish without the final chunk: hypercorn drops the connection
+                if gone.is_set():
+                    return
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                await trio.lowlevel.checkpoint()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@asynccontextmanager
+async def _watch_disconnect(receive: Receive, state: SimState) -> AsyncIterator[trio.Event]:
+    gone = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    gone.set()
+                    state.note_disconnect()
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(watch)
+        yield gone
+        nursery.cancel_scope.cancel()
+
+
+def _sse(data: str, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
+
+
+def _vector(text: str) -> list[float]:
+    seed = sum(text.encode()) or 1
+    return [round(((seed * (i + 7)) % 97) / 97, 4) for i in range(8)]
+
+
+def _has_image(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get("type") in ("image", "image_url", "input_image"):
+            return True
+        return any(_has_image(v) for v in value.values() if isinstance(v, list | dict))
+    if isinstance(value, list):
+        return any(_has_image(v) for v in value)
+    return False
+
+
+@dataclass(slots=True)
+class CopilotSimulator:
+    """Handle of a running GitHub + Copilot simulator pair."""
+
+    state: SimState
+    github_url: str
+    api_url: str
+
+
+async def serve_copilot_simulators(
+    state: SimState | None = None,
+    *,
+    task_status: trio.TaskStatus[CopilotSimulator] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the fake GitHub and the fake Copilot API on two 127.0.0.1 ports."""
+    state = state or SimState()
+    async with trio.open_nursery() as nursery:
+        api_url: str = await nursery.start(serve_app, CopilotAPISimulator(state))
+        state.api_url = api_url
+        github_url: str = await nursery.start(serve_github_simulator, state)
+        task_status.started(CopilotSimulator(state, github_url, api_url))

@@ -1,0 +1,196 @@
+"""Shared plumbing of the GitHub and Copilot simulators: state, fault switchboard, ASGI bits.
+
+Both fake services share one `SimState` (GitHub mints Copilot tokens the Copilot API then
+checks) and serve a bare ASGI app through hypercorn on 127.0.0.1:0.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+__all__ = [
+    "Faults",
+    "Recorded",
+    "SimState",
+    "asgi_body",
+    "handle_lifespan",
+    "scope_headers",
+    "send_bytes",
+    "send_json",
+    "send_start",
+    "serve_app",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One request a simulator received: lower-cased headers and the parsed JSON body."""
+
+    service: str  # "github" | "copilot"
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass(slots=True)
+class Faults:
+    """Behaviour switched on by tests (and `aiclient demo`); each is consumed when used."""
+
+    # Canned answers for the next CAPI calls: (status, body, content type, extra headers).
+    queued_errors: list[tuple[int, bytes, str, dict[str, str]]] = field(default_factory=list)
+    # Device flow: poll answers, in order; the last one repeats.
+    device_polls: list[dict[str, Any]] = field(
+        default_factory=lambda: [{"access_token": "gho_test", "token_type": "bearer"}]
+    )
+    # Seconds before the first byte of every CAPI answer.
+    first_byte_delay: float = 0.0
+    # Cut every CAPI stream after this many events (connection aborted, no clean end).
+    reset_after_events: int | None = None
+
+    def queue_error(
+        self,
+        status: int,
+        body: dict[str, Any] | str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        if isinstance(body, str):
+            raw, ctype = body.encode(), "text/plain; charset=utf-8"
+        else:
+            raw, ctype = json.dumps(body).encode(), "application/json"
+        self.queued_errors.append((status, raw, ctype, dict(headers or {})))
+
+
+@dataclass(slots=True)
+class SimState:
+    """Accounts, tokens and records shared by the two simulators."""
+
+    # GitHub OAuth tokens that work, and those answering 401 / 403 at the exchange.
+    github_tokens: set[str] = field(default_factory=lambda: {"gho_test"})
+    revoked: set[str] = field(default_factory=set)
+    no_seat: set[str] = field(default_factory=set)
+    login: str = "octo-sim"
+    # Copilot tokens currently accepted by the Copilot API.
+    copilot_tokens: set[str] = field(default_factory=set)
+    tokens_issued: int = 0
+    refresh_in: int = 1500
+    token_lifetime: int = 1800
+    api_url: str = ""  # the Copilot simulator's base URL (endpoints.api)
+    faults: Faults = field(default_factory=Faults)
+    requests: list[Recorded] = field(default_factory=list)
+    # Streams whose client went away before the end, and an event set at each.
+    disconnects: int = 0
+    disconnected: trio.Event = field(default_factory=trio.Event)
+    # Streams currently being written (so tests can wait for an upstream call to be live).
+    open_streams: int = 0
+    stream_opened: trio.Event = field(default_factory=trio.Event)
+    quota: dict[str, Any] = field(default_factory=dict)
+
+    def issue_copilot_token(self) -> tuple[str, int]:
+        self.tokens_issued += 1
+        expires = int(time.time()) + self.token_lifetime
+        token = f"tid=sim{self.tokens_issued};exp={expires};sku=copilot_pro;chat=1:c0ffee"
+        self.copilot_tokens.add(token)
+        return token, expires
+
+    def expire_copilot_tokens(self) -> None:
+        """Every current Copilot token now gets 401 "unauthorized: token expired"."""
+        self.copilot_tokens.clear()
+
+    def note_disconnect(self) -> None:
+        self.disconnects += 1
+        self.disconnected.set()
+        self.disconnected = trio.Event()
+
+    def note_stream_open(self) -> None:
+        self.open_streams += 1
+        self.stream_opened.set()
+        self.stream_opened = trio.Event()
+
+    def recorded(self, service: str | None = None, path: str | None = None) -> list[Recorded]:
+        return [
+            r
+            for r in self.requests
+            if (service is None or r.service == service) and (path is None or r.path == path)
+        ]
+
+
+async def handle_lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def asgi_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def scope_headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+async def send_start(
+    send: Send, status: int, content_type: str, headers: dict[str, str] | None = None
+) -> None:
+    raw = [(b"content-type", content_type.encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: str = "application/json",
+    headers: dict[str, str] | None = None,
+) -> None:
+    await send_start(send, status, content_type, headers)
+    await send({"type": "http.response.body", "body": body})
+
+
+async def send_json(
+    send: Send, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
+    await send_bytes(send, status, json.dumps(body).encode(), "application/json", headers)
+
+
+async def serve_app(app: App, *, task_status: trio.TaskStatus[str]) -> None:
+    """Serve `app` on 127.0.0.1:0 and report its base URL (`http://127.0.0.1:PORT`)."""
+    config = HypercornConfig()
+    config.bind = ["127.0.0.1:0"]
+    config.accesslog = None
+    config.errorlog = None
+    config.backlog = 1024
+    config.graceful_timeout = 0.1
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(
+            partial(serve, app, config, mode="asgi")  # type: ignore[arg-type]
+        )
+        task_status.started(binds[0].rstrip("/"))

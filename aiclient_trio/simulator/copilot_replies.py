@@ -1,0 +1,546 @@
+"""What the simulated Copilot models say, in each of CAPI's three wire shapes.
+
+Reads the scripted turn out of a request body (any format) and renders the planned reply as
+Copilot does, quirks included (F4-F8, F11, F12 of docs/copilot.md §9). Pure data, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aiclient_trio.simulator.script import Reply, count_tokens, fragments, plan_reply
+
+__all__ = [
+    "Turn",
+    "chat_body",
+    "chat_chunks",
+    "messages_body",
+    "messages_events",
+    "read_turn",
+    "responses_body",
+    "responses_events",
+]
+
+SIMULATOR = "Copilot simulator"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    reply: Reply
+    prompt_tokens: int
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") in ("text", "input_text", "output_text"):
+                parts.append(str(part.get("text", "")))
+            elif isinstance(part, str):
+                parts.append(part)
+        return "\n".join(parts)
+    return ""
+
+
+def _chat_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    results: list[str] = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text_of(message.get("content")))
+    text = next(
+        (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
+    )
+    tools = [
+        str((t.get("function") or {}).get("name"))
+        for t in body.get("tools") or []
+        if isinstance(t, dict)
+    ]
+    return text, tools, results
+
+
+def _anthropic_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    results: list[str] = []
+    text = ""
+    if messages and messages[-1].get("role") == "user":
+        content = messages[-1].get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for block in blocks:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                results.append(_text_of(block.get("content")))
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):
+                content = [b for b in content if isinstance(b, dict) and b.get("type") == "text"]
+            text = _text_of(content)
+            if text:
+                break
+    tools = [str(t.get("name")) for t in body.get("tools") or [] if isinstance(t, dict)]
+    return text, tools, results
+
+
+def _responses_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    items = body.get("input")
+    if isinstance(items, str):
+        items = [{"role": "user", "content": items}]
+    items = [i for i in items or [] if isinstance(i, dict)]
+    results: list[str] = []
+    for item in reversed(items):
+        if item.get("type") != "function_call_output":
+            break
+        output = item.get("output")
+        results.insert(0, output if isinstance(output, str) else _text_of(output))
+    text = next(
+        (_text_of(i.get("content")) for i in reversed(items) if i.get("role") == "user"), ""
+    )
+    tools = [str(t.get("name")) for t in body.get("tools") or [] if isinstance(t, dict)]
+    return text, tools, results
+
+
+def read_turn(endpoint: str, body: dict[str, Any]) -> Turn:
+    """The scripted reply to `body` posted on `endpoint`, and the request's token count."""
+    reader = {"/v1/messages": _anthropic_turn, "/responses": _responses_turn}.get(
+        endpoint, _chat_turn
+    )
+    text, tools, results = reader(body)
+    reply = plan_reply(
+        simulator=SIMULATOR, last_user_text=text, offered_tools=tools, tool_results=results
+    )
+    return Turn(reply, count_tokens(json.dumps(body)))
+
+
+def _out_tokens(reply: Reply) -> int:
+    parts = [reply.text or "", reply.thinking or ""]
+    if reply.tool_call:
+        parts.append(json.dumps(reply.tool_call.arguments))
+    return count_tokens("".join(parts))
+
+
+def _call_id(kind: str) -> str:
+    return "toolu_sim1" if kind == "anthropic" else "call_sim1"
+
+
+# --------------------------------------------------------------------------- /chat/completions
+
+
+def chat_chunks(turn: Turn, model: str, *, claude: bool) -> list[dict[str, Any]]:
+    """Stream chunks: an empty first chunk, deltas, finish, usage (trailing for Claude)."""
+    reply, cid = turn.reply, "chatcmpl-sim1"
+    chunks: list[dict[str, Any]] = [
+        {
+            "choices": [],
+            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+        }
+    ]
+
+    def delta(d: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": model,
+            "choices": [{"index": 0, "delta": d, "finish_reason": finish}],
+        }
+
+    first = True
+    if reply.thinking:
+        for piece in fragments(reply.thinking):
+            d = {"reasoning_text": piece}
+            if first:
+                d["role"], first = "assistant", False
+            chunks.append(delta(d))
+        chunks.append(delta({"content": "", "reasoning_opaque": "sig-sim-opaque"}))
+    for piece in fragments(reply.text or ""):
+        d = {"content": piece}
+        if first:
+            d["role"], first = "assistant", False
+        chunks.append(delta(d))
+    if reply.tool_call:
+        args = json.dumps(reply.tool_call.arguments)
+        head = {"index": 0, "id": _call_id("chat"), "type": "function"}
+        chunks.append(
+            delta(
+                {
+                    "tool_calls": [
+                        {**head, "function": {"name": reply.tool_call.name, "arguments": ""}}
+                    ]
+                }
+            )
+        )
+        for piece in fragments(args, 2):
+            chunks.append(delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+    usage = {
+        "prompt_tokens": turn.prompt_tokens,
+        "completion_tokens": _out_tokens(reply),
+        "total_tokens": turn.prompt_tokens + _out_tokens(reply),
+        "prompt_tokens_details": {"cached_tokens": 0},
+    }
+    finish = delta({}, "tool_calls" if reply.tool_call else "stop")
+    if claude:
+        chunks.append(finish)
+        chunks.append(
+            {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
+        )
+    else:
+        finish["usage"] = usage
+        chunks.append(finish)
+    return chunks
+
+
+def chat_body(turn: Turn, model: str, *, claude: bool) -> dict[str, Any]:
+    """Non-stream answer; Claude models split text and tool calls across two choices (F5)."""
+    reply = turn.reply
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    if reply.thinking:
+        message["reasoning_text"] = reply.thinking
+        message["reasoning_opaque"] = "sig-sim-opaque"
+    call = None
+    if reply.tool_call:
+        call = {
+            "id": _call_id("chat"),
+            "type": "function",
+            "function": {
+                "name": reply.tool_call.name,
+                "arguments": json.dumps(reply.tool_call.arguments),
+            },
+        }
+    choices: list[dict[str, Any]]
+    if call and claude:
+        choices = [
+            {"index": 0, "message": message, "finish_reason": "stop"},
+            {
+                "index": 1,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            },
+        ]
+    else:
+        if call:
+            message["tool_calls"] = [call]
+        choices = [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if call else "stop"}
+        ]
+    out = _out_tokens(reply)
+    return {
+        "id": "chatcmpl-sim1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": turn.prompt_tokens,
+            "completion_tokens": out,
+            "total_tokens": turn.prompt_tokens + out,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
+    }
+
+
+# --------------------------------------------------------------------------- /v1/messages
+
+
+def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if reply.thinking:
+        blocks.append(
+            {"type": "thinking", "thinking": reply.thinking, "signature": "sig-sim-anthropic"}
+        )
+    if reply.text:
+        blocks.append({"type": "text", "text": reply.text})
+    if reply.tool_call:
+        blocks.append(
+            {
+                "type": "tool_use",
+                "id": _call_id("anthropic"),
+                "name": reply.tool_call.name,
+                "input": reply.tool_call.arguments,
+            }
+        )
+    return blocks
+
+
+def messages_body(turn: Turn, model: str) -> dict[str, Any]:
+    reply = turn.reply
+    return {
+        "id": "msg_sim1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": _anthropic_blocks(reply),
+        "stop_reason": "tool_use" if reply.tool_call else "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": turn.prompt_tokens, "output_tokens": _out_tokens(reply)},
+    }
+
+
+def messages_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
+    reply = turn.reply
+    start = messages_body(turn, model) | {"content": [], "stop_reason": None}
+    start["usage"] = {"input_tokens": turn.prompt_tokens, "output_tokens": 1}
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("message_start", {"type": "message_start", "message": start}),
+        ("ping", {"type": "ping"}),
+    ]
+    for index, block in enumerate(_anthropic_blocks(reply)):
+        kind = block["type"]
+        if kind == "thinking":
+            opened: dict[str, Any] = {"type": "thinking", "thinking": "", "signature": ""}
+            deltas = [
+                {"type": "thinking_delta", "thinking": p} for p in fragments(block["thinking"])
+            ]
+            deltas.append({"type": "signature_delta", "signature": block["signature"]})
+        elif kind == "text":
+            opened = {"type": "text", "text": ""}
+            deltas = [{"type": "text_delta", "text": p} for p in fragments(block["text"])]
+        else:
+            opened = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}
+            deltas = [
+                {"type": "input_json_delta", "partial_json": p}
+                for p in fragments(json.dumps(block["input"]), 2)
+            ]
+        events.append(
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": opened},
+            )
+        )
+        events.extend(
+            ("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+            for d in deltas
+        )
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+    events.append(
+        (
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": "tool_use" if reply.tool_call else "end_turn",
+                    "stop_sequence": None,
+                },
+                "usage": {"output_tokens": _out_tokens(reply)},
+            },
+        )
+    )
+    events.append(("message_stop", {"type": "message_stop"}))
+    return events
+
+
+# --------------------------------------------------------------------------- /responses
+
+
+def _response_items(reply: Reply) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if reply.thinking:
+        items.append(
+            {
+                "type": "reasoning",
+                "id": "rs_sim1",
+                "summary": [{"type": "summary_text", "text": reply.thinking}],
+                "encrypted_content": "enc-sim",
+            }
+        )
+    if reply.text:
+        items.append(
+            {
+                "type": "message",
+                "id": "msg_sim1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
+            }
+        )
+    if reply.tool_call:
+        items.append(
+            {
+                "type": "function_call",
+                "id": "fc_sim1",
+                "call_id": _call_id("responses"),
+                "name": reply.tool_call.name,
+                "arguments": json.dumps(reply.tool_call.arguments),
+                "status": "completed",
+            }
+        )
+    return items
+
+
+def responses_body(turn: Turn, model: str, status: str = "completed") -> dict[str, Any]:
+    out = _out_tokens(turn.reply)
+    return {
+        "id": "resp_sim1",
+        "object": "response",
+        "created_at": 1,
+        "status": status,
+        "model": model,
+        "output": _response_items(turn.reply) if status == "completed" else [],
+        "usage": {
+            "input_tokens": turn.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": turn.prompt_tokens + out,
+        }
+        if status == "completed"
+        else None,
+    }
+
+
+def responses_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
+    """The canonical event order, each with a growing `sequence_number`."""
+    raw: list[tuple[str, dict[str, Any]]] = []
+    pending = responses_body(turn, model, "in_progress")
+    raw.append(("response.created", {"response": pending}))
+    raw.append(("response.in_progress", {"response": pending}))
+    for index, item in enumerate(_response_items(turn.reply)):
+        kind = item["type"]
+        if kind == "reasoning":
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {"output_index": index, "item": item | {"summary": []}},
+                )
+            )
+            raw.append(
+                (
+                    "response.reasoning_summary_part.added",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""},
+                    },
+                )
+            )
+            text = item["summary"][0]["text"]
+            for piece in fragments(text):
+                raw.append(
+                    (
+                        "response.reasoning_summary_text.delta",
+                        {
+                            "output_index": index,
+                            "item_id": item["id"],
+                            "summary_index": 0,
+                            "delta": piece,
+                        },
+                    )
+                )
+            raw.append(
+                (
+                    "response.reasoning_summary_text.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "summary_index": 0,
+                        "text": text,
+                    },
+                )
+            )
+            raw.append(
+                (
+                    "response.reasoning_summary_part.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": text},
+                    },
+                )
+            )
+        elif kind == "message":
+            text = item["content"][0]["text"]
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": item | {"status": "in_progress", "content": []},
+                    },
+                )
+            )
+            part = {"type": "output_text", "text": "", "annotations": []}
+            raw.append(
+                (
+                    "response.content_part.added",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "content_index": 0,
+                        "part": part,
+                    },
+                )
+            )
+            for piece in fragments(text):
+                raw.append(
+                    (
+                        "response.output_text.delta",
+                        {
+                            "output_index": index,
+                            "item_id": item["id"],
+                            "content_index": 0,
+                            "delta": piece,
+                        },
+                    )
+                )
+            raw.append(
+                (
+                    "response.output_text.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "content_index": 0,
+                        "text": text,
+                    },
+                )
+            )
+            raw.append(
+                (
+                    "response.content_part.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "content_index": 0,
+                        "part": part | {"text": text},
+                    },
+                )
+            )
+        else:
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": item | {"arguments": "", "status": "in_progress"},
+                    },
+                )
+            )
+            for piece in fragments(item["arguments"], 2):
+                raw.append(
+                    (
+                        "response.function_call_arguments.delta",
+                        {"output_index": index, "item_id": item["id"], "delta": piece},
+                    )
+                )
+            raw.append(
+                (
+                    "response.function_call_arguments.done",
+                    {"output_index": index, "item_id": item["id"], "arguments": item["arguments"]},
+                )
+            )
+        raw.append(("response.output_item.done", {"output_index": index, "item": item}))
+    raw.append(("response.completed", {"response": responses_body(turn, model)}))
+    return [
+        (name, {"type": name, "sequence_number": n} | data) for n, (name, data) in enumerate(raw)
+    ]

@@ -1,0 +1,177 @@
+"""A fake GitHub for Copilot sign-in: device flow, token exchange, user and quota endpoints.
+
+Behaves like github.com / api.github.com as far as Copilot clients see them (F1, F2, F13 of
+docs/copilot.md §9), including refusals: a revoked token gets 401, a seatless one 403.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import trio
+
+from aiclient_trio.simulator.copilot_kit import (
+    Receive,
+    Recorded,
+    Scope,
+    Send,
+    SimState,
+    asgi_body,
+    handle_lifespan,
+    scope_headers,
+    send_json,
+    serve_app,
+)
+
+__all__ = ["DEFAULT_QUOTA", "GitHubSimulator", "serve_github_simulator"]
+
+DEFAULT_QUOTA: dict[str, Any] = {
+    "copilot_plan": "individual",
+    "access_type_sku": "copilot_pro",
+    "chat_enabled": True,
+    "quota_reset_date": "2026-05-01",
+    "quota_snapshots": {
+        "premium_interactions": {
+            "entitlement": 300,
+            "remaining": 120,
+            "percent_remaining": 40,
+            "unlimited": False,
+            "overage_permitted": False,
+            "quota_id": "premium_interactions",
+        },
+        "chat": {"unlimited": True, "quota_id": "chat"},
+        "completions": {"unlimited": True, "quota_id": "completions"},
+    },
+}
+
+
+class GitHubSimulator:
+    """The ASGI app; one instance per simulated account set (`SimState`)."""
+
+    def __init__(self, state: SimState) -> None:
+        self.state = state
+        self._poll_index = 0
+        if not state.quota:
+            state.quota = json.loads(json.dumps(DEFAULT_QUOTA))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await handle_lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        raw = await asgi_body(receive)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = scope_headers(scope)
+        path = scope["path"]
+        self.state.requests.append(Recorded("github", scope["method"], path, headers, body))
+        route = (scope["method"], path)
+        if route == ("POST", "/login/device/code"):
+            await self._device_code(send, body)
+        elif route == ("POST", "/login/oauth/access_token"):
+            await self._poll(send, body)
+        elif route == ("GET", "/copilot_internal/v2/token"):
+            await self._token(send, headers)
+        elif route == ("GET", "/copilot_internal/user"):
+            if self._github_token(headers) is None:
+                await send_json(send, 401, _BAD_CREDENTIALS)
+            else:
+                await send_json(send, 200, self.state.quota)
+        elif route == ("GET", "/user"):
+            if self._github_token(headers) is None:
+                await send_json(send, 401, _BAD_CREDENTIALS)
+            else:
+                await send_json(send, 200, {"login": self.state.login, "id": 1})
+        else:
+            await send_json(send, 404, {"message": "Not Found"})
+
+    def _github_token(self, headers: dict[str, str]) -> str | None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer"):
+            return None
+        if token in self.state.github_tokens and token not in self.state.revoked:
+            return token
+        return None
+
+    async def _device_code(self, send: Send, body: Any) -> None:
+        if not isinstance(body, dict) or not body.get("client_id"):
+            await send_json(send, 400, {"error": "unauthorized_client"})
+            return
+        self._poll_index = 0
+        await send_json(
+            send,
+            200,
+            {
+                "device_code": "dc1",
+                "user_code": "ABCD-1234",
+                "verification_uri": "https://github.com/login/device",
+                "expires_in": 900,
+                "interval": 5,
+            },
+        )
+
+    async def _poll(self, send: Send, body: Any) -> None:
+        if not isinstance(body, dict) or body.get("device_code") != "dc1":
+            await send_json(send, 200, {"error": "incorrect_device_code"})
+            return
+        polls = self.state.faults.device_polls
+        answer = polls[min(self._poll_index, len(polls) - 1)]
+        self._poll_index += 1
+        await send_json(send, 200, answer)
+
+    async def _token(self, send: Send, headers: dict[str, str]) -> None:
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "token" or token not in self.state.github_tokens:
+            await send_json(send, 401, _BAD_CREDENTIALS)
+            return
+        if token in self.state.revoked:
+            await send_json(send, 401, _BAD_CREDENTIALS)
+            return
+        if token in self.state.no_seat:
+            await send_json(send, 403, _NO_SEAT)
+            return
+        copilot_token, expires_at = self.state.issue_copilot_token()
+        await send_json(
+            send,
+            200,
+            {
+                "token": copilot_token,
+                "expires_at": expires_at,
+                "refresh_in": self.state.refresh_in,
+                "sku": "copilot_pro",
+                "individual": True,
+                "chat_enabled": True,
+                "endpoints": {
+                    "api": self.state.api_url,
+                    "proxy": "https://copilot-proxy.githubusercontent.com",
+                },
+            },
+        )
+
+
+_BAD_CREDENTIALS = {
+    "message": "Bad credentials",
+    "documentation_url": "https://docs.github.com/rest",
+    "status": "401",
+}
+_NO_SEAT = {
+    "message": "Resource not accessible by integration",
+    "error_details": {
+        "title": "No access to GitHub Copilot found",
+        "message": "You do not have access to GitHub Copilot.",
+        "url": "https://github.com/settings/copilot",
+        "notification_id": "no_copilot_access",
+    },
+    "can_signup_for_limited": True,
+}
+
+
+async def serve_github_simulator(
+    state: SimState, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve the fake GitHub on 127.0.0.1:0; reports its base URL (web and API share it)."""
+    await serve_app(GitHubSimulator(state), task_status=task_status)
