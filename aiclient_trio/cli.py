@@ -1,13 +1,444 @@
-"""The `aiclient` command line (placeholder until the foundation lands)."""
+# The `aiclient` command line: config, providers, models, usage, logs and auth commands.
+# Lifecycle commands (start/stop/restart/status) live in cli_lifecycle; this module wires them in.
+"""`aiclient`: local AI gateway for GitHub Copilot and Kiro."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
 import click
 
-from aiclient_trio import __version__
+from aiclient_trio import __version__, paths
+from aiclient_trio.cli_lifecycle import load_or_exit, restart, start, status, stop
+from aiclient_trio.config import ConfigError, config_to_dict, default_config_path, parse_text_value
+from aiclient_trio.control import ControlClient, ControlError, DaemonNotRunning
+from aiclient_trio.providers import registry
+
+__all__ = ["main"]
+
+NOT_RUNNING = "aiclient is not running. Start it with: aiclient start"
 
 
-@click.group()
+def _call(method: str, params: dict[str, Any] | None = None, *, required: bool = True) -> Any:
+    """Call the running daemon; without one, exit with a hint (or return None if optional)."""
+    try:
+        return ControlClient(paths.control_socket()).call(method, params)
+    except DaemonNotRunning:
+        if required:
+            raise click.ClickException(NOT_RUNNING) from None
+        return None
+    except ControlError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aiclient")
 def main() -> None:
-    """aiclient: local AI gateway for GitHub Copilot and Kiro."""
+    """aiclient: local AI gateway for GitHub Copilot and Kiro.
+
+    Serves your Copilot and Kiro subscriptions as OpenAI- and Anthropic-compatible APIs on
+    localhost.
+
+    \b
+    Examples:
+      aiclient auth copilot      # sign in once
+      aiclient start             # run the gateway in the background
+      aiclient status
+      aiclient models
+      aiclient stop
+    """
+
+
+for _command in (start, stop, restart, status):
+    main.add_command(_command)
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+@main.group()
+def config() -> None:
+    """Show and change the configuration file.
+
+    \b
+    Examples:
+      aiclient config init
+      aiclient config show --json
+      aiclient config set server.port 8080
+      aiclient config set models.aliases.sonnet copilot/claude-sonnet-4.5
+      aiclient config reload
+    """
+
+
+@config.command("init")
+@click.option("--force", is_flag=True, help="Overwrite an existing file without asking.")
+def config_init(force: bool) -> None:
+    """Write a commented starter config file.
+
+    \b
+    Example:
+      aiclient config init && $EDITOR ~/.config/aiclient/config.toml
+    """
+    from aiclient_trio.config_file import write_starter
+
+    path = default_config_path()
+    if (
+        path.exists()
+        and not force
+        and not click.confirm(f"{path} exists. Overwrite it?", default=False)
+    ):
+        _fail("left the existing file unchanged (use --force to overwrite)")
+    write_starter(path)
+    click.echo(f"wrote {path}")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if v is not None}
+    return value
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def config_show(as_json: bool) -> None:
+    """Print the effective config (flags > env > file > defaults), secrets masked.
+
+    When the daemon runs, shows the config it is using.
+
+    \b
+    Examples:
+      aiclient config show
+      aiclient config show --json | jq .server
+    """
+    running = _call("config.show", required=False)
+    if running is not None:
+        data, source = running["config"], f"running daemon (file {running['path']})"
+    else:
+        data, source = config_to_dict(load_or_exit()), f"{default_config_path()} + environment"
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    import tomli_w
+
+    click.echo(f"# effective config from the {source}")
+    click.echo(tomli_w.dumps(_clean(data)), nl=False)
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> None:
+    """Set KEY (dotted) to VALUE in the config file and apply it to a running daemon.
+
+    Lists are comma-separated. An empty VALUE unsets an optional key.
+
+    \b
+    Examples:
+      aiclient config set logging.level debug
+      aiclient config set server.port 8080          # needs `aiclient restart`
+      aiclient config set providers.kiro.enabled false
+      aiclient config set models.aliases.fast copilot/gpt-4.1,kiro/claude-haiku-4.5
+    """
+    from aiclient_trio.config_file import set_value
+
+    path = default_config_path()
+    try:
+        set_value(path, key, parse_text_value(key, value, "config set"))
+    except ConfigError as exc:
+        _fail(str(exc))
+    click.echo(f"set {key} in {path}")
+    _report_reload(_call("config.reload", required=False))
+
+
+def _report_reload(result: dict[str, Any] | None) -> None:
+    if result is None:
+        click.echo("(the daemon is not running; the change applies at the next start)")
+        return
+    changed = result.get("changed") or []
+    click.echo(
+        "running daemon updated" + (f": {', '.join(changed)}" if changed else " (no change)")
+    )
+    if result.get("needs_restart"):
+        click.echo(
+            f"needs restart to apply: {', '.join(result['needs_restart'])} (run: aiclient restart)"
+        )
+
+
+@config.command("reload")
+def config_reload() -> None:
+    """Make the running daemon re-read its config file (same as SIGHUP).
+
+    An invalid file is refused and the daemon keeps its running config.
+    """
+    _report_reload(_call("config.reload"))
+
+
+@config.command("path")
+def config_path() -> None:
+    """Print the config file's path."""
+    click.echo(str(default_config_path()))
+
+
+# -- providers, models, usage -------------------------------------------------------------------
+
+
+@main.group()
+def provider() -> None:
+    """Enable or disable a provider (takes effect at once and is saved in the config).
+
+    \b
+    Examples:
+      aiclient provider disable kiro
+      aiclient provider enable kiro
+    """
+
+
+def _set_provider(name: str, enabled: bool) -> None:
+    from aiclient_trio.config_file import set_value
+
+    result = _call(
+        "provider.enable" if enabled else "provider.disable", {"name": name}, required=False
+    )
+    word = "enabled" if enabled else "disabled"
+    if result is not None:
+        click.echo(f"{name} {word} (running daemon updated, saved in the config file)")
+        return
+    if name not in registry.PROVIDER_NAMES:
+        _fail(f"unknown provider {name!r}; known: {', '.join(registry.PROVIDER_NAMES)}")
+    try:
+        set_value(default_config_path(), f"providers.{name}.enabled", enabled)
+    except ConfigError as exc:
+        _fail(str(exc))
+    click.echo(f"{name} {word} in {default_config_path()} (the daemon is not running)")
+
+
+@provider.command("enable")
+@click.argument("name")
+def provider_enable(name: str) -> None:
+    """Enable provider NAME (copilot, kiro)."""
+    _set_provider(name, True)
+
+
+@provider.command("disable")
+@click.argument("name")
+def provider_disable(name: str) -> None:
+    """Disable provider NAME (copilot, kiro)."""
+    _set_provider(name, False)
+
+
+@main.command()
+@click.option("--provider", "only", help="Only this provider's models.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def models(only: str | None, as_json: bool) -> None:
+    """List the models the running daemon can serve, and the configured aliases.
+
+    \b
+    Examples:
+      aiclient models
+      aiclient models --provider kiro --json
+    """
+    result = _call("models", {"provider": only} if only else {})
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from aiclient_trio.usage_report import format_table
+
+    rows = [
+        [
+            m["id"],
+            str(m.get("context_window") or "-"),
+            str(m.get("max_output_tokens") or "-"),
+            ",".join(
+                f
+                for f, on in (
+                    ("tools", m.get("supports_tools")),
+                    ("vision", m.get("supports_vision")),
+                    ("thinking", m.get("supports_thinking")),
+                )
+                if on
+            )
+            or "-",
+        ]
+        for m in result["models"]
+    ]
+    if rows:
+        click.echo(format_table(["model", "context", "max out", "features"], rows))
+    else:
+        click.echo("no models available (is a provider signed in? see `aiclient status`)")
+    if result.get("aliases"):
+        click.echo("\naliases:")
+        for name, targets in sorted(result["aliases"].items()):
+            click.echo(f"  {name} -> {' | '.join(targets)}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def usage(as_json: bool) -> None:
+    """Token and request usage recorded by the running daemon.
+
+    \b
+    Example:
+      aiclient usage --json
+    """
+    result = _call("usage")
+    click.echo(json.dumps(result, indent=2) if as_json else str(result))
+
+
+# -- logs ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--lines", "-n", default=50, show_default=True, type=click.IntRange(0), help="How many lines."
+)
+@click.option(
+    "--level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Only lines at or above this level.",
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl-C to stop).")
+def logs(lines: int, level: str | None, follow: bool) -> None:
+    """Show the daemon's log file (works whether or not it runs).
+
+    \b
+    Examples:
+      aiclient logs
+      aiclient logs --level warning --lines 200
+      aiclient logs -f
+    """
+    from aiclient_trio.daemon import log_path
+    from aiclient_trio.log import tail_lines
+
+    path = log_path(load_or_exit())
+    if not path.exists():
+        _fail(f"no log file at {path} yet (start the daemon with: aiclient start)")
+    for line in tail_lines(path, lines, level):
+        click.echo(line)
+    if follow:
+        try:
+            _follow(path, level)
+        except KeyboardInterrupt:
+            pass
+
+
+def _follow(path: Path, level: str | None) -> None:
+    from aiclient_trio.log import _level, line_level
+
+    minimum = _level(level) if level else 0
+    keep = True
+    handle = path.open("rb")
+    handle.seek(0, 2)
+    inode = path.stat().st_ino
+    pending = b""
+    try:
+        while True:
+            data = handle.read()
+            if data:
+                pending += data
+                *complete, pending = pending.split(b"\n")
+                for raw in complete:
+                    line = raw.decode("utf-8", errors="replace")
+                    found = line_level(line)
+                    if found is not None:
+                        keep = found >= minimum
+                    if keep:
+                        click.echo(line)
+                continue
+            try:
+                rotated = path.stat().st_ino != inode
+            except FileNotFoundError:
+                rotated = False
+            if rotated:  # the file rotated: continue with the new one
+                handle.close()
+                handle = path.open("rb")
+                inode = path.stat().st_ino
+                continue
+            sys.stdout.flush()
+            time.sleep(0.3)
+    finally:
+        handle.close()
+
+
+# -- auth -----------------------------------------------------------------------------------------
+
+
+class AuthGroup(click.Group):
+    """`aiclient auth <provider>` loads each provider's command lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *registry.PROVIDER_NAMES])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in registry.PROVIDER_NAMES:
+            return command
+        try:
+            return registry.auth_command(cmd_name)
+        except (ImportError, AttributeError) as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+
+            @click.command(cmd_name, help=f"Sign in to {cmd_name} (unavailable in this build).")
+            def unavailable() -> None:
+                _fail(f"sign-in for {cmd_name} is not available in this build ({reason})")
+
+            return unavailable
+
+
+@main.group(cls=AuthGroup)
+def auth() -> None:
+    """Sign in to providers, list stored credentials, revoke them.
+
+    \b
+    Examples:
+      aiclient auth copilot        # GitHub device-code sign-in
+      aiclient auth kiro           # import Kiro IDE / AWS SSO credentials
+      aiclient auth list
+      aiclient auth revoke kiro
+    """
+
+
+@auth.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def auth_list(as_json: bool) -> None:
+    """Show which providers have stored credentials (never the secrets)."""
+    summaries: dict[str, Any] = {}
+    for name in registry.PROVIDER_NAMES:
+        try:
+            summaries[name] = registry.credential_summary(name)
+        except (ImportError, AttributeError) as exc:
+            summaries[name] = {"signed_in": False, "error": f"unavailable in this build: {exc}"}
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    for name, info in summaries.items():
+        if info.get("error"):
+            click.echo(f"{name}: {info['error']}")
+        elif info.get("signed_in"):
+            account = f" as {info['account']}" if info.get("account") else ""
+            click.echo(f"{name}: signed in{account} ({info.get('path')})")
+        else:
+            click.echo(f"{name}: not signed in (run: aiclient auth {name})")
+
+
+@auth.command("revoke")
+@click.argument("name", type=click.Choice(list(registry.PROVIDER_NAMES)))
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def auth_revoke(name: str, yes: bool) -> None:
+    """Delete the stored credentials of provider NAME; a running daemon drops them at once."""
+    if not yes:
+        click.confirm(f"Delete the stored {name} credentials?", abort=True)
+    try:
+        deleted = registry.revoke(name)
+    except (ImportError, AttributeError) as exc:
+        _fail(f"{name} credentials cannot be managed in this build: {exc}")
+    click.echo(f"{name}: credentials deleted" if deleted else f"{name}: no stored credentials")
+    if _call("provider.reload", {"name": name}, required=False) is not None:
+        click.echo("the running daemon dropped them")

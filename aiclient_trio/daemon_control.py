@@ -1,0 +1,136 @@
+# The control methods a running daemon answers (status, config, providers, models, usage, logs).
+# Each takes the JSON params and returns a JSON-able result or raises ControlError with a reason.
+"""Control-socket methods of the daemon.
+
+Methods: `status`, `config.show`, `config.set` ({key, value}), `config.reload`,
+`provider.enable` / `provider.disable` / `provider.reload` ({name}), `models` ({provider?}),
+`usage`, `logs.tail` ({lines?, level?}). See `aiclient_trio.control` for the wire format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from aiclient_trio.config import ConfigError, config_to_dict, parse_text_value
+from aiclient_trio.control import ControlError, Handler
+from aiclient_trio.log import tail_lines
+
+if TYPE_CHECKING:
+    from aiclient_trio.daemon import Daemon
+
+__all__ = ["control_handlers"]
+
+
+def _str_param(params: Mapping[str, Any], name: str) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value:
+        raise ControlError("invalid_params", f"parameter {name!r} (a non-empty string) is required")
+    return value
+
+
+def control_handlers(daemon: Daemon) -> dict[str, Handler]:
+    from aiclient_trio.config_file import set_value
+    from aiclient_trio.daemon import log_path
+    from aiclient_trio.providers.registry import PROVIDER_NAMES
+
+    async def status(params: Mapping[str, Any]) -> Any:
+        return daemon.status()
+
+    async def config_show(params: Mapping[str, Any]) -> Any:
+        return {
+            "path": str(daemon.config_path),
+            "config": config_to_dict(daemon.gateway.config.value),
+        }
+
+    async def reload(params: Mapping[str, Any]) -> Any:
+        try:
+            return await daemon.reload()
+        except ConfigError as exc:
+            raise ControlError("failed", f"{exc} (the running config is unchanged)") from None
+
+    async def config_set(params: Mapping[str, Any]) -> Any:
+        key = _str_param(params, "key")
+        raw = params.get("value")
+        if not isinstance(raw, str):
+            raise ControlError("invalid_params", "parameter 'value' (a string) is required")
+        try:
+            value = parse_text_value(key, raw, "config set")
+            set_value(daemon.config_path, key, value)
+        except ConfigError as exc:
+            raise ControlError("failed", str(exc)) from None
+        return await reload(params)
+
+    def _provider(params: Mapping[str, Any]) -> str:
+        name = _str_param(params, "name")
+        known = daemon.provider_names()
+        if name not in known:
+            raise ControlError("failed", f"unknown provider {name!r}; known: {', '.join(known)}")
+        return name
+
+    async def set_enabled(params: Mapping[str, Any], enabled: bool) -> Any:
+        name = _provider(params)
+        assert daemon.manager is not None
+        if name in PROVIDER_NAMES:
+            try:
+                set_value(daemon.config_path, f"providers.{name}.enabled", enabled)
+            except ConfigError as exc:
+                raise ControlError("failed", f"cannot persist the change: {exc}") from None
+            result = await reload(params)
+            # A flag or environment override wins over the file; still honour the request now.
+        else:
+            result = {"changed": [], "needs_restart": []}
+        if enabled:
+            await daemon.manager.start(name)
+        else:
+            await daemon.manager.stop(name)
+        return {**result, "provider": name, "enabled": enabled}
+
+    async def enable(params: Mapping[str, Any]) -> Any:
+        return await set_enabled(params, True)
+
+    async def disable(params: Mapping[str, Any]) -> Any:
+        return await set_enabled(params, False)
+
+    async def provider_reload(params: Mapping[str, Any]) -> Any:
+        name = _provider(params)
+        assert daemon.manager is not None
+        await daemon.manager.restart(name)
+        return {"provider": name, "restarted": name in daemon.manager.running()}
+
+    async def models(params: Mapping[str, Any]) -> Any:
+        only = params.get("provider")
+        listed = [
+            m.to_json()
+            for name, p in sorted(daemon.gateway.providers.items())
+            if only in (None, name)
+            for m in p.models()
+        ]
+        aliases = {k: list(v) for k, v in daemon.gateway.config.value.aliases.items()}
+        return {"models": listed, "aliases": aliases}
+
+    async def usage(params: Mapping[str, Any]) -> Any:
+        raise ControlError("unavailable", "usage ledger not available yet")
+
+    async def logs_tail(params: Mapping[str, Any]) -> Any:
+        lines = params.get("lines", 50)
+        level = params.get("level")
+        if not isinstance(lines, int) or lines < 0:
+            raise ControlError("invalid_params", "'lines' must be a whole number >= 0")
+        if level is not None and not isinstance(level, str):
+            raise ControlError("invalid_params", "'level' must be a string such as 'warning'")
+        path = log_path(daemon.gateway.config.value)
+        return {"path": str(path), "lines": tail_lines(path, lines, level)}
+
+    return {
+        "status": status,
+        "config.show": config_show,
+        "config.set": config_set,
+        "config.reload": reload,
+        "provider.enable": enable,
+        "provider.disable": disable,
+        "provider.reload": provider_reload,
+        "models": models,
+        "usage": usage,
+        "logs.tail": logs_tail,
+    }

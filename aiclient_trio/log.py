@@ -1,0 +1,197 @@
+# Logging: setup, the redaction filter every handler carries, the size-rotated file, and
+# the one-line-per-request observer. Secrets must never reach a log line, whatever logged them.
+"""Logging for the daemon and the CLI.
+
+`setup_logging()` installs handlers on the `aiclient` logger: a size-rotating file and,
+in the foreground, stderr. Each handler carries a `RedactionFilter` that masks anything
+credential-shaped in the rendered message and in tracebacks. `set_level()` changes the level
+at runtime; `set_secrets()` teaches the filter literal secrets (the configured API key).
+Message content (prompts, completions) is only ever logged at debug level.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from aiclient_trio.gateway import RequestRecord
+
+__all__ = [
+    "LINE_FORMAT",
+    "RedactionFilter",
+    "log_request",
+    "redact",
+    "set_level",
+    "set_secrets",
+    "setup_logging",
+]
+
+LOGGER = "aiclient"
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MASK = "[REDACTED]"
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    # JSON / form fields whose value is a credential, whatever it looks like.
+    (
+        re.compile(
+            r"""(?i)(["']?(?<![A-Za-z0-9_])(?:access_?token|refresh_?token|id_?token|client_?secret|api_?key|"""
+            r"""password|device_code|token)["']?\s*[:=]\s*["']?)([^"'\s,;}&]+)"""
+        ),
+        r"\1" + MASK,
+    ),
+    # Authorization header values: "Bearer xyz", "token gho_...".
+    (re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=:-]{8,})"), r"\1\2" + MASK),
+    (re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)([^\"'\s,;}]+)"), r"\1" + MASK),
+    # GitHub tokens (OAuth, user-to-server, personal, server, refresh) and fine-grained PATs.
+    (re.compile(r"\bgh[oupsr]_[A-Za-z0-9]{8,}"), MASK),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{8,}"), MASK),
+    # Copilot session token: tid=...;exp=...;sku=...:<mac>
+    (re.compile(r"\btid=[^\s\"',]+"), MASK),
+    # Kiro / AWS IdC access and refresh tokens.
+    (re.compile(r"\ba[o][ar][A-Za-z0-9_\-.:/+=]{16,}"), MASK),
+    # JWT-like strings (social login tokens, id tokens).
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
+]
+
+_secrets: tuple[str, ...] = ()
+
+
+def set_secrets(secrets: Iterable[str | None]) -> None:
+    """Literal strings (the API key) masked wherever they appear; short ones are ignored."""
+    global _secrets
+    _secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+
+
+def redact(text: str) -> str:
+    for secret in _secrets:
+        text = text.replace(secret, MASK)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactionFilter(logging.Filter):
+    """Renders the record's message and traceback once, masked; never drops a record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "_aiclient_redacted", False):
+            return True
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        record._aiclient_redacted = True
+        return True
+
+
+class _UTCFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+def _level(name: str) -> int:
+    return logging.getLevelNamesMapping().get(name.upper(), logging.INFO)
+
+
+def setup_logging(
+    *,
+    level: str = "info",
+    file: Path | None = None,
+    max_bytes: int = 10 * 1024 * 1024,
+    backups: int = 5,
+    stderr: bool = False,
+    secrets: Iterable[str | None] = (),
+) -> logging.Logger:
+    """Configure the `aiclient` logger (idempotent: replaces handlers it installed before)."""
+    logger = logging.getLogger(LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    formatter = _UTCFormatter(LINE_FORMAT)
+    handlers: list[logging.Handler] = []
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                file, maxBytes=max_bytes, backupCount=max(backups, 1), encoding="utf-8"
+            )
+        )
+    if stderr:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler.addFilter(RedactionFilter())
+        logger.addHandler(handler)
+    logger.propagate = False
+    set_secrets(secrets)
+    set_level(level)
+    return logger
+
+
+def set_level(level: str) -> None:
+    logging.getLogger(LOGGER).setLevel(_level(level))
+
+
+_access = logging.getLogger(LOGGER + ".access")
+
+
+def log_request(rec: RequestRecord) -> None:
+    """Gateway observer: one line per finished request (no content, no headers)."""
+    _access.info(
+        "%s %s %d %.0fms provider=%s model=%s outcome=%s%s id=%s",
+        rec.method,
+        rec.endpoint,
+        rec.http_status,
+        rec.duration * 1000,
+        rec.provider or "-",
+        rec.client_model or "-",
+        rec.outcome,
+        f" error={rec.error_kind}" if rec.error_kind else "",
+        rec.request_id,
+    )
+
+
+_LEVEL_IN_LINE = re.compile(r"^\S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+def line_level(line: str) -> int | None:
+    """The level of a log line written with LINE_FORMAT (None for continuation lines)."""
+    match = _LEVEL_IN_LINE.match(line)
+    return _level(match.group(1)) if match else None
+
+
+def tail_lines(path: Path, lines: int, level: str | None = None) -> list[str]:
+    """The last `lines` lines of the log file at or above `level` (tracebacks kept)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            # Read enough of the end for the request; lines are rarely above 1 KiB.
+            chunk = min(size, max(lines, 1) * 2048 * (4 if level else 1))
+            handle.seek(size - chunk)
+            text = handle.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    all_lines = text.splitlines()
+    if chunk < size and all_lines:
+        all_lines = all_lines[1:]  # first line is probably cut
+    if level:
+        minimum, keep, kept = _level(level), False, []
+        for line in all_lines:
+            found = line_level(line)
+            if found is not None:
+                keep = found >= minimum
+            if keep:
+                kept.append(line)
+        all_lines = kept
+    return all_lines[-lines:] if lines > 0 else []
