@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import hypercorn.config
@@ -17,6 +19,7 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir
+from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
 from aiclient_trio.config_types import Config
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.gateway import Gateway, RequestRecord
@@ -236,3 +239,47 @@ async def serve(app: Any) -> AsyncIterator[str]:
             yield urls[0]
         finally:
             nursery.cancel_scope.cancel()
+
+
+DATA = Path(__file__).parent / "data" / "server"
+
+
+def load_json(name: str, **changes: Any) -> dict[str, Any]:
+    """A request fixture from tests/data/server, with top-level keys replaced."""
+    body: dict[str, Any] = json.loads((DATA / name).read_text())
+    body.update(changes)
+    return body
+
+
+def load_bytes(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def sse_events(data: bytes | str) -> list[SSEEvent]:
+    """Every complete SSE event in `data` (a whole stream)."""
+    decoder = SSEDecoder()
+    raw = data.encode() if isinstance(data, str) else data
+    return [*decoder.feed(raw), *decoder.close()]
+
+
+async def open_raw_post(url: str, path: str, body: dict[str, Any]) -> trio.SocketStream:
+    """Send a POST over a bare socket (no client library), to disconnect at will."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    payload = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    ).encode()
+    await stream.send_all(head + payload)
+    return stream
+
+
+async def receive_until(stream: trio.SocketStream, marker: bytes) -> bytes:
+    seen = bytearray()
+    while marker not in seen:
+        data = await stream.receive_some()
+        if not data:
+            raise AssertionError(f"connection closed before {marker!r}: {bytes(seen)!r}")
+        seen += data
+    return bytes(seen)
