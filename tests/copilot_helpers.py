@@ -1,0 +1,84 @@
+"""Wiring for Copilot tests: the GitHub + Copilot simulators and a provider pointed at them.
+
+`start_copilot_for_tests(nursery, tmp_path)` returns a running, ready provider and the
+simulator handle; everything stops when the nursery is cancelled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.providers.copilot import CopilotProvider
+from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
+from aiclient_trio.simulator.copilot import CopilotSimulator, serve_copilot_simulators
+from aiclient_trio.simulator.copilot_kit import SimState
+
+DATA = Path(__file__).parent / "data" / "copilot"
+
+
+def load(name: str) -> Any:
+    return json.loads((DATA / name).read_text())
+
+
+def copilot_config(sim: CopilotSimulator, **changes: Any) -> Config:
+    copilot = CopilotConfig(github_url=sim.github_url, github_api_url=sim.github_url)
+    return Config(copilot=dataclasses.replace(copilot, **changes))
+
+
+async def start_simulators(
+    nursery: trio.Nursery, state: SimState | None = None
+) -> CopilotSimulator:
+    sim: CopilotSimulator = await nursery.start(serve_copilot_simulators, state)
+    return sim
+
+
+async def _close_on_cancel(
+    provider: CopilotProvider, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    task_status.started()
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            await provider.aclose()
+
+
+async def start_provider(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    sim: CopilotSimulator,
+    *,
+    github_token: str | None = "gho_test",
+    **config_changes: Any,
+) -> CopilotProvider:
+    directory = tmp_path / "copilot"
+    if github_token is not None:
+        save_credential(StoredCredential(github_token=github_token), directory)
+    provider = CopilotProvider(copilot_config(sim, **config_changes), credentials_dir=directory)
+    await nursery.start(_close_on_cancel, provider)
+    await nursery.start(provider.run)
+    return provider
+
+
+async def start_copilot_for_tests(
+    nursery: trio.Nursery, tmp_path: Path, **config_changes: Any
+) -> tuple[CopilotProvider, CopilotSimulator]:
+    sim = await start_simulators(nursery)
+    provider = await start_provider(nursery, tmp_path, sim, **config_changes)
+    return provider, sim
+
+
+def ctx(fmt: str, model: str = "", headers: dict[str, str] | None = None) -> RequestContext:
+    return RequestContext(
+        request_id=f"req-{fmt}-{model}",
+        inbound_format=fmt,  # type: ignore[arg-type]
+        client_model=model,
+        headers=headers or {},
+    )
