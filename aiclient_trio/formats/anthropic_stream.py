@@ -392,7 +392,7 @@ class StreamRenderer:
         kind = _DELTA_KIND[type(event)]
         frames: list[bytes] = []
         if index not in self._open:
-            if index in self._closed or kind not in ("text", "thinking"):
+            if index in self._closed or not isinstance(event, ir.TextDelta | ir.ThinkingDelta):
                 return []  # late delta, or a tool/signature delta with nothing to attach to
             block: ir.Block = ir.TextBlock("") if kind == "text" else ir.ThinkingBlock("")
             frames.extend(self._block_start(index, block))
