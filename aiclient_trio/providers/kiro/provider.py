@@ -1,0 +1,285 @@
+"""The Kiro provider: IR requests to CodeWhisperer and its event stream back to IR events.
+
+One `httpx.AsyncClient` with explicit limits and timeouts; the response body is read with
+`aiter_raw()` into the sans-I/O event-stream decoder, so leaving `open_stream` closes the
+upstream call at once. A 401/403 "bearer token invalid" forces one refresh and one retry.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+
+from aiclient_trio import ir
+from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
+from aiclient_trio.config_types import Config
+from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
+from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
+from aiclient_trio.providers.kiro import client
+from aiclient_trio.providers.kiro.auth import KiroAuth, SignedOut
+from aiclient_trio.providers.kiro.convert import KiroRequest, build_request
+from aiclient_trio.providers.kiro.credentials import TokenStore
+from aiclient_trio.providers.kiro.models import FALLBACK_MODELS, parse_model_list, resolve_model_id
+from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
+from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
+
+__all__ = ["KiroProvider"]
+
+log = logging.getLogger(__name__)
+
+
+class _EventIterator:
+    """IR events from one upstream body (a class, not a generator: nothing left to finalise)."""
+
+    def __init__(
+        self,
+        raw: AsyncIterator[bytes],
+        translator: KiroStreamTranslator,
+        ctx: RequestContext,
+    ) -> None:
+        self._raw, self._translator, self._ctx = raw, translator, ctx
+        self._decoder = EventStreamDecoder()
+        self._pending: collections.deque[ir.StreamEvent] = collections.deque(translator.start())
+
+    def __aiter__(self) -> _EventIterator:
+        return self
+
+    async def __anext__(self) -> ir.StreamEvent:
+        translator = self._translator
+        while not self._pending:
+            if translator.done:
+                raise StopAsyncIteration
+            try:
+                chunk = await self._raw.__anext__()
+            except StopAsyncIteration:
+                try:
+                    self._decoder.close()
+                except EventStreamError as exc:
+                    self._pending.extend(
+                        translator.fail(UpstreamError(f"Kiro stream ended mid-frame: {exc}"))
+                    )
+                self._pending.extend(translator.finish())
+                self._ctx.credits = translator.credits
+                continue
+            except httpx.TimeoutException:
+                self._pending.extend(
+                    translator.fail(UpstreamTimeout("Kiro stopped sending mid-stream"))
+                )
+                continue
+            except httpx.HTTPError as exc:
+                self._pending.extend(
+                    translator.fail(UpstreamError(f"Kiro connection broke mid-stream: {exc}"))
+                )
+                continue
+            try:
+                messages = self._decoder.feed(chunk)
+            except EventStreamError as exc:
+                self._pending.extend(translator.fail(UpstreamError(f"Kiro stream corrupt: {exc}")))
+                continue
+            for message in messages:
+                self._pending.extend(translator.feed(message.headers, message.payload))
+        return self._pending.popleft()
+
+
+class KiroProvider(Provider):
+    name = "kiro"
+
+    def __init__(self, config: Config, *, token_path: Path | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.kiro = config.kiro
+        upstream = config.upstream
+        self._http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            timeout=httpx.Timeout(
+                connect=upstream.connect_timeout,
+                read=upstream.idle_timeout,
+                write=upstream.idle_timeout,
+                pool=upstream.connect_timeout,
+            ),
+        )
+        self.auth = KiroAuth(
+            self.kiro, self._http, TokenStore(token_path), on_refresh=self.report_refresh
+        )
+        self._models: list[ModelInfo] = list(FALLBACK_MODELS)
+        self._models_fetched_at = 0.0
+        self._quota: dict[str, Any] | None = None
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if await trio.to_thread.run_sync(self.auth.load):
+            self.set_status(ProviderState.READY)
+            with trio.move_on_after(self.config.upstream.connect_timeout):
+                await self.refresh_models()
+        else:
+            self._signed_out("Kiro is not signed in")
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.auth.run_refresh_loop, self._auth_state)
+            nursery.start_soon(self._health_loop)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _signed_out(self, reason: str) -> None:
+        self.set_status(ProviderState.UNAUTHENTICATED, reason, client.FIX_COMMAND)
+
+    def _auth_state(self, reason: str | None) -> None:
+        if reason is None:
+            self.set_status(ProviderState.READY)
+        else:
+            self._signed_out(reason)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await trio.sleep(max(60.0, self.kiro.models_ttl))
+            if self.status.value.ready:
+                await self.refresh_models()
+                await self.refresh_quota()
+
+    # -- models and quota -----------------------------------------------------------------------
+
+    def models(self) -> Sequence[ModelInfo]:
+        return self._models
+
+    def resolve_model(self, name: str) -> ModelInfo:
+        return resolve_model_id(name, self._models)
+
+    def _api_base(self) -> str:
+        return client.api_base(self.kiro, client.api_region(self.kiro, self.auth.profile_arn))
+
+    def _query(self, **params: str) -> dict[str, str]:
+        params = {"origin": "AI_EDITOR", **params}
+        if self.auth.profile_arn:
+            params["profileArn"] = self.auth.profile_arn
+        return params
+
+    async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+        try:
+            token = await self.auth.access_token()
+            response = await self._http.get(
+                self._api_base() + path, params=params, headers=self._headers(token)
+            )
+        except (httpx.HTTPError, GatewayError) as exc:
+            log.warning("Kiro %s failed: %s", path, type(exc).__name__)
+            return None
+        if response.status_code != 200:
+            log.warning("Kiro %s answered HTTP %s", path, response.status_code)
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    async def refresh_models(self) -> None:
+        """ListAvailableModels into the cache; the built-in list stays on any failure."""
+        data = await self._get_json("/ListAvailableModels", self._query(maxResults="50"))
+        models = parse_model_list(data) if data else []
+        if models:
+            self._models = models
+            self._models_fetched_at = time.time()
+
+    async def refresh_quota(self) -> dict[str, Any] | None:
+        data = await self._get_json("/getUsageLimits", self._query(resourceType="AGENTIC_REQUEST"))
+        if data is not None:
+            self._quota = quota_from_limits(data)
+        return self._quota
+
+    async def quota(self) -> dict[str, Any] | None:
+        if self._quota is None:
+            await self.refresh_quota()
+        return self._quota
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def _headers(self, token: str) -> dict[str, str]:
+        return client.request_headers(
+            token,
+            machine=client.machine_id(self.auth.record or {}),
+            kiro_version=self.kiro.kiro_version,
+            auth_method=self.auth.auth_method,
+        )
+
+    def convert(self, request: ir.Request, model: ModelInfo, ctx: RequestContext) -> KiroRequest:
+        session = ctx.headers.get("x-claude-code-session-id")
+        conversation = str(uuid.uuid5(uuid.NAMESPACE_URL, session)) if session else None
+        return build_request(
+            request,
+            model_id=model.id,
+            profile_arn=self.auth.profile_arn,
+            conversation_id=conversation,
+            max_bytes=self.kiro.max_request_bytes,
+        )
+
+    async def _send(self, body: bytes, stack: AsyncExitStack) -> httpx.Response:
+        token = await self.auth.access_token()
+        url = self._api_base() + "/generateAssistantResponse"
+        for attempt in (1, 2):
+            request = self._http.build_request(
+                "POST", url, content=body, headers=self._headers(token)
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.TimeoutException:
+                raise UpstreamTimeout("Kiro did not answer in time") from None
+            except httpx.HTTPError as exc:
+                raise UpstreamError(f"cannot reach Kiro: {type(exc).__name__}") from None
+            if response.status_code == 200:
+                stack.push_async_callback(response.aclose)
+                return response
+            try:
+                error_body = await response.aread()
+            finally:
+                await response.aclose()
+            if attempt == 1 and client.is_bearer_invalid(response.status_code, error_body):
+                log.info("Kiro rejected the access token; refreshing once and retrying")
+                try:
+                    await self.auth.refresh(stale=token)
+                except SignedOut as exc:
+                    self._signed_out(exc.message)
+                    raise
+                token = await self.auth.access_token()
+                continue
+            raise client.map_http_error(response.status_code, error_body, response.headers)
+        raise AssertionError("unreachable")
+
+    @asynccontextmanager
+    async def _open(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
+        ctx.upstream_model = model.id
+        converted = self.convert(request, model, ctx)
+        async with AsyncExitStack() as stack:
+            try:
+                response = await self._send(converted.encoded, stack)
+            except SignedOut as exc:
+                self._signed_out(exc.message)
+                raise
+            raw = response.aiter_raw()
+            stack.push_async_callback(raw.aclose)  # type: ignore[attr-defined]
+            translator = KiroStreamTranslator(
+                message_id=f"msg_{uuid.uuid4().hex[:24]}",
+                model=ctx.client_model or model.id,
+                tool_names=converted.tool_names,
+                thinking_tags=converted.thinking,
+                context_window=model.context_window or 200_000,
+                input_estimate=estimate_request(request),
+                count_tokens=estimate_text,
+            )
+            yield _EventIterator(raw, translator, ctx)
+
+    def open_stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AbstractAsyncContextManager[AsyncIterator[ir.StreamEvent]]:
+        return self._open(request, model, ctx)
