@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from fakes import FakeProvider, Records, load_json, make_gateway, serve
 
 from aiclient_trio.config_types import Config, ServerConfig
 from aiclient_trio.errors import AuthenticationError, InvalidRequest, PermissionDenied
 from aiclient_trio.server import guards
+from aiclient_trio.server.app import create_app
 from aiclient_trio.server.paths import canonical_path
 
 
@@ -103,3 +107,94 @@ def test_parse_json_body_errors() -> None:
         guards.parse_json_body(b'{"a":' + _nested(100) + b"}", 64)
     with pytest.raises(InvalidRequest, match="nesting"):
         guards.parse_json_body(b'{"a":' + _nested(100_000) + b"}", 64)
+
+
+# --------------------------------------------------------------------------- over sockets
+
+
+async def test_api_key_on_hot_routes_in_each_route_format() -> None:
+    gateway = make_gateway(FakeProvider("copilot"), config=Config(api_key="k-123"))
+    records = Records(gateway)
+    body = load_json("messages_request.json", stream=False)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        missing = await client.post("/v1/messages", json=body)
+        assert missing.status_code == 401
+        assert missing.json()["error"]["type"] == "authentication_error"
+        assert missing.headers["request-id"] == missing.json()["request_id"]
+        wrong = await client.post(
+            "/v1/chat/completions",
+            json=load_json("chat_request.json"),
+            headers={"authorization": "Bearer k-12"},
+        )
+        assert wrong.status_code == 401
+        assert wrong.json()["error"]["code"] == "invalid_api_key"
+        assert "k-12" not in wrong.text
+        bearer = await client.post(
+            "/v1/messages", json=body, headers={"authorization": "Bearer k-123"}
+        )
+        assert bearer.status_code == 200
+        x_key = await client.post("/v1/messages", json=body, headers={"x-api-key": "k-123"})
+        assert x_key.status_code == 200
+        # Probes stay open (protect_probes is off), the model list does not.
+        assert (await client.get("/healthz")).status_code == 200
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/v1/models")).status_code == 401
+        assert (await client.get("/v1/models", headers={"x-api-key": "k-123"})).status_code == 200
+    recs = await records.wait(4)
+    assert [r.outcome for r in recs] == ["client_error", "client_error", "ok", "ok"]
+    assert recs[0].error_kind == "authentication"
+
+
+async def test_host_origin_and_size_limits_on_hot_routes() -> None:
+    config = Config(server=ServerConfig(max_body_bytes=2000, max_json_depth=8))
+    provider = FakeProvider("copilot")
+    gateway = make_gateway(provider, config=config)
+    body = load_json("messages_request.json", stream=False)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        rebinding = await client.post(
+            "/v1/messages", json=body, headers={"host": "attacker.example"}
+        )
+        assert rebinding.status_code == 403
+        assert rebinding.json()["error"]["type"] == "permission_error"
+        browser = await client.post(
+            "/v1/chat/completions",
+            json=load_json("chat_request.json"),
+            headers={"origin": "https://x.example"},
+        )
+        assert browser.status_code == 403
+        assert browser.json()["error"]["type"] == "permission_error"
+
+        big = dict(body, system="x" * 5000)
+        declared = await client.post("/v1/messages", json=big)
+        assert declared.status_code == 413
+        assert declared.json()["error"]["type"] == "request_too_large"
+
+        async def chunked() -> AsyncIterator[bytes]:
+            payload = json.dumps(big).encode()
+            for i in range(0, len(payload), 500):
+                yield payload[i : i + 500]
+
+        streamed = await client.post(
+            "/v1/messages", content=chunked(), headers={"content-type": "application/json"}
+        )
+        assert streamed.status_code == 413
+
+        deep = dict(body, metadata={"a": [[[[[[[[[[1]]]]]]]]]]})
+        too_deep = await client.post("/v1/messages", json=deep)
+        assert too_deep.status_code == 400
+        assert "nesting" in too_deep.json()["error"]["message"]
+
+        broken = await client.post(
+            "/v1/chat/completions",
+            content=b'{"model": ',
+            headers={"content-type": "application/json"},
+        )
+        assert broken.status_code == 400
+        assert broken.json()["error"]["type"] == "invalid_request_error"
+
+        invalid = await client.post(
+            "/v1/messages", json={"model": "fake-model", "messages": "nope"}
+        )
+        assert invalid.status_code == 400
+        assert invalid.json()["type"] == "error"
+    assert provider.calls == []
