@@ -472,8 +472,8 @@ def _sse(data: str, event: str | None = None) -> bytes:
 
 
 def _vector(text: str) -> list[float]:
-    seed = sum(text.encode()) or 1
-    return [round(((seed * (i + 7)) % 97) / 97, 4) for i in range(8)]
+    seed = sum(text.encode()) + 31 * len(text) + 1
+    return [round(((seed * (i + 7) + 13 * i) % 101) / 101, 4) for i in range(8)]
 
 
 def _has_image(value: Any) -> bool:

@@ -58,6 +58,9 @@ class Faults:
     device_polls: list[dict[str, Any]] = field(
         default_factory=lambda: [{"access_token": "gho_test", "token_type": "bearer"}]
     )
+    # Lifetime of a device code, and token exchanges to fail (HTTP 502) before succeeding.
+    device_expires_in: int = 900
+    token_failures: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
     # Cut every CAPI stream after this many events (connection aborted, no clean end).
@@ -189,6 +192,8 @@ async def serve_app(app: App, *, task_status: trio.TaskStatus[str]) -> None:
     config.errorlog = None
     config.backlog = 1024
     config.graceful_timeout = 0.1
+    # Long idle keep-alive: tests run on a virtual clock that may jump hours ahead.
+    config.keep_alive_timeout = 86400.0
     async with trio.open_nursery() as nursery:
         binds: list[str] = await nursery.start(
             partial(serve, app, config, mode="asgi")  # type: ignore[arg-type]

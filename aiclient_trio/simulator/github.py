@@ -109,7 +109,7 @@ class GitHubSimulator:
                 "device_code": "dc1",
                 "user_code": "ABCD-1234",
                 "verification_uri": "https://github.com/login/device",
-                "expires_in": 900,
+                "expires_in": self.state.faults.device_expires_in,
                 "interval": 5,
             },
         )
@@ -133,6 +133,10 @@ class GitHubSimulator:
             return
         if token in self.state.no_seat:
             await send_json(send, 403, _NO_SEAT)
+            return
+        if self.state.faults.token_failures > 0:
+            self.state.faults.token_failures -= 1
+            await send_json(send, 502, {"message": "Server Error"})
             return
         copilot_token, expires_at = self.state.issue_copilot_token()
         await send_json(
