@@ -143,6 +143,12 @@ def _describe(tp: Any) -> str:
     return str(tp)
 
 
+_ALLOWED = {
+    "server.port": "a port number 0-65535 (0 picks a free port)",
+    "logging.level": "one of " + ", ".join(LEVELS),
+}
+
+
 def _bad(where: str, key: str, value: Any, allowed: str) -> ConfigError:
     return ConfigError(f"{where}: key '{key}' has bad value {value!r}; allowed: {allowed}")
 
@@ -154,7 +160,7 @@ def _check(key: str, value: Any, where: str) -> Any:
     if key not in _KEYS:
         raise _unknown(key, where)
     tp = _KEYS[key]
-    allowed = _describe(tp)
+    allowed = _ALLOWED.get(key) or _describe(tp)
     if typing.get_origin(tp) in (types.UnionType, typing.Union):
         if value is None:
             return None
@@ -191,12 +197,12 @@ def _check(key: str, value: Any, where: str) -> Any:
 
 def _check_extra(key: str, value: Any, where: str) -> Any:
     if key == "server.port" and not 0 <= value <= 65535:
-        raise _bad(where, key, value, "a port number 0-65535 (0 picks a free port)")
+        raise _bad(where, key, value, _ALLOWED[key])
     if key == "server.host" and not value:
         raise _bad(where, key, value, "a host name or IP address such as 127.0.0.1")
     if key == "logging.level":
         if not isinstance(value, str) or value.lower() not in LEVELS:
-            raise _bad(where, key, value, "one of " + ", ".join(LEVELS))
+            raise _bad(where, key, value, _ALLOWED[key])
         return value.lower()
     if key == "default_provider" and value not in PROVIDER_NAMES:
         raise _bad(where, key, value, "one of " + ", ".join(PROVIDER_NAMES))
@@ -308,7 +314,7 @@ def parse_text_value(key: str, text: str, where: str) -> Any:
         elif typing.get_origin(tp) is tuple:
             value = [p.strip() for p in text.split(",") if p.strip()]
     except ValueError:
-        raise _bad(where, key, text, _describe(_KEYS[key])) from None
+        raise _bad(where, key, text, _ALLOWED.get(key) or _describe(_KEYS[key])) from None
     return _check(key, value, where)
 
 

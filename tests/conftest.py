@@ -1,0 +1,62 @@
+"""Shared fixtures: a private XDG home so no test touches the real user's files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class XdgHome:
+    """Directories a test runs in; `env` holds the variables for subprocesses."""
+
+    root: Path
+    config: Path  # XDG_CONFIG_HOME
+    state: Path  # XDG_STATE_HOME
+    runtime: Path  # XDG_RUNTIME_DIR (short path: unix sockets allow ~107 bytes)
+    home: Path  # HOME
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "XDG_CONFIG_HOME": str(self.config),
+            "XDG_STATE_HOME": str(self.state),
+            "XDG_RUNTIME_DIR": str(self.runtime),
+            "HOME": str(self.home),
+        }
+
+    @property
+    def config_file(self) -> Path:
+        return self.config / "aiclient" / "config.toml"
+
+
+@pytest.fixture
+def xdg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[XdgHome]:
+    """Point XDG_CONFIG_HOME, XDG_STATE_HOME, XDG_RUNTIME_DIR and HOME at fresh temp dirs.
+
+    Also clears every AICLIENT_* variable so the developer's environment cannot leak in.
+    """
+    runtime = Path(tempfile.mkdtemp(prefix="aic-", dir="/tmp"))
+    home = XdgHome(
+        root=tmp_path,
+        config=tmp_path / "config",
+        state=tmp_path / "state",
+        runtime=runtime,
+        home=tmp_path / "home",
+    )
+    for directory in (home.config, home.state, home.home):
+        directory.mkdir(mode=0o700)
+    runtime.chmod(0o700)
+    for name in list(os.environ):
+        if name.startswith("AICLIENT_"):
+            monkeypatch.delenv(name)
+    for name, value in home.env.items():
+        monkeypatch.setenv(name, value)
+    yield home
+    shutil.rmtree(runtime, ignore_errors=True)
