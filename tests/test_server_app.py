@@ -93,3 +93,27 @@ async def test_host_and_origin_guards_on_probe_routes() -> None:
         refused = await client.options("/v1/messages", headers={"origin": "https://evil.example"})
         assert refused.status_code == 403
         assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_model_list_reads_as_openai_and_anthropic_lists() -> None:
+    config = Config(aliases={"claude-sonnet-4-5": ("kiro/claude-k", "copilot/gpt-x")})
+    gateway = make_gateway(
+        FakeProvider("copilot", ("gpt-x",)), FakeProvider("kiro", ("claude-k",)), config=config
+    )
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        listing = (await client.get("/v1/models")).json()
+    assert listing["object"] == "list" and listing["has_more"] is False
+    ids = [m["id"] for m in listing["data"]]
+    assert ids == ["copilot/gpt-x", "kiro/claude-k", "claude-sonnet-4-5"]
+    assert (listing["first_id"], listing["last_id"]) == (ids[0], ids[-1])
+    kiro = listing["data"][1]
+    for key in ("object", "type", "created", "created_at", "owned_by", "display_name"):
+        assert kiro[key], key
+    assert kiro["type"] == "model" and kiro["object"] == "model" and kiro["owned_by"] == "kiro"
+    assert kiro["max_input_tokens"] == 128_000 and kiro["max_tokens"] == 16_000
+    assert kiro["upstream_id"] == "claude-k" and kiro["supports_tools"] is True
+    assert kiro["created_at"].endswith("Z")
+    alias = listing["data"][2]
+    assert alias["alias_of"] == ["kiro/claude-k", "copilot/gpt-x"]
+    assert alias["type"] == "model" and alias["owned_by"] == "alias"
+    assert alias["upstream_id"] == "claude-k" and alias["max_input_tokens"] == 128_000

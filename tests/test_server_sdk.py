@@ -83,6 +83,13 @@ async def test_anthropic_sdk_messages_stream_non_stream_and_count_tokens() -> No
                 with pytest.raises(anthropic.AuthenticationError):
                     await wrong.models.list()
 
+            count = await client.messages.count_tokens(
+                model="fake-model",
+                system="You are terse.",
+                messages=[{"role": "user", "content": "count these words please"}],
+            )
+            assert 5 <= count.input_tokens < 100
+
             page = await client.models.list()
             assert [m.id for m in page.data] == ["copilot/fake-model"]
 

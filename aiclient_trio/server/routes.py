@@ -15,6 +15,7 @@ from aiclient_trio import __version__
 from aiclient_trio.errors import GatewayError, NotFound, openai_error_body
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo
+from aiclient_trio.providers.router import split_prefix
 from aiclient_trio.server.http import dumps
 
 __all__ = ["create_quart_app", "model_list"]
@@ -39,6 +40,18 @@ def _model_entry(info: ModelInfo, created: int, created_at: str) -> dict[str, An
     return entry
 
 
+def _alias_model(gateway: Gateway, target: str) -> ModelInfo | None:
+    config = gateway.config.value
+    prefix, name = split_prefix(target, gateway.providers)
+    provider = gateway.providers.get(prefix or config.default_provider)
+    if provider is None:
+        return None
+    try:
+        return provider.resolve_model(name)
+    except GatewayError:
+        return None
+
+
 def model_list(gateway: Gateway) -> dict[str, Any]:
     """Every provider's models and the configured aliases, readable by OpenAI and Anthropic
     list clients alike."""
@@ -50,18 +63,21 @@ def model_list(gateway: Gateway) -> dict[str, Any]:
         for info in sorted(models, key=lambda m: m.id):
             data.append(_model_entry(info, created, created_at))
     for alias, targets in sorted(gateway.config.value.aliases.items()):
-        data.append(
-            {
-                "id": alias,
-                "object": "model",
-                "type": "model",
-                "created": created,
-                "created_at": created_at,
-                "owned_by": "alias",
-                "display_name": alias,
-                "alias_of": list(targets),
-            }
+        entry: dict[str, Any] = {}
+        first = _alias_model(gateway, targets[0]) if targets else None
+        if first is not None:  # the first target's capabilities, under the alias name
+            entry = _model_entry(first, created, created_at)
+        entry.update(
+            id=alias,
+            object="model",
+            type="model",
+            created=created,
+            created_at=created_at,
+            owned_by="alias",
+            display_name=alias,
+            alias_of=list(targets),
         )
+        data.append(entry)
     return {
         "object": "list",
         "data": data,
