@@ -262,13 +262,14 @@ async def _watch_drain(gateway: Gateway, ex: Exchange, scope: trio.CancelScope) 
 
 
 async def _keep_alive(ex: Exchange, interval: float) -> None:
-    """A ping after `interval` seconds without output, while a stream is open."""
+    """After `interval` seconds without output: send what is held, else a ping."""
     while not ex.finished:
-        if not ex.started or ex.ping is None:
-            await trio.sleep(interval)
-            continue
         due = ex.last_write + interval
-        if trio.current_time() >= due:
+        if trio.current_time() < due:
+            await trio.sleep_until(due)
+        elif ex.pending:
+            await ex.write(b"")
+        elif ex.started and ex.ping is not None:
             await ex.write(ex.ping())
         else:
-            await trio.sleep_until(due)
+            await trio.sleep(interval)  # nothing to keep alive yet

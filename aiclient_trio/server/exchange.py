@@ -67,6 +67,8 @@ class Exchange:
     fallback_from: list[str] = field(default_factory=list)
     disconnected: bool = False
     drained: bool = False
+    # Rendered bytes held back to be coalesced with the next write.
+    pending: list[bytes] = field(default_factory=list)
 
     def headers(self) -> RawHeaders:
         route_fmt: ir.WireFormat = "anthropic" if self.anthropic_route else self.fmt
@@ -88,23 +90,46 @@ class Exchange:
     async def start_stream(self, status: int = 200, headers: RawHeaders | None = None) -> None:
         await self.start(status, _SSE_HEADERS if headers is None else headers)
 
+    def hold(self, chunk: bytes) -> None:
+        """Keep `chunk` to go out with the next write (coalesces structural events)."""
+        if chunk:
+            self.pending.append(chunk)
+
+    def _take(self, chunk: bytes) -> bytes:
+        if not self.pending:
+            return chunk
+        joined = b"".join([*self.pending, chunk])
+        self.pending.clear()
+        return joined
+
     async def write(self, chunk: bytes) -> None:
-        """Send one piece of the body now (more to come)."""
+        """Send held bytes and `chunk` now (more to come); starts an SSE response if needed."""
         async with self.lock:
             if self.finished:
                 return
-            await self.send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not self.started:
+                await self.start_stream()
+            body = self._take(chunk)
+            if not body:
+                return
+            await self.send({"type": "http.response.body", "body": body, "more_body": True})
             now = trio.current_time()
             if self.ttfb is None:
                 self.ttfb = now - self.t0
             self.last_write = now
 
     async def finish(self, chunk: bytes = b"") -> None:
+        """The last body message, with anything still held."""
         async with self.lock:
             if self.finished:
                 return
+            if not self.started:
+                await self.start_stream()
             self.finished = True
-            await self.send({"type": "http.response.body", "body": chunk, "more_body": False})
+            body = self._take(chunk)
+            await self.send({"type": "http.response.body", "body": body, "more_body": False})
+            if self.ttfb is None and body:
+                self.ttfb = trio.current_time() - self.t0
 
     async def send_whole(self, status: int, body: bytes, headers: RawHeaders) -> None:
         """A complete, non-streamed response."""
@@ -128,6 +153,7 @@ class Exchange:
         if self.disconnected or self.finished:
             return
         if not self.started:
+            self.pending.clear()  # held stream bytes never went out: a clean error instead
             extra = encode_headers(error_headers(error).items())
             body = dumps(error_body(error, self.fmt, self.request_id))
             await self.send_whole(

@@ -29,6 +29,7 @@ __all__ = [
 
 T = TypeVar("T")
 _FORMATS: dict[str, ModuleType] = {}
+_CONTENT_EVENTS = (ir.TextDelta, ir.ThinkingDelta, ir.SignatureDelta, ir.ToolInputDelta)
 # Upstream headers never relayed: hop-by-hop, framing, and ids we set ourselves.
 _DROP_HEADERS = frozenset(
     {
@@ -99,6 +100,9 @@ async def relay_stream(
     renderer = format_module(response_fmt).StreamRenderer(
         model=client_model, include_usage=request.include_usage, **_custom(response_fmt, request)
     )
+    ex.pending.clear()  # bytes held from a failed earlier target never went out
+    ex.stream_error = lambda error: bytes(renderer.feed(ir.StreamError(error)))
+    ex.ping = renderer.ping
     ended = False
     async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
         async for event in stream:
@@ -108,19 +112,18 @@ async def relay_stream(
                 ex.note_error(event.error, upstream=True)
             _track_usage(ex, event)
             chunk: bytes = renderer.feed(event)
-            if not ex.started:
-                await ex.start_stream()
-                ex.stream_error = lambda error: bytes(renderer.feed(ir.StreamError(error)))
-                ex.ping = renderer.ping
-            if chunk:
+            if isinstance(event, _CONTENT_EVENTS):
                 await ex.write(chunk)
-            if isinstance(event, ir.MessageStop | ir.StreamError):
+            elif isinstance(event, ir.MessageStop | ir.StreamError):
                 ended = True
+                await ex.finish(chunk)
+            else:
+                # Structural events (message/block start and stop, the usage delta) always
+                # come right before another event: send them together with it.
+                ex.hold(chunk)
     if not ended:
         error = UpstreamError("the upstream stream ended before the message was complete")
         await ex.fail(error, upstream=True)
-        return
-    await ex.finish()
 
 
 async def relay_response(
