@@ -177,13 +177,22 @@ def config_reload() -> None:
     """Make the running daemon re-read its config file (same as SIGHUP).
 
     An invalid file is refused and the daemon keeps its running config.
+
+    \b
+    Example:
+      $EDITOR "$(aiclient config path)" && aiclient config reload
     """
     _report_reload(_call("config.reload"))
 
 
 @config.command("path")
 def config_path() -> None:
-    """Print the config file's path."""
+    """Print the config file's path.
+
+    \b
+    Example:
+      aiclient config path
+    """
     click.echo(str(default_config_path()))
 
 
@@ -223,14 +232,24 @@ def _set_provider(name: str, enabled: bool) -> None:
 @provider.command("enable")
 @click.argument("name")
 def provider_enable(name: str) -> None:
-    """Enable provider NAME (copilot, kiro)."""
+    """Enable provider NAME (copilot, kiro).
+
+    \b
+    Example:
+      aiclient provider enable kiro
+    """
     _set_provider(name, True)
 
 
 @provider.command("disable")
 @click.argument("name")
 def provider_disable(name: str) -> None:
-    """Disable provider NAME (copilot, kiro)."""
+    """Disable provider NAME (copilot, kiro).
+
+    \b
+    Example:
+      aiclient provider disable kiro
+    """
     _set_provider(name, False)
 
 
@@ -408,7 +427,13 @@ def auth() -> None:
 @auth.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def auth_list(as_json: bool) -> None:
-    """Show which providers have stored credentials (never the secrets)."""
+    """Show which providers have stored credentials (never the secrets).
+
+    \b
+    Examples:
+      aiclient auth list
+      aiclient auth list --json
+    """
     summaries: dict[str, Any] = {}
     for name in registry.PROVIDER_NAMES:
         try:
@@ -432,7 +457,13 @@ def auth_list(as_json: bool) -> None:
 @click.argument("name", type=click.Choice(list(registry.PROVIDER_NAMES)))
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def auth_revoke(name: str, yes: bool) -> None:
-    """Delete the stored credentials of provider NAME; a running daemon drops them at once."""
+    """Delete the stored credentials of provider NAME; a running daemon drops them at once.
+
+    \b
+    Examples:
+      aiclient auth revoke kiro
+      aiclient auth revoke copilot --yes
+    """
     if not yes:
         click.confirm(f"Delete the stored {name} credentials?", abort=True)
     try:

@@ -1,0 +1,198 @@
+"""The daemon through the real `aiclient` command: lifecycle, reload, control, drain.
+
+Each test starts one real daemon (subprocess, port 0, temporary XDG home) with a test
+provider from daemon_hooks; the real providers are disabled so nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from conftest import XdgHome
+
+from aiclient_trio.pidfile import running_pid
+
+TESTS = Path(__file__).resolve().parent
+CONFIG = """\
+[server]
+drain_timeout = 10.0
+
+[providers.copilot]
+enabled = false
+
+[providers.kiro]
+enabled = false
+"""
+
+
+class Cli:
+    def __init__(self, xdg: XdgHome) -> None:
+        self.xdg = xdg
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AICLIENT_")}
+        env.update(xdg.env)
+        env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
+        env["AICLIENT_TEST_PROVIDERS"] = "steady=daemon_hooks:SteadyProvider"
+        env["AICLIENT_TEST_APP"] = "daemon_hooks:slow_route"
+        self.env = env
+        self.pid_file = xdg.runtime / "aiclient" / "aiclient.pid"
+
+    def __call__(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "aiclient_trio", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if code is not None:
+            assert result.returncode == code, (args, result.stdout, result.stderr)
+        return result
+
+    def status(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self("status", "--json").stdout)
+        return data
+
+    def log_text(self) -> str:
+        return (self.xdg.state / "aiclient" / "aiclient.log").read_text()
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    """Poll a condition on another process (there is no event to wait on across processes)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def cli(xdg_home: XdgHome) -> Iterator[Cli]:
+    xdg_home.config_file.parent.mkdir(parents=True)
+    xdg_home.config_file.write_text(CONFIG)
+    runner = Cli(xdg_home)
+    yield runner
+    pid = running_pid(runner.pid_file)
+    if pid is not None and pid > 0:  # a failed test left its daemon running
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
+
+
+def test_start_status_restart_stop_through_the_cli(cli: Cli) -> None:
+    # A stale PID file and socket from a crashed daemon are recovered.
+    cli.pid_file.parent.mkdir(mode=0o700)
+    cli.pid_file.write_text("999999\n")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(cli.pid_file.parent / "ctl.sock"))
+    stale.close()
+
+    started = cli("start", "--port", "0")
+    assert "running at http://127.0.0.1:" in started.stdout
+    info = cli.status()
+    assert info["running"] is True
+    assert f"(PID {info['pid']})" in started.stdout
+    assert info["url"] in started.stdout
+    assert "replaced a stale PID file (PID 999999 is not running)" in cli.log_text()
+    assert httpx.get(info["url"] + "/healthz").json()["status"] == "ok"
+
+    text = cli("status").stdout
+    assert f"running (PID {info['pid']})" in text
+    assert "steady   ready" in text
+    assert "kiro     disabled" in text
+    assert "fix: aiclient provider enable kiro" in text
+    assert info["providers"]["steady"]["state"] == "ready"
+    assert info["rss_bytes"] > 1_000_000
+    assert info["active_requests"] == 0
+
+    refused = cli("start", "--port", "0", code=1)
+    assert f"already running (PID {info['pid']})" in refused.stderr
+
+    restarted = cli("restart", "--port", "0")
+    assert "aiclient stopped" in restarted.stdout
+    new = cli.status()
+    assert new["pid"] != info["pid"]
+    assert new["url"] in restarted.stdout
+
+    assert f"aiclient stopped (PID {new['pid']})" in cli("stop").stdout
+    assert "not running" in cli("status", code=3).stdout
+    assert not cli.pid_file.exists()
+    assert "not running" in cli("stop").stdout
+
+
+def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> None:
+    cli("start", "--port", "0")
+    pid = cli.status()["pid"]
+
+    # A hot key applies to the running daemon at once; host/port are reported as needing restart.
+    out = cli("config", "set", "logging.level", "debug").stdout
+    assert "running daemon updated: logging.level" in out
+    out = cli("config", "set", "server.host", "127.0.0.2").stdout
+    assert "needs restart to apply: server.host" in out
+    # --port given to start beats the file, so a port change in the file changes nothing.
+    assert "(no change)" in cli("config", "set", "server.port", "1").stdout
+    shown = json.loads(cli("config", "show", "--json").stdout)
+    assert shown["logging"]["level"] == "debug"
+
+    # SIGHUP with a broken file keeps the running config and logs why.
+    cli.xdg.config_file.write_text("[server\nport = 1\n")
+    before = cli.status()["reloads"]["attempts"]
+    os.kill(pid, signal.SIGHUP)
+    wait_for(lambda: cli.status()["reloads"]["attempts"] > before, "the SIGHUP reload")
+    info = cli.status()
+    assert "not valid TOML" in info["reloads"]["last_error"]
+    assert "config reload failed, keeping the running config" in cli.log_text()
+    assert json.loads(cli("config", "show", "--json").stdout)["logging"]["level"] == "debug"
+    failed = cli("config", "reload", code=1)
+    assert "the running config is unchanged" in failed.stderr
+    cli.xdg.config_file.write_text(CONFIG)
+
+    # Garbage on the control socket gets an error reply; the daemon keeps serving.
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(cli.pid_file.parent / "ctl.sock"))
+        sock.sendall(b"{not json\n")
+        reply = json.loads(sock.makefile("rb").readline())
+    assert reply["error"]["code"] == "parse_error"
+
+    # Runtime disable/enable of a provider, models through the control socket.
+    models = json.loads(cli("models", "--json").stdout)
+    assert [m["id"] for m in models["models"]] == ["steady/test-model"]
+    cli("provider", "disable", "steady")
+    assert cli.status()["providers"]["steady"]["state"] == "disabled"
+    cli("provider", "enable", "steady")
+    assert cli.status()["providers"]["steady"]["state"] == "ready"
+    cli("provider", "enable", "kiro")
+    assert "enabled = true" in cli.xdg.config_file.read_text()
+    cli("provider", "disable", "kiro")
+    assert cli.status()["providers"]["kiro"]["state"] == "disabled"
+    assert "no models available" in cli("models", "--provider", "kiro").stdout
+    cli("stop")
+
+
+def test_sigterm_drain_lets_a_slow_in_flight_request_finish(cli: Cli) -> None:
+    cli("start", "--port", "0")
+    info = cli.status()
+    with (
+        httpx.Client(timeout=30) as client,
+        client.stream("GET", info["url"] + "/test/slow") as response,
+    ):
+        lines = response.iter_lines()
+        assert next(lines) == "started"
+        os.kill(info["pid"], signal.SIGTERM)
+        assert list(lines) == ["finished"]
+    wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
+    log = cli.log_text()
+    assert "SIGTERM: draining" in log
+    assert "aiclient stopped" in log
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(info["url"] + "/healthz")
