@@ -62,6 +62,10 @@ async def test_path_variants_and_request_id_echo() -> None:
             assert response.json()["data"][0]["id"] == "copilot/fake-model"
         echoed = await client.get("/healthz", headers={"x-request-id": "abc.DEF-12_3"})
         assert echoed.headers["x-request-id"] == "abc.DEF-12_3"
+        wrong_method = await client.get("/v1/messages?beta=true")
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "POST"
+        assert wrong_method.json()["type"] == "error"
         replaced = await client.get("/healthz", headers={"x-request-id": "bad id!"})
         assert replaced.headers["x-request-id"].startswith("req_")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from aiclient_trio.errors import GatewayError
+from aiclient_trio.errors import GatewayError, InvalidRequest
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.ir import WireFormat
 from aiclient_trio.server import guards
@@ -68,6 +68,10 @@ class GatewayApp:
                 path not in _PROBE_PATHS or config.server.protect_probes
             )
             cors = guards.run_guards(scope, config, api=needs_key)
+            if hot is not None:  # an API route with the wrong method
+                error = InvalidRequest(f"{method} is not allowed here; use POST", status=405)
+                await send_error(send, error, err_fmt, request_id, [(b"allow", b"POST"), *cors])
+                return
         except GatewayError as error:
             await send_error(send, error, err_fmt, request_id)
             return
