@@ -71,3 +71,56 @@ async def collect(
     info = provider.resolve_model(model)
     async with provider.open_stream(request, info, ctx) as events:
         return [event async for event in events]
+
+
+def summarize(events: list[ir.StreamEvent]) -> dict[str, Any]:
+    """What a client would see, after checking the event order is well formed."""
+    assert isinstance(events[0], ir.MessageStart)
+    open_blocks: dict[int, ir.Block] = {}
+    seen: set[int] = set()
+    text: list[str] = []
+    thinking: list[str] = []
+    signature: list[str] = []
+    tools: list[list[Any]] = []
+    tool_json: dict[int, list[str]] = {}
+    out: dict[str, Any] = {"error": None, "stop_reason": None, "usage": None}
+    for event in events[1:]:
+        assert out["error"] is None, "nothing may follow a StreamError"
+        match event:
+            case ir.BlockStart(index=index, block=block):
+                assert index not in seen and not open_blocks, "one block open at a time"
+                seen.add(index)
+                open_blocks[index] = block
+                if isinstance(block, ir.ToolUseBlock):
+                    tools.append([block.name, None])
+                    tool_json[index] = []
+            case ir.TextDelta(index=index, text=delta):
+                assert isinstance(open_blocks[index], ir.TextBlock)
+                text.append(delta)
+            case ir.ThinkingDelta(index=index, thinking=delta):
+                assert isinstance(open_blocks[index], ir.ThinkingBlock)
+                thinking.append(delta)
+            case ir.SignatureDelta(index=index, signature=delta):
+                assert isinstance(open_blocks[index], ir.ThinkingBlock)
+                signature.append(delta)
+            case ir.ToolInputDelta(index=index, partial_json=delta):
+                tool_json[index].append(delta)
+            case ir.BlockStop(index=index):
+                block = open_blocks.pop(index)
+                if isinstance(block, ir.ToolUseBlock):
+                    tools[-1][1] = ir.parse_tool_arguments("".join(tool_json[index]))
+            case ir.MessageDelta(stop_reason=reason, usage=usage):
+                assert not open_blocks
+                out["stop_reason"], out["usage"] = reason, usage
+            case ir.MessageStop():
+                assert out["stop_reason"] is not None
+            case ir.StreamError(error=error):
+                out["error"] = error
+    out.update(
+        text="".join(text),
+        thinking="".join(thinking),
+        signature="".join(signature) or None,
+        tools=tools,
+        finished=isinstance(events[-1], ir.MessageStop),
+    )
+    return out

@@ -90,6 +90,20 @@ class _EventIterator:
         return self._pending.popleft()
 
 
+async def _close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
+    """Close the upstream call now, then run httpx's nested body generators to their end.
+
+    Closing only the outermost generator would leave the inner ones to the garbage
+    collector (ResourceWarning); once the connection is closed they end at once.
+    """
+    await response.aclose()
+    try:
+        async for _ in raw:
+            pass
+    except Exception:
+        pass
+
+
 class KiroProvider(Provider):
     name = "kiro"
 
@@ -236,7 +250,6 @@ class KiroProvider(Provider):
             except httpx.HTTPError as exc:
                 raise UpstreamError(f"cannot reach Kiro: {type(exc).__name__}") from None
             if response.status_code == 200:
-                stack.push_async_callback(response.aclose)
                 return response
             try:
                 error_body = await response.aread()
@@ -267,7 +280,7 @@ class KiroProvider(Provider):
                 self._signed_out(exc.message)
                 raise
             raw = response.aiter_raw()
-            stack.push_async_callback(raw.aclose)  # type: ignore[attr-defined]
+            stack.push_async_callback(_close_body, response, raw)
             translator = KiroStreamTranslator(
                 message_id=f"msg_{uuid.uuid4().hex[:24]}",
                 model=ctx.client_model or model.id,
