@@ -291,7 +291,8 @@ def test_parser_ignores_events_after_the_end() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-_text = st.text(min_size=1, max_size=20)
+# Anthropic rejects blank text blocks, so the renderer drops them: generate visible text.
+_text = st.text(min_size=1, max_size=20).filter(str.strip)
 _ident = st.text("abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12)
 _json_scalar = st.none() | st.booleans() | st.integers() | st.text(max_size=10)
 _json_obj = st.dictionaries(_ident, _json_scalar, max_size=3)
@@ -338,7 +339,11 @@ def _requests(draw: st.DrawFn) -> ir.Request:
         kind = draw(st.sampled_from(["auto", "any", "none", "tool"]))
         choice = ir.ToolChoice(kind, draw(_ident) if kind == "tool" else None)
         parallel = draw(st.sampled_from([None, False])) if kind != "none" else None
-    thinking = draw(st.sampled_from([None, "enabled", "adaptive", "disabled"]))
+    forced = choice is not None and choice.type in ("any", "tool")
+    # Anthropic refuses thinking with a forced tool: the renderer turns it off.
+    thinking = draw(
+        st.sampled_from([None, "disabled"] if forced else [None, "enabled", "adaptive", "disabled"])
+    )
     effort = draw(st.sampled_from([None, "low", "high"]))
     config = None
     if thinking == "enabled" and max_tokens > 1024:
@@ -346,14 +351,19 @@ def _requests(draw: st.DrawFn) -> ir.Request:
     elif thinking in ("adaptive", "disabled"):
         config = ir.ThinkingConfig(thinking, None, effort)
     finite = st.floats(0, 2, allow_nan=False)
+    thinks = config is not None and config.type != "disabled"
+    # With thinking on, Anthropic takes only temperature 1, top_p >= 0.95 and no top_k.
+    temperature = st.sampled_from([None, 1.0]) if thinks else st.none() | finite
+    top_p = st.none() | st.floats(0.95, 1) if thinks else st.none() | finite
+    top_k = st.none() if thinks else st.none() | st.integers(0, 500)
     return ir.Request(
         model=draw(_ident),
         messages=draw(_messages()),
         system=tuple(draw(st.lists(_text_block, max_size=2))),
         max_tokens=max_tokens,
-        temperature=draw(st.none() | finite),
-        top_p=draw(st.none() | finite),
-        top_k=draw(st.none() | st.integers(0, 500)),
+        temperature=draw(temperature),
+        top_p=draw(top_p),
+        top_k=draw(top_k),
         stop_sequences=tuple(draw(st.lists(_text, max_size=2))),
         tools=tools,
         tool_choice=choice,

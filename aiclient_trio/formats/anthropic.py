@@ -380,14 +380,16 @@ def render_request(
     """IR -> an Anthropic request body a real Anthropic upstream accepts.
 
     Adjacent same-role turns are merged, tool results lead their user turn, unsigned
-    thinking and empty text blocks are dropped, and `max_tokens` is always present.
+    thinking and blank text blocks are dropped, and `max_tokens` is always present.
+    With thinking on, what Anthropic refuses alongside it is left out: a forced tool
+    choice turns thinking off; temperature (unless 1), top_k and top_p < 0.95 are dropped.
     """
     body: dict[str, Any] = {
         "model": request.model,
         "max_tokens": request.max_tokens or default_max_tokens,
         "messages": _render_messages(request.messages),
     }
-    system = [_render_text(b) for b in request.system if b.text]
+    system = [_render_text(b) for b in request.system if b.text.strip()]
     if system:
         body["system"] = system
     if request.tools:
@@ -400,14 +402,19 @@ def render_request(
         if choice is not None:
             body["tool_choice"] = choice
     thinking = _render_thinking(request.thinking, body["max_tokens"])
+    forced = body.get("tool_choice", {}).get("type") in ("any", "tool")
+    if thinking is not None and thinking["type"] != "disabled" and forced:
+        thinking = None
     if thinking is not None:
         body["thinking"] = thinking
     if request.thinking is not None and request.thinking.effort:
         body["output_config"] = {"effort": request.thinking.effort}
-    for key in ("temperature", "top_p", "top_k"):
-        value = getattr(request, key)
-        if value is not None:
-            body[key] = value
+    sampling = {"temperature": request.temperature, "top_p": request.top_p, "top_k": request.top_k}
+    if thinking is not None and thinking["type"] != "disabled":
+        sampling["temperature"] = 1.0 if request.temperature == 1 else None
+        sampling["top_p"] = request.top_p if (request.top_p or 0) >= 0.95 else None
+        sampling["top_k"] = None
+    body.update((key, value) for key, value in sampling.items() if value is not None)
     if request.stop_sequences:
         body["stop_sequences"] = list(request.stop_sequences)
     if request.user is not None:
@@ -474,7 +481,7 @@ def _render_image(block: ir.ImageBlock) -> dict[str, Any]:
 def _render_content_block(block: ir.ContentBlock) -> dict[str, Any] | None:
     match block:
         case ir.TextBlock():
-            return _render_text(block) if block.text else None
+            return _render_text(block) if block.text.strip() else None
         case ir.ImageBlock():
             return _render_image(block)
         case ir.ToolResultBlock():
@@ -482,7 +489,7 @@ def _render_content_block(block: ir.ContentBlock) -> dict[str, Any] | None:
             parts = [
                 _render_text(p) if isinstance(p, ir.TextBlock) else _render_image(p)
                 for p in block.content
-                if not isinstance(p, ir.TextBlock) or p.text
+                if not isinstance(p, ir.TextBlock) or p.text.strip()
             ]
             if parts:
                 out["content"] = parts
