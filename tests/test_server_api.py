@@ -24,7 +24,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config_types import Config, UpstreamConfig
 from aiclient_trio.errors import Overloaded, RateLimited, UpstreamError
 from aiclient_trio.server.app import create_app
 
@@ -358,3 +358,26 @@ async def test_embeddings_and_unready_provider() -> None:
         )
         assert down.status_code == 503
         assert "aiclient auth kiro" in down.json()["error"]["message"]
+
+
+async def test_first_byte_and_idle_timeouts_cancel_a_silent_upstream() -> None:
+    provider = FakeProvider("copilot")
+    config = Config(upstream=UpstreamConfig(first_byte_timeout=0.05, idle_timeout=0.05))
+    gateway = make_gateway(provider, config=config)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(TIMEOUT):
+            provider.scripts["fake-model"] = Script(gate=trio.Event(), gate_at=0)
+            silent = await client.post("/v1/chat/completions", json=load_json("chat_request.json"))
+            assert silent.status_code == 504
+            assert "within 0.05 s" in silent.json()["error"]["message"]
+
+            provider.scripts["fake-model"] = Script(gate=trio.Event(), gate_at=3)
+            stalled = await client.post("/v1/messages", json=load_json("messages_request.json"))
+            assert stalled.status_code == 200
+            last = sse_events(stalled.content)[-1]
+            assert last.event == "error"
+            assert "sent nothing for 0.05 s" in json.loads(last.data)["error"]["message"]
+    assert all(call.cancelled.is_set() for call in provider.calls)
+    recs = await records.wait(2)
+    assert [r.error_kind for r in recs] == ["timeout", "timeout"]

@@ -12,8 +12,8 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
-from aiclient_trio.errors import GatewayError, InvalidRequest, Overloaded
+from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.errors import GatewayError, InvalidRequest, Overloaded, UpstreamTimeout
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.router import Target, resolve
@@ -227,7 +227,7 @@ async def _supervised(
     async with trio.open_nursery() as nursery:
         scope = trio.CancelScope()
         nursery.start_soon(_watch_disconnect, receive, ex, scope)
-        nursery.start_soon(_watch_drain, gateway, ex, scope)
+        nursery.start_soon(_watch_upstream, gateway, ex, scope)
         if ex.stream:
             nursery.start_soon(_keep_alive, ex, ping_interval)
         try:
@@ -242,6 +242,8 @@ async def _supervised(
             ex.outcome = "cancelled"
         elif ex.drained and not ex.finished:
             await ex.fail(Overloaded("server shutting down"), upstream=True)
+        elif ex.timed_out and not ex.finished:
+            await ex.fail(_timeout_error(ex, gateway), upstream=True)
         nursery.cancel_scope.cancel()
 
 
@@ -255,10 +257,35 @@ async def _watch_disconnect(receive: Receive, ex: Exchange, scope: trio.CancelSc
             return
 
 
-async def _watch_drain(gateway: Gateway, ex: Exchange, scope: trio.CancelScope) -> None:
-    await gateway.drain_expired.wait()
-    ex.drained = True
-    scope.cancel()
+def _upstream_deadline(ex: Exchange, gateway: Gateway) -> float:
+    limits: UpstreamConfig = gateway.config.value.upstream
+    if ex.upstream_seen is None:
+        return ex.t0 + limits.first_byte_timeout
+    return ex.upstream_seen + limits.idle_timeout
+
+
+def _timeout_error(ex: Exchange, gateway: Gateway) -> UpstreamTimeout:
+    limits: UpstreamConfig = gateway.config.value.upstream
+    if ex.upstream_seen is None:
+        return UpstreamTimeout(
+            f"no answer from the upstream within {limits.first_byte_timeout:g} s"
+        )
+    return UpstreamTimeout(f"the upstream sent nothing for {limits.idle_timeout:g} s")
+
+
+async def _watch_upstream(gateway: Gateway, ex: Exchange, scope: trio.CancelScope) -> None:
+    """Cancel the upstream work at drain expiry, or when the upstream stays silent too long
+    (first-byte timeout before its first event, idle timeout between events)."""
+    while True:
+        with trio.move_on_at(_upstream_deadline(ex, gateway)):
+            await gateway.drain_expired.wait()
+            ex.drained = True
+            scope.cancel()
+            return
+        if trio.current_time() >= _upstream_deadline(ex, gateway):
+            ex.timed_out = True
+            scope.cancel()
+            return
 
 
 async def _keep_alive(ex: Exchange, interval: float) -> None:

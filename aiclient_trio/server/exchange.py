@@ -67,6 +67,9 @@ class Exchange:
     fallback_from: list[str] = field(default_factory=list)
     disconnected: bool = False
     drained: bool = False
+    timed_out: bool = False
+    # When the upstream last produced an event or chunk (None: nothing yet).
+    upstream_seen: float | None = None
     # Rendered bytes held back to be coalesced with the next write.
     pending: list[bytes] = field(default_factory=list)
 

@@ -12,6 +12,8 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, TypeVar
 
+import trio
+
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import UpstreamError
@@ -106,6 +108,7 @@ async def relay_stream(
     ended = False
     async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
         async for event in stream:
+            ex.upstream_seen = trio.current_time()
             if isinstance(event, ir.StreamError):
                 if not ex.started:
                     raise event.error  # nothing sent yet: a clean error or the next target
@@ -139,6 +142,7 @@ async def relay_response(
     builder = ir.ResponseBuilder()
     async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
         async for event in stream:
+            ex.upstream_seen = trio.current_time()
             builder.feed(event)
     response = replace(builder.response(), model=client_model)
     ex.usage = response.usage
@@ -179,6 +183,7 @@ async def relay_passthrough(
         ended = False
         async with _closing(up.body) as chunks:
             async for chunk in chunks:
+                ex.upstream_seen = trio.current_time()
                 if not ex.started:
                     await ex.start(up.status, headers)
                     if streaming:
