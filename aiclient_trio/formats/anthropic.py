@@ -43,22 +43,9 @@ DEFAULT_MAX_TOKENS = 8192
 
 # Top-level request fields mapped into the IR; everything else goes to `extra["anthropic"]`.
 _MAPPED_FIELDS = frozenset(
-    {
-        "model",
-        "messages",
-        "system",
-        "max_tokens",
-        "temperature",
-        "top_p",
-        "top_k",
-        "stop_sequences",
-        "tools",
-        "tool_choice",
-        "thinking",
-        "stream",
-        "metadata",
-        "output_config",
-    }
+    {"model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k"}
+    | {"stop_sequences", "tools", "tool_choice", "thinking", "stream", "metadata"}
+    | {"output_config"}
 )
 # Thinking budgets used when a translated request asks for reasoning without a budget.
 _EFFORT_BUDGETS = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 16384}
@@ -126,19 +113,7 @@ def parse_request(body: object) -> ir.Request:
     if not model:
         _fail("model", "must not be empty")
     system = list(_parse_system(body.get("system")))
-    messages: list[ir.Message] = []
-    for i, raw in enumerate(_list(body.get("messages"), "messages")):
-        path = f"messages.{i}"
-        message = _obj(raw, path)
-        role = message.get("role")
-        if role in ("system", "developer"):
-            # Claude Code sends mid-conversation system entries: they belong in `system`.
-            system.extend(_parse_text_only(message.get("content"), f"{path}.content"))
-            continue
-        if role not in ("user", "assistant"):
-            _fail(f"{path}.role", f"unknown role {role!r}")
-        content = _parse_content(message.get("content"), f"{path}.content")
-        messages.append(ir.Message(role=role, content=content))
+    messages = _parse_messages(body.get("messages"), system)
     tools, server_tools = _parse_tools(body.get("tools"))
     tool_choice, parallel = _parse_tool_choice(body.get("tool_choice"))
     stop = body.get("stop_sequences")
@@ -151,20 +126,11 @@ def parse_request(body: object) -> ir.Request:
     if not isinstance(stream, bool) and stream is not None:
         _fail("stream", f"expected a boolean, got {_type_name(stream)}")
     extra: dict[str, Any] = {}
-    leftovers = {k: v for k, v in body.items() if k not in _MAPPED_FIELDS}
-    output_config = body.get("output_config")
-    if isinstance(output_config, dict):
-        rest = {k: v for k, v in output_config.items() if k != "effort"}
-        if rest:
-            leftovers["output_config"] = rest
-    if isinstance(body.get("metadata"), dict):
-        rest = {k: v for k, v in body["metadata"].items() if k != "user_id"}
-        if rest:
-            leftovers["metadata"] = rest
-    if leftovers:
+    if leftovers := _leftovers(body):
         extra["anthropic"] = leftovers
     if server_tools:
         extra["server_tools"] = server_tools
+    output_config = body.get("output_config")
     return ir.Request(
         model=model,
         messages=tuple(messages),
@@ -182,6 +148,36 @@ def parse_request(body: object) -> ir.Request:
         user=_parse_user(body.get("metadata")),
         extra=extra,
     )
+
+
+def _parse_messages(raw: object, system: list[ir.TextBlock]) -> list[ir.Message]:
+    """User and assistant turns; `system`/`developer` entries are appended to `system`."""
+    messages: list[ir.Message] = []
+    for i, item in enumerate(_list(raw, "messages")):
+        path = f"messages.{i}"
+        message = _obj(item, path)
+        role = message.get("role")
+        if role in ("system", "developer"):
+            # Claude Code sends mid-conversation system entries: they belong in `system`.
+            system.extend(_parse_text_only(message.get("content"), f"{path}.content"))
+            continue
+        if role not in ("user", "assistant"):
+            _fail(f"{path}.role", f"unknown role {role!r}")
+        content = _parse_content(message.get("content"), f"{path}.content")
+        messages.append(ir.Message(role=role, content=content))
+    if not messages:
+        _fail("messages", "at least one user or assistant message is required")
+    return messages
+
+
+def _leftovers(body: dict[str, Any]) -> dict[str, Any]:
+    """Fields the IR has no slot for, kept for an Anthropic upstream (context_management...)."""
+    leftovers = {k: v for k, v in body.items() if k not in _MAPPED_FIELDS}
+    for key, mapped in (("output_config", "effort"), ("metadata", "user_id")):
+        value = body.get(key)
+        if isinstance(value, dict) and (rest := {k: v for k, v in value.items() if k != mapped}):
+            leftovers[key] = rest
+    return leftovers
 
 
 def _parse_system(raw: object) -> tuple[ir.TextBlock, ...]:
