@@ -150,7 +150,15 @@ async def test_passthrough_relays_bytes_unchanged_and_records_usage() -> None:
         body = load_json(
             "messages_request.json", model="copilot/fake-model", extra_field={"kept": True}
         )
-        response = await client.post("/v1/messages", json=body, headers={"anthropic-beta": "x-1"})
+        response = await client.post(
+            "/v1/messages",
+            json=body,
+            headers={
+                "anthropic-beta": "x-1",
+                "x-api-key": "client-secret",
+                "authorization": "Bearer t",
+            },
+        )
         assert response.status_code == 200
         assert response.content == upstream
     call = provider.calls[0]
@@ -159,6 +167,7 @@ async def test_passthrough_relays_bytes_unchanged_and_records_usage() -> None:
     assert call.body["model"] == "fake-model"
     assert call.body["extra_field"] == {"kept": True}
     assert call.ctx.headers["anthropic-beta"] == "x-1"
+    assert "authorization" not in call.ctx.headers and "x-api-key" not in call.ctx.headers
     rec = (await records.wait(1))[0]
     assert rec.outcome == "ok"
     assert rec.usage is not None

@@ -33,6 +33,7 @@ __all__ = ["PING_INTERVAL", "handle_api", "response_format"]
 log = logging.getLogger("aiclient_trio.server")
 
 PING_INTERVAL = 15.0
+_PRIVATE_HEADERS = frozenset({b"authorization", b"x-api-key", b"cookie", b"proxy-authorization"})
 _ENDPOINTS: dict[ApiRoute, str] = {
     "chat": "/v1/chat/completions",
     "messages": "/v1/messages",
@@ -103,7 +104,12 @@ async def _serve(
         ex.cors = guards.run_guards(scope, config, api=True)
         raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
         body = guards.parse_json_body(raw, config.server.max_json_depth)
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        # The gateway's own credentials stay here: providers never see them.
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in scope["headers"]
+            if k not in _PRIVATE_HEADERS
+        }
         model_name = body.get("model")
         ex.client_model = model_name if isinstance(model_name, str) else None
         if route == "count_tokens":
@@ -119,7 +125,7 @@ async def _serve(
     except GatewayError as error:
         await ex.fail(error, upstream=False)
         return
-    await _supervised(gateway, ex, receive, work, ping_interval)
+    await _supervised(gateway, config.upstream, ex, receive, work, ping_interval)
 
 
 async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
@@ -218,16 +224,18 @@ def _fallback_chain(
 
 async def _supervised(
     gateway: Gateway,
+    limits: UpstreamConfig,
     ex: Exchange,
     receive: Receive,
     work: Callable[[], Awaitable[None]],
     ping_interval: float,
 ) -> None:
-    """Run the upstream work in a scope cancelled by client disconnect or drain expiry."""
+    """Run the upstream work in a scope cancelled by client disconnect, drain expiry or an
+    upstream timeout; report whichever happened in the client's format."""
     async with trio.open_nursery() as nursery:
         scope = trio.CancelScope()
         nursery.start_soon(_watch_disconnect, receive, ex, scope)
-        nursery.start_soon(_watch_upstream, gateway, ex, scope)
+        nursery.start_soon(_watch_upstream, gateway, limits, ex, scope)
         if ex.stream:
             nursery.start_soon(_keep_alive, ex, ping_interval)
         try:
@@ -243,7 +251,7 @@ async def _supervised(
         elif ex.drained and not ex.finished:
             await ex.fail(Overloaded("server shutting down"), upstream=True)
         elif ex.timed_out and not ex.finished:
-            await ex.fail(_timeout_error(ex, gateway), upstream=True)
+            await ex.fail(_timeout_error(ex, limits), upstream=True)
         nursery.cancel_scope.cancel()
 
 
@@ -257,15 +265,13 @@ async def _watch_disconnect(receive: Receive, ex: Exchange, scope: trio.CancelSc
             return
 
 
-def _upstream_deadline(ex: Exchange, gateway: Gateway) -> float:
-    limits: UpstreamConfig = gateway.config.value.upstream
+def _upstream_deadline(ex: Exchange, limits: UpstreamConfig) -> float:
     if ex.upstream_seen is None:
         return ex.t0 + limits.first_byte_timeout
     return ex.upstream_seen + limits.idle_timeout
 
 
-def _timeout_error(ex: Exchange, gateway: Gateway) -> UpstreamTimeout:
-    limits: UpstreamConfig = gateway.config.value.upstream
+def _timeout_error(ex: Exchange, limits: UpstreamConfig) -> UpstreamTimeout:
     if ex.upstream_seen is None:
         return UpstreamTimeout(
             f"no answer from the upstream within {limits.first_byte_timeout:g} s"
@@ -273,16 +279,18 @@ def _timeout_error(ex: Exchange, gateway: Gateway) -> UpstreamTimeout:
     return UpstreamTimeout(f"the upstream sent nothing for {limits.idle_timeout:g} s")
 
 
-async def _watch_upstream(gateway: Gateway, ex: Exchange, scope: trio.CancelScope) -> None:
+async def _watch_upstream(
+    gateway: Gateway, limits: UpstreamConfig, ex: Exchange, scope: trio.CancelScope
+) -> None:
     """Cancel the upstream work at drain expiry, or when the upstream stays silent too long
     (first-byte timeout before its first event, idle timeout between events)."""
     while True:
-        with trio.move_on_at(_upstream_deadline(ex, gateway)):
+        with trio.move_on_at(_upstream_deadline(ex, limits)):
             await gateway.drain_expired.wait()
             ex.drained = True
             scope.cancel()
             return
-        if trio.current_time() >= _upstream_deadline(ex, gateway):
+        if trio.current_time() >= _upstream_deadline(ex, limits):
             ex.timed_out = True
             scope.cancel()
             return
