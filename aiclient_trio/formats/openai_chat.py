@@ -22,9 +22,8 @@ from typing import Any
 from aiclient_trio import ir
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.formats.openai_chat_request import parse_request
-from aiclient_trio.formats.openai_chat_stream import (
-    StreamParser,
-    StreamRenderer,
+from aiclient_trio.formats.openai_chat_stream import StreamParser, StreamRenderer
+from aiclient_trio.formats.openai_chat_wire import (
     completion_id,
     error_from_openai,
     finish_reason,
