@@ -62,13 +62,15 @@ class _Channel:
         return self.kind != "tool" or bool(self.tool_id and self.name)
 
     def may_yield(self) -> bool:
+        """Whether this block can close without losing anything a later delta may add."""
         if self.kind != "tool":
             return True
-        text = "".join(self.arguments).strip()
-        if not text.endswith("}"):
+        # Cheap test first (called per fragment while others wait): an object ends in "}".
+        last = next((a for a in reversed(self.arguments) if a.strip()), "")
+        if not last.rstrip().endswith("}"):
             return False
         try:
-            json.loads(text)
+            json.loads("".join(self.arguments))
         except ValueError:
             return False
         return True
