@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -307,12 +308,11 @@ def test_stream_parse_survives_any_byte_split(case: dict[str, Any]) -> None:
     assert to_json(parse_writes(case, single)) == reference
 
 
-@pytest.mark.parametrize("case", fixtures("stream_parse"))
-def test_stream_parse_aggregates_like_the_events(case: dict[str, Any]) -> None:
-    """The IR events of every fixture are well formed: each block's deltas sit inside it."""
+def assert_well_formed(events: list[ir.StreamEvent]) -> None:
+    """Blocks are sequential: each block's deltas sit between its start and its stop."""
     open_index: int | None = None
     seen: set[int] = set()
-    for event in parse_writes(case, [stream_bytes(case)]):
+    for event in events:
         if isinstance(event, ir.BlockStart):
             assert open_index is None and event.index not in seen
             open_index = event.index
@@ -324,6 +324,11 @@ def test_stream_parse_aggregates_like_the_events(case: dict[str, Any]) -> None:
             assert open_index is None
         elif hasattr(event, "index"):
             assert event.index == open_index
+
+
+@pytest.mark.parametrize("case", fixtures("stream_parse"))
+def test_stream_parse_events_are_well_formed(case: dict[str, Any]) -> None:
+    assert_well_formed(parse_writes(case, [stream_bytes(case)]))
 
 
 def render_frames(renderer: openai_chat.StreamRenderer, events: list[ir.StreamEvent]) -> list[Any]:
@@ -582,3 +587,85 @@ def test_stream_render_then_parse_round_trip(response: ir.Response, include_usag
         assert parsed.usage == response.usage
     else:
         assert parsed.usage.output_estimated
+
+
+def _fragments(draw: st.DrawFn, text: str) -> list[str]:
+    cuts = sorted(set(draw(st.lists(st.integers(1, max(1, len(text) - 1)), max_size=4))))
+    bounds = [0, *[c for c in cuts if 0 < c < len(text)], len(text)]
+    return [text[a:b] for a, b in itertools.pairwise(bounds) if text[a:b]]
+
+
+@st.composite
+def _upstream_streams(draw: st.DrawFn) -> tuple[ir.Response, list[dict[str, Any]]]:
+    """A response, and upstream chunks that deliver it with text and parallel tool calls
+    interleaved at random, argument fragments split anywhere, id and name sometimes apart,
+    tool calls sometimes in choice 1 (Copilot's split choices)."""
+    response = draw(_responses())
+    tool_choice = draw(st.sampled_from([0, 1])) if response.stop_reason == "tool_use" else 0
+    sources: list[list[tuple[int, dict[str, Any]]]] = []
+    text = "".join(b.text for b in response.content if isinstance(b, ir.TextBlock))
+    sources.append([(0, {"content": piece}) for piece in _fragments(draw, text)])
+    tools = [b for b in response.content if isinstance(b, ir.ToolUseBlock)]
+    for k, tool in enumerate(tools):
+        head: list[dict[str, Any]] = [
+            {"index": k, "id": tool.id, "type": "function", "function": {"name": tool.name}}
+        ]
+        if draw(st.booleans()):  # id and name in different chunks
+            head = [{"index": k, "id": tool.id}, {"index": k, "function": {"name": tool.name}}]
+        pieces = _fragments(draw, json.dumps(tool.input))
+        calls = head + [{"index": k, "function": {"arguments": p}} for p in pieces]
+        sources.append([(tool_choice, {"tool_calls": [call]}) for call in calls])
+    labels = [n for n, source in enumerate(sources) for _ in source]
+    order = draw(st.permutations(labels))
+    chunks: list[dict[str, Any]] = [{"choices": [], "prompt_filter_results": []}]
+    for block in response.content:
+        if isinstance(block, ir.ThinkingBlock):
+            for piece in _fragments(draw, block.thinking):
+                delta = {"reasoning_text": piece}
+                chunks.append({"id": "c", "choices": [{"index": 0, "delta": delta}]})
+    positions = [0] * len(sources)
+    for label in order:
+        choice, delta = sources[label][positions[label]]
+        positions[label] += 1
+        chunks.append({"id": "c", "choices": [{"index": choice, "delta": delta}]})
+    reason = "tool_calls" if tools else finish_reason_of(response)
+    finishes = [{"index": c, "delta": {}, "finish_reason": reason} for c in {0, tool_choice}]
+    chunks.append({"id": "c", "choices": finishes})
+    chunks.append(
+        {"id": "c", "choices": [], "usage": openai_chat.render_response(response)["usage"]}
+    )
+    return response, chunks
+
+
+def finish_reason_of(response: ir.Response) -> str:
+    return str(openai_chat.render_response(response)["choices"][0]["finish_reason"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(_upstream_streams())
+def test_interleaved_upstream_stream_parses_to_the_response(
+    drawn: tuple[ir.Response, list[dict[str, Any]]],
+) -> None:
+    response, chunks = drawn
+    events = parse_chunks({"model": response.model, "chunks": [*chunks, "[DONE]"]})
+    assert_well_formed(events)
+    builder = ir.ResponseBuilder()
+    for event in events:
+        builder.feed(event)
+    parsed = builder.response()
+    thinking = [b for b in parsed.content if isinstance(b, ir.ThinkingBlock)]
+    assert thinking == [b for b in response.content if isinstance(b, ir.ThinkingBlock)]
+    texts = [b.text for b in parsed.content if isinstance(b, ir.TextBlock)]
+    expected_text = [b.text for b in response.content if isinstance(b, ir.TextBlock)]
+    assert "".join(texts) == "".join(expected_text)
+    assert all(texts)
+    tools = sorted(
+        ((b.id, b.name, b.input) for b in parsed.content if isinstance(b, ir.ToolUseBlock)),
+        key=lambda t: t[0],
+    )
+    expected_tools = [
+        (b.id, b.name, b.input) for b in response.content if isinstance(b, ir.ToolUseBlock)
+    ]
+    assert tools == sorted(expected_tools, key=lambda t: t[0])
+    assert parsed.stop_reason == response.stop_reason
+    assert parsed.usage == response.usage
