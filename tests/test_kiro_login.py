@@ -40,7 +40,9 @@ async def test_device_flow_honours_slow_down(
     assert codes[0].user_code and codes[0].verification_uri_complete.endswith(codes[0].user_code)
     assert record["authMethod"] == "IdC" and record["provider"] == "BuilderId"
     assert sim.accounts.token_kind(record["accessToken"]) == "idc"
-    # The minted credential works for inference and for the OIDC refresh.
+    # The minted credential works for inference and for the OIDC refresh (which writes the
+    # token file from a worker thread: the clock must not jump while it runs).
+    autojump_clock.autojump_threshold = 0.05
     path = tmp_path / "token.json"
     TokenStore(path).save(record)
     provider = KiroProvider(kiro_config(sim), token_path=path)
