@@ -470,7 +470,7 @@ def _requests(draw: st.DrawFn) -> ir.Request:
         if not assistant:
             assistant.append(ir.TextBlock(draw(_text)))
         messages.append(ir.Message("assistant", tuple(assistant)))
-    if pending_calls and draw(st.booleans()):
+    if draw(st.booleans()) and pending_calls:
         results = tuple(ir.ToolResultBlock(c, (ir.TextBlock("ok"),)) for c in pending_calls)
         messages.append(ir.Message("user", results))
     tool_choice = draw(

@@ -55,7 +55,7 @@ async def read_body(receive: Receive) -> bytes:
     body = b""
     while True:
         message = await receive()
-        body += message.get("body", b"")
+        body += bytes(message.get("body", b""))
         if not message.get("more_body"):
             return body
 
@@ -110,7 +110,8 @@ def consume_stream(base_url: str) -> dict[str, Any]:
     """The sync SDK, run in a worker thread. The async client works on Trio too, but it
     breaks out of its inner SSE async generators at [DONE] without closing them, and Trio
     reports those as ResourceWarnings when they are garbage collected."""
-    text, calls, finish, usage, ids = "", {}, None, None, set()
+    text, finish, usage, ids = "", None, None, set()
+    calls: dict[int, dict[str, str]] = {}
     with openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0) as sdk:
         stream = sdk.chat.completions.create(
             model="claude-sonnet-4.5",
