@@ -216,6 +216,28 @@ def test_kiro_reference_frame() -> None:
     assert encode_message(kiro_reference_message().headers, b'{"content":"Hi"}') == KIRO_REFERENCE
 
 
+def test_kiro_exception_frame_layout() -> None:
+    # kiro.md §10 S6: 178 bytes, prelude 000000b2 00000061 3590d5d3.
+    headers: dict[str, HeaderValue] = {
+        ":exception-type": "ThrottlingException",
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    payload = b'{"message":"Too many requests, please wait before trying again."}'
+    frame = encode_message(headers, payload)
+    assert len(frame) == 178
+    assert frame[:12].hex() == "000000b2000000613590d5d3"
+    assert decode_all(frame) == [EventStreamMessage(headers, payload)]
+
+
+def test_feed_accepts_reused_bytearray() -> None:
+    decoder = EventStreamDecoder()
+    scratch = bytearray(KIRO_REFERENCE[:70])
+    assert decoder.feed(scratch) == []
+    scratch[:] = b"\x00" * 70  # the caller reuses its buffer
+    assert decoder.feed(memoryview(KIRO_REFERENCE)[70:]) == [kiro_reference_message()]
+
+
 # --------------------------------------------------------------------------- framing
 
 

@@ -91,6 +91,14 @@ def test_invalid_utf8_is_replaced_not_raised() -> None:
     assert decode_chunks([b"data: \xff\xfe ok\n\n"]) == [SSEEvent("\ufffd\ufffd ok")]
 
 
+def test_feed_accepts_reused_bytearray() -> None:
+    decoder = SSEDecoder()
+    scratch = bytearray(b"data: partial")
+    assert decoder.feed(scratch) == []
+    scratch[:] = b"XXXXXXXXXXXXX"  # the caller reuses its buffer
+    assert decoder.feed(memoryview(b" line\n\n")) == [SSEEvent("partial line")]
+
+
 def test_done_is_plain_data() -> None:
     assert decode_chunks([b"data: [DONE]\n\n"]) == [SSEEvent("[DONE]")]
 

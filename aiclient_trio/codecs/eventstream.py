@@ -98,9 +98,11 @@ class EventStreamDecoder:
         self._need = _PRELUDE
         self._error: EventStreamError | None = None
 
-    def feed(self, data: bytes) -> list[EventStreamMessage]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[EventStreamMessage]:
         if self._error is not None:
             raise self._error
+        if not isinstance(data, bytes):
+            data = bytes(data)  # a caller's bytearray/memoryview may change under us
         buf = self._buf
         if buf:
             buf += data

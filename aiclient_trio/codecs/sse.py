@@ -67,9 +67,11 @@ class SSEDecoder:
         self._event: bytes | None = None
         self._id: bytes | None = None
 
-    def feed(self, data: bytes) -> list[SSEEvent]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[SSEEvent]:
         if not data:
             return []
+        if not isinstance(data, bytes):
+            data = bytes(data)  # pieces are kept: a caller's bytearray may change under us
         if self._skip_lf:
             self._skip_lf = False
             if data[0] == 0x0A:
