@@ -83,7 +83,8 @@ def _render_user(message: ir.Message) -> list[dict[str, Any]]:
     return out
 
 
-def _render_assistant(message: ir.Message) -> dict[str, Any]:
+def _render_assistant(message: ir.Message) -> dict[str, Any] | None:
+    """One assistant message, or None when nothing in it survives (unsigned thinking only)."""
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     rendered: dict[str, Any] = {"role": "assistant"}
@@ -108,6 +109,8 @@ def _render_assistant(message: ir.Message) -> dict[str, Any]:
             rendered["reasoning_text"] = block.thinking
             rendered["reasoning_opaque"] = block.signature
     text = "\n\n".join(texts)
+    if not text and not calls and "reasoning_opaque" not in rendered:
+        return None
     rendered["content"] = text if text or not calls else None
     if calls:
         rendered["tool_calls"] = calls
@@ -128,8 +131,8 @@ def render_request(request: ir.Request) -> dict[str, Any]:
     for message in request.messages:
         if message.role == "user":
             messages.extend(_render_user(message))
-        else:
-            messages.append(_render_assistant(message))
+        elif (assistant := _render_assistant(message)) is not None:
+            messages.append(assistant)
     body: dict[str, Any] = {"model": request.model, "messages": messages}
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
