@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kiro_helpers import collect, start_kiro_for_tests, summarize, user_request
 
 from aiclient_trio import ir
+from aiclient_trio.codecs.eventstream import EventStreamDecoder
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
+from aiclient_trio.providers.kiro.thinking import ThinkingTagParser
 from aiclient_trio.providers.kiro.usage import estimate_text
+from aiclient_trio.simulator.kiro import encode_frames
 
 DATA = Path(__file__).parent / "data" / "kiro" / "sequences"
 CASES = sorted(DATA.glob("*.json"))
@@ -103,3 +109,50 @@ def test_unknown_message_type_and_invalid_state_are_errors() -> None:
     headers = {":message-type": "event", ":event-type": "invalidStateEvent"}
     [error] = translator.feed(headers, b'{"reason":"INVALID_TASK_ASSIST_PLAN","message":"bad"}')
     assert isinstance(error, ir.StreamError) and "bad" in error.error.message
+
+
+_THINK_ALPHABET = st.sampled_from(list("ab <>/\nthinkg"))
+
+
+@given(
+    thinking=st.text(_THINK_ALPHABET, max_size=40).filter(lambda t: "</thinking>" not in t),
+    answer=st.text(max_size=40),
+    cuts=st.lists(st.integers(min_value=0, max_value=120), max_size=8),
+)
+def test_tag_parser_gives_the_same_split_anywhere(
+    thinking: str, answer: str, cuts: list[int]
+) -> None:
+    stream = f"\n<thinking>\n{thinking}</thinking>\n\n{answer}"
+    parser = ThinkingTagParser()
+    pieces = []
+    previous = 0
+    for cut in [*sorted({min(c, len(stream)) for c in cuts}), len(stream)]:
+        pieces += parser.feed(stream[previous:cut])
+        previous = cut
+    pieces += parser.flush()
+    assert "".join(p for kind, p in pieces if kind == "thinking") == thinking
+    assert "".join(p for kind, p in pieces if kind == "text") == answer
+
+
+def _translate(chunks: list[bytes]) -> list[ir.StreamEvent]:
+    decoder = EventStreamDecoder()
+    translator = KiroStreamTranslator(message_id="m", model="x", thinking_tags=True)
+    events = translator.start()
+    for chunk in chunks:
+        for message in decoder.feed(chunk):
+            events += translator.feed(message.headers, message.payload)
+    decoder.close()
+    return events + translator.finish()
+
+
+@settings(max_examples=60)
+@given(
+    name=st.sampled_from([p.stem for p in CASES if "error" not in _load(p)["expect"]]),
+    cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=12),
+)
+def test_frames_split_anywhere_give_the_same_events(name: str, cuts: list[int]) -> None:
+    case = _load(DATA / f"{name}.json")
+    data = encode_frames(case["frames"])
+    bounds = [0, *sorted({min(c, len(data)) for c in cuts}), len(data)]
+    chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+    assert _translate(chunks)[1:] == _translate([data])[1:]
