@@ -390,3 +390,38 @@ async def test_first_byte_and_idle_timeouts_cancel_a_silent_upstream() -> None:
     assert all(call.cancelled.is_set() for call in provider.calls)
     recs = await records.wait(2)
     assert [r.error_kind for r in recs] == ["timeout", "timeout"]
+
+
+async def test_many_concurrent_streams_and_a_failing_observer() -> None:
+    provider = FakeProvider("copilot")
+    gate = trio.Event()
+    provider.scripts["fake-model"] = Script(gate=gate, gate_at=3)
+    gateway = make_gateway(provider)
+
+    def broken_observer(_: object) -> None:
+        raise RuntimeError("ledger is down")
+
+    records = Records(gateway)
+    gateway.observers.append(broken_observer)
+    bodies: list[bytes] = []
+    async with serve(create_app(gateway)) as url:
+        limits = httpx.Limits(max_connections=60)
+        async with httpx.AsyncClient(base_url=url, limits=limits) as client:
+
+            async def one() -> None:
+                response = await client.post(
+                    "/v1/messages", json=load_json("messages_request.json")
+                )
+                bodies.append(response.content)
+
+            with trio.fail_after(TIMEOUT):
+                async with trio.open_nursery() as nursery:
+                    for _ in range(50):
+                        nursery.start_soon(one)
+                    await gateway.active_requests.wait_value(50)
+                    gate.set()
+    assert len(bodies) == 50
+    assert all(sse_events(b)[-1].event == "message_stop" for b in bodies)
+    with trio.fail_after(TIMEOUT):
+        assert len(await records.wait(50)) == 50
+    assert gateway.active_requests.value == 0

@@ -87,7 +87,10 @@ async def handle_api(
         await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)
     finally:
         gateway.active_requests.value -= 1
-        gateway.record(ex.record())
+        try:
+            gateway.record(ex.record())
+        except Exception:  # a broken observer (ledger, metrics) never fails the request
+            log.exception("request %s: recording it failed", request_id)
 
 
 async def _serve(
