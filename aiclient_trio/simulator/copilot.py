@@ -432,9 +432,9 @@ class CopilotAPISimulator:
         async with _watch_disconnect(receive, self.state) as gone:
             if faults.first_byte_delay:
                 await trio.sleep(faults.first_byte_delay)
+            self.state.note_stream_open()  # before the client can see the headers
             await send_start(send, 200, "text/event-stream", {"cache-control": "no-cache"})
             await send({"type": "http.response.body", "body": b": sim\n\n", "more_body": True})
-            self.state.note_stream_open()
             if stall_ms:
                 await trio.sleep(stall_ms / 1000)
             for n, frame in enumerate(frames):

@@ -120,6 +120,11 @@ class SimState:
         self.disconnected.set()
         self.disconnected = trio.Event()
 
+    async def wait_for_disconnects(self, count: int) -> None:
+        """Return once `count` streams in total have seen their client leave."""
+        while self.disconnects < count:
+            await self.disconnected.wait()
+
     def note_stream_open(self) -> None:
         self.open_streams += 1
         self.stream_opened.set()

@@ -24,7 +24,12 @@ import trio
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.config_types import Config
-from aiclient_trio.errors import GatewayError, InvalidRequest, UpstreamError
+from aiclient_trio.errors import (
+    GatewayError,
+    InvalidRequest,
+    ProviderUnavailable,
+    UpstreamError,
+)
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -206,6 +211,10 @@ class CopilotProvider(Provider):
         return list(self._models)
 
     def resolve_model(self, name: str) -> ModelInfo:
+        status = self.status.value
+        if not self._models and not status.ready:
+            fix = f"; run `{status.fix}`" if status.fix else ""
+            raise ProviderUnavailable(f"copilot is {status.state}: {status.reason}{fix}")
         by_id = {m.id: m for m in self._models}
         return by_id[resolve_model_name(name, by_id, small_model=self._cc.small_model)]
 
@@ -216,8 +225,6 @@ class CopilotProvider(Provider):
 
     def _client(self) -> CapiClient:
         if self._capi is None:
-            from aiclient_trio.errors import ProviderUnavailable
-
             raise ProviderUnavailable(f"copilot is not signed in; run `{FIX_COMMAND}`")
         return self._capi
 
@@ -249,7 +256,8 @@ class CopilotProvider(Provider):
             inbound=fmt,
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
-            relay = _relay(response, fmt, "event-stream" in content_type, model.id)
+            raw = response.aiter_raw()
+            relay = _relay(raw, fmt, "event-stream" in content_type)
             try:
                 yield PassthroughResponse(
                     status=response.status_code,
@@ -259,6 +267,7 @@ class CopilotProvider(Provider):
                 )
             finally:
                 await relay.aclose()
+                await _close_body(response, raw)
 
     def open_stream(
         self, request: ir.Request, model: ModelInfo, ctx: RequestContext
@@ -292,11 +301,13 @@ class CopilotProvider(Provider):
             inbound=ctx.inbound_format,
         ) as response:
             parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
-            events = _ir_events(response, parser)
+            raw = response.aiter_raw()
+            events = _ir_events(raw, parser)
             try:
                 yield events
             finally:
                 await events.aclose()
+                await _close_body(response, raw)
 
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
@@ -349,12 +360,26 @@ def quota_from_user(data: Any) -> dict[str, Any]:
     }
 
 
+async def _close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
+    """Abort the upstream call now, then run httpx's nested body generators to their end.
+
+    Closing only the outer generator would leave the inner ones to the garbage collector
+    (a ResourceWarning under Trio); once the connection is closed they end at once.
+    """
+    await response.aclose()
+    try:
+        async for _ in raw:
+            pass
+    except Exception:  # the closed stream may raise instead of ending
+        pass
+
+
 async def _relay(
-    response: httpx.Response, fmt: ir.WireFormat, is_sse: bool, model: str
+    raw: AsyncIterator[bytes], fmt: ir.WireFormat, is_sse: bool
 ) -> AsyncGenerator[bytes, None]:
     """Upstream bytes as they arrive; a broken stream ends with the format's error event."""
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in raw:
             yield chunk
     except httpx.HTTPError as exc:
         if not is_sse:
@@ -364,10 +389,12 @@ async def _relay(
         yield b"\n\n" + module.render_stream_error(error)
 
 
-async def _ir_events(response: httpx.Response, parser: Any) -> AsyncGenerator[ir.StreamEvent, None]:
+async def _ir_events(
+    raw: AsyncIterator[bytes], parser: Any
+) -> AsyncGenerator[ir.StreamEvent, None]:
     decoder = SSEDecoder()
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in raw:
             for sse in decoder.feed(chunk):
                 for event in parser.feed(sse):
                     yield event
