@@ -198,6 +198,7 @@ def test_render_response(case: dict[str, Any]) -> None:
     body = responses.render_response(
         response_from(case["response"]),
         custom_tools=frozenset(case.get("custom_tools", ())),
+        tool_namespaces=case.get("tool_namespaces"),
         created_at=1700000000,
     )
     assert_subset(case["expect"], body)
@@ -243,6 +244,37 @@ def test_previous_response_id_is_a_400_and_store_is_only_noted() -> None:
     assert caught.value.status == 400
     assert errors.responses_error_object(caught.value)["code"] == "invalid_request"
     assert responses.parse_request({"model": "m", "input": "x", "store": True}).extra["store"]
+
+
+def test_codex_request_options_reach_the_stream_renderer() -> None:
+    """Custom and namespaced tools from a Codex request come back in Codex's shapes."""
+    case = json.loads((DATA / "parse_request" / "codex_trimmed.json").read_text())
+    request = responses.parse_request(case["body"])
+    renderer = responses.StreamRenderer(model="gpt-5.5", **responses.render_options(request))
+    events: list[ir.StreamEvent] = [
+        ir.MessageStart("r1", "gpt-5.5"),
+        ir.BlockStart(0, ir.ToolUseBlock("call_9", "spawn_agent")),
+        ir.ToolInputDelta(0, '{"task": "tests"}'),
+        ir.BlockStop(0),
+        ir.BlockStart(1, ir.ToolUseBlock("call_10", "apply_patch")),
+        ir.ToolInputDelta(1, '{"input": "*** Begin Patch\\n"}'),
+        ir.BlockStop(1),
+        ir.MessageDelta("tool_use", ir.Usage()),
+        ir.MessageStop(),
+    ]
+    rendered = rendered_events(b"".join(renderer.feed(e) for e in events))
+    done = [e["item"] for e in rendered if e["type"] == "response.output_item.done"]
+    assert done[0] == {
+        "id": "fc_r1_0",
+        "call_id": "call_9",
+        "name": "spawn_agent",
+        "type": "function_call",
+        "arguments": '{"task": "tests"}',
+        "namespace": "multi_agent_v1",
+        "status": "completed",
+    }
+    assert (done[1]["type"], done[1]["input"]) == ("custom_tool_call", "*** Begin Patch\n")
+    assert rendered[-1]["response"]["output"] == done
 
 
 def test_render_stream_error_is_a_failed_event() -> None:

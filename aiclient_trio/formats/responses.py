@@ -1,14 +1,16 @@
-"""OpenAI Responses wire format (`POST /v1/responses`): request and response bodies <-> IR.
+"""OpenAI Responses wire format (`POST /v1/responses`): the format surface, IR requests
+as upstream bodies, and non-stream response bodies both ways.
 
 Stateless by design: Codex sends the whole conversation as input items every turn, so
-`previous_response_id` is refused and `store` is never honoured. Streams live in
-`responses_stream`; shared item shapes in `responses_items`.
+`previous_response_id` is refused and `store` is never honoured. Parsing requests lives in
+`responses_request`, streams in `responses_stream` / `responses_render`.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiclient_trio import errors, ir
@@ -19,337 +21,26 @@ from aiclient_trio.formats.responses_items import (
     render_stream_error,
     response_id,
     response_object,
-    summary_text,
     usage_from_responses,
 )
-from aiclient_trio.formats.responses_stream import StreamParser, StreamRenderer
+from aiclient_trio.formats.responses_render import StreamRenderer
+from aiclient_trio.formats.responses_request import parse_request
+from aiclient_trio.formats.responses_stream import StreamParser
 
 __all__ = [
     "StreamParser",
     "StreamRenderer",
     "parse_request",
     "parse_response",
+    "render_options",
     "render_request",
     "render_response",
     "render_stream_error",
 ]
 
-_TOOL_CHOICES: dict[str, ir.ToolChoice] = {
-    "auto": ir.ToolChoice("auto"),
-    "none": ir.ToolChoice("none"),
-    "required": ir.ToolChoice("any"),
-}
 _CHOICE_NAMES = {"auto": "auto", "any": "required", "none": "none"}
-_SYSTEM_ROLES = ("system", "developer")
 # Codex sends a low/medium/high effort; an Anthropic-style budget maps onto the same scale.
 _BUDGET_EFFORTS = ((4096, "low"), (16384, "medium"))
-
-
-def _bad(message: str, param: str) -> errors.InvalidRequest:
-    return errors.InvalidRequest(message, param=param)
-
-
-# --------------------------------------------------------------------------- parse_request
-
-
-class _Turns:
-    """Collects (role, block) pairs and merges consecutive same-role blocks into messages."""
-
-    def __init__(self) -> None:
-        self.messages: list[ir.Message] = []
-        self._role: str | None = None
-        self._blocks: list[ir.ContentBlock] = []
-
-    def add(self, role: str, blocks: list[ir.ContentBlock]) -> None:
-        if not blocks:
-            return
-        if role != self._role:
-            self.flush()
-            self._role = role
-        self._blocks.extend(blocks)
-
-    def flush(self) -> None:
-        if self._blocks and self._role in ("user", "assistant"):
-            role: Any = self._role
-            self.messages.append(ir.Message(role, tuple(self._blocks)))
-        self._blocks = []
-
-
-def _image(part: dict[str, Any], param: str) -> ir.ImageBlock:
-    url = part.get("image_url")
-    if isinstance(url, dict):  # chat-completions style {"url": ...}, seen from some clients
-        url = url.get("url")
-    if not isinstance(url, str) or not url:
-        if part.get("file_id"):
-            raise _bad("input_image.file_id is not supported; send image_url", param)
-        raise _bad("input_image needs an image_url", param)
-    if url.startswith("data:"):
-        head, _, data = url.partition(",")
-        media_type = head[5:].split(";")[0] or "image/png"
-        if ";base64" not in head:
-            raise _bad("input_image data URLs must be base64", param)
-        return ir.ImageBlock(media_type=media_type, data=data)
-    return ir.ImageBlock(url=url)
-
-
-def _parts(content: object, param: str, notes: list[str]) -> list[ir.TextBlock | ir.ImageBlock]:
-    """Message or tool-output content: a string, or a list of text/image parts."""
-    if isinstance(content, str):
-        return [ir.TextBlock(content)] if content else []
-    if not isinstance(content, list):
-        raise _bad("content must be a string or a list of parts", param)
-    blocks: list[ir.TextBlock | ir.ImageBlock] = []
-    for n, part in enumerate(content):
-        where = f"{param}[{n}]"
-        if isinstance(part, str):
-            blocks.append(ir.TextBlock(part))
-            continue
-        if not isinstance(part, dict):
-            raise _bad("content parts must be objects", where)
-        kind = part.get("type")
-        if kind in ("input_text", "output_text", "text", "summary_text"):
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise _bad("a text part needs a string text", f"{where}.text")
-            blocks.append(ir.TextBlock(text))
-        elif kind == "refusal":
-            blocks.append(ir.TextBlock(str(part.get("refusal") or "")))
-        elif kind == "input_image":
-            blocks.append(_image(part, where))
-        elif kind == "input_file":
-            raise _bad("input_file is not supported by this gateway", where)
-        else:
-            notes.append(f"content part {kind!r}")
-    return blocks
-
-
-def _call_fields(item: dict[str, Any], param: str) -> tuple[str, str]:
-    call_id = item.get("call_id") or item.get("id")
-    name = item.get("name")
-    if not isinstance(call_id, str) or not call_id:
-        raise _bad("a tool call item needs a call_id", f"{param}.call_id")
-    if not isinstance(name, str) or not name:
-        raise _bad("a tool call item needs a name", f"{param}.name")
-    return call_id, name
-
-
-def _output(item: dict[str, Any], param: str, notes: list[str]) -> ir.ToolResultBlock:
-    call_id = item.get("call_id")
-    if not isinstance(call_id, str) or not call_id:
-        raise _bad("a tool output item needs a call_id", f"{param}.call_id")
-    output = item.get("output")
-    content = _parts(output if output is not None else "", f"{param}.output", notes)
-    return ir.ToolResultBlock(call_id, tuple(content), is_error=item.get("status") == "failed")
-
-
-class _ToolSet:
-    """Tools from `tools` and `additional_tools` items: functions kept, custom tools wrapped
-    as a one-string-argument function, namespaces flattened, hosted tools dropped."""
-
-    def __init__(self) -> None:
-        self.tools: list[ir.Tool] = []
-        self.custom: set[str] = set()
-        self.namespaces: dict[str, str] = {}
-        self.dropped: list[str] = []
-
-    def add_all(self, tools: object, param: str, namespace: str | None = None) -> None:
-        if tools is None:
-            return
-        if not isinstance(tools, list):
-            raise _bad("tools must be a list", param)
-        for n, tool in enumerate(tools):
-            self.add(tool, f"{param}[{n}]", namespace)
-
-    def add(self, tool: object, param: str, namespace: str | None) -> None:
-        if not isinstance(tool, dict):
-            raise _bad("a tool must be an object", param)
-        kind, name = tool.get("type"), tool.get("name")
-        if kind == "namespace":
-            self.add_all(tool.get("tools"), f"{param}.tools", str(name or ""))
-            return
-        if kind not in ("function", "custom"):
-            self.dropped.append(str(name or kind))
-            return
-        if not isinstance(name, str) or not name:
-            raise _bad("a tool needs a name", f"{param}.name")
-        if any(t.name == name for t in self.tools):
-            return
-        description = tool.get("description")
-        description = description if isinstance(description, str) else ""
-        if namespace:
-            self.namespaces[name] = namespace
-        if kind == "custom":
-            self.custom.add(name)
-            self.tools.append(ir.Tool(name, description, _custom_schema(tool.get("format"))))
-            return
-        schema = tool.get("parameters")
-        if schema is not None and not isinstance(schema, dict):
-            raise _bad("function parameters must be an object", f"{param}.parameters")
-        self.tools.append(ir.Tool(name, description, schema or {"type": "object"}))
-
-
-def _custom_schema(fmt: object) -> dict[str, Any]:
-    """A freeform (custom) tool as a function taking one string, its format as the hint."""
-    hint = "The raw freeform input for this tool."
-    if isinstance(fmt, dict) and fmt.get("type") == "grammar":
-        syntax = fmt.get("syntax") or "grammar"
-        hint = (
-            f"The raw input, which must match this {syntax} grammar:\n{fmt.get('definition', '')}"
-        )
-    return {
-        "type": "object",
-        "properties": {"input": {"type": "string", "description": hint}},
-        "required": ["input"],
-    }
-
-
-def _tool_choice(value: object) -> ir.ToolChoice | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value not in _TOOL_CHOICES:
-            raise _bad("tool_choice must be auto, none, required or a tool", "tool_choice")
-        return _TOOL_CHOICES[value]
-    if isinstance(value, dict):
-        name = value.get("name")
-        if value.get("type") in ("function", "custom") and isinstance(name, str) and name:
-            return ir.ToolChoice("tool", name)
-        return ir.ToolChoice("auto")  # allowed_tools, hosted tool types: let the model choose
-    raise _bad("tool_choice must be a string or an object", "tool_choice")
-
-
-def _number(body: dict[str, Any], key: str, kind: type) -> Any:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, kind | int):
-        raise _bad(f"{key} must be a number", key)
-    return value
-
-
-def _thinking(reasoning: object, extra: dict[str, Any]) -> ir.ThinkingConfig | None:
-    if reasoning is None:
-        return None
-    if not isinstance(reasoning, dict):
-        raise _bad("reasoning must be an object", "reasoning")
-    if reasoning.get("summary") is not None:
-        extra["reasoning_summary"] = reasoning["summary"]
-    effort = reasoning.get("effort")
-    if effort == "none":
-        return ir.ThinkingConfig(type="disabled")
-    return ir.ThinkingConfig(effort=effort if isinstance(effort, str) else None)
-
-
-def parse_request(body: Any) -> ir.Request:
-    """A client's Responses body as IR. Unknown items and hosted tools are dropped and
-    noted in `extra` (`dropped_items`, `dropped_tools`); reasoning items with neither
-    summary text nor encrypted content are dropped; input item ids are not kept."""
-    if not isinstance(body, dict):
-        raise _bad("the request body must be a JSON object", "body")
-    if body.get("previous_response_id") is not None:
-        raise _bad(
-            "previous_response_id is not supported: this gateway is stateless; "
-            "send the full conversation in input",
-            "previous_response_id",
-        )
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _bad("model is required", "model")
-    system: list[ir.TextBlock] = []
-    instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        system.append(ir.TextBlock(instructions))
-    elif instructions is not None and not isinstance(instructions, str):
-        raise _bad("instructions must be a string", "instructions")
-    notes: list[str] = []
-    tools = _ToolSet()
-    turns = _Turns()
-    raw_input = body.get("input")
-    if isinstance(raw_input, str):
-        turns.add("user", [ir.TextBlock(raw_input)] if raw_input else [])
-    elif isinstance(raw_input, list):
-        for n, item in enumerate(raw_input):
-            _input_item(item, f"input[{n}]", turns, system, tools, notes)
-    elif raw_input is not None:
-        raise _bad("input must be a string or a list of items", "input")
-    turns.flush()
-    tools.add_all(body.get("tools"), "tools")
-
-    extra: dict[str, Any] = {"custom_tools": frozenset(tools.custom)}
-    for key in ("metadata", "store", "include", "prompt_cache_key", "text", "truncation"):
-        if body.get(key) is not None:
-            extra[key] = body[key]
-    if tools.namespaces:
-        extra["tool_namespaces"] = tools.namespaces
-    if tools.dropped:
-        extra["dropped_tools"] = tools.dropped
-    if notes:
-        extra["dropped_items"] = notes
-    thinking = _thinking(body.get("reasoning"), extra)
-    parallel, stream, user = body.get("parallel_tool_calls"), body.get("stream"), body.get("user")
-    if parallel is not None and not isinstance(parallel, bool):
-        raise _bad("parallel_tool_calls must be a boolean", "parallel_tool_calls")
-    max_tokens = _number(body, "max_output_tokens", int)
-    if max_tokens is not None and max_tokens < 1:
-        raise _bad("max_output_tokens must be positive", "max_output_tokens")
-    return ir.Request(
-        model=model,
-        messages=tuple(turns.messages),
-        system=tuple(system),
-        max_tokens=max_tokens,
-        temperature=_number(body, "temperature", float),
-        top_p=_number(body, "top_p", float),
-        tools=tuple(tools.tools),
-        tool_choice=_tool_choice(body.get("tool_choice")),
-        parallel_tool_calls=parallel,
-        thinking=thinking,
-        stream=stream is True,
-        user=user if isinstance(user, str) else None,
-        extra=extra,
-    )
-
-
-def _input_item(
-    item: object,
-    param: str,
-    turns: _Turns,
-    system: list[ir.TextBlock],
-    tools: _ToolSet,
-    notes: list[str],
-) -> None:
-    if not isinstance(item, dict):
-        raise _bad("input items must be objects", param)
-    kind = item.get("type") or ("message" if "role" in item else None)
-    if kind == "message":
-        role = item.get("role")
-        blocks = _parts(item.get("content"), f"{param}.content", notes)
-        if role in _SYSTEM_ROLES:
-            system.extend(b for b in blocks if isinstance(b, ir.TextBlock) and b.text)
-        elif role in ("user", "assistant"):
-            turns.add(role, list(blocks))
-        else:
-            raise _bad("role must be user, assistant, system or developer", f"{param}.role")
-    elif kind == "function_call":
-        call_id, name = _call_fields(item, param)
-        arguments = item.get("arguments")
-        tool_input = ir.parse_tool_arguments(arguments if isinstance(arguments, str) else "")
-        turns.add("assistant", [ir.ToolUseBlock(call_id, name, tool_input)])
-    elif kind == "custom_tool_call":
-        call_id, name = _call_fields(item, param)
-        raw = item.get("input")
-        turns.add("assistant", [ir.ToolUseBlock(call_id, name, {"input": str(raw or "")})])
-    elif kind in ("function_call_output", "custom_tool_call_output"):
-        turns.add("user", [_output(item, param, notes)])
-    elif kind == "reasoning":
-        signature = item.get("encrypted_content")
-        signature = signature if isinstance(signature, str) and signature else None
-        text = summary_text(item)
-        if text or signature:
-            turns.add("assistant", [ir.ThinkingBlock(text, signature)])
-    elif kind == "additional_tools":
-        tools.add_all(item.get("tools"), f"{param}.tools")
-    else:
-        notes.append(f"input item {kind!r}")
 
 
 # --------------------------------------------------------------------------- render_request
@@ -489,21 +180,34 @@ def parse_response(body: Any) -> ir.Response:
     )
 
 
+def render_options(request: ir.Request) -> dict[str, Any]:
+    """What the renderers need from a parsed client request, as keyword arguments:
+    `StreamRenderer(model=..., **render_options(request))`, same for `render_response`."""
+    namespaces = request.extra.get("tool_namespaces")
+    return {
+        "custom_tools": frozenset(request.extra.get("custom_tools", ())),
+        "tool_namespaces": dict(namespaces) if isinstance(namespaces, Mapping) else {},
+    }
+
+
 def render_response(
     response: ir.Response,
     *,
     custom_tools: frozenset[str] = frozenset(),
+    tool_namespaces: Mapping[str, str] | None = None,
     model: str | None = None,
     created_at: int | None = None,
 ) -> dict[str, Any]:
-    """The IR as a full Responses `response` object (tool calls of custom tools are
-    rendered as `custom_tool_call` items)."""
+    """The IR as a full Responses `response` object. Calls of custom tools become
+    `custom_tool_call` items; calls of namespaced tools carry their `namespace`."""
     resp_id = response_id(response.id)
     return response_object(
         resp_id=resp_id,
         model=model or response.model,
         created_at=int(time.time()) if created_at is None else created_at,
-        output=render_output_items(response.content, resp_id.removeprefix("resp_"), custom_tools),
+        output=render_output_items(
+            response.content, resp_id.removeprefix("resp_"), custom_tools, tool_namespaces or {}
+        ),
         usage=response.usage,
         stop_reason=response.stop_reason,
     )

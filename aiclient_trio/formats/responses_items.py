@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiclient_trio import errors, ir
@@ -166,29 +167,30 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
 
 
 def tool_call_item(
-    item_id: str, call_id: str, name: str, arguments: str, custom: bool, status: str = "completed"
+    item_id: str,
+    call_id: str,
+    name: str,
+    arguments: str,
+    custom: bool,
+    namespaces: Mapping[str, str],
+    status: str = "completed",
 ) -> dict[str, Any]:
+    """A function_call (or custom_tool_call) item; tools from a `namespace` name it."""
+    item: dict[str, Any] = {"id": item_id, "call_id": call_id, "name": name}
     if custom:
-        return {
-            "id": item_id,
-            "type": "custom_tool_call",
-            "call_id": call_id,
-            "name": name,
-            "input": custom_input(arguments) if arguments else "",
-            "status": status,
-        }
-    return {
-        "id": item_id,
-        "type": "function_call",
-        "call_id": call_id,
-        "name": name,
-        "arguments": arguments,
-        "status": status,
-    }
+        item |= {"type": "custom_tool_call", "input": custom_input(arguments) if arguments else ""}
+    else:
+        item |= {"type": "function_call", "arguments": arguments}
+    if name in namespaces:
+        item["namespace"] = namespaces[name]
+    return item | {"status": status}
 
 
 def render_output_items(
-    blocks: tuple[ir.Block, ...], base_id: str, custom_tools: frozenset[str]
+    blocks: tuple[ir.Block, ...],
+    base_id: str,
+    custom_tools: frozenset[str],
+    namespaces: Mapping[str, str],
 ) -> list[dict[str, Any]]:
     """Complete output items for finished IR blocks (redacted thinking has no equivalent)."""
     items: list[dict[str, Any]] = []
@@ -200,8 +202,9 @@ def render_output_items(
         elif isinstance(block, ir.ToolUseBlock):
             arguments = json.dumps(block.input, ensure_ascii=False)
             custom = block.name in custom_tools
+            item_id = f"fc_{base_id}_{n}"
             items.append(
-                tool_call_item(f"fc_{base_id}_{n}", block.id, block.name, arguments, custom)
+                tool_call_item(item_id, block.id, block.name, arguments, custom, namespaces)
             )
     return items
 
