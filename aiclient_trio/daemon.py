@@ -130,7 +130,10 @@ class Daemon:
 
     # -- lifetime -----------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(
+        self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until stopped; `task_status` reports the bound URLs once HTTP listens."""
         from aiclient_trio.control import ControlServer
         from aiclient_trio.daemon_control import control_handlers
 
@@ -152,6 +155,7 @@ class Daemon:
                     ", ".join(self.urls),
                     os.getpid(),
                 )
+                task_status.started(self.urls)
                 await self.http_done.wait()
                 log.info("HTTP server stopped; stopping providers")
                 with trio.move_on_after(DRAIN_GRACE) as scope:
