@@ -473,3 +473,85 @@ def auth_revoke(name: str, yes: bool) -> None:
     click.echo(f"{name}: credentials deleted" if deleted else f"{name}: no stored credentials")
     if _call("provider.reload", {"name": name}, required=False) is not None:
         click.echo("the running daemon dropped them")
+
+
+# -- demo and client setup ------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=9090,
+    show_default=True,
+    help="Port for the gateway (0 picks a free one).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Log level of the lines printed to stderr.",
+)
+def demo(port: int, host: str, log_level: str) -> None:
+    """Try aiclient without any account: the real gateway plus simulated Copilot and Kiro.
+
+    Starts, in this terminal, the gateway and simulated GitHub, Copilot and Kiro services
+    (temporary home, simulated sign-ins), then prints the URL, the models and ready-to-paste
+    setups for curl, the OpenAI and Anthropic SDKs, Claude Code and Codex. Ctrl-C stops it.
+    A non-loopback --host gets a generated API key (printed).
+
+    \b
+    Examples:
+      aiclient demo
+      aiclient demo --port 0
+    """
+    from aiclient_trio.demo import DemoOptions
+    from aiclient_trio.demo import main as demo_main
+
+    sys.exit(demo_main(DemoOptions(host=host, port=port, log_level=log_level)))
+
+
+@main.command("env")
+@click.argument(
+    "client", type=click.Choice(["claude-code", "codex", "openai", "anthropic", "curl"])
+)
+@click.option("--model", "-m", help="Model to use (default: a suitable one of the daemon's).")
+@click.option("--url", help="Gateway URL (default: the running daemon's, else the config's).")
+@click.option(
+    "--show-key", is_flag=True, help="Print the configured api_key instead of a placeholder."
+)
+def env(client: str, model: str | None, url: str | None, show_key: bool) -> None:
+    """Print the setup lines for CLIENT against the running gateway.
+
+    CLIENT is claude-code, codex, openai, anthropic or curl. For Claude Code the lines
+    include the variables that keep it from calling home; for Codex the config.toml
+    provider block (wire_api = "responses").
+
+    \b
+    Examples:
+      aiclient env claude-code
+      eval "$(aiclient env claude-code --model kiro/claude-sonnet-4.5)"
+      aiclient env codex --model copilot/gpt-5-codex >> ~/.codex/config.toml  # edit after
+      aiclient env openai
+    """
+    from aiclient_trio import client_env
+    from aiclient_trio.cli_lifecycle import probe_url
+
+    config = load_or_exit()
+    status_info = _call("status", required=False)
+    models_info = _call("models", required=False) if status_info is not None else None
+    if url is None:
+        if status_info is not None and status_info.get("url"):
+            url = probe_url(str(status_info["url"]))
+        else:
+            host = config.server.host
+            url = probe_url(f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}")
+            click.echo(f"# {NOT_RUNNING}; using the configured address", err=True)
+    api_key = config.api_key
+    if api_key and not show_key:
+        api_key = "<your aiclient api_key>"
+    entries = models_info["models"] if models_info else []
+    endpoint = client_env.endpoint_from_models(url, api_key, entries)
+    click.echo(client_env.render(client, endpoint, model))
