@@ -121,3 +121,19 @@ async def test_model_list_reads_as_openai_and_anthropic_lists() -> None:
     assert alias["alias_of"] == ["kiro/claude-k", "copilot/gpt-x"]
     assert alias["type"] == "model" and alias["owned_by"] == "alias"
     assert alias["upstream_id"] == "claude-k" and alias["max_input_tokens"] == 128_000
+
+
+async def test_probes_when_draining_and_when_protected() -> None:
+    config = Config(api_key="probe-key", server=ServerConfig(protect_probes=True))
+    gateway = make_gateway(FakeProvider("copilot"), config=config)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/healthz")).status_code == 200  # never needs the key
+        assert (await client.get("/readyz")).status_code == 401
+        key = {"authorization": "Bearer probe-key"}
+        assert (await client.get("/readyz", headers=key)).status_code == 200
+        gateway.draining.set()
+        draining = await client.get("/readyz", headers=key)
+        assert draining.status_code == 503
+        assert draining.json()["draining"] is True
+        health = await client.get("/healthz")
+        assert health.status_code == 200 and health.json()["draining"] is True
