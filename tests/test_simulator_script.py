@@ -41,3 +41,20 @@ def test_fragments_and_counts() -> None:
     assert len(fragments("abcdefghi", 3)) == 3
     assert fragments("") == [""]
     assert count_tokens("") == 1 and count_tokens("a" * 40) == 10
+
+
+def test_quotes_what_the_user_typed_not_the_context_around_it() -> None:
+    merged = (
+        "You are a helpful agent.\n\nLong system prompt.\n\n"
+        "<system-reminder>\ndate\n</system-reminder>\nsay hi"
+    )
+    reply = plan_reply(simulator="S", last_user_text=merged)
+    assert reply.text == "Hello from the S! You said: say hi"
+
+
+def test_tool_results_quote_past_a_header() -> None:
+    output = (
+        "Chunk ID: 1\nWall time: 0.03 seconds\nProcess exited with code 0\nOutput:\npineapple\n"
+    )
+    reply = plan_reply(simulator="S", last_user_text="", tool_results=[output])
+    assert reply.text is not None and reply.text.endswith("Output: pineapple")

@@ -24,6 +24,11 @@ from typing import Any
 __all__ = ["Reply", "ToolCall", "count_tokens", "fragments", "plan_reply"]
 
 _QUOTE_CHARS = 60
+# Tool results often open with a header (Codex: chunk id, wall time, exit code): quote more.
+_RESULT_QUOTE_CHARS = 240
+# Context that clients wrap around the user's words (Claude Code's reminders); not quoted.
+_WRAPPED_CONTEXT = re.compile(r"<system-reminder>.*?</system-reminder>", re.DOTALL)
+_PARAGRAPH = re.compile(r"\n\s*\n")
 _DIRECTIVE = re.compile(r"\[\[(call|think|error|reset-after|stall-ms)\s+(.*?)\]\]", re.DOTALL)
 
 
@@ -43,9 +48,17 @@ class Reply:
     stall_ms: int | None = None
 
 
-def _quote(text: str) -> str:
+def _quote(text: str, limit: int = _QUOTE_CHARS) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= _QUOTE_CHARS else flat[:_QUOTE_CHARS] + "..."
+    return flat if len(flat) <= limit else flat[:limit] + "..."
+
+
+def _users_words(text: str) -> str:
+    """The last paragraph once directives and wrapped context are gone: what the user typed
+    (a system prompt merged in front of it, as Kiro requests carry it, is left out)."""
+    plain = _WRAPPED_CONTEXT.sub("", _DIRECTIVE.sub("", text))
+    paragraphs = [p for p in _PARAGRAPH.split(plain) if p.strip()]
+    return paragraphs[-1].strip() if paragraphs else text.strip()
 
 
 def _parse_call(argument: str) -> tuple[str, dict[str, Any]] | None:
@@ -96,12 +109,11 @@ def plan_reply(
             stall_ms = _int(argument)
 
     if tool_results:
-        text = f"{simulator} got the tool result: {_quote(tool_results[0])}"
+        text = f"{simulator} got the tool result: {_quote(tool_results[0], _RESULT_QUOTE_CHARS)}"
     elif call is not None:
         text = f"{simulator} is calling {call.name}."
     else:
-        plain = _DIRECTIVE.sub("", last_user_text).strip() or last_user_text.strip()
-        text = f"Hello from the {simulator}! You said: {_quote(plain)}"
+        text = f"Hello from the {simulator}! You said: {_quote(_users_words(last_user_text))}"
     return Reply(
         text=text,
         thinking=thinking,
