@@ -132,9 +132,10 @@ class KiroProvider(Provider):
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if await trio.to_thread.run_sync(self.auth.load):
-            self.set_status(ProviderState.READY)
+            # Ready once the model list is known (or its fetch gave up), like Copilot.
             with trio.move_on_after(self.config.upstream.connect_timeout):
                 await self.refresh_models()
+            self.set_status(ProviderState.READY)
         else:
             self._signed_out("Kiro is not signed in")
         task_status.started()
