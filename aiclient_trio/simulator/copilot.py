@@ -442,6 +442,8 @@ class CopilotAPISimulator:
                     return  # finish without the final chunk: hypercorn drops the connection
                 if gone.is_set():
                     return
+                if faults.hold_after_events is not None and n >= faults.hold_after_events:
+                    await trio.sleep_forever()  # ended by the disconnect watcher
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
                 await trio.lowlevel.checkpoint()
             await send({"type": "http.response.body", "body": b"", "more_body": False})

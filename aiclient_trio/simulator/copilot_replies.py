@@ -48,11 +48,14 @@ def _text_of(content: Any) -> str:
 
 def _chat_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    # Tool results of the current turn: the tool messages after the last assistant message
+    # (a client may append its own user text after them).
     results: list[str] = []
     for message in reversed(messages):
-        if message.get("role") != "tool":
+        if message.get("role") == "assistant":
             break
-        results.insert(0, _text_of(message.get("content")))
+        if message.get("role") == "tool":
+            results.insert(0, _text_of(message.get("content")))
     text = next(
         (_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), ""
     )
@@ -93,8 +96,10 @@ def _responses_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     items = [i for i in items or [] if isinstance(i, dict)]
     results: list[str] = []
     for item in reversed(items):
-        if item.get("type") != "function_call_output":
+        if item.get("role") == "assistant" or item.get("type") == "function_call":
             break
+        if item.get("type") != "function_call_output":
+            continue
         output = item.get("output")
         results.insert(0, output if isinstance(output, str) else _text_of(output))
     text = next(
