@@ -7,7 +7,7 @@ flattened and hosted tools dropped, all noted in `extra` for the renderers and l
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from aiclient_trio import errors, ir
 from aiclient_trio.formats.responses_items import summary_text
@@ -31,10 +31,10 @@ class _Turns:
 
     def __init__(self) -> None:
         self.messages: list[ir.Message] = []
-        self._role: str | None = None
+        self._role: Literal["user", "assistant"] | None = None
         self._blocks: list[ir.ContentBlock] = []
 
-    def add(self, role: str, blocks: list[ir.ContentBlock]) -> None:
+    def add(self, role: Literal["user", "assistant"], blocks: list[ir.ContentBlock]) -> None:
         if not blocks:
             return
         if role != self._role:
@@ -43,9 +43,8 @@ class _Turns:
         self._blocks.extend(blocks)
 
     def flush(self) -> None:
-        if self._blocks and self._role in ("user", "assistant"):
-            role: Any = self._role
-            self.messages.append(ir.Message(role, tuple(self._blocks)))
+        if self._blocks and self._role is not None:
+            self.messages.append(ir.Message(self._role, tuple(self._blocks)))
         self._blocks = []
 
 
@@ -150,6 +149,7 @@ class _ToolSet:
         if not isinstance(name, str) or not name:
             raise _bad("a tool needs a name", f"{param}.name")
         if any(t.name == name for t in self.tools):
+            self.dropped.append(f"{name} (duplicate name)")
             return
         description = tool.get("description")
         description = description if isinstance(description, str) else ""
