@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import trio
 from trio_util import AsyncValue
@@ -17,6 +17,10 @@ from trio_util import AsyncValue
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config
 from aiclient_trio.providers.base import Provider
+
+if TYPE_CHECKING:
+    from aiclient_trio.ledger import Ledger
+    from aiclient_trio.metrics import GatewayMetrics
 
 __all__ = ["Gateway", "RequestOutcome", "RequestRecord"]
 
@@ -59,6 +63,9 @@ class Gateway:
     active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
     # Called synchronously for every finished request (ledger, metrics, log line).
     observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    # The usage ledger and metrics, when the daemon runs them (tests may leave them out).
+    ledger: Ledger | None = None
+    metrics: GatewayMetrics | None = None
 
     def record(self, rec: RequestRecord) -> None:
         for observer in self.observers:

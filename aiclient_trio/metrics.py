@@ -49,7 +49,9 @@ class _Metric:
         return ()
 
     def render(self) -> str:
-        head = f"# HELP {self.name} {self.help}\n# TYPE {self.name} {self.kind}\n"
+        # In the text format a counter's family is named like its `_total` samples.
+        name = f"{self.name}_total" if self.kind == "counter" else self.name
+        head = f"# HELP {name} {self.help}\n# TYPE {name} {self.kind}\n"
         return head + "".join(line + "\n" for line in self.samples())
 
 

@@ -13,7 +13,10 @@ from aiclient_trio.metrics import GatewayMetrics
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     out = {}
-    for family in text_string_to_metric_families(text):
+    families = list(text_string_to_metric_families(text))
+    # samples outside a declared family would show up as an untyped "..._total" family
+    assert not [f.name for f in families if f.type == "unknown"]
+    for family in families:
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out

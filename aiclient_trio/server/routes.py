@@ -8,17 +8,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from quart import Response
+import trio
+from quart import Response, request
 from quart_trio import QuartTrio
 
 from aiclient_trio import __version__
-from aiclient_trio.errors import GatewayError, NotFound, openai_error_body
+from aiclient_trio.errors import (
+    GatewayError,
+    InvalidRequest,
+    NotFound,
+    ProviderUnavailable,
+    openai_error_body,
+)
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo
 from aiclient_trio.providers.router import split_prefix
 from aiclient_trio.server.http import dumps
 
-__all__ = ["create_quart_app", "model_list"]
+__all__ = ["clear_usage", "create_quart_app", "model_list", "provider_quotas", "usage_summary"]
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -87,6 +94,66 @@ def model_list(gateway: Gateway) -> dict[str, Any]:
     }
 
 
+def _time_bound(name: str, value: str | None) -> float | None:
+    from aiclient_trio.ledger import parse_time_bound
+
+    if value is None or value == "":
+        return None
+    try:
+        return parse_time_bound(value)
+    except ValueError as exc:
+        raise InvalidRequest(f"{name}: {exc}", param=name) from None
+
+
+async def provider_quotas(gateway: Gateway, wait: float = 5.0) -> dict[str, Any]:
+    """Each provider's upstream quota; a slow or failing provider reports an error instead."""
+    quotas: dict[str, Any] = {}
+    for name, provider in sorted(gateway.providers.items()):
+        try:
+            with trio.fail_after(wait):
+                quotas[name] = await provider.quota()
+        except trio.TooSlowError:
+            quotas[name] = {"error": "the upstream did not answer in time"}
+        except GatewayError as error:
+            quotas[name] = {"error": error.message}
+    return quotas
+
+
+async def usage_summary(
+    gateway: Gateway, *, since: str | None, until: str | None, group: str = "model"
+) -> dict[str, Any]:
+    """The ledger's totals and breakdown plus each provider's upstream quota."""
+    from aiclient_trio.ledger import LedgerUnavailable, UsageQuery
+
+    if group not in ("model", "provider", "day"):
+        raise InvalidRequest(f"group: {group!r} is not one of model, provider, day", param="group")
+    if gateway.ledger is None:
+        raise ProviderUnavailable("the usage ledger is disabled ([ledger] enabled = false)")
+    query = UsageQuery(
+        since=_time_bound("since", since),
+        until=_time_bound("until", until),
+        group=group,  # type: ignore[arg-type]
+    )
+    try:
+        summary = await gateway.ledger.summary(query)
+    except LedgerUnavailable as exc:
+        raise ProviderUnavailable(str(exc)) from None
+    summary["quota"] = await provider_quotas(gateway)
+    return summary
+
+
+async def clear_usage(gateway: Gateway, before: str | None) -> dict[str, Any]:
+    from aiclient_trio.ledger import LedgerUnavailable
+
+    if gateway.ledger is None:
+        raise ProviderUnavailable("the usage ledger is disabled ([ledger] enabled = false)")
+    try:
+        deleted = await gateway.ledger.clear(_time_bound("before", before))
+    except LedgerUnavailable as exc:
+        raise ProviderUnavailable(str(exc)) from None
+    return {"deleted": deleted}
+
+
 def create_quart_app(gateway: Gateway) -> QuartTrio:
     app = QuartTrio(__name__)
     # Quart cuts responses after 60 s by default; lifetimes belong to the daemon nursery.
@@ -118,6 +185,28 @@ def create_quart_app(gateway: Gateway) -> QuartTrio:
     @app.route("/models", methods=["GET"])
     async def models() -> Response:
         return _json(model_list(gateway))
+
+    @app.route("/metrics", methods=["GET"])
+    async def metrics() -> Response:
+        if gateway.metrics is None:
+            return _json(openai_error_body(NotFound("metrics are not enabled")), 404)
+        return Response(gateway.metrics.render(), content_type=gateway.metrics.CONTENT_TYPE)
+
+    @app.route("/usage", methods=["GET", "DELETE"])
+    async def usage() -> Response:
+        try:
+            if request.method == "DELETE":
+                return _json(await clear_usage(gateway, request.args.get("before")))
+            return _json(
+                await usage_summary(
+                    gateway,
+                    since=request.args.get("since"),
+                    until=request.args.get("until"),
+                    group=request.args.get("group", "model"),
+                )
+            )
+        except GatewayError as error:
+            return _json(openai_error_body(error), error.status)
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:
