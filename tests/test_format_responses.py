@@ -212,17 +212,26 @@ def test_stream_parse(case: dict[str, Any]) -> None:
     assert [plain_event(e) for e in events] == case["expect"]
 
 
+def _parse_pieces(pieces: list[bytes], case: dict[str, Any]) -> list[dict[str, Any]]:
+    decoder = SSEDecoder()
+    parser = responses.StreamParser(case.get("model", ""), case.get("input_estimate", 0))
+    events: list[ir.StreamEvent] = []
+    for piece in pieces:
+        for sse in decoder.feed(piece):
+            events += parser.feed(sse)
+    for sse in decoder.close():
+        events += parser.feed(sse)
+    return [plain_event(e) for e in events + parser.close()]
+
+
 @pytest.mark.parametrize("case", _fixtures("stream_parse"))
 def test_stream_fixture_split_at_every_byte(case: dict[str, Any]) -> None:
     data = sse_bytes(case["events"])
-    whole = SSEDecoder().feed(data)
-    assert len(whole) == len(case["events"])
+    assert len(SSEDecoder().feed(data)) == len(case["events"])
     for cut in range(1, len(data)):
-        decoder = SSEDecoder()
-        assert decoder.feed(data[:cut]) + decoder.feed(data[cut:]) + decoder.close() == whole
-    decoder = SSEDecoder()
-    one_by_one = [e for n in range(len(data)) for e in decoder.feed(data[n : n + 1])]
-    assert one_by_one + decoder.close() == whole
+        assert _parse_pieces([data[:cut], data[cut:]], case) == case["expect"]
+    one_by_one = [data[n : n + 1] for n in range(len(data))]
+    assert _parse_pieces(one_by_one, case) == case["expect"]
 
 
 @pytest.mark.parametrize("case", _fixtures("stream_render"))
@@ -463,6 +472,39 @@ def test_rendered_stream_parses_back_to_the_same_response(response: ir.Response,
     for event in parse_stream(data, model=response.model):
         builder.feed(event)
     assert builder.response() == response
+
+
+_failures = st.sampled_from(
+    [
+        (errors.ContextLengthExceeded, errors.ContextLengthExceeded),
+        (errors.QuotaExceeded, errors.QuotaExceeded),
+        (errors.RateLimited, errors.RateLimited),
+        (errors.Overloaded, errors.UpstreamError),
+        (errors.UpstreamTimeout, errors.UpstreamError),
+        (errors.InvalidRequest, errors.UpstreamError),
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_responses(), st.data(), _failures, _nonempty)
+def test_failed_stream_keeps_order_and_maps_the_error_back(
+    response: ir.Response, data: st.DataObject, failure: tuple[type, type], message: str
+) -> None:
+    raised, expected = failure
+    events = _stream_events(response, 4)[:-2]  # no MessageDelta / MessageStop
+    events = events[: data.draw(st.integers(0, len(events)))]
+    renderer = responses.StreamRenderer(model=response.model, custom_tools=CUSTOM)
+    rendered = b"".join(renderer.feed(e) for e in [*events, ir.StreamError(raised(message))])
+    decoded = rendered_events(rendered)
+    assert [e["sequence_number"] for e in decoded] == list(range(len(decoded)))
+    assert decoded[0]["type"] == "response.created"
+    assert decoded[-1]["type"] == "response.failed"
+    assert decoded[-1]["response"]["error"]["message"] == message
+    [*_, last] = parse_stream(rendered, model=response.model)
+    assert isinstance(last, ir.StreamError)
+    assert type(last.error) is expected
+    assert last.error.message == message
 
 
 _item_keys = st.sampled_from(
