@@ -129,3 +129,18 @@ def test_prepare_body_per_endpoint() -> None:
     assert anth["system"][0]["cache_control"] == {"type": "ephemeral"}
     assert anth["tools"] == [{"name": "Read", "input_schema": {"type": "object"}}]
     assert anth["messages"][0]["content"] == [{"type": "text", "text": "t"}]
+
+
+def test_prepare_body_moves_system_messages_into_system() -> None:
+    original = {
+        "system": "base",
+        "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "system", "content": "agents: claude"},
+            {"role": "system", "content": [{"type": "text", "text": "skills"}]},
+        ],
+    }
+    body = prepare_body("anthropic", original, "claude-sonnet-4.5")
+    assert body["messages"] == [{"role": "user", "content": "hi"}]
+    assert [block["text"] for block in body["system"]] == ["base", "agents: claude", "skills"]
+    assert len(original["messages"]) == 3, "the client's body is not modified"

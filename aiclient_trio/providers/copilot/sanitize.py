@@ -41,7 +41,34 @@ def _strip_cache_scope(value: Any) -> None:
             stack.extend(v for v in item if isinstance(v, dict | list))
 
 
+def _fold_system_messages(body: dict[str, Any]) -> None:
+    """Move `role: "system"` entries of `messages` (Claude Code's mid-conversation system
+    beta) to the end of the top-level `system`: Copilot wants the last message from the user."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    extra: list[Any] = []
+    kept: list[Any] = []
+    for message in messages:
+        if not (isinstance(message, dict) and message.get("role") in ("system", "developer")):
+            kept.append(message)
+            continue
+        content = message.get("content")
+        if isinstance(content, str) and content:
+            extra.append({"type": "text", "text": content})
+        elif isinstance(content, list):
+            extra.extend(b for b in content if isinstance(b, dict) and b.get("type") == "text")
+    if len(kept) == len(messages):
+        return
+    system = body.get("system")
+    if isinstance(system, str):
+        system = [{"type": "text", "text": system}] if system else []
+    body["system"] = [*(system if isinstance(system, list) else []), *extra]
+    body["messages"] = kept
+
+
 def _anthropic(body: dict[str, Any]) -> None:
+    _fold_system_messages(body)
     body.pop("cache_control", None)  # top-level cache_control is refused on 4.5-class models
     _strip_cache_scope(body.get("system"))
     _strip_cache_scope(body.get("messages"))
