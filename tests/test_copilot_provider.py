@@ -20,6 +20,7 @@ from aiclient_trio.errors import (
     ProviderUnavailable,
     QuotaExceeded,
     RateLimited,
+    UpstreamError,
 )
 from aiclient_trio.formats import anthropic, openai_chat, responses
 from aiclient_trio.providers.base import ProviderState
@@ -401,19 +402,23 @@ async def test_f10_errors_through_the_provider(
     assert "settings/copilot" in unsupported.value.message
 
 
-async def test_mid_stream_reset_becomes_an_error_event(
+async def test_mid_stream_reset_raises_or_ends_with_stream_error(
     copilot: tuple[CopilotProvider, CopilotSimulator],
 ) -> None:
     provider, _ = copilot
-    raw = await _relay(
-        provider, "anthropic", _body("anthropic", "claude-sonnet-4.5", "x [[reset-after 4]]")
-    )
-    assert raw.rstrip().endswith(b"}")
-    assert b"event: error" in raw and b"message_stop" not in raw
+    body = _body("anthropic", "claude-sonnet-4.5", "x [[reset-after 4]]")
+    model = provider.resolve_model(body["model"])
+    received = []
+    with pytest.raises(UpstreamError, match="broke off"):
+        async with provider.open_passthrough(body, model, ctx("anthropic")) as response:
+            async for chunk in response.body:
+                received.append(chunk)
+    assert b"message_start" in b"".join(received)
     events = await _translate(
         provider, "openai_chat", _body("openai_chat", "gpt-5-codex", "x [[reset-after 5]]")
     )
     assert isinstance(events[-1], ir.StreamError)
+    assert not any(isinstance(e, ir.MessageStop) for e in events)
 
 
 # --------------------------------------------------------------------------- embeddings

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 import trio
 from copilot_helpers import start_copilot_for_tests
-from fakes import Records, make_gateway, open_raw_post, receive_until, serve
+from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
 
 from aiclient_trio.config_types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
@@ -170,6 +171,28 @@ async def test_anthropic_context_overflow_reads_prompt_is_too_long(tmp_path: Pat
                         messages=[{"role": "user", "content": "x" * 500}],
                     )
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4.5", "gpt-4o"])
+async def test_upstream_reset_mid_stream_reaches_the_client_as_an_error_event(
+    tmp_path: Path, model: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, _ = await start_copilot_for_tests(nursery, tmp_path)
+        async with serve(create_app(_gateway(provider))) as url, httpx.AsyncClient() as http:
+            body = {
+                "model": f"copilot/{model}",
+                "max_tokens": 64,
+                "stream": True,
+                "messages": [{"role": "user", "content": "cut [[reset-after 3]]"}],
+            }
+            response = await http.post(url + "/v1/messages", json=body)
+        nursery.cancel_scope.cancel()
+    events = sse_events(response.content)
+    assert events[0].event == "message_start"
+    assert events[-1].event == "error"
+    assert json.loads(events[-1].data)["type"] == "error"
+    assert all(json.loads(e.data) for e in events)  # every event is whole JSON
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-4.5", "gpt-4o"])

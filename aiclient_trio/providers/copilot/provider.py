@@ -257,7 +257,7 @@ class CopilotProvider(Provider):
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
-            relay = _relay(raw, fmt, "event-stream" in content_type)
+            relay = _relay(raw)
             try:
                 yield PassthroughResponse(
                     status=response.status_code,
@@ -374,19 +374,14 @@ async def _close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> No
         pass
 
 
-async def _relay(
-    raw: AsyncIterator[bytes], fmt: ir.WireFormat, is_sse: bool
-) -> AsyncGenerator[bytes, None]:
-    """Upstream bytes as they arrive; a broken stream ends with the format's error event."""
+async def _relay(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """Upstream bytes as they arrive; a broken stream raises UpstreamError (the server then
+    ends the client's stream with its format's error event)."""
     try:
         async for chunk in raw:
             yield chunk
     except httpx.HTTPError as exc:
-        if not is_sse:
-            raise transport_error(exc) from None
-        module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
-        error = UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})")
-        yield b"\n\n" + module.render_stream_error(error)
+        raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
 
 
 async def _ir_events(
