@@ -30,3 +30,34 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".[test]", "mypy>=1.10")
     session.run("mypy", "--strict", PACKAGE)
+
+
+# The CLI versions the e2e suite was last verified with (bump deliberately).
+E2E_NPM_PREFIX = "e2e/.npm"
+E2E_NPM_PACKAGES = ("@anthropic-ai/claude-code@2.1.197", "@openai/codex@0.171.0")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Real Claude Code and Codex CLIs against `aiclient demo` (npm installs them to e2e/.npm)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "npm",
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        E2E_NPM_PREFIX,
+        *E2E_NPM_PACKAGES,
+        external=True,
+    )
+    session.run(
+        "pytest", "-q", "-p", "no:cacheprovider", "-m", "e2e", "tests/e2e", *session.posargs
+    )
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run `aiclient demo` in this terminal (Ctrl-C stops it); posargs go to the command."""
+    session.install("-e", ".")
+    session.run("aiclient", "demo", *session.posargs)
