@@ -148,6 +148,9 @@ def parse_stream(data: bytes, model: str = "", input_estimate: int = 0) -> list[
 
 def rendered_events(data: bytes) -> list[dict[str, Any]]:
     """Decode rendered SSE bytes; the `event:` name must match the data's type."""
+    # Clients that split lines with str.splitlines (httpx aiter_lines) see the same frames.
+    for line in data.decode().splitlines():
+        assert line == "" or line.startswith(("event: ", "data: ", ": ")), line
     decoder = SSEDecoder()
     out = []
     for sse in decoder.feed(data) + decoder.close():

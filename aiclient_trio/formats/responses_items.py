@@ -25,12 +25,21 @@ __all__ = [
     "render_usage",
     "response_id",
     "response_object",
+    "sse_frame",
     "summary_text",
     "tool_call_item",
     "usage_from_responses",
 ]
 
 _RETRY_IN = re.compile(r"try again in ([0-9.]+)\s*s", re.IGNORECASE)
+# Kept raw by ensure_ascii=False, yet line breaks for str.splitlines-based SSE readers.
+_UNICODE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def sse_frame(kind: str, data: dict[str, Any]) -> bytes:
+    """One `event: <kind>` + `data: <json>` frame, UTF-8, every line break escaped."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return encode_event(text.translate(_UNICODE_BREAKS), event=kind)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -274,4 +283,4 @@ def render_stream_error(
         error=errors.responses_error_object(error),
     )
     data = {"type": "response.failed", "sequence_number": sequence_number, "response": response}
-    return encode_event(json.dumps(data, ensure_ascii=False), event="response.failed")
+    return sse_frame("response.failed", data)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiclient_trio import errors, ir
-from aiclient_trio.codecs.sse import encode_comment, encode_event
+from aiclient_trio.codecs.sse import encode_comment
 from aiclient_trio.formats.responses_items import (
     STATUS_BY_STOP,
     custom_input,
@@ -22,6 +22,7 @@ from aiclient_trio.formats.responses_items import (
     reasoning_item,
     response_id,
     response_object,
+    sse_frame,
     tool_call_item,
 )
 
@@ -117,7 +118,7 @@ class StreamRenderer:
     def _event(self, kind: str, **fields: Any) -> bytes:
         data = {"type": kind, "sequence_number": self._seq, **fields}
         self._seq += 1
-        return encode_event(json.dumps(data, ensure_ascii=False, separators=(",", ":")), kind)
+        return sse_frame(kind, data)
 
     def _response(self, status: str | None, error: dict[str, Any] | None = None) -> dict[str, Any]:
         done = status != "in_progress"
