@@ -19,6 +19,7 @@ __all__ = [
     "initiator_for_ir",
     "initiator_for_responses",
     "is_annotation_text",
+    "is_warmup_probe",
 ]
 
 Initiator = Literal["user", "agent"]
@@ -34,6 +35,11 @@ def is_annotation_text(text: str) -> bool:
     """
     stripped = text.lstrip()
     return not stripped or (stripped.startswith("<") and ">" in stripped)
+
+
+def is_warmup_probe(texts: list[str]) -> bool:
+    """Claude Code (>= 2.0.28) sends a "Warmup" probe at start-up: background, not a user turn."""
+    return [t.strip() for t in texts if t.strip()] == ["Warmup"]
 
 
 def initiator_for_chat(body: dict[str, Any]) -> Initiator:
@@ -69,7 +75,16 @@ def initiator_for_anthropic(body: dict[str, Any]) -> Initiator:
     last = messages[-1]
     if last.get("role") != "user":
         return "agent"
-    return "agent" if _anthropic_user_turn_is_agent(last.get("content")) else "user"
+    content = last.get("content")
+    if isinstance(content, str):
+        texts = [content]
+    elif isinstance(content, list):
+        texts = [str(b.get("text", "")) for b in content if isinstance(b, dict)]
+    else:
+        texts = []
+    if len(messages) == 1 and is_warmup_probe(texts):
+        return "agent"
+    return "agent" if _anthropic_user_turn_is_agent(content) else "user"
 
 
 def initiator_for_responses(body: dict[str, Any]) -> Initiator:
@@ -87,6 +102,9 @@ def initiator_for_ir(request: ir.Request) -> Initiator:
         return "user"
     last = request.messages[-1]
     if last.role != "user":
+        return "agent"
+    texts = [b.text for b in last.content if isinstance(b, ir.TextBlock)]
+    if len(request.messages) == 1 and len(texts) == len(last.content) and is_warmup_probe(texts):
         return "agent"
     saw_result = False
     for block in last.content:
