@@ -252,13 +252,35 @@ async def run_demo(
         log.info("demo stopped")
 
 
+def _first_error(
+    exc: BaseException, kinds: tuple[type[BaseException], ...]
+) -> BaseException | None:
+    """`exc` itself or the first exception of `kinds` inside (nested) exception groups."""
+    if isinstance(exc, kinds):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_error(inner, kinds)
+            if found is not None:
+                return found
+    return None
+
+
 def main(options: DemoOptions) -> int:
     """Synchronous entry for the CLI; returns the exit code."""
+    from aiclient_trio.config import ConfigError
+    from aiclient_trio.pidfile import AlreadyRunning
+
     try:
         trio.run(run_demo, options)
-    except KeyboardInterrupt:  # a Ctrl-C before the daemon's signal handler was installed
-        return 130
-    except OSError as exc:
-        print(f"aiclient demo: cannot start: {exc}", file=sys.stderr)
+    except BaseException as exc:
+        if _first_error(exc, (KeyboardInterrupt,)) is not None:
+            return 130  # a Ctrl-C before the daemon's signal handler was installed
+        found = _first_error(exc, (OSError, ConfigError, AlreadyRunning))
+        if found is None:
+            raise
+        print(f"aiclient demo: cannot start: {found}", file=sys.stderr)
+        if isinstance(found, OSError) and options.port:
+            print(f"(is port {options.port} in use? try --port 0)", file=sys.stderr)
         return 1
     return 0
