@@ -9,7 +9,7 @@ from aiclient_trio import errors
 from aiclient_trio.config_types import CopilotConfig
 from aiclient_trio.providers.copilot.client import map_upstream_error
 from aiclient_trio.providers.copilot.headers import capi_headers, filter_anthropic_beta
-from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.copilot.sanitize import merge_split_choices, prepare_body
 
 F10 = load("errors_f10.json")
 
@@ -144,3 +144,28 @@ def test_prepare_body_moves_system_messages_into_system() -> None:
     assert body["messages"] == [{"role": "user", "content": "hi"}]
     assert [block["text"] for block in body["system"]] == ["base", "agents: claude", "skills"]
     assert len(original["messages"]) == 3, "the client's body is not modified"
+
+
+def test_split_choices_are_merged_into_one() -> None:
+    merged = merge_split_choices(load("chat_split_choices_f5.json"))
+    assert len(merged["choices"]) == 1
+    choice = merged["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["content"] == "I'll read it."
+    assert choice["message"]["tool_calls"][0]["id"] == "toolu_1"
+    assert merged["usage"]["total_tokens"] == 29
+    single = {"choices": [{"index": 0, "message": {"content": "x"}, "finish_reason": "stop"}]}
+    assert merge_split_choices(single) is single
+
+
+def test_output_limit_clamped_to_the_model() -> None:
+    chat = prepare_body(
+        "openai_chat", {"model": "m", "max_tokens": 64000}, "claude-sonnet-4.5", 16000
+    )
+    assert chat["max_tokens"] == 16000
+    anth = prepare_body("anthropic", {"model": "m", "max_tokens": 100}, "claude-sonnet-4.5", 16000)
+    assert anth["max_tokens"] == 100
+    resp = prepare_body(
+        "responses", {"model": "m", "max_output_tokens": 90000}, "gpt-5-codex", 64000
+    )
+    assert resp["max_output_tokens"] == 64000

@@ -122,6 +122,20 @@ async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -
                 for model in ("gpt-5-codex", "gpt-4o", "claude-sonnet-4.5"):
                     response = await client.responses.create(model=f"copilot/{model}", input="hi")
                     assert "You said: hi" in response.output_text
+                tool = {
+                    "type": "function",
+                    "function": {"name": "Read", "parameters": READ["input_schema"]},
+                }
+                split = await client.chat.completions.create(
+                    model="copilot/claude-sonnet-4.5",
+                    tools=[tool],  # type: ignore[list-item]
+                    messages=[{"role": "user", "content": '[[call Read {"path": "b"}]]'}],
+                )
+                # Copilot splits Claude's text and tool calls across two choices; merged.
+                assert len(split.choices) == 1
+                assert split.choices[0].finish_reason == "tool_calls"
+                assert split.choices[0].message.tool_calls[0].function.name == "Read"  # type: ignore[index, union-attr]
+                assert "calling Read" in (split.choices[0].message.content or "")
                 small = await client.chat.completions.create(
                     model="copilot/gpt-5-mini",
                     max_tokens=50,
@@ -149,7 +163,7 @@ async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -
                     await client.chat.completions.create(
                         model="copilot/gpt-4-o", messages=[{"role": "user", "content": "hi"}]
                     )
-        recs = await records.wait(8)
+        recs = await records.wait(9)
         nursery.cancel_scope.cancel()
     assert [r.upstream_model for r in recs[:3]] == ["gpt-4o", "claude-sonnet-4.5", "gpt-5-codex"]
     assert all(r.initiator == "user" for r in recs[:6])

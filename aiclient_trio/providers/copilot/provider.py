@@ -55,7 +55,7 @@ from aiclient_trio.providers.copilot.models import (
     parse_models,
     resolve_model_name,
 )
-from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.copilot.sanitize import merge_split_choices, prepare_body
 
 __all__ = ["CopilotProvider"]
 
@@ -241,7 +241,7 @@ class CopilotProvider(Provider):
         if fmt not in model.upstream_formats:
             raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
         capi = self._client()
-        upstream = prepare_body(fmt, body, model.id)
+        upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
         ctx.upstream_model = model.id
         ctx.initiator = initiator_for(fmt, body)
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
@@ -257,6 +257,8 @@ class CopilotProvider(Provider):
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
+            if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
+                raw = _merged_chat_body(response)
             relay = _relay(raw)
             try:
                 yield PassthroughResponse(
@@ -285,7 +287,7 @@ class CopilotProvider(Provider):
         rendered["stream"] = True
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
-        upstream = prepare_body(fmt, rendered, model.id)
+        upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         ctx.upstream_model = model.id
         ctx.initiator = initiator_for_ir(request)
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
@@ -372,6 +374,17 @@ async def _close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> No
             pass
     except Exception:  # the closed stream may raise instead of ending
         pass
+
+
+async def _merged_chat_body(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """A non-stream chat answer with Claude's split choices merged into one (F5)."""
+    raw = await response.aread()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        yield raw
+        return
+    yield json.dumps(merge_split_choices(data)).encode() if isinstance(data, dict) else raw
 
 
 async def _relay(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:

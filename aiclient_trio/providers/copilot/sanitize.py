@@ -12,7 +12,7 @@ from typing import Any
 from aiclient_trio import ir
 from aiclient_trio.providers.copilot.models import needs_max_completion_tokens
 
-__all__ = ["prepare_body"]
+__all__ = ["merge_split_choices", "prepare_body"]
 
 # Tool fields Copilot's /v1/messages rejects ("Extra inputs are not permitted").
 _EXTRA_TOOL_FIELDS = ("eager_input_streaming",)
@@ -104,11 +104,24 @@ def _anthropic(body: dict[str, Any]) -> None:
             ]
 
 
-def prepare_body(fmt: ir.WireFormat, body: dict[str, Any], model_id: str) -> dict[str, Any]:
-    """A copy of `body` ready for Copilot's endpoint of format `fmt` and model `model_id`."""
+_OUTPUT_LIMIT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def prepare_body(
+    fmt: ir.WireFormat, body: dict[str, Any], model_id: str, max_output: int | None = None
+) -> dict[str, Any]:
+    """A copy of `body` ready for Copilot's endpoint of format `fmt` and model `model_id`.
+
+    An output limit above the model's `max_output` is clamped (Copilot refuses it outright).
+    """
     # Only the Anthropic path edits nested values; the others need a shallow copy.
     out = copy.deepcopy(body) if fmt == "anthropic" else dict(body)
     out["model"] = model_id
+    if max_output:
+        for key in _OUTPUT_LIMIT_KEYS:
+            value = out.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > max_output:
+                out[key] = max_output
     if fmt == "openai_chat":
         if needs_max_completion_tokens(model_id) and "max_tokens" in out:
             value = out.pop("max_tokens")
@@ -120,3 +133,37 @@ def prepare_body(fmt: ir.WireFormat, body: dict[str, Any], model_id: str) -> dic
     else:
         _anthropic(out)
     return out
+
+
+def merge_split_choices(body: dict[str, Any]) -> dict[str, Any]:
+    """One choice from a non-stream answer Copilot split across choices (Claude, F5).
+
+    Claude models put the text in `choices[0]` and the tool calls in `choices[1]`; OpenAI
+    clients read only the first choice, so the tool calls would be lost. Only answers whose
+    choices are all index-distinct single-message parts of one reply are merged.
+    """
+    choices = body.get("choices")
+    if not isinstance(choices, list) or len(choices) < 2:
+        return body
+    if not all(isinstance(c, dict) and isinstance(c.get("message"), dict) for c in choices):
+        return body
+    texts: list[str] = []
+    calls: list[Any] = []
+    merged: dict[str, Any] = {"role": "assistant"}
+    finish = None
+    for choice in choices:
+        message = choice["message"]
+        if isinstance(message.get("content"), str) and message["content"]:
+            texts.append(message["content"])
+        calls.extend(message.get("tool_calls") or [])
+        for key in ("reasoning_text", "reasoning_opaque"):
+            if message.get(key) and key not in merged:
+                merged[key] = message[key]
+        if choice.get("finish_reason") == "tool_calls" or finish is None:
+            finish = choice.get("finish_reason")
+    merged["content"] = "".join(texts) or None
+    if calls:
+        merged["tool_calls"] = calls
+    first = dict(choices[0])
+    first.update({"index": 0, "message": merged, "finish_reason": finish})
+    return {**body, "choices": [first]}
