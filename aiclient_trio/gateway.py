@@ -17,6 +17,7 @@ from trio_util import AsyncValue
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config
 from aiclient_trio.providers.base import Provider
+from aiclient_trio.reliability import Reliability
 
 if TYPE_CHECKING:
     from aiclient_trio.ledger import Ledger
@@ -63,6 +64,8 @@ class Gateway:
     active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
     # Called synchronously for every finished request (ledger, metrics, log line).
     observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    # Circuit breakers per provider and rate-limit buckets per client.
+    reliability: Reliability = field(default_factory=Reliability)
     # The usage ledger and metrics, when the daemon runs them (tests may leave them out).
     ledger: Ledger | None = None
     metrics: GatewayMetrics | None = None

@@ -34,7 +34,9 @@ PNG = (
 
 
 def _gateway(provider: Any) -> Any:
-    config = Config(default_provider="kiro", upstream=UpstreamConfig(connect_timeout=5.0))
+    # No retries: these tests check how each upstream fault reaches the client.
+    upstream = UpstreamConfig(connect_timeout=5.0, retries=0)
+    config = Config(default_provider="kiro", upstream=upstream)
     return make_gateway(provider, config=config)
 
 

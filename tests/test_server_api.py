@@ -218,7 +218,7 @@ async def test_translated_stream_failure_after_first_byte_is_a_format_error_even
 async def test_errors_before_first_byte_use_status_and_route_shape() -> None:
     provider = FakeProvider("copilot")
     provider.scripts["fake-model"] = Script(error=RateLimited("slow down", retry_after=3))
-    gateway = make_gateway(provider)
+    gateway = make_gateway(provider, config=Config(upstream=UpstreamConfig(retries=0)))
     records = Records(gateway)
     async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
         msg = await client.post("/v1/messages", json=load_json("messages_request.json"))

@@ -13,13 +13,23 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config, UpstreamConfig
-from aiclient_trio.errors import GatewayError, InvalidRequest, Overloaded, UpstreamTimeout
+from aiclient_trio.errors import (
+    GatewayError,
+    InvalidRequest,
+    Overloaded,
+    RateLimited,
+    UpstreamTimeout,
+)
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.router import Target, resolve
+from aiclient_trio.reliability import (
+    RateLimiter,
+)
 from aiclient_trio.server import guards
 from aiclient_trio.server.exchange import Exchange
-from aiclient_trio.server.http import Receive, Scope, Send
+from aiclient_trio.server.failover import fallback_chain
+from aiclient_trio.server.http import Receive, Scope, Send, header
 from aiclient_trio.server.paths import ApiRoute
 from aiclient_trio.server.relay import (
     format_module,
@@ -56,14 +66,6 @@ def response_format(
         return (inbound if inbound != "anthropic" else "openai_chat"), True
     raise InvalidRequest(
         f"x-output-format must be 'openai' or 'anthropic', not {wanted!r}", param="x-output-format"
-    )
-
-
-def _may_fall_back(error: GatewayError) -> bool:
-    return (
-        error.status == 429
-        or error.status >= 500
-        or error.kind in ("quota_exceeded", "unavailable")
     )
 
 
@@ -128,7 +130,40 @@ async def _serve(
     except GatewayError as error:
         await ex.fail(error, upstream=False)
         return
+    limiter = gateway.reliability.limiter(_client_key(scope), config.server)
+    if limiter is not None and not await _wait_turn(limiter, ex, receive):
+        return
     await _supervised(gateway, config.upstream, ex, receive, work, ping_interval)
+
+
+def _client_key(scope: Scope) -> str:
+    """Whose rate-limit bucket: the peer address and User-Agent (Claude Code and Codex on
+    one machine get one bucket each)."""
+    client = scope.get("client")
+    host = str(client[0]) if client else "?"
+    return f"{host} {header(scope, b'user-agent') or ''}"
+
+
+async def _wait_turn(limiter: RateLimiter, ex: Exchange, receive: Receive) -> bool:
+    """Take a rate-limit token, waiting in the FIFO queue; False when refused (429 sent)
+    or when the client left while waiting."""
+    queued_at = trio.current_time()
+    refused: RateLimited | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_watch_disconnect, receive, ex, nursery.cancel_scope)
+        try:
+            await limiter.acquire()
+        except RateLimited as error:
+            refused = error
+        nursery.cancel_scope.cancel()
+    if ex.disconnected:
+        ex.outcome = "cancelled"
+        return False
+    if refused is not None:
+        await ex.fail(refused, upstream=False)
+        return False
+    ex.queued = trio.current_time() - queued_at
+    return True
 
 
 async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
@@ -165,7 +200,9 @@ def _chat_work(
         relay = relay_stream if request.stream else relay_response
         await relay(ex, provider, model, upstream_request, ctx, response_fmt, client_model)
 
-    return _fallback_chain(ex, targets, inbound, client_model, headers, attempt)
+    return fallback_chain(
+        gateway, config.upstream, ex, targets, inbound, client_model, headers, attempt
+    )
 
 
 def _embeddings_work(
@@ -191,38 +228,9 @@ def _embeddings_work(
             ex.usage = ir.Usage(input_tokens=int(usage.get("prompt_tokens") or 0))
         await ex.send_json(200, result)
 
-    return _fallback_chain(ex, targets, "openai_chat", client_model, headers, attempt)
-
-
-def _fallback_chain(
-    ex: Exchange,
-    targets: list[Target],
-    inbound: ir.WireFormat,
-    client_model: str,
-    headers: dict[str, str],
-    attempt: Callable[[Target, RequestContext], Awaitable[None]],
-) -> Callable[[], Awaitable[None]]:
-    async def run() -> None:
-        for i, target in enumerate(targets):
-            ctx = RequestContext(ex.request_id, inbound, client_model, headers)
-            ctx.upstream_model = target.model.id  # the provider may refine it
-            ex.ctx, ex.provider = ctx, target.provider.name
-            try:
-                await attempt(target, ctx)
-                return
-            except GatewayError as error:
-                last = i == len(targets) - 1
-                if ex.started or last or not _may_fall_back(error):
-                    raise
-                log.info(
-                    "request %s: %s failed (%s), trying the next target",
-                    ex.request_id,
-                    target.label,
-                    error.kind,
-                )
-                ex.fallback_from.append(target.label)
-
-    return run
+    return fallback_chain(
+        gateway, config.upstream, ex, targets, "openai_chat", client_model, headers, attempt
+    )
 
 
 async def _supervised(
@@ -270,7 +278,7 @@ async def _watch_disconnect(receive: Receive, ex: Exchange, scope: trio.CancelSc
 
 def _upstream_deadline(ex: Exchange, limits: UpstreamConfig) -> float:
     if ex.upstream_seen is None:
-        return ex.t0 + limits.first_byte_timeout
+        return ex.t0 + ex.queued + limits.first_byte_timeout
     return ex.upstream_seen + limits.idle_timeout
 
 

@@ -68,6 +68,8 @@ class Exchange:
     disconnected: bool = False
     drained: bool = False
     timed_out: bool = False
+    # Seconds spent in the client's rate-limit queue (not part of the first-byte budget).
+    queued: float = 0.0
     # When the upstream last produced an event or chunk (None: nothing yet).
     upstream_seen: float | None = None
     # Rendered bytes held back to be coalesced with the next write.
