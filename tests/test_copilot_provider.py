@@ -103,6 +103,8 @@ async def test_ready_with_models_and_quota(
     assert models["text-embedding-3-small"].kind == "embeddings"
     listing = sim.state.recorded("copilot", "/models")[0]
     assert listing.headers["authorization"].startswith("Bearer tid=sim1;")
+    assert listing.headers["openai-intent"] == "model-access"
+    assert "x-initiator" not in listing.headers, "only chat calls carry the billing header"
     quota = await provider.quota()
     assert quota is not None
     assert (quota["remaining"], quota["limit"], quota["resets_at"]) == (120, 300, "2026-05-01")

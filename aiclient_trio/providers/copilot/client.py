@@ -198,7 +198,7 @@ class CapiClient:
         body: dict[str, Any] | None,
         *,
         request_id: str,
-        initiator: str = "user",
+        initiator: str | None = None,
         vision: bool = False,
         extra_headers: Mapping[str, str] | None = None,
         inbound: ir.WireFormat = "openai_chat",

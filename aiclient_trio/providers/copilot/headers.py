@@ -49,7 +49,7 @@ def capi_headers(
     copilot_token: str,
     *,
     request_id: str,
-    initiator: str = "user",
+    initiator: str | None = None,
     vision: bool = False,
     intent: str = "conversation-agent",
 ) -> dict[str, str]:
@@ -68,8 +68,9 @@ def capi_headers(
         "x-request-id": request_id,
         "x-agent-task-id": request_id,
         "x-vscode-user-agent-library-version": "electron-fetch",
-        "x-initiator": initiator,
     }
+    if initiator is not None:  # chat calls only: it decides premium billing
+        headers["x-initiator"] = initiator
     if vision:
         headers["copilot-vision-request"] = "true"
     return headers

@@ -202,7 +202,10 @@ class CopilotProvider(Provider):
             return {"error": _describe(exc)}
         if response.status_code != 200:
             return {"error": f"HTTP {response.status_code}"}
-        self._quota = quota_from_user(response.json())
+        try:
+            self._quota = quota_from_user(response.json())
+        except ValueError:
+            return {"error": "unreadable quota answer"}
         return self._quota
 
     # -- models -----------------------------------------------------------------------------
