@@ -199,3 +199,31 @@ async def test_refresh_is_single_flight(nursery: trio.Nursery) -> None:
         assert len({r.token for r in results}) == 1
         assert results[0].token != first.token
     nursery.cancel_scope.cancel()
+
+
+async def test_auth_command_imports_a_token(nursery: trio.Nursery, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aiclient_trio.providers.copilot.commands import auth_command
+
+    sim = await start_simulators(nursery)
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "AICLIENT_CONFIG": str(tmp_path / "none.toml"),
+        "AICLIENT_PROVIDERS_COPILOT_GITHUB_URL": sim.github_url,
+        "AICLIENT_PROVIDERS_COPILOT_GITHUB_API_URL": sim.github_url,
+    }
+    runner = CliRunner()
+    ok = await trio.to_thread.run_sync(
+        lambda: runner.invoke(auth_command, ["--github-token", "gho_test"], env=env)
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "Signed in to GitHub Copilot as octo-sim" in ok.output
+    stored = tmp_path / "config" / "aiclient" / "copilot" / "github_token.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    bad = await trio.to_thread.run_sync(
+        lambda: runner.invoke(auth_command, ["--github-token", "gho_nope"], env=env)
+    )
+    assert bad.exit_code == 1
+    assert "revoked or expired" in bad.output and "gho_nope" not in bad.output
+    nursery.cancel_scope.cancel()

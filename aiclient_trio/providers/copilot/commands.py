@@ -92,7 +92,8 @@ def _load_config() -> Config:
         from aiclient_trio.config import load_config
 
         return load_config()
-    except Exception:  # sign-in works even with a broken config file
+    except Exception as exc:  # sign-in works even with a broken config file
+        click.echo(f"warning: config not loaded ({exc}); using defaults", err=True)
         return Config()
 
 
