@@ -7,8 +7,6 @@ without the vision header, expired token, F10 errors), and records every request
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,109 +21,22 @@ from aiclient_trio.simulator.copilot_kit import (
     SimState,
     asgi_body,
     handle_lifespan,
+    has_image,
     scope_headers,
     send_bytes,
     send_json,
     send_start,
     serve_app,
+    sse_frame,
+    watch_disconnect,
 )
+from aiclient_trio.simulator.copilot_models import SIM_MODELS
+from aiclient_trio.simulator.copilot_responses import responses_body, responses_events
 from aiclient_trio.simulator.github import serve_github_simulator
 from aiclient_trio.simulator.script import count_tokens
 
 __all__ = ["SIM_MODELS", "CopilotAPISimulator", "CopilotSimulator", "serve_copilot_simulators"]
 
-
-def _model(
-    mid: str,
-    vendor: str,
-    endpoints: list[str] | None,
-    *,
-    prompt: int = 128000,
-    output: int = 16384,
-    vision: bool = True,
-    enabled: bool = True,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "id": mid,
-        "name": mid.upper(),
-        "vendor": vendor,
-        "version": mid,
-        "object": "model",
-        "preview": False,
-        "model_picker_enabled": True,
-        "billing": {
-            "is_premium": vendor == "Anthropic",
-            "multiplier": 1 if vendor == "Anthropic" else 0,
-        },
-        "policy": {"state": "enabled" if enabled else "unconfigured", "terms": ""},
-        "capabilities": {
-            "type": "chat",
-            "family": mid,
-            "tokenizer": "o200k_base",
-            "object": "model_capabilities",
-            "limits": {
-                "max_context_window_tokens": max(
-                    prompt, 200000 if vendor == "Anthropic" else prompt
-                ),
-                "max_prompt_tokens": prompt,
-                "max_output_tokens": output,
-            },
-            "supports": {
-                "streaming": True,
-                "tool_calls": True,
-                "parallel_tool_calls": True,
-                "vision": vision,
-                **(extra or {}),
-            },
-        },
-    }
-    if endpoints is not None:
-        entry["supported_endpoints"] = endpoints
-    return entry
-
-
-SIM_MODELS: list[dict[str, Any]] = [
-    _model("gpt-4o", "Azure OpenAI", ["/chat/completions"]),
-    _model("gpt-4.1", "Azure OpenAI", ["/chat/completions", "/responses"]),
-    _model(
-        "gpt-5-mini",
-        "Azure OpenAI",
-        ["/chat/completions", "/responses"],
-        extra={"reasoning_effort": ["low", "medium", "high"]},
-    ),
-    _model(
-        "claude-sonnet-4.5",
-        "Anthropic",
-        ["/chat/completions", "/v1/messages"],
-        output=16000,
-        extra={"max_thinking_budget": 32000, "min_thinking_budget": 1024},
-    ),
-    _model("claude-haiku-4.5", "Anthropic", ["/chat/completions", "/v1/messages"], output=8192),
-    _model(
-        "gpt-5-codex",
-        "OpenAI",
-        ["/responses"],
-        output=64000,
-        vision=False,
-        extra={"reasoning_effort": ["low", "medium", "high"]},
-    ),
-    _model("claude-opus-4.1", "Anthropic", ["/chat/completions", "/v1/messages"], enabled=False),
-    _model("tiny-context", "Azure OpenAI", None, prompt=64, vision=False),
-    {
-        "id": "text-embedding-3-small",
-        "name": "Embedding V3 small",
-        "vendor": "Azure OpenAI",
-        "object": "model",
-        "capabilities": {
-            "type": "embeddings",
-            "family": "text-embedding-3-small",
-            "tokenizer": "cl100k_base",
-            "limits": {"max_inputs": 512},
-            "supports": {"dimensions": True},
-        },
-    },
-]
 
 _CHAT_PATHS = ("/chat/completions", "/v1/messages", "/responses")
 
@@ -276,12 +187,13 @@ class CopilotAPISimulator:
         if path == "/chat/completions":
             if stream:
                 frames = [
-                    _sse(json.dumps(c)) for c in replies.chat_chunks(turn, model, claude=claude)
+                    sse_frame(json.dumps(c))
+                    for c in replies.chat_chunks(turn, model, claude=claude)
                 ]
                 await self._stream(
                     send,
                     receive,
-                    [*frames, _sse("[DONE]")],
+                    [*frames, sse_frame("[DONE]")],
                     turn.reply.stall_ms,
                     turn.reply.reset_after,
                 )
@@ -290,7 +202,8 @@ class CopilotAPISimulator:
         elif path == "/v1/messages":
             if stream:
                 frames = [
-                    _sse(json.dumps(d), name) for name, d in replies.messages_events(turn, model)
+                    sse_frame(json.dumps(d), name)
+                    for name, d in replies.messages_events(turn, model)
                 ]
                 await self._stream(
                     send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after
@@ -298,17 +211,15 @@ class CopilotAPISimulator:
             else:
                 await send_json(send, 200, replies.messages_body(turn, model))
         elif stream:
-            frames = [
-                _sse(json.dumps(d), name) for name, d in replies.responses_events(turn, model)
-            ]
+            frames = [sse_frame(json.dumps(d), name) for name, d in responses_events(turn, model)]
             await self._stream(send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after)
         else:
-            await send_json(send, 200, replies.responses_body(turn, model))
+            await send_json(send, 200, responses_body(turn, model))
 
     def _check_body(
         self, path: str, entry: dict[str, Any], headers: dict[str, str], body: dict[str, Any]
     ) -> None:
-        if _has_image(body) and headers.get("copilot-vision-request") != "true":
+        if has_image(body) and headers.get("copilot-vision-request") != "true":
             raise _Refusal(
                 400,
                 _error("missing required Copilot-Vision-Request header for vision requests", ""),
@@ -429,7 +340,7 @@ class CopilotAPISimulator:
         """Write SSE frames; notice the client leaving; abort the connection on a reset fault."""
         faults = self.state.faults
         reset = reset_after if reset_after is not None else faults.reset_after_events
-        async with _watch_disconnect(receive, self.state) as gone:
+        async with watch_disconnect(receive, self.state) as gone:
             if faults.first_byte_delay:
                 await trio.sleep(faults.first_byte_delay)
             self.state.note_stream_open()  # before the client can see the headers
@@ -449,43 +360,9 @@ class CopilotAPISimulator:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-@asynccontextmanager
-async def _watch_disconnect(receive: Receive, state: SimState) -> AsyncIterator[trio.Event]:
-    gone = trio.Event()
-    async with trio.open_nursery() as nursery:
-
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    gone.set()
-                    state.note_disconnect()
-                    nursery.cancel_scope.cancel()
-                    return
-
-        nursery.start_soon(watch)
-        yield gone
-        nursery.cancel_scope.cancel()
-
-
-def _sse(data: str, event: str | None = None) -> bytes:
-    head = f"event: {event}\n" if event else ""
-    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
-
-
 def _vector(text: str) -> list[float]:
     seed = sum(text.encode()) + 31 * len(text) + 1
     return [round(((seed * (i + 7) + 13 * i) % 101) / 101, 4) for i in range(8)]
-
-
-def _has_image(value: Any) -> bool:
-    if isinstance(value, dict):
-        if value.get("type") in ("image", "image_url", "input_image"):
-            return True
-        return any(_has_image(v) for v in value.values() if isinstance(v, list | dict))
-    if isinstance(value, list):
-        return any(_has_image(v) for v in value)
-    return False
 
 
 @dataclass(slots=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,11 +24,14 @@ __all__ = [
     "SimState",
     "asgi_body",
     "handle_lifespan",
+    "has_image",
     "scope_headers",
     "send_bytes",
     "send_json",
     "send_start",
     "serve_app",
+    "sse_frame",
+    "watch_disconnect",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -206,3 +210,37 @@ async def serve_app(app: App, *, task_status: trio.TaskStatus[str]) -> None:
             partial(serve, app, config, mode="asgi")  # type: ignore[arg-type]
         )
         task_status.started(binds[0].rstrip("/"))
+
+
+@asynccontextmanager
+async def watch_disconnect(receive: Receive, state: SimState) -> AsyncIterator[trio.Event]:
+    gone = trio.Event()
+    async with trio.open_nursery() as nursery:
+
+        async def watch() -> None:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    gone.set()
+                    state.note_disconnect()
+                    nursery.cancel_scope.cancel()
+                    return
+
+        nursery.start_soon(watch)
+        yield gone
+        nursery.cancel_scope.cancel()
+
+
+def sse_frame(data: str, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return (head + "".join(f"data: {line}\n" for line in data.split("\n")) + "\n").encode()
+
+
+def has_image(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get("type") in ("image", "image_url", "input_image"):
+            return True
+        return any(has_image(v) for v in value.values() if isinstance(v, list | dict))
+    if isinstance(value, list):
+        return any(has_image(v) for v in value)
+    return False

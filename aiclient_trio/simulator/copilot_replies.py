@@ -14,13 +14,13 @@ from aiclient_trio.simulator.script import Reply, count_tokens, fragments, plan_
 
 __all__ = [
     "Turn",
+    "call_id",
     "chat_body",
     "chat_chunks",
     "messages_body",
     "messages_events",
+    "out_tokens",
     "read_turn",
-    "responses_body",
-    "responses_events",
 ]
 
 SIMULATOR = "Copilot simulator"
@@ -121,14 +121,14 @@ def read_turn(endpoint: str, body: dict[str, Any]) -> Turn:
     return Turn(reply, count_tokens(json.dumps(body)))
 
 
-def _out_tokens(reply: Reply) -> int:
+def out_tokens(reply: Reply) -> int:
     parts = [reply.text or "", reply.thinking or ""]
     if reply.tool_call:
         parts.append(json.dumps(reply.tool_call.arguments))
     return count_tokens("".join(parts))
 
 
-def _call_id(kind: str) -> str:
+def call_id(kind: str) -> str:
     return "toolu_sim1" if kind == "anthropic" else "call_sim1"
 
 
@@ -169,7 +169,7 @@ def chat_chunks(turn: Turn, model: str, *, claude: bool) -> list[dict[str, Any]]
         chunks.append(delta(d))
     if reply.tool_call:
         args = json.dumps(reply.tool_call.arguments)
-        head = {"index": 0, "id": _call_id("chat"), "type": "function"}
+        head = {"index": 0, "id": call_id("chat"), "type": "function"}
         chunks.append(
             delta(
                 {
@@ -183,8 +183,8 @@ def chat_chunks(turn: Turn, model: str, *, claude: bool) -> list[dict[str, Any]]
             chunks.append(delta({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
     usage = {
         "prompt_tokens": turn.prompt_tokens,
-        "completion_tokens": _out_tokens(reply),
-        "total_tokens": turn.prompt_tokens + _out_tokens(reply),
+        "completion_tokens": out_tokens(reply),
+        "total_tokens": turn.prompt_tokens + out_tokens(reply),
         "prompt_tokens_details": {"cached_tokens": 0},
     }
     finish = delta({}, "tool_calls" if reply.tool_call else "stop")
@@ -215,7 +215,7 @@ def chat_body(turn: Turn, model: str, *, claude: bool) -> dict[str, Any]:
     call = None
     if reply.tool_call:
         call = {
-            "id": _call_id("chat"),
+            "id": call_id("chat"),
             "type": "function",
             "function": {
                 "name": reply.tool_call.name,
@@ -238,7 +238,7 @@ def chat_body(turn: Turn, model: str, *, claude: bool) -> dict[str, Any]:
         choices = [
             {"index": 0, "message": message, "finish_reason": "tool_calls" if call else "stop"}
         ]
-    out = _out_tokens(reply)
+    out = out_tokens(reply)
     return {
         "id": "chatcmpl-sim1",
         "object": "chat.completion",
@@ -269,7 +269,7 @@ def _anthropic_blocks(reply: Reply) -> list[dict[str, Any]]:
         blocks.append(
             {
                 "type": "tool_use",
-                "id": _call_id("anthropic"),
+                "id": call_id("anthropic"),
                 "name": reply.tool_call.name,
                 "input": reply.tool_call.arguments,
             }
@@ -287,7 +287,7 @@ def messages_body(turn: Turn, model: str) -> dict[str, Any]:
         "content": _anthropic_blocks(reply),
         "stop_reason": "tool_use" if reply.tool_call else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": turn.prompt_tokens, "output_tokens": _out_tokens(reply)},
+        "usage": {"input_tokens": turn.prompt_tokens, "output_tokens": out_tokens(reply)},
     }
 
 
@@ -336,216 +336,9 @@ def messages_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
                     "stop_reason": "tool_use" if reply.tool_call else "end_turn",
                     "stop_sequence": None,
                 },
-                "usage": {"output_tokens": _out_tokens(reply)},
+                "usage": {"output_tokens": out_tokens(reply)},
             },
         )
     )
     events.append(("message_stop", {"type": "message_stop"}))
     return events
-
-
-# --------------------------------------------------------------------------- /responses
-
-
-def _response_items(reply: Reply) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    if reply.thinking:
-        items.append(
-            {
-                "type": "reasoning",
-                "id": "rs_sim1",
-                "summary": [{"type": "summary_text", "text": reply.thinking}],
-                "encrypted_content": "enc-sim",
-            }
-        )
-    if reply.text:
-        items.append(
-            {
-                "type": "message",
-                "id": "msg_sim1",
-                "role": "assistant",
-                "status": "completed",
-                "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
-            }
-        )
-    if reply.tool_call:
-        items.append(
-            {
-                "type": "function_call",
-                "id": "fc_sim1",
-                "call_id": _call_id("responses"),
-                "name": reply.tool_call.name,
-                "arguments": json.dumps(reply.tool_call.arguments),
-                "status": "completed",
-            }
-        )
-    return items
-
-
-def responses_body(turn: Turn, model: str, status: str = "completed") -> dict[str, Any]:
-    out = _out_tokens(turn.reply)
-    return {
-        "id": "resp_sim1",
-        "object": "response",
-        "created_at": 1,
-        "status": status,
-        "model": model,
-        "output": _response_items(turn.reply) if status == "completed" else [],
-        "usage": {
-            "input_tokens": turn.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": out,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": turn.prompt_tokens + out,
-        }
-        if status == "completed"
-        else None,
-    }
-
-
-def responses_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
-    """The canonical event order, each with a growing `sequence_number`."""
-    raw: list[tuple[str, dict[str, Any]]] = []
-    pending = responses_body(turn, model, "in_progress")
-    raw.append(("response.created", {"response": pending}))
-    raw.append(("response.in_progress", {"response": pending}))
-    for index, item in enumerate(_response_items(turn.reply)):
-        kind = item["type"]
-        if kind == "reasoning":
-            raw.append(
-                (
-                    "response.output_item.added",
-                    {"output_index": index, "item": item | {"summary": []}},
-                )
-            )
-            raw.append(
-                (
-                    "response.reasoning_summary_part.added",
-                    {
-                        "output_index": index,
-                        "item_id": item["id"],
-                        "summary_index": 0,
-                        "part": {"type": "summary_text", "text": ""},
-                    },
-                )
-            )
-            text = item["summary"][0]["text"]
-            for piece in fragments(text):
-                raw.append(
-                    (
-                        "response.reasoning_summary_text.delta",
-                        {
-                            "output_index": index,
-                            "item_id": item["id"],
-                            "summary_index": 0,
-                            "delta": piece,
-                        },
-                    )
-                )
-            raw.append(
-                (
-                    "response.reasoning_summary_text.done",
-                    {
-                        "output_index": index,
-                        "item_id": item["id"],
-                        "summary_index": 0,
-                        "text": text,
-                    },
-                )
-            )
-            raw.append(
-                (
-                    "response.reasoning_summary_part.done",
-                    {
-                        "output_index": index,
-                        "item_id": item["id"],
-                        "summary_index": 0,
-                        "part": {"type": "summary_text", "text": text},
-                    },
-                )
-            )
-        elif kind == "message":
-            text = item["content"][0]["text"]
-            raw.append(
-                (
-                    "response.output_item.added",
-                    {
-                        "output_index": index,
-                        "item": item | {"status": "in_progress", "content": []},
-                    },
-                )
-            )
-            part = {"type": "output_text", "text": "", "annotations": []}
-            raw.append(
-                (
-                    "response.content_part.added",
-                    {
-                        "output_index": index,
-                        "item_id": item["id"],
-                        "content_index": 0,
-                        "part": part,
-                    },
-                )
-            )
-            for piece in fragments(text):
-                raw.append(
-                    (
-                        "response.output_text.delta",
-                        {
-                            "output_index": index,
-                            "item_id": item["id"],
-                            "content_index": 0,
-                            "delta": piece,
-                        },
-                    )
-                )
-            raw.append(
-                (
-                    "response.output_text.done",
-                    {
-                        "output_index": index,
-                        "item_id": item["id"],
-                        "content_index": 0,
-                        "text": text,
-                    },
-                )
-            )
-            raw.append(
-                (
-                    "response.content_part.done",
-                    {
-                        "output_index": index,
-                        "item_id": item["id"],
-                        "content_index": 0,
-                        "part": part | {"text": text},
-                    },
-                )
-            )
-        else:
-            raw.append(
-                (
-                    "response.output_item.added",
-                    {
-                        "output_index": index,
-                        "item": item | {"arguments": "", "status": "in_progress"},
-                    },
-                )
-            )
-            for piece in fragments(item["arguments"], 2):
-                raw.append(
-                    (
-                        "response.function_call_arguments.delta",
-                        {"output_index": index, "item_id": item["id"], "delta": piece},
-                    )
-                )
-            raw.append(
-                (
-                    "response.function_call_arguments.done",
-                    {"output_index": index, "item_id": item["id"], "arguments": item["arguments"]},
-                )
-            )
-        raw.append(("response.output_item.done", {"output_index": index, "item": item}))
-    raw.append(("response.completed", {"response": responses_body(turn, model)}))
-    return [
-        (name, {"type": name, "sequence_number": n} | data) for n, (name, data) in enumerate(raw)
-    ]

@@ -6,14 +6,12 @@ endpoint each model supports (§8), relayed byte for byte when the client speaks
 
 from __future__ import annotations
 
-import base64
 import importlib
 import json
 import logging
 import random
-import struct
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,6 @@ import httpx
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.config_types import Config
 from aiclient_trio.errors import (
     GatewayError,
@@ -46,6 +43,15 @@ from aiclient_trio.providers.copilot.auth import (
     github_urls,
     load_credential,
 )
+from aiclient_trio.providers.copilot.bodies import (
+    close_body,
+    describe_error,
+    encode_base64_floats,
+    ir_events,
+    merged_chat_body,
+    quota_from_user,
+    relay_bytes,
+)
 from aiclient_trio.providers.copilot.client import CapiClient, make_http_client, transport_error
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
 from aiclient_trio.providers.copilot.initiator import has_image, initiator_for, initiator_for_ir
@@ -55,9 +61,9 @@ from aiclient_trio.providers.copilot.models import (
     parse_models,
     resolve_model_name,
 )
-from aiclient_trio.providers.copilot.sanitize import merge_split_choices, prepare_body
+from aiclient_trio.providers.copilot.sanitize import prepare_body
 
-__all__ = ["CopilotProvider"]
+__all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +140,9 @@ class CopilotProvider(Provider):
                 continue
             except (GatewayError, httpx.HTTPError) as exc:
                 failures += 1
-                self.set_status(ProviderState.ERROR, f"token exchange failed: {_describe(exc)}")
+                self.set_status(
+                    ProviderState.ERROR, f"token exchange failed: {describe_error(exc)}"
+                )
                 report()
                 await trio.sleep(_backoff(failures))
                 continue
@@ -167,8 +175,10 @@ class CopilotProvider(Provider):
                 except (GatewayError, httpx.HTTPError) as exc:
                     attempt += 1
                     if time.time() >= token.expires_at:
-                        self.set_status(ProviderState.ERROR, f"refresh failed: {_describe(exc)}")
-                    log.warning("copilot token refresh failed (%s)", _describe(exc))
+                        self.set_status(
+                            ProviderState.ERROR, f"refresh failed: {describe_error(exc)}"
+                        )
+                    log.warning("copilot token refresh failed (%s)", describe_error(exc))
                     await trio.sleep(_backoff(attempt))
 
     async def _health_loop(self) -> None:
@@ -183,7 +193,7 @@ class CopilotProvider(Provider):
         try:
             payload = await self._capi.get_json("/models", _request_id())
         except (GatewayError, httpx.HTTPError, ValueError) as exc:
-            log.warning("copilot model list failed (%s)", _describe(exc))
+            log.warning("copilot model list failed (%s)", describe_error(exc))
             return
         if isinstance(payload, dict):
             self._models = parse_models(payload)
@@ -199,7 +209,7 @@ class CopilotProvider(Provider):
                 headers=github_headers(self._cc, self.tokens.github_token),
             )
         except httpx.HTTPError as exc:
-            return {"error": _describe(exc)}
+            return {"error": describe_error(exc)}
         if response.status_code != 200:
             return {"error": f"HTTP {response.status_code}"}
         try:
@@ -261,8 +271,8 @@ class CopilotProvider(Provider):
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
             if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
-                raw = _merged_chat_body(response)
-            relay = _relay(raw)
+                raw = merged_chat_body(response)
+            relay = relay_bytes(raw)
             try:
                 yield PassthroughResponse(
                     status=response.status_code,
@@ -272,7 +282,7 @@ class CopilotProvider(Provider):
                 )
             finally:
                 await relay.aclose()
-                await _close_body(response, raw)
+                await close_body(response, raw)
 
     def open_stream(
         self, request: ir.Request, model: ModelInfo, ctx: RequestContext
@@ -307,12 +317,12 @@ class CopilotProvider(Provider):
         ) as response:
             parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
             raw = response.aiter_raw()
-            events = _ir_events(raw, parser)
+            events = ir_events(raw, parser)
             try:
                 yield events
             finally:
                 await events.aclose()
-                await _close_body(response, raw)
+                await close_body(response, raw)
 
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
@@ -340,91 +350,6 @@ class CopilotProvider(Provider):
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()
         return fresh if fresh is not None else self._quota
-
-
-def encode_base64_floats(vector: Sequence[float]) -> str:
-    """What the OpenAI SDK decodes for `encoding_format="base64"`: little-endian float32."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
-
-
-def quota_from_user(data: Any) -> dict[str, Any]:
-    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13)."""
-    if not isinstance(data, dict):
-        return {"error": "unexpected quota answer"}
-    snapshots = data.get("quota_snapshots") or {}
-    premium = snapshots.get("premium_interactions") or {}
-    return {
-        "unit": "premium requests",
-        "remaining": premium.get("remaining"),
-        "limit": premium.get("entitlement"),
-        "percent_remaining": premium.get("percent_remaining"),
-        "unlimited": bool(premium.get("unlimited")),
-        "overage_permitted": bool(premium.get("overage_permitted")),
-        "resets_at": data.get("quota_reset_date"),
-        "plan": data.get("copilot_plan"),
-    }
-
-
-async def _close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
-    """Abort the upstream call now, then run httpx's nested body generators to their end.
-
-    Closing only the outer generator would leave the inner ones to the garbage collector
-    (a ResourceWarning under Trio); once the connection is closed they end at once.
-    """
-    await response.aclose()
-    try:
-        async for _ in raw:
-            pass
-    except Exception:  # the closed stream may raise instead of ending
-        pass
-
-
-async def _merged_chat_body(response: httpx.Response) -> AsyncGenerator[bytes, None]:
-    """A non-stream chat answer with Claude's split choices merged into one (F5)."""
-    raw = await response.aread()
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        yield raw
-        return
-    yield json.dumps(merge_split_choices(data)).encode() if isinstance(data, dict) else raw
-
-
-async def _relay(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """Upstream bytes as they arrive; a broken stream raises UpstreamError (the server then
-    ends the client's stream with its format's error event)."""
-    try:
-        async for chunk in raw:
-            yield chunk
-    except httpx.HTTPError as exc:
-        raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
-
-
-async def _ir_events(
-    raw: AsyncIterator[bytes], parser: Any
-) -> AsyncGenerator[ir.StreamEvent, None]:
-    decoder = SSEDecoder()
-    try:
-        async for chunk in raw:
-            for sse in decoder.feed(chunk):
-                for event in parser.feed(sse):
-                    yield event
-                    if isinstance(event, ir.MessageStop | ir.StreamError):
-                        return
-        tail = [e for sse in decoder.close() for e in parser.feed(sse)]
-    except httpx.HTTPError as exc:
-        yield ir.StreamError(UpstreamError(f"the Copilot stream broke off ({_describe(exc)})"))
-        return
-    for event in [*tail, *parser.close()]:
-        yield event
-        if isinstance(event, ir.MessageStop | ir.StreamError):
-            return
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, GatewayError):
-        return exc.message
-    return type(exc).__name__
 
 
 def _backoff(attempt: int) -> float:

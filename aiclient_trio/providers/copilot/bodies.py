@@ -1,0 +1,113 @@
+"""Upstream answer bodies: relayed bytes, IR events from SSE, and small reshaping helpers.
+
+Every function that touches an httpx body closes or drains it explicitly: Trio reports httpx's
+nested body generators as ResourceWarnings when they are left to the garbage collector.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any
+
+import httpx
+
+from aiclient_trio import ir
+from aiclient_trio.codecs.sse import SSEDecoder
+from aiclient_trio.errors import GatewayError, UpstreamError
+from aiclient_trio.providers.copilot.sanitize import merge_split_choices
+
+__all__ = [
+    "close_body",
+    "describe_error",
+    "encode_base64_floats",
+    "ir_events",
+    "merged_chat_body",
+    "quota_from_user",
+    "relay_bytes",
+]
+
+
+def encode_base64_floats(vector: Sequence[float]) -> str:
+    """What the OpenAI SDK decodes for `encoding_format="base64"`: little-endian float32."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def quota_from_user(data: Any) -> dict[str, Any]:
+    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13)."""
+    if not isinstance(data, dict):
+        return {"error": "unexpected quota answer"}
+    snapshots = data.get("quota_snapshots") or {}
+    premium = snapshots.get("premium_interactions") or {}
+    return {
+        "unit": "premium requests",
+        "remaining": premium.get("remaining"),
+        "limit": premium.get("entitlement"),
+        "percent_remaining": premium.get("percent_remaining"),
+        "unlimited": bool(premium.get("unlimited")),
+        "overage_permitted": bool(premium.get("overage_permitted")),
+        "resets_at": data.get("quota_reset_date"),
+        "plan": data.get("copilot_plan"),
+    }
+
+
+async def close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
+    """Abort the upstream call now, then run httpx's nested body generators to their end.
+
+    Closing only the outer generator would leave the inner ones to the garbage collector
+    (a ResourceWarning under Trio); once the connection is closed they end at once.
+    """
+    await response.aclose()
+    try:
+        async for _ in raw:
+            pass
+    except Exception:  # the closed stream may raise instead of ending
+        pass
+
+
+async def merged_chat_body(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+    """A non-stream chat answer with Claude's split choices merged into one (F5)."""
+    raw = await response.aread()
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        yield raw
+        return
+    yield json.dumps(merge_split_choices(data)).encode() if isinstance(data, dict) else raw
+
+
+async def relay_bytes(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """Upstream bytes as they arrive; a broken stream raises UpstreamError (the server then
+    ends the client's stream with its format's error event)."""
+    try:
+        async for chunk in raw:
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
+
+
+async def ir_events(raw: AsyncIterator[bytes], parser: Any) -> AsyncGenerator[ir.StreamEvent, None]:
+    decoder = SSEDecoder()
+    try:
+        async for chunk in raw:
+            for sse in decoder.feed(chunk):
+                for event in parser.feed(sse):
+                    yield event
+                    if isinstance(event, ir.MessageStop | ir.StreamError):
+                        return
+        tail = [e for sse in decoder.close() for e in parser.feed(sse)]
+    except httpx.HTTPError as exc:
+        yield ir.StreamError(UpstreamError(f"the Copilot stream broke off ({describe_error(exc)})"))
+        return
+    for event in [*tail, *parser.close()]:
+        yield event
+        if isinstance(event, ir.MessageStop | ir.StreamError):
+            return
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, GatewayError):
+        return exc.message
+    return type(exc).__name__

@@ -1,0 +1,219 @@
+"""The simulated Copilot `/responses` answers: the output items and the canonical event order.
+
+F12 of the reference: reasoning, message and function_call items; streamed events each carry a
+growing `sequence_number` and the stream ends with `response.completed`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiclient_trio.simulator.copilot_replies import Turn, call_id, out_tokens
+from aiclient_trio.simulator.script import Reply, fragments
+
+__all__ = ["responses_body", "responses_events"]
+
+
+def _response_items(reply: Reply) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    if reply.thinking:
+        items.append(
+            {
+                "type": "reasoning",
+                "id": "rs_sim1",
+                "summary": [{"type": "summary_text", "text": reply.thinking}],
+                "encrypted_content": "enc-sim",
+            }
+        )
+    if reply.text:
+        items.append(
+            {
+                "type": "message",
+                "id": "msg_sim1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
+            }
+        )
+    if reply.tool_call:
+        items.append(
+            {
+                "type": "function_call",
+                "id": "fc_sim1",
+                "call_id": call_id("responses"),
+                "name": reply.tool_call.name,
+                "arguments": json.dumps(reply.tool_call.arguments),
+                "status": "completed",
+            }
+        )
+    return items
+
+
+def responses_body(turn: Turn, model: str, status: str = "completed") -> dict[str, Any]:
+    out = out_tokens(turn.reply)
+    return {
+        "id": "resp_sim1",
+        "object": "response",
+        "created_at": 1,
+        "status": status,
+        "model": model,
+        "output": _response_items(turn.reply) if status == "completed" else [],
+        "usage": {
+            "input_tokens": turn.prompt_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": turn.prompt_tokens + out,
+        }
+        if status == "completed"
+        else None,
+    }
+
+
+def responses_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
+    """The canonical event order, each with a growing `sequence_number`."""
+    raw: list[tuple[str, dict[str, Any]]] = []
+    pending = responses_body(turn, model, "in_progress")
+    raw.append(("response.created", {"response": pending}))
+    raw.append(("response.in_progress", {"response": pending}))
+    for index, item in enumerate(_response_items(turn.reply)):
+        kind = item["type"]
+        if kind == "reasoning":
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {"output_index": index, "item": item | {"summary": []}},
+                )
+            )
+            raw.append(
+                (
+                    "response.reasoning_summary_part.added",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": ""},
+                    },
+                )
+            )
+            text = item["summary"][0]["text"]
+            for piece in fragments(text):
+                raw.append(
+                    (
+                        "response.reasoning_summary_text.delta",
+                        {
+                            "output_index": index,
+                            "item_id": item["id"],
+                            "summary_index": 0,
+                            "delta": piece,
+                        },
+                    )
+                )
+            raw.append(
+                (
+                    "response.reasoning_summary_text.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "summary_index": 0,
+                        "text": text,
+                    },
+                )
+            )
+            raw.append(
+                (
+                    "response.reasoning_summary_part.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "summary_index": 0,
+                        "part": {"type": "summary_text", "text": text},
+                    },
+                )
+            )
+        elif kind == "message":
+            text = item["content"][0]["text"]
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": item | {"status": "in_progress", "content": []},
+                    },
+                )
+            )
+            part = {"type": "output_text", "text": "", "annotations": []}
+            raw.append(
+                (
+                    "response.content_part.added",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "content_index": 0,
+                        "part": part,
+                    },
+                )
+            )
+            for piece in fragments(text):
+                raw.append(
+                    (
+                        "response.output_text.delta",
+                        {
+                            "output_index": index,
+                            "item_id": item["id"],
+                            "content_index": 0,
+                            "delta": piece,
+                        },
+                    )
+                )
+            raw.append(
+                (
+                    "response.output_text.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "content_index": 0,
+                        "text": text,
+                    },
+                )
+            )
+            raw.append(
+                (
+                    "response.content_part.done",
+                    {
+                        "output_index": index,
+                        "item_id": item["id"],
+                        "content_index": 0,
+                        "part": part | {"text": text},
+                    },
+                )
+            )
+        else:
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "output_index": index,
+                        "item": item | {"arguments": "", "status": "in_progress"},
+                    },
+                )
+            )
+            for piece in fragments(item["arguments"], 2):
+                raw.append(
+                    (
+                        "response.function_call_arguments.delta",
+                        {"output_index": index, "item_id": item["id"], "delta": piece},
+                    )
+                )
+            raw.append(
+                (
+                    "response.function_call_arguments.done",
+                    {"output_index": index, "item_id": item["id"], "arguments": item["arguments"]},
+                )
+            )
+        raw.append(("response.output_item.done", {"output_index": index, "item": item}))
+    raw.append(("response.completed", {"response": responses_body(turn, model)}))
+    return [
+        (name, {"type": name, "sequence_number": n} | data) for n, (name, data) in enumerate(raw)
+    ]
