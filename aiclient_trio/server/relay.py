@@ -78,9 +78,11 @@ async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]
 
 
 def _custom(fmt: ir.WireFormat, request: ir.Request) -> dict[str, Any]:
-    """Responses renders Codex's freeform (custom) tools back as `custom_tool_call`s."""
-    custom = request.extra.get("custom_tools")
-    return {"custom_tools": custom} if fmt == "responses" and custom else {}
+    """Responses renders Codex's freeform (custom) and namespaced tools back in its shapes."""
+    if fmt != "responses":
+        return {}
+    options: dict[str, Any] = format_module("responses").render_options(request)
+    return options
 
 
 def _track_usage(ex: Exchange, event: ir.StreamEvent) -> None:
