@@ -474,3 +474,25 @@ async def test_leaving_the_stream_cancels_the_upstream_call(
             assert sim.state.open_streams == 2  # the upstream stream is live
         await sim.state.wait_for_disconnects(2)
     assert sim.state.disconnects == 2
+
+
+async def test_secrets_never_reach_logs_or_errors(
+    copilot: tuple[CopilotProvider, CopilotSimulator], caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    provider, sim = copilot
+    caplog.set_level(logging.DEBUG)
+    sim.state.expire_copilot_tokens()
+    await _relay(provider, "openai_chat", _body("openai_chat", "gpt-4.1", "hi"))
+    sim.state.faults.queue_error(401, "unauthorized: token expired")
+    sim.state.faults.queue_error(401, "unauthorized: token expired")
+    with pytest.raises(ProviderUnavailable) as failed:
+        await _relay(provider, "openai_chat", _body("openai_chat", "gpt-4.1", "hi"))
+    assert provider.tokens is not None and provider.tokens.current is not None
+    secrets = ("gho_test", "tid=sim", provider.tokens.current.token)
+    for secret in secrets:
+        assert secret not in caplog.text
+        assert secret not in failed.value.message
+        assert secret not in repr(provider.tokens.current)
+        assert secret not in json.dumps(provider.status.value.to_json())
