@@ -398,6 +398,16 @@ def test_encoder_round_trips_every_type() -> None:
     }
 
 
+def test_many_distinct_header_sections() -> None:
+    # More distinct sections than the decoder caches, interleaved with repeated ones.
+    expected = []
+    for i in range(200):
+        expected.append(EventStreamMessage({":event-type": "e", "n": i}, b"x"))
+        expected.append(kiro_reference_message())
+    stream = b"".join(encode_message(m.headers, m.payload) for m in expected)
+    assert decode_all(stream, 4096) == expected
+
+
 def test_header_dicts_are_independent() -> None:
     decoder = EventStreamDecoder()
     first, second = decoder.feed(KIRO_REFERENCE * 2)

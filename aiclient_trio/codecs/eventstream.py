@@ -83,7 +83,7 @@ class EventStreamDecoder:
     The first error is fatal: later calls raise it again (no resynchronisation).
     """
 
-    __slots__ = ("_buf", "_error", "_max_headers", "_max_message", "_need")
+    __slots__ = ("_buf", "_cache", "_error", "_max_headers", "_max_message", "_need")
 
     def __init__(
         self,
@@ -97,6 +97,8 @@ class EventStreamDecoder:
         # How many buffered bytes the next step needs: 12 for a prelude, then the frame.
         self._need = _PRELUDE
         self._error: EventStreamError | None = None
+        # Parsed header sections by their bytes (None once caching stopped paying off).
+        self._cache: dict[bytes, dict[str, HeaderValue]] | None = {}
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[EventStreamMessage]:
         if self._error is not None:
@@ -167,17 +169,20 @@ class EventStreamDecoder:
                 )
             start = pos + _PRELUDE
             payload_start = start + headers_len
-            if headers_len:
+            if not headers_len:
+                headers = {}
+            elif self._cache is None:
+                headers = _parse_headers(data[start:payload_start])
+            else:
                 raw = data[start:payload_start]
-                cached = _header_cache.get(raw)
+                cached = self._cache.get(raw)
                 if cached is None:
                     cached = _parse_headers(raw)
-                    if len(_header_cache) >= _HEADER_CACHE_SIZE:
-                        _header_cache.clear()
-                    _header_cache[raw] = cached
+                    if len(self._cache) < _HEADER_CACHE_SIZE:
+                        self._cache[raw] = cached
+                    else:
+                        self._cache = None  # this stream's headers do not repeat
                 headers = dict(cached)
-            else:
-                headers = {}
             messages.append(EventStreamMessage(headers, data[payload_start : end - 4]))
             pos = end
         self._need = _PRELUDE
@@ -185,9 +190,9 @@ class EventStreamDecoder:
 
 
 # Kiro repeats a handful of header sections (one per event type): parsing each distinct
-# section once keeps the per-frame cost to a dict lookup and copy.
-_HEADER_CACHE_SIZE = 256
-_header_cache: dict[bytes, dict[str, HeaderValue]] = {}
+# section once keeps the per-frame cost to a dict lookup and copy. A stream with more
+# distinct sections than this stops caching.
+_HEADER_CACHE_SIZE = 64
 
 # Struct per fixed-size value type (index = type byte; 6 and 7 are length-prefixed).
 _FIXED = (_i8, _i8, _i8, _i16, _i32, _i64, _i8, _i8, _i64, struct.Struct("16s"))
