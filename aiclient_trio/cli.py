@@ -299,16 +299,35 @@ def models(only: str | None, as_json: bool) -> None:
 
 
 @main.command()
+@click.option("--since", help="Start: a duration ago (24h, 7d, 30m) or an ISO date/time.")
+@click.option("--until", help="End, same forms as --since.")
+@click.option(
+    "--group",
+    type=click.Choice(["model", "provider", "day"]),
+    default="model",
+    show_default=True,
+    help="Rows per model, provider or day.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def usage(as_json: bool) -> None:
-    """Token and request usage recorded by the running daemon.
+def usage(since: str | None, until: str | None, group: str, as_json: bool) -> None:
+    """Requests and tokens recorded by the running daemon, and each provider's quota.
 
     \b
-    Example:
-      aiclient usage --json
+    Examples:
+      aiclient usage
+      aiclient usage --since 7d --group day
+      aiclient usage --since 2026-11-01 --json
     """
-    result = _call("usage")
-    click.echo(json.dumps(result, indent=2) if as_json else str(result))
+    params = {"group": group, **{k: v for k, v in (("since", since), ("until", until)) if v}}
+    result = _call("usage", params)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    from aiclient_trio.usage_report import format_quota, format_usage
+
+    click.echo(format_usage(result))
+    for name, quota in sorted((result.get("quota") or {}).items()):
+        click.echo(f"{name}: {format_quota(quota)}")
 
 
 # -- logs ---------------------------------------------------------------------------------------

@@ -41,6 +41,12 @@ log = logging.getLogger("aiclient.daemon")
 # the name is a real provider); "module:function" wraps the ASGI app: function(gateway, app).
 TEST_PROVIDERS_ENV = "AICLIENT_TEST_PROVIDERS"
 TEST_APP_ENV = "AICLIENT_TEST_APP"
+
+
+def ledger_path() -> Path:
+    return paths.state_dir() / "usage.sqlite3"
+
+
 # Extra seconds after the drain deadline for streams to send their terminal event.
 DRAIN_GRACE = 5.0
 
@@ -126,7 +132,31 @@ class Daemon:
 
     def _create(self, name: str, config: Config) -> Provider:
         factory = self.test_providers.get(name)
-        return factory(config) if factory else registry.create_provider(name, config)
+        provider = factory(config) if factory else registry.create_provider(name, config)
+        metrics = self.gateway.metrics
+        if metrics is not None:
+            provider.refresh_listeners.append(metrics.refresh_result)
+        return provider
+
+    def _start_ledger_and_metrics(self, nursery: trio.Nursery) -> None:
+        """Usage ledger (SQLite, own task) and metrics, unless the embedder set them."""
+        from aiclient_trio.ledger import Ledger
+        from aiclient_trio.metrics import GatewayMetrics
+
+        gateway, config = self.gateway, self.gateway.config.value
+        if gateway.metrics is None:
+            gateway.metrics = GatewayMetrics(
+                active_streams=lambda: gateway.active_requests.value,
+                provider_ready=lambda: {
+                    name: p.status.value.ready for name, p in gateway.providers.items()
+                },
+            )
+            gateway.observers.append(gateway.metrics.observe)
+        if gateway.ledger is None and config.ledger.enabled:
+            paths.ensure_private_dir(paths.state_dir())
+            gateway.ledger = Ledger(ledger_path(), retention_days=config.ledger.retention_days)
+            gateway.observers.append(gateway.ledger.record)
+            nursery.start_soon(gateway.ledger.run)
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -141,6 +171,7 @@ class Daemon:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 self.manager = ProviderManager(self.gateway, nursery, self._create)
+                self._start_ledger_and_metrics(nursery)
                 control = ControlServer(paths.control_socket(), control_handlers(self))
                 await nursery.start(control.serve)
                 nursery.start_soon(self._watch_signals, signals)

@@ -4,7 +4,8 @@
 
 Methods: `status`, `config.show`, `config.set` ({key, value}), `config.reload`,
 `provider.enable` / `provider.disable` / `provider.reload` ({name}), `models` ({provider?}),
-`usage`, `logs.tail` ({lines?, level?}). See `aiclient_trio.control` for the wire format.
+`usage` ({since?, until?, group?}), `logs.tail` ({lines?, level?}). The wire format is
+in `aiclient_trio.control`.
 """
 
 from __future__ import annotations
@@ -110,7 +111,17 @@ def control_handlers(daemon: Daemon) -> dict[str, Handler]:
         return {"models": listed, "aliases": aliases}
 
     async def usage(params: Mapping[str, Any]) -> Any:
-        raise ControlError("unavailable", "usage ledger not available yet")
+        from aiclient_trio.errors import GatewayError
+        from aiclient_trio.server.routes import usage_summary
+
+        bounds = {k: params.get(k) for k in ("since", "until")}
+        group = params.get("group", "model")
+        if not all(v is None or isinstance(v, str) for v in (*bounds.values(), group)):
+            raise ControlError("invalid_params", "'since', 'until' and 'group' must be strings")
+        try:
+            return await usage_summary(daemon.gateway, group=group, **bounds)
+        except GatewayError as exc:
+            raise ControlError("failed", exc.message) from None
 
     async def logs_tail(params: Mapping[str, Any]) -> Any:
         lines = params.get("lines", 50)

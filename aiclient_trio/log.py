@@ -26,6 +26,7 @@ __all__ = [
     "RedactionFilter",
     "log_request",
     "redact",
+    "reset_logging",
     "set_level",
     "set_secrets",
     "setup_logging",
@@ -136,6 +137,16 @@ def setup_logging(
     set_secrets(secrets)
     set_level(level)
     return logger
+
+
+def reset_logging() -> None:
+    """Remove the handlers `setup_logging` installed and let records propagate again."""
+    logger = logging.getLogger(LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
 
 
 def set_level(level: str) -> None:

@@ -164,6 +164,13 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
         reply = json.loads(sock.makefile("rb").readline())
     assert reply["error"]["code"] == "parse_error"
 
+    # Usage from the ledger the daemon runs, with each provider's quota.
+    usage = json.loads(cli("usage", "--json", "--since", "1h").stdout)
+    assert usage["totals"]["requests"] == 0
+    assert usage["quota"] == {"steady": None}
+    assert "total" in cli("usage").stdout
+    assert "invalid time 'soon'" in cli("usage", "--since", "soon", code=1).stderr
+
     # Runtime disable/enable of a provider, models through the control socket.
     models = json.loads(cli("models", "--json").stdout)
     assert [m["id"] for m in models["models"]] == ["steady/test-model"]

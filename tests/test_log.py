@@ -23,7 +23,7 @@ def logger(tmp_path: Path) -> Iterator[logging.Logger]:
     yield aclog.setup_logging(
         level="debug", file=tmp_path / "a.log", secrets=["my-configured-api-key-7"]
     )
-    aclog.setup_logging(level="info")  # closes the file handler again
+    aclog.reset_logging()  # closes the file handler again
 
 
 @pytest.mark.parametrize(("template", "secret"), CASES, ids=[c[1][:12] for c in CASES])
@@ -64,7 +64,7 @@ def test_stderr_handler_is_filtered_too(monkeypatch: pytest.MonkeyPatch) -> None
     try:
         logging.getLogger("aiclient.x").warning("got gho_abcdefghijklmnop0123")
     finally:
-        aclog.setup_logging(level="info")
+        aclog.reset_logging()
     assert "gho_" not in stream.getvalue()
     assert aclog.MASK in stream.getvalue()
 
@@ -87,7 +87,7 @@ def test_file_rotates_by_size(tmp_path: Path) -> None:
         for i in range(200):
             logging.getLogger("aiclient.rot").info("line %04d %s", i, "x" * 40)
     finally:
-        aclog.setup_logging(level="info")
+        aclog.reset_logging()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["r.log", "r.log.1", "r.log.2"]
     assert all((tmp_path / f).stat().st_size <= 2000 for f in files)
