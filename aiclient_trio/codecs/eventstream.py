@@ -73,6 +73,8 @@ class TruncatedStreamError(EventStreamError):
 
 @dataclass(frozen=True, slots=True)
 class EventStreamMessage:
+    """One frame: header name -> value (timestamps as int ms since the epoch), payload."""
+
     headers: dict[str, HeaderValue]
     payload: bytes
 
