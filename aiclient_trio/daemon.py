@@ -10,6 +10,7 @@ the server ends the remaining streams with a terminal error event, then exits 0.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import ipaddress
 import logging
@@ -27,7 +28,7 @@ from aiclient_trio import __version__, paths
 from aiclient_trio.config import ConfigError, load_config
 from aiclient_trio.config_types import Config
 from aiclient_trio.gateway import Gateway
-from aiclient_trio.log import set_secrets, setup_logging
+from aiclient_trio.log import add_secrets, setup_logging
 from aiclient_trio.pidfile import PidLock
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
@@ -283,7 +284,7 @@ class Daemon:
         changed = diff_keys(old, new)
         self.gateway.config.value = new
         set_level(new.logging.level)
-        set_secrets([new.api_key])
+        add_secrets([new.api_key])
         assert self.manager is not None
         for name in self.provider_names():
             was, now = self.enabled(old, name), self.enabled(new, name)
@@ -338,6 +339,17 @@ class Daemon:
         }
 
 
+def _first_os_error(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def run_daemon(options: DaemonOptions) -> int:
     """Run the daemon in this process until it is stopped; returns the exit code.
 
@@ -367,7 +379,25 @@ def run_daemon(options: DaemonOptions) -> int:
         gateway = Gateway(config=AsyncValue(config))
         gateway.observers.append(log_request)
         daemon = Daemon(gateway, options, config_path)
-        trio.run(daemon.run)
+        try:
+            trio.run(daemon.run)
+        except Exception as exc:
+            failure = _first_os_error(exc)
+            if failure is None:
+                log.exception("the daemon failed")
+                return 1
+            log.debug("start-up failed", exc_info=True)
+            if failure.errno in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                where = f"{config.server.host}:{config.server.port}"
+                log.error(
+                    "cannot listen on %s: %s. Pick another port with --port or "
+                    "`aiclient config set server.port N`.",
+                    where,
+                    failure.strerror,
+                )
+            else:
+                log.error("the daemon failed: %s", failure)
+            return 1
         return 0
     finally:
         lock.release()

@@ -24,6 +24,7 @@ from aiclient_trio.gateway import RequestRecord
 __all__ = [
     "LINE_FORMAT",
     "RedactionFilter",
+    "add_secrets",
     "log_request",
     "redact",
     "reset_logging",
@@ -66,6 +67,11 @@ def set_secrets(secrets: Iterable[str | None]) -> None:
     """Literal strings (the API key) masked wherever they appear; short ones are ignored."""
     global _secrets
     _secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
+
+
+def add_secrets(secrets: Iterable[str | None]) -> None:
+    """Mask these too, keeping the secrets already known (a replaced key stays masked)."""
+    set_secrets([*_secrets, *secrets])
 
 
 def redact(text: str) -> str:

@@ -203,3 +203,14 @@ def test_sigterm_drain_lets_a_slow_in_flight_request_finish(cli: Cli) -> None:
     assert "aiclient stopped" in log
     with pytest.raises(httpx.ConnectError):
         httpx.get(info["url"] + "/healthz")
+
+
+def test_start_failure_prints_the_reason_and_last_log_lines(cli: Cli) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        failed = cli("start", "--port", str(port), code=1)
+    assert "the daemon exited with status 1 during start-up" in failed.stderr
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in failed.stderr
+    assert running_pid(cli.pid_file) is None
