@@ -496,3 +496,17 @@ async def test_secrets_never_reach_logs_or_errors(
         assert secret not in failed.value.message
         assert secret not in repr(provider.tokens.current)
         assert secret not in json.dumps(provider.status.value.to_json())
+
+
+async def test_health_monitor_refreshes_models_and_quota_every_ttl(
+    clock: trio.testing.MockClock, nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    sim = await start_simulators(nursery)
+    provider = await start_provider(nursery, tmp_path, sim, models_ttl=100.0)
+    assert provider.models_version.value == 1
+    start = trio.current_time()
+    await provider.models_version.wait_value(lambda v: v >= 3)
+    assert 200 <= trio.current_time() - start < 201
+    assert len(sim.state.recorded("copilot", "/models")) == 3
+    assert len(sim.state.recorded("github", "/copilot_internal/user")) >= 1
+    nursery.cancel_scope.cancel()

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import trio
+from trio_util import AsyncValue
 
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config
@@ -83,6 +84,8 @@ class CopilotProvider(Provider):
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
         self._models_at: float | None = None
+        # Bumped at every successful model-list refresh (the health monitor's heartbeat).
+        self.models_version: AsyncValue[int] = AsyncValue(0)
         self._quota: dict[str, Any] | None = None
         self._credentials_event = trio.Event()
 
@@ -198,6 +201,7 @@ class CopilotProvider(Provider):
         if isinstance(payload, dict):
             self._models = parse_models(payload)
             self._models_at = time.time()
+            self.models_version.value += 1
 
     async def _refresh_quota(self) -> dict[str, Any] | None:
         if self.tokens is None:
