@@ -173,6 +173,39 @@ async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
     await ex.send_json(200, {"input_tokens": estimate})
 
 
+_dropped_log = logging.getLogger("aiclient.translate")
+_dropped_seen: set[tuple[str, str]] = set()
+_DROPPED_KEYS = (
+    ("dropped_tools", "tools"),
+    ("dropped_items", "input items"),
+    ("server_tools", "server tools"),
+)
+
+
+def _note_dropped(request: ir.Request, target: str) -> None:
+    """Log what a translation leaves out because the upstream cannot express it (a warning the
+    first time per target and kind, then debug: Codex sends the same hosted tools every turn)."""
+    parts = []
+    for key, label in _DROPPED_KEYS:
+        values = request.extra.get(key)
+        if values:
+            names = [v.get("name") or v.get("type") if isinstance(v, dict) else v for v in values]
+            parts.append(f"{label}: {', '.join(map(str, names))}")
+    if not parts:
+        return
+    summary = "; ".join(parts)
+    seen = (target, summary) in _dropped_seen
+    if len(_dropped_seen) > 1000:
+        _dropped_seen.clear()
+    _dropped_seen.add((target, summary))
+    _dropped_log.log(
+        logging.DEBUG if seen else logging.WARNING,
+        "%s cannot express these, dropped from the request: %s",
+        target,
+        summary,
+    )
+
+
 def _chat_work(
     gateway: Gateway,
     config: Config,
@@ -196,6 +229,7 @@ def _chat_work(
             native = {**body, "model": model.id}
             await relay_passthrough(ex, provider, model, native, ctx, inbound)
             return
+        _note_dropped(request, f"{provider.name}/{model.id}")
         upstream_request = request.with_model(model.id)
         relay = relay_stream if request.stream else relay_response
         await relay(ex, provider, model, upstream_request, ctx, response_fmt, client_model)
