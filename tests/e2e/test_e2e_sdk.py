@@ -414,3 +414,16 @@ def test_codex_request_shape(http: httpx.Client, model: str) -> None:
     ]
     assert [item["name"] for item in done] == ["exec_command"]
     assert json.loads(done[0]["arguments"]) == {"cmd": "cat a.txt"}
+
+
+def test_translation_drops_are_logged_once(http: httpx.Client, demo: DemoProcess) -> None:
+    body = load("codex_request.json", "kiro/claude-haiku-4.5", "hi")
+    for _ in range(2):
+        assert http.post("/v1/responses", json=body).status_code == 200
+    warnings = [
+        line
+        for line in demo.logs().splitlines()
+        if "WARNING" in line and "kiro/claude-haiku-4.5 cannot express these" in line
+    ]
+    assert len(warnings) == 1, warnings
+    assert "web_search" in warnings[0] and "tool_search" in warnings[0]
