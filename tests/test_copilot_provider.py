@@ -510,3 +510,16 @@ async def test_health_monitor_refreshes_models_and_quota_every_ttl(
     assert len(sim.state.recorded("copilot", "/models")) == 3
     assert len(sim.state.recorded("github", "/copilot_internal/user")) >= 1
     nursery.cancel_scope.cancel()
+
+
+async def test_revoked_during_a_401_replay_signs_the_provider_out(
+    copilot: tuple[CopilotProvider, CopilotSimulator],
+) -> None:
+    provider, sim = copilot
+    sim.state.revoked.add("gho_test")
+    sim.state.expire_copilot_tokens()
+    with pytest.raises(ProviderUnavailable, match="revoked"):
+        await _relay(provider, "openai_chat", _body("openai_chat", "gpt-4.1", "hi"))
+    status = provider.status.value
+    assert status.state == ProviderState.UNAUTHENTICATED
+    assert status.fix == "aiclient auth copilot"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,7 +30,12 @@ from aiclient_trio.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from aiclient_trio.providers.copilot.auth import CopilotToken, TokenManager
+from aiclient_trio.providers.copilot.auth import (
+    CopilotToken,
+    NoCopilotAccess,
+    TokenManager,
+    TokenRevoked,
+)
 from aiclient_trio.providers.copilot.headers import capi_headers
 
 __all__ = ["CapiClient", "make_http_client", "map_upstream_error"]
@@ -174,6 +179,8 @@ class CapiClient:
         self.http = http
         self.config = config
         self.tokens = tokens
+        # Called when a refresh finds the GitHub token revoked or the seat gone.
+        self.on_signed_out: Callable[[GatewayError], None] = lambda _exc: None
 
     async def _token(self, stale: CopilotToken | None) -> CopilotToken:
         """The current (or a fresh) token; sign-in problems become 503 for the client."""
@@ -181,6 +188,9 @@ class CapiClient:
             if stale is None:
                 return await self.tokens.get()
             return await self.tokens.refresh(stale)
+        except (TokenRevoked, NoCopilotAccess) as exc:
+            self.on_signed_out(exc)
+            raise ProviderUnavailable(exc.message) from None
         except GatewayError as exc:
             raise ProviderUnavailable(exc.message) from None
         except httpx.HTTPError as exc:

@@ -134,6 +134,7 @@ class CopilotProvider(Provider):
                 continue
             self.tokens = TokenManager(self.http, self._cc, credential.github_token)
             self._capi = CapiClient(self.http, self._cc, self.tokens)
+            self._capi.on_signed_out = self._signed_out
             try:
                 await self.tokens.refresh(None)
             except (TokenRevoked, NoCopilotAccess) as exc:
@@ -157,6 +158,9 @@ class CopilotProvider(Provider):
                 nursery.start_soon(self._refresh_loop, nursery.cancel_scope)
                 nursery.start_soon(self._health_loop)
             await self._wait_for_new_credential(stamp)
+
+    def _signed_out(self, exc: GatewayError) -> None:
+        self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
 
     async def _refresh_loop(self, scope: trio.CancelScope) -> None:
         """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
