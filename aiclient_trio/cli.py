@@ -1,5 +1,5 @@
-# The `aiclient` command line: config, providers, models, usage, logs and auth commands.
-# Lifecycle commands (start/stop/restart/status) live in cli_lifecycle; this module wires them in.
+# The `aiclient` command line: the group, models, usage, logs, auth, demo and env commands.
+# Lifecycle commands live in cli_lifecycle, config/provider commands in cli_config.
 """`aiclient`: local AI gateway for GitHub Copilot and Kiro."""
 
 from __future__ import annotations
@@ -8,35 +8,25 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from aiclient_trio import __version__, paths
-from aiclient_trio.cli_lifecycle import load_or_exit, restart, start, status, stop
-from aiclient_trio.config import ConfigError, config_to_dict, default_config_path, parse_text_value
-from aiclient_trio.control import ControlClient, ControlError, DaemonNotRunning
+from aiclient_trio import __version__
+from aiclient_trio.cli_config import config, provider
+from aiclient_trio.cli_lifecycle import (
+    NOT_RUNNING,
+    call_daemon,
+    fail,
+    load_or_exit,
+    restart,
+    start,
+    status,
+    stop,
+)
 from aiclient_trio.providers import registry
 
 __all__ = ["main"]
-
-NOT_RUNNING = "aiclient is not running. Start it with: aiclient start"
-
-
-def _call(method: str, params: dict[str, Any] | None = None, *, required: bool = True) -> Any:
-    """Call the running daemon; without one, exit with a hint (or return None if optional)."""
-    try:
-        return ControlClient(paths.control_socket()).call(method, params)
-    except DaemonNotRunning:
-        if required:
-            raise click.ClickException(NOT_RUNNING) from None
-        return None
-    except ControlError as exc:
-        raise click.ClickException(exc.message) from None
-
-
-def _fail(message: str) -> NoReturn:
-    raise click.ClickException(message)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,196 +51,8 @@ for _command in (start, stop, restart, status):
     main.add_command(_command)
 
 
-# -- config -----------------------------------------------------------------------------------
-
-
-@main.group()
-def config() -> None:
-    """Show and change the configuration file.
-
-    \b
-    Examples:
-      aiclient config init
-      aiclient config show --json
-      aiclient config set server.port 8080
-      aiclient config set models.aliases.sonnet copilot/claude-sonnet-4.5
-      aiclient config reload
-    """
-
-
-@config.command("init")
-@click.option("--force", is_flag=True, help="Overwrite an existing file without asking.")
-def config_init(force: bool) -> None:
-    """Write a commented starter config file.
-
-    \b
-    Example:
-      aiclient config init && $EDITOR ~/.config/aiclient/config.toml
-    """
-    from aiclient_trio.config_file import write_starter
-
-    path = default_config_path()
-    if (
-        path.exists()
-        and not force
-        and not click.confirm(f"{path} exists. Overwrite it?", default=False)
-    ):
-        _fail("left the existing file unchanged (use --force to overwrite)")
-    write_starter(path)
-    click.echo(f"wrote {path}")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items() if v is not None}
-    return value
-
-
-@config.command("show")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def config_show(as_json: bool) -> None:
-    """Print the effective config (flags > env > file > defaults), secrets masked.
-
-    When the daemon runs, shows the config it is using.
-
-    \b
-    Examples:
-      aiclient config show
-      aiclient config show --json | jq .server
-    """
-    running = _call("config.show", required=False)
-    if running is not None:
-        data, source = running["config"], f"running daemon (file {running['path']})"
-    else:
-        data, source = config_to_dict(load_or_exit()), f"{default_config_path()} + environment"
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    import tomli_w
-
-    click.echo(f"# effective config from the {source}")
-    click.echo(tomli_w.dumps(_clean(data)), nl=False)
-
-
-@config.command("set")
-@click.argument("key")
-@click.argument("value")
-def config_set(key: str, value: str) -> None:
-    """Set KEY (dotted) to VALUE in the config file and apply it to a running daemon.
-
-    Lists are comma-separated. An empty VALUE unsets an optional key.
-
-    \b
-    Examples:
-      aiclient config set logging.level debug
-      aiclient config set server.port 8080          # needs `aiclient restart`
-      aiclient config set providers.kiro.enabled false
-      aiclient config set models.aliases.fast copilot/gpt-4.1,kiro/claude-haiku-4.5
-    """
-    from aiclient_trio.config_file import set_value
-
-    path = default_config_path()
-    try:
-        set_value(path, key, parse_text_value(key, value, "config set"))
-    except ConfigError as exc:
-        _fail(str(exc))
-    click.echo(f"set {key} in {path}")
-    _report_reload(_call("config.reload", required=False))
-
-
-def _report_reload(result: dict[str, Any] | None) -> None:
-    if result is None:
-        click.echo("(the daemon is not running; the change applies at the next start)")
-        return
-    changed = result.get("changed") or []
-    click.echo(
-        "running daemon updated" + (f": {', '.join(changed)}" if changed else " (no change)")
-    )
-    if result.get("needs_restart"):
-        click.echo(
-            f"needs restart to apply: {', '.join(result['needs_restart'])} (run: aiclient restart)"
-        )
-
-
-@config.command("reload")
-def config_reload() -> None:
-    """Make the running daemon re-read its config file (same as SIGHUP).
-
-    An invalid file is refused and the daemon keeps its running config.
-
-    \b
-    Example:
-      $EDITOR "$(aiclient config path)" && aiclient config reload
-    """
-    _report_reload(_call("config.reload"))
-
-
-@config.command("path")
-def config_path() -> None:
-    """Print the config file's path.
-
-    \b
-    Example:
-      aiclient config path
-    """
-    click.echo(str(default_config_path()))
-
-
-# -- providers, models, usage -------------------------------------------------------------------
-
-
-@main.group()
-def provider() -> None:
-    """Enable or disable a provider (takes effect at once and is saved in the config).
-
-    \b
-    Examples:
-      aiclient provider disable kiro
-      aiclient provider enable kiro
-    """
-
-
-def _set_provider(name: str, enabled: bool) -> None:
-    from aiclient_trio.config_file import set_value
-
-    result = _call(
-        "provider.enable" if enabled else "provider.disable", {"name": name}, required=False
-    )
-    word = "enabled" if enabled else "disabled"
-    if result is not None:
-        click.echo(f"{name} {word} (running daemon updated, saved in the config file)")
-        return
-    if name not in registry.PROVIDER_NAMES:
-        _fail(f"unknown provider {name!r}; known: {', '.join(registry.PROVIDER_NAMES)}")
-    try:
-        set_value(default_config_path(), f"providers.{name}.enabled", enabled)
-    except ConfigError as exc:
-        _fail(str(exc))
-    click.echo(f"{name} {word} in {default_config_path()} (the daemon is not running)")
-
-
-@provider.command("enable")
-@click.argument("name")
-def provider_enable(name: str) -> None:
-    """Enable provider NAME (copilot, kiro).
-
-    \b
-    Example:
-      aiclient provider enable kiro
-    """
-    _set_provider(name, True)
-
-
-@provider.command("disable")
-@click.argument("name")
-def provider_disable(name: str) -> None:
-    """Disable provider NAME (copilot, kiro).
-
-    \b
-    Example:
-      aiclient provider disable kiro
-    """
-    _set_provider(name, False)
+for _group in (config, provider):
+    main.add_command(_group)
 
 
 @main.command()
@@ -264,7 +66,7 @@ def models(only: str | None, as_json: bool) -> None:
       aiclient models
       aiclient models --provider kiro --json
     """
-    result = _call("models", {"provider": only} if only else {})
+    result = call_daemon("models", {"provider": only} if only else {})
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -319,7 +121,7 @@ def usage(since: str | None, until: str | None, group: str, as_json: bool) -> No
       aiclient usage --since 2026-11-01 --json
     """
     params = {"group": group, **{k: v for k, v in (("since", since), ("until", until)) if v}}
-    result = _call("usage", params)
+    result = call_daemon("usage", params)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -357,7 +159,7 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
 
     path = log_path(load_or_exit())
     if not path.exists():
-        _fail(f"no log file at {path} yet (start the daemon with: aiclient start)")
+        fail(f"no log file at {path} yet (start the daemon with: aiclient start)")
     for line in tail_lines(path, lines, level):
         click.echo(line)
     if follow:
@@ -425,7 +227,7 @@ class AuthGroup(click.Group):
 
             @click.command(cmd_name, help=f"Sign in to {cmd_name} (unavailable in this build).")
             def unavailable() -> None:
-                _fail(f"sign-in for {cmd_name} is not available in this build ({reason})")
+                fail(f"sign-in for {cmd_name} is not available in this build ({reason})")
 
             return unavailable
 
@@ -488,9 +290,9 @@ def auth_revoke(name: str, yes: bool) -> None:
     try:
         deleted = registry.revoke(name)
     except (ImportError, AttributeError) as exc:
-        _fail(f"{name} credentials cannot be managed in this build: {exc}")
+        fail(f"{name} credentials cannot be managed in this build: {exc}")
     click.echo(f"{name}: credentials deleted" if deleted else f"{name}: no stored credentials")
-    if _call("provider.reload", {"name": name}, required=False) is not None:
+    if call_daemon("provider.reload", {"name": name}, required=False) is not None:
         click.echo("the running daemon dropped them")
 
 
@@ -559,8 +361,8 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
     from aiclient_trio.cli_lifecycle import probe_url
 
     config = load_or_exit()
-    status_info = _call("status", required=False)
-    models_info = _call("models", required=False) if status_info is not None else None
+    status_info = call_daemon("status", required=False)
+    models_info = call_daemon("models", required=False) if status_info is not None else None
     if url is None:
         if status_info is not None and status_info.get("url"):
             url = probe_url(str(status_info["url"]))

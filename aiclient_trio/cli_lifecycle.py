@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -21,7 +21,7 @@ from aiclient_trio.config_types import Config
 from aiclient_trio.control import ControlClient, ControlError, DaemonNotRunning
 from aiclient_trio.pidfile import AlreadyRunning, running_pid
 
-__all__ = ["restart", "start", "status", "stop"]
+__all__ = ["call_daemon", "fail", "load_or_exit", "restart", "start", "status", "stop"]
 
 POLL = 0.1
 
@@ -39,6 +39,25 @@ def _overrides(
         }.items()
         if v is not None
     }
+
+
+NOT_RUNNING = "aiclient is not running. Start it with: aiclient start"
+
+
+def call_daemon(method: str, params: dict[str, Any] | None = None, *, required: bool = True) -> Any:
+    """Call the running daemon; without one, exit with a hint (or return None if optional)."""
+    try:
+        return ControlClient(paths.control_socket()).call(method, params)
+    except DaemonNotRunning:
+        if required:
+            raise click.ClickException(NOT_RUNNING) from None
+        return None
+    except ControlError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+def fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
 
 
 def load_or_exit(overrides: dict[str, Any] | None = None) -> Config:
