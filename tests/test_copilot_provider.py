@@ -523,3 +523,14 @@ async def test_revoked_during_a_401_replay_signs_the_provider_out(
     status = provider.status.value
     assert status.state == ProviderState.UNAUTHENTICATED
     assert status.fix == "aiclient auth copilot"
+
+
+async def test_mid_stream_error_object_ends_the_translation_with_stream_error(
+    copilot: tuple[CopilotProvider, CopilotSimulator],
+) -> None:
+    provider, sim = copilot
+    sim.state.faults.error_after_events = 2
+    events = await _translate(provider, "anthropic", _body("anthropic", "gpt-4o", "hello there"))
+    assert isinstance(events[-1], ir.StreamError)
+    assert "upstream overloaded" in events[-1].error.message
+    assert any(isinstance(e, ir.TextDelta) for e in events)

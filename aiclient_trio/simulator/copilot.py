@@ -186,14 +186,16 @@ class CopilotAPISimulator:
         stream = bool(body.get("stream"))
         if path == "/chat/completions":
             if stream:
-                frames = [
-                    sse_frame(json.dumps(c))
-                    for c in replies.chat_chunks(turn, model, claude=claude)
-                ]
+                chunks = replies.chat_chunks(turn, model, claude=claude)
+                frames = [sse_frame(json.dumps(c)) for c in chunks] + [sse_frame("[DONE]")]
+                cut = self.state.faults.error_after_events
+                if cut is not None:  # a mid-stream error object, then the stream ends
+                    mid_error = {"error": {"message": "upstream overloaded", "code": "overloaded"}}
+                    frames = [*frames[:cut], sse_frame(json.dumps(mid_error))]
                 await self._stream(
                     send,
                     receive,
-                    [*frames, sse_frame("[DONE]")],
+                    frames,
                     turn.reply.stall_ms,
                     turn.reply.reset_after,
                 )

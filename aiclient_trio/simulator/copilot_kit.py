@@ -67,6 +67,8 @@ class Faults:
     token_failures: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
+    # Chat streams: after this many events, a `{"error": {...}}` chunk ends the stream.
+    error_after_events: int | None = None
     # Hold every CAPI stream open after this many events until the client leaves.
     hold_after_events: int | None = None
     # Cut every CAPI stream after this many events (connection aborted, no clean end).
