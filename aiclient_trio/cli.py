@@ -125,11 +125,9 @@ def usage(since: str | None, until: str | None, group: str, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from aiclient_trio.usage_report import format_quota, format_usage
+    from aiclient_trio.usage_report import format_usage
 
-    click.echo(format_usage(result))
-    for name, quota in sorted((result.get("quota") or {}).items()):
-        click.echo(f"{name}: {format_quota(quota)}")
+    click.echo(format_usage(result))  # includes one quota line per provider
 
 
 # -- logs ---------------------------------------------------------------------------------------

@@ -82,10 +82,10 @@ def _healthy(url: str) -> bool:
     return response.status_code == 200
 
 
-def _daemon_status(timeout: float = 5.0) -> dict[str, Any] | None:
+def _daemon_status(timeout: float = 5.0, *, quota: bool = False) -> dict[str, Any] | None:
     try:
         result: dict[str, Any] = ControlClient(paths.control_socket(), timeout=timeout).call(
-            "status"
+            "status", {"quota": quota}
         )
     except (DaemonNotRunning, ControlError, OSError, ValueError):
         return None
@@ -341,7 +341,10 @@ def format_status(info: dict[str, Any]) -> str:
         f"  Log        {info.get('log_file')}",
         "  Providers",
     ]
+    from aiclient_trio.usage_report import format_quota
+
     providers = info.get("providers", {})
+    quotas = info.get("quota") or {}
     width = max((len(n) for n in providers), default=0)
     for name, state in providers.items():
         line = f"    {name.ljust(width)}  {state.get('state')}"
@@ -349,6 +352,8 @@ def format_status(info: dict[str, Any]) -> str:
             line += f": {state['reason']}"
         if state.get("fix") and state.get("state") not in ("ready", "refreshing"):
             line += f"  -> fix: {state['fix']}"
+        if name in quotas:
+            line += f"  ({format_quota(quotas[name])})"
         lines.append(line)
     if info.get("reloads", {}).get("last_error"):
         lines.append(f"  Last config reload failed: {info['reloads']['last_error']}")
@@ -368,7 +373,7 @@ def status(as_json: bool) -> None:
       aiclient status --json | jq .providers
     """
     pid = running_pid(paths.pid_file())
-    info = _daemon_status() if pid is not None else None
+    info = _daemon_status(quota=True) if pid is not None else None
     if info is None:
         if as_json:
             click.echo(json.dumps({"running": False, "pid": pid}))

@@ -16,6 +16,7 @@ import ipaddress
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,8 +320,6 @@ class Daemon:
                     **provider.status.value.to_json(),
                     "since": provider.status.value.since,
                 }
-        import time
-
         return {
             "running": True,
             "pid": os.getpid(),

@@ -2,7 +2,8 @@
 # Each takes the JSON params and returns a JSON-able result or raises ControlError with a reason.
 """Control-socket methods of the daemon.
 
-Methods: `status`, `config.show`, `config.set` ({key, value}), `config.reload`,
+Methods: `status` ({quota?}: false skips the upstream quota calls), `config.show`,
+`config.set` ({key, value}), `config.reload`,
 `provider.enable` / `provider.disable` / `provider.reload` ({name}), `models` ({provider?}),
 `usage` ({since?, until?, group?}), `logs.tail` ({lines?, level?}). The wire format is
 in `aiclient_trio.control`.
@@ -13,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from aiclient_trio.config import ConfigError, config_to_dict, parse_text_value
 from aiclient_trio.control import ControlError, Handler
 from aiclient_trio.log import tail_lines
+from aiclient_trio.providers.base import Provider
+from aiclient_trio.supervisor import describe_exception
 
 if TYPE_CHECKING:
     from aiclient_trio.daemon import Daemon
@@ -30,13 +35,36 @@ def _str_param(params: Mapping[str, Any], name: str) -> str:
     return value
 
 
+async def ready_quotas(providers: Mapping[str, Provider], wait: float = 3.0) -> dict[str, Any]:
+    """Each ready provider's quota, asked concurrently; slow or failing ones report an error."""
+    quotas: dict[str, Any] = {}
+
+    async def ask(name: str, provider: Provider) -> None:
+        try:
+            with trio.fail_after(wait):
+                quotas[name] = await provider.quota()
+        except trio.TooSlowError:
+            quotas[name] = {"error": "the upstream did not answer in time"}
+        except Exception as exc:
+            quotas[name] = {"error": describe_exception(exc)}
+
+    async with trio.open_nursery() as nursery:
+        for name, provider in providers.items():
+            if provider.status.value.ready:
+                nursery.start_soon(ask, name, provider)
+    return dict(sorted(quotas.items()))
+
+
 def control_handlers(daemon: Daemon) -> dict[str, Handler]:
     from aiclient_trio.config_file import set_value
     from aiclient_trio.daemon import log_path
     from aiclient_trio.providers.registry import PROVIDER_NAMES
 
     async def status(params: Mapping[str, Any]) -> Any:
-        return daemon.status()
+        info = daemon.status()
+        if params.get("quota", True):
+            info["quota"] = await ready_quotas(daemon.gateway.providers)
+        return info
 
     async def config_show(params: Mapping[str, Any]) -> Any:
         return {

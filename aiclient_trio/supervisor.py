@@ -80,7 +80,9 @@ async def supervise(
             reason = "its task ended unexpectedly"
         except Exception as exc:
             reason = describe_exception(exc)
-            log.warning("provider %s failed: %s", name, reason, exc_info=log.isEnabledFor(10))
+            log.warning(
+                "provider %s failed: %s", name, reason, exc_info=log.isEnabledFor(logging.DEBUG)
+            )
         if trio.current_time() - began >= policy.healthy_after:
             backoff = policy.initial
         provider.set_status(

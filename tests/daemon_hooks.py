@@ -70,6 +70,9 @@ class SteadyProvider(FlakyProvider):
     def __init__(self, config: Config | None = None) -> None:
         super().__init__(config, name="steady")
 
+    async def quota(self) -> dict[str, Any] | None:
+        return {"remaining": 42, "limit": 50, "unit": "requests"}
+
 
 Scope = MutableMapping[str, Any]
 ASGI = Callable[

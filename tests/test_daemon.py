@@ -107,12 +107,13 @@ def test_start_status_restart_stop_through_the_cli(cli: Cli) -> None:
 
     text = cli("status").stdout
     assert f"running (PID {info['pid']})" in text
-    assert "steady   ready" in text
+    assert "steady   ready  (42 of 50 requests left)" in text
     assert "kiro     disabled" in text
     assert "fix: aiclient provider enable kiro" in text
     assert info["providers"]["steady"]["state"] == "ready"
     assert info["rss_bytes"] > 1_000_000
     assert info["active_requests"] == 0
+    assert info["quota"] == {"steady": {"remaining": 42, "limit": 50, "unit": "requests"}}
 
     refused = cli("start", "--port", "0", code=1)
     assert f"already running (PID {info['pid']})" in refused.stderr
@@ -167,7 +168,7 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
     # Usage from the ledger the daemon runs, with each provider's quota.
     usage = json.loads(cli("usage", "--json", "--since", "1h").stdout)
     assert usage["totals"]["requests"] == 0
-    assert usage["quota"] == {"steady": None}
+    assert usage["quota"] == {"steady": {"remaining": 42, "limit": 50, "unit": "requests"}}
     assert "total" in cli("usage").stdout
     assert "invalid time 'soon'" in cli("usage", "--since", "soon", code=1).stderr
 
