@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "CODEX_KEY_ENV",
+    "CODEX_PROFILE",
     "NO_KEY",
     "TARGETS",
     "Endpoint",
@@ -30,6 +31,9 @@ TARGETS = ("claude-code", "codex", "openai", "anthropic", "curl")
 NO_KEY = "not-needed"
 # The variable Codex reads the key from (not an AICLIENT_* config name, so the daemon ignores it).
 CODEX_KEY_ENV = "AICLIENT_CODEX_KEY"
+# Codex layers $CODEX_HOME/<profile>.config.toml over config.toml with `--profile <profile>`.
+CODEX_PROFILE = "aiclient"
+CODEX_DIR = "${CODEX_HOME:-$HOME/.codex}"
 # Claude Code: what keeps it on loopback (no telemetry, no update checks, no side calls).
 CLAUDE_OFFLINE_ENV = (
     ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1"),
@@ -157,15 +161,16 @@ def codex_toml(endpoint: Endpoint, model: str) -> str:
 
 
 def codex(endpoint: Endpoint, model: str) -> str:
+    """A Codex profile file (layered over the user's own config.toml, which stays untouched)."""
     return "\n".join(
         [
-            f"# Codex CLI through aiclient ({model}): put this in ~/.codex/config.toml",
-            "# (or in $CODEX_HOME/config.toml)",
+            f"# Codex CLI through aiclient ({model}): a profile next to your config.toml",
+            f'mkdir -p "{CODEX_DIR}" && cat > "{CODEX_DIR}/{CODEX_PROFILE}.config.toml" <<\'EOF\'',
             codex_toml(endpoint, model),
-            "",
-            "# then, in the shell:",
+            "EOF",
             f"export {CODEX_KEY_ENV}={shlex.quote(endpoint.key)}",
-            'codex exec --skip-git-repo-check "say hi" < /dev/null        # or just: codex',
+            f'codex exec --profile {CODEX_PROFILE} --skip-git-repo-check "say hi" < /dev/null'
+            f"        # or: codex --profile {CODEX_PROFILE}",
         ]
     )
 

@@ -67,14 +67,17 @@ def test_claude_code_lines_point_at_the_root_and_stay_offline() -> None:
 
 def test_codex_block_is_valid_toml_with_a_responses_provider() -> None:
     text = client_env.render("codex", ENDPOINT)
-    config = tomllib.loads(text[text.index("model = ") : text.index("# then")])
+    heredoc = text.split("<<'EOF'\n", 1)[1].split("\nEOF\n", 1)[0]
+    config = tomllib.loads(heredoc)
     assert config["model"] == "copilot/gpt-5-codex"  # the responses-only model
     provider = config["model_providers"][config["model_provider"]]
     assert provider["wire_api"] == "responses"
     assert provider["base_url"] == "http://127.0.0.1:9999/v1"
     assert exports(text)[provider["env_key"]] == client_env.NO_KEY
     assert config["features"]["plugins"] is False and config["analytics"]["enabled"] is False
-    assert "< /dev/null" in text and "--skip-git-repo-check" in text
+    assert '/aiclient.config.toml" <<' in text, "a profile file: the user's config stays"
+    assert "codex exec --profile aiclient --skip-git-repo-check" in text
+    assert "< /dev/null" in text
 
 
 def test_sdk_and_curl_snippets_use_the_model_and_key() -> None:

@@ -31,31 +31,23 @@ def section(banner: str, title: str) -> str:
     return found.group(1)
 
 
-def exported(text: str) -> dict[str, str]:
-    """The variables set by the `export K=V ...` lines of a pasted setup."""
-    env: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("export "):
-            for word in shlex.split(line)[1:]:
-                name, _, value = word.partition("=")
-                env[name] = value
-    return env
+def pasted(setup: str, command: list[str]) -> str:
+    """The banner's setup as a user pastes it, with its example command replaced by ours."""
+    lines = [line for line in setup.splitlines() if not line.startswith(("claude ", "codex "))]
+    return "\n".join([*lines, shlex.join(command) + " < /dev/null", ""])
 
 
-def base_env(home: Path) -> dict[str, str]:
-    """A clean environment (nothing inherited from the caller's shell but PATH)."""
-    binary = BIN / "claude"
-    if not binary.exists():
-        pytest.fail(f"{binary} is missing: run `nox -s e2e` (it installs the CLIs)")
-    home.mkdir(parents=True, exist_ok=True)
-    return {"PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(home), "TERM": "dumb"}
-
-
-def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_pasted(script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run `script` in bash with a clean environment (only PATH) and a fresh HOME."""
+    if not (BIN / "claude").exists() or not (BIN / "codex").exists():
+        pytest.fail(f"the CLIs are missing from {BIN}: run `nox -s e2e` (it installs them)")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {"PATH": f"{BIN}:{os.environ['PATH']}", "HOME": str(home), "TERM": "dumb"}
     return subprocess.run(
-        args,
+        ["bash", "-c", script],
         env=env,
-        cwd=cwd,
+        cwd=tmp_path,
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -66,13 +58,12 @@ def run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Completed
 
 def claude(demo: DemoProcess, tmp_path: Path, model: str, prompt: str) -> str:
     setup = section(demo.banner, "Claude Code")
-    env = {**base_env(tmp_path / "home"), **exported(setup), "ANTHROPIC_MODEL": model}
-    assert env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1"
-    result = run(
-        ["claude", "-p", prompt, "--output-format", "json", "--allowedTools", "Read"],
-        env,
-        tmp_path,
+    assert "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1" in setup
+    setup = re.sub(
+        r"^export ANTHROPIC_MODEL=.*$", f"export ANTHROPIC_MODEL={model}", setup, flags=re.M
     )
+    command = ["claude", "-p", prompt, "--output-format", "json", "--allowedTools", "Read"]
+    result = run_pasted(pasted(setup, command), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     answer = json.loads(result.stdout)
     assert answer["is_error"] is False, answer
@@ -81,13 +72,10 @@ def claude(demo: DemoProcess, tmp_path: Path, model: str, prompt: str) -> str:
 
 def codex(demo: DemoProcess, tmp_path: Path, model: str, prompt: str) -> str:
     setup = section(demo.banner, "Codex CLI")
-    toml = setup[setup.index("model = ") : setup.index("# then")]
-    toml = re.sub(r'^model = ".*"$', f'model = "{model}"', toml, count=1, flags=re.M)
-    codex_home = tmp_path / "codex"
-    codex_home.mkdir()
-    (codex_home / "config.toml").write_text(toml)
-    env = {**base_env(tmp_path / "home"), **exported(setup), "CODEX_HOME": str(codex_home)}
-    result = run(["codex", "exec", "--skip-git-repo-check", prompt], env, tmp_path)
+    assert 'wire_api = "responses"' in setup
+    setup = re.sub(r'^model = ".*"$', f'model = "{model}"', setup, count=1, flags=re.M)
+    command = ["codex", "exec", "--profile", "aiclient", "--skip-git-repo-check", prompt]
+    result = run_pasted(pasted(setup, command), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip()
 
