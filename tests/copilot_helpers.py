@@ -27,9 +27,13 @@ def load(name: str) -> Any:
     return json.loads((DATA / name).read_text())
 
 
-def copilot_config(sim: CopilotSimulator, **changes: Any) -> Config:
-    copilot = CopilotConfig(github_url=sim.github_url, github_api_url=sim.github_url)
-    return Config(copilot=dataclasses.replace(copilot, **changes))
+def copilot_config(sim: CopilotSimulator, base: Config | None = None, **changes: Any) -> Config:
+    """`base` (default Config()) with its copilot section pointed at the simulators."""
+    base = base or Config()
+    copilot = dataclasses.replace(
+        base.copilot, github_url=sim.github_url, github_api_url=sim.github_url
+    )
+    return dataclasses.replace(base, copilot=dataclasses.replace(copilot, **changes))
 
 
 async def start_simulators(
@@ -56,12 +60,15 @@ async def start_provider(
     sim: CopilotSimulator,
     *,
     github_token: str | None = "gho_test",
+    config: Config | None = None,
     **config_changes: Any,
 ) -> CopilotProvider:
     directory = tmp_path / "copilot"
     if github_token is not None:
         save_credential(StoredCredential(github_token=github_token), directory)
-    provider = CopilotProvider(copilot_config(sim, **config_changes), credentials_dir=directory)
+    provider = CopilotProvider(
+        copilot_config(sim, config, **config_changes), credentials_dir=directory
+    )
     await nursery.start(_close_on_cancel, provider)
     await nursery.start(provider.run)
     return provider
