@@ -344,15 +344,17 @@ def demo(port: int, host: str, log_level: str) -> None:
 def env(client: str, model: str | None, url: str | None, show_key: bool) -> None:
     """Print the setup lines for CLIENT against the running gateway.
 
-    CLIENT is claude-code, codex, openai, anthropic or curl. For Claude Code the lines
-    include the variables that keep it from calling home; for Codex the config.toml
-    provider block (wire_api = "responses").
+    CLIENT is claude-code, codex, openai, anthropic or curl. claude-code and codex print
+    shell to paste or eval: for Claude Code the variables, including those that keep it from
+    calling home; for Codex a profile ($CODEX_HOME/aiclient.config.toml, wire_api =
+    "responses") used with `codex --profile aiclient`. openai and anthropic print the
+    variables and a Python example.
 
     \b
     Examples:
       aiclient env claude-code
-      eval "$(aiclient env claude-code --model kiro/claude-sonnet-4.5)"
-      aiclient env codex --model copilot/gpt-5-codex >> ~/.codex/config.toml  # edit after
+      eval "$(aiclient env claude-code --model kiro/claude-sonnet-4.5)" && claude
+      eval "$(aiclient env codex)" && codex --profile aiclient
       aiclient env openai
     """
     from aiclient_trio import client_env

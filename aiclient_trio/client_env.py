@@ -134,7 +134,7 @@ def claude_code(endpoint: Endpoint, model: str) -> str:
         "# keep Claude Code from calling home (telemetry, update checks, side requests)",
         "export " + " ".join(f"{k}={v}" for k, v in CLAUDE_OFFLINE_ENV),
         "unset ANTHROPIC_API_KEY",
-        'claude -p "say hi"        # or just: claude',
+        '# try: claude -p "say hi"   (or just: claude)',
     ]
     return "\n".join(lines)
 
@@ -169,8 +169,8 @@ def codex(endpoint: Endpoint, model: str) -> str:
             codex_toml(endpoint, model),
             "EOF",
             f"export {CODEX_KEY_ENV}={shlex.quote(endpoint.key)}",
-            f'codex exec --profile {CODEX_PROFILE} --skip-git-repo-check "say hi" < /dev/null'
-            f"        # or: codex --profile {CODEX_PROFILE}",
+            f"# try: codex exec --profile {CODEX_PROFILE} --skip-git-repo-check"
+            f' "say hi" < /dev/null   (or: codex --profile {CODEX_PROFILE})',
         ]
     )
 

@@ -220,3 +220,20 @@ def test_demo_command_reports_a_busy_port(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "cannot start" in result.stderr and "--port 0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("target", ["claude-code", "codex", "curl"])
+def test_shell_setups_are_valid_shell(target: str) -> None:
+    text = client_env.render(target, ENDPOINT)
+    checked = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_codex_setup_pasted_in_bash_writes_the_profile(tmp_path: Path) -> None:
+    text = client_env.render("codex", ENDPOINT)
+    script = text + '\nprintf %s "$AICLIENT_CODEX_KEY"\n'
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "c")}
+    ran = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True)
+    assert ran.returncode == 0 and ran.stdout == client_env.NO_KEY, ran.stderr
+    profile = tomllib.loads((tmp_path / "c" / "aiclient.config.toml").read_text())
+    assert profile["model_providers"]["aiclient"]["wire_api"] == "responses"
