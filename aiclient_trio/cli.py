@@ -8,7 +8,6 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -24,7 +23,12 @@ from aiclient_trio.cli_lifecycle import (
     status,
     stop,
 )
+from aiclient_trio.cli_ops import auth_list, auth_revoke, models
+from aiclient_trio.completion import complete_models, completion
 from aiclient_trio.providers import registry
+from aiclient_trio.service import service
+from aiclient_trio.uninstall import uninstall
+from aiclient_trio.version_check import version
 
 __all__ = ["main"]
 
@@ -54,50 +58,9 @@ for _command in (start, stop, restart, status):
 for _group in (config, provider):
     main.add_command(_group)
 
-
-@main.command()
-@click.option("--provider", "only", help="Only this provider's models.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def models(only: str | None, as_json: bool) -> None:
-    """List the models the running daemon can serve, and the configured aliases.
-
-    \b
-    Examples:
-      aiclient models
-      aiclient models --provider kiro --json
-    """
-    result = call_daemon("models", {"provider": only} if only else {})
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-        return
-    from aiclient_trio.usage_report import format_table
-
-    rows = [
-        [
-            m["id"],
-            str(m.get("context_window") or "-"),
-            str(m.get("max_output_tokens") or "-"),
-            ",".join(
-                f
-                for f, on in (
-                    ("tools", m.get("supports_tools")),
-                    ("vision", m.get("supports_vision")),
-                    ("thinking", m.get("supports_thinking")),
-                )
-                if on
-            )
-            or "-",
-        ]
-        for m in result["models"]
-    ]
-    if rows:
-        click.echo(format_table(["model", "context", "max out", "features"], rows))
-    else:
-        click.echo("no models available (is a provider signed in? see `aiclient status`)")
-    if result.get("aliases"):
-        click.echo("\naliases:")
-        for name, targets in sorted(result["aliases"].items()):
-            click.echo(f"  {name} -> {' | '.join(targets)}")
+# Operations: models, service, uninstall, version, completion (auth list/revoke below).
+for _command in (models, service, uninstall, version, completion):
+    main.add_command(_command)
 
 
 @main.command()
@@ -243,55 +206,8 @@ def auth() -> None:
     """
 
 
-@auth.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def auth_list(as_json: bool) -> None:
-    """Show which providers have stored credentials (never the secrets).
-
-    \b
-    Examples:
-      aiclient auth list
-      aiclient auth list --json
-    """
-    summaries: dict[str, Any] = {}
-    for name in registry.PROVIDER_NAMES:
-        try:
-            summaries[name] = registry.credential_summary(name)
-        except (ImportError, AttributeError) as exc:
-            summaries[name] = {"signed_in": False, "error": f"unavailable in this build: {exc}"}
-    if as_json:
-        click.echo(json.dumps(summaries, indent=2))
-        return
-    for name, info in summaries.items():
-        if info.get("error"):
-            click.echo(f"{name}: {info['error']}")
-        elif info.get("signed_in"):
-            account = f" as {info['account']}" if info.get("account") else ""
-            click.echo(f"{name}: signed in{account} ({info.get('path')})")
-        else:
-            click.echo(f"{name}: not signed in (run: aiclient auth {name})")
-
-
-@auth.command("revoke")
-@click.argument("name", type=click.Choice(list(registry.PROVIDER_NAMES)))
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def auth_revoke(name: str, yes: bool) -> None:
-    """Delete the stored credentials of provider NAME; a running daemon drops them at once.
-
-    \b
-    Examples:
-      aiclient auth revoke kiro
-      aiclient auth revoke copilot --yes
-    """
-    if not yes:
-        click.confirm(f"Delete the stored {name} credentials?", abort=True)
-    try:
-        deleted = registry.revoke(name)
-    except (ImportError, AttributeError) as exc:
-        fail(f"{name} credentials cannot be managed in this build: {exc}")
-    click.echo(f"{name}: credentials deleted" if deleted else f"{name}: no stored credentials")
-    if call_daemon("provider.reload", {"name": name}, required=False) is not None:
-        click.echo("the running daemon dropped them")
+auth.add_command(auth_list)
+auth.add_command(auth_revoke)
 
 
 # -- demo and client setup ------------------------------------------------------------------------
@@ -336,7 +252,12 @@ def demo(port: int, host: str, log_level: str) -> None:
 @click.argument(
     "client", type=click.Choice(["claude-code", "codex", "openai", "anthropic", "curl"])
 )
-@click.option("--model", "-m", help="Model to use (default: a suitable one of the daemon's).")
+@click.option(
+    "--model",
+    "-m",
+    help="Model to use (default: a suitable one of the daemon's).",
+    shell_complete=complete_models,
+)
 @click.option("--url", help="Gateway URL (default: the running daemon's, else the config's).")
 @click.option(
     "--show-key", is_flag=True, help="Print the configured api_key instead of a placeholder."
