@@ -85,15 +85,15 @@ async def _with_retries(
 ) -> None:
     """One target: skipped while its circuit is open; transient failures retried with
     backoff until the first byte went to the client."""
+    if not breaker.allow():
+        wait = breaker.retry_in()
+        raise ProviderUnavailable(
+            f"provider {target.provider.name!r} is failing (circuit open after repeated "
+            f"upstream errors); next try in {wait:.0f} s",
+            retry_after=max(1.0, wait),
+        )
     retry = 0
     while True:
-        if not breaker.allow():
-            wait = breaker.retry_in()
-            raise ProviderUnavailable(
-                f"provider {target.provider.name!r} is failing (circuit open after repeated "
-                f"upstream errors); next try in {wait:.0f} s",
-                retry_after=max(1.0, wait),
-            )
         ctx = RequestContext(ex.request_id, inbound, client_model, headers)
         ctx.upstream_model = target.model.id  # the provider may refine it
         ex.ctx, ex.provider = ctx, target.provider.name
@@ -118,6 +118,8 @@ async def _with_retries(
                 delay,
             )
             await trio.sleep(delay)
+            if not breaker.allow():  # opened meanwhile: the upstream's own error says more
+                raise
             continue
         except BaseException:
             # Cancelled: an upstream timeout is the upstream's fault, a disconnect is not.

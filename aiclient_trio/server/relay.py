@@ -45,8 +45,8 @@ _DROP_HEADERS = frozenset(
         "set-cookie",
     }
 )
-# A non-stream passthrough body is kept (for its usage) only up to this size.
-_MAX_USAGE_BODY = 8 * 1024 * 1024
+# A non-stream passthrough body is read whole (to check it is JSON) up to this size.
+_MAX_WHOLE_BODY = 64 * 1024 * 1024
 
 
 def format_module(fmt: ir.WireFormat | str) -> ModuleType:
@@ -171,7 +171,8 @@ async def relay_passthrough(
     ctx: RequestContext,
     fmt: ir.WireFormat,
 ) -> None:
-    """Relay the upstream's bytes as they arrive; parse a copy only for usage and the end."""
+    """Relay a stream's bytes as they arrive (a copy parsed for usage and the end); a
+    non-stream body is relayed whole once it parsed as JSON."""
     module = format_module(fmt)
     async with provider.open_passthrough(body, model, ctx) as up:
         streaming = "event-stream" in up.content_type
@@ -181,42 +182,73 @@ async def relay_passthrough(
             parser = module.StreamParser(model=ctx.client_model, input_estimate=0)
         kept: list[bytes] = []
         kept_size = 0
+        partial = bytearray()
         headers = _relayed_headers(up.headers, up.content_type)
         ended = False
         async with _closing(up.body) as chunks:
             async for chunk in chunks:
                 ex.upstream_seen = trio.current_time()
-                if not ex.started:
-                    await ex.start(up.status, headers)
-                    if streaming:
-                        ex.stream_error = module.render_stream_error
-                await ex.write(chunk)
-                if decoder is not None:
-                    for sse in decoder.feed(chunk):
-                        for event in parser.feed(sse):
-                            _track_usage(ex, event)
-                            if isinstance(event, ir.StreamError):
-                                ex.note_error(event.error, upstream=True)
-                            ended = ended or isinstance(event, ir.MessageStop | ir.StreamError)
-                elif kept_size < _MAX_USAGE_BODY:
+                if decoder is None:  # a whole body: checked before anything is sent
                     kept.append(chunk)
                     kept_size += len(chunk)
+                    if kept_size > _MAX_WHOLE_BODY:
+                        raise UpstreamError(
+                            f"the upstream's answer exceeds {_MAX_WHOLE_BODY} bytes"
+                        )
+                    continue
+                if not ex.started:
+                    await ex.start(up.status, headers)
+                    ex.stream_error = module.render_stream_error
+                # Only whole events go out, so an error frame never lands inside a cut one.
+                partial += chunk
+                cut = _event_end(partial)
+                if cut:
+                    await ex.write(bytes(partial[:cut]))
+                    del partial[:cut]
+                for sse in decoder.feed(chunk):
+                    for event in parser.feed(sse):
+                        _track_usage(ex, event)
+                        if isinstance(event, ir.StreamError):
+                            ex.note_error(event.error, upstream=True)
+                        ended = ended or isinstance(event, ir.MessageStop | ir.StreamError)
+    if decoder is None:
+        await _relay_whole(ex, module, up.status, headers, b"".join(kept))
+        return
     if not ex.started:
         await ex.start(up.status, headers)
     if up.status >= 400:
         ex.outcome = "client_error" if up.status < 500 and up.status != 429 else "upstream_error"
-    if decoder is not None:
-        tail = [e for sse in decoder.close() for e in parser.feed(sse)] + list(parser.close())
-        for event in tail:
-            _track_usage(ex, event)
-            if isinstance(event, ir.StreamError) and not ended:
-                # The upstream stopped mid-message: tell the client in its own format.
-                await ex.fail(event.error, upstream=True)
-                return
-            ended = ended or isinstance(event, ir.MessageStop)
-    elif kept and up.status < 400 and kept_size < _MAX_USAGE_BODY:
+    tail = [e for sse in decoder.close() for e in parser.feed(sse)] + list(parser.close())
+    for event in tail:
+        _track_usage(ex, event)
+        if isinstance(event, ir.StreamError) and not ended:
+            # The upstream stopped mid-message: tell the client in its own format.
+            await ex.fail(event.error, upstream=True)
+            return
+        ended = ended or isinstance(event, ir.MessageStop)
+    await ex.finish(bytes(partial))
+
+
+def _event_end(data: bytearray) -> int:
+    """Length of the complete SSE events at the start of `data` (0: none complete yet)."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+async def _relay_whole(
+    ex: Exchange, module: ModuleType, status: int, headers: RawHeaders, raw: bytes
+) -> None:
+    """A non-stream upstream answer: a success must be JSON (else a clean 502, retried or
+    failed over like any upstream error); usage is read from it on the side."""
+    if status >= 400:
+        ex.outcome = "client_error" if status < 500 and status != 429 else "upstream_error"
+    else:
         try:
-            ex.usage = module.parse_response(json.loads(b"".join(kept))).usage
-        except Exception:  # usage is best effort; the client already has its bytes
+            data = json.loads(raw)
+        except ValueError:
+            raise UpstreamError("the upstream answered with a malformed JSON body") from None
+        try:
+            ex.usage = module.parse_response(data).usage
+        except Exception:  # usage is best effort; the client still gets the bytes
             ex.usage = None
-    await ex.finish()
+    await ex.send_whole(status, raw, headers)
