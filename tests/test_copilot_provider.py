@@ -147,6 +147,8 @@ async def test_refresh_at_refresh_in_minus_60_then_revocation(
     sim = await start_simulators(nursery)
     provider = await start_provider(nursery, tmp_path, sim)
     assert provider.tokens is not None
+    refreshes: list[bool] = []
+    provider.refresh_listeners.append(lambda name, ok: refreshes.append(ok))
     start = trio.current_time()
     await provider.tokens.changed.wait()
     assert 1440 <= trio.current_time() - start < 1441
@@ -156,6 +158,7 @@ async def test_refresh_at_refresh_in_minus_60_then_revocation(
     await provider.tokens.changed.wait()
     assert provider.tokens.exchanges == 3
     assert len(sim.state.recorded("github", "/copilot_internal/v2/token")) == 5
+    assert refreshes == [True, False, False, True]  # what /metrics counts
     assert provider.status.value.state == ProviderState.READY
     # A revoked GitHub token makes the provider unauthenticated at the next refresh.
     sim.state.revoked.add("gho_test")

@@ -350,7 +350,15 @@ class TokenManager:
     they get the new one without a second exchange.
     """
 
-    def __init__(self, client: httpx.AsyncClient, config: CopilotConfig, github_token: str) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        config: CopilotConfig,
+        github_token: str,
+        *,
+        on_refresh: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._on_refresh = on_refresh
         self._client = client
         self._config = config
         self._github_token = github_token
@@ -372,7 +380,14 @@ class TokenManager:
         async with self._lock:
             if self.current is not None and self.current is not stale:
                 return self.current
-            token = await exchange_token(self._client, self._config, self._github_token)
+            try:
+                token = await exchange_token(self._client, self._config, self._github_token)
+            except Exception:
+                if self._on_refresh is not None:
+                    self._on_refresh(False)
+                raise
+            if self._on_refresh is not None:
+                self._on_refresh(True)
             self.exchanges += 1
             self.current = token
             self.changed.set()

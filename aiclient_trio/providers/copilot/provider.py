@@ -132,7 +132,9 @@ class CopilotProvider(Provider):
                 report()
                 await self._wait_for_new_credential(stamp)
                 continue
-            self.tokens = TokenManager(self.http, self._cc, credential.github_token)
+            self.tokens = TokenManager(
+                self.http, self._cc, credential.github_token, on_refresh=self.report_refresh
+            )
             self._capi = CapiClient(self.http, self._cc, self.tokens)
             self._capi.on_signed_out = self._signed_out
             try:
