@@ -117,7 +117,6 @@ class Daemon:
         self.http_done = trio.Event()
         self.reloads: dict[str, Any] = {"attempts": 0, "ok": 0, "last_error": None}
         self.manager: ProviderManager | None = None
-        self.ledger: Any = None
         self._nursery: trio.Nursery | None = None
 
     # -- providers ----------------------------------------------------------------------------
@@ -177,6 +176,7 @@ class Daemon:
                 control = ControlServer(paths.control_socket(), control_handlers(self))
                 await nursery.start(control.serve)
                 nursery.start_soon(self._watch_signals, signals)
+                nursery.start_soon(self._drain_deadline)
                 config = self.gateway.config.value
                 for name in self.provider_names():
                     if self.enabled(config, name):
@@ -233,26 +233,29 @@ class Daemon:
                     await self.reload()
                 except ConfigError as exc:
                     log.error("config reload failed, keeping the running config: %s", exc)
+                except Exception:
+                    log.exception("config reload failed")
             elif not self.gateway.draining.is_set():
-                timeout = self.gateway.config.value.server.drain_timeout
-                log.info(
-                    "%s: draining (up to %gs for in-flight requests)",
-                    signal.Signals(signum).name,
-                    timeout,
-                )
+                log.info("%s: draining", signal.Signals(signum).name)
                 self.gateway.draining.set()
-                assert self._nursery is not None
-                self._nursery.start_soon(self._drain_deadline, timeout)
             else:
                 log.warning("second %s: ending in-flight streams now", signal.Signals(signum).name)
                 self.gateway.drain_expired.set()
 
-    async def _drain_deadline(self, drain_for: float) -> None:
+    async def _drain_deadline(self) -> None:
+        """Whoever sets `gateway.draining` (signal, embedder), bound the drain in time."""
+        await self.gateway.draining.wait()
+        drain_for = self.gateway.config.value.server.drain_timeout
+        log.info("draining: up to %gs for in-flight requests", drain_for)
         with trio.move_on_after(drain_for):
             await self.http_done.wait()
         if not self.http_done.is_set():
             active = self.gateway.active_requests.value
-            log.warning("drain timeout: ending %d in-flight request(s) with an error event", active)
+            log.warning(
+                "drain timeout (%gs): ending %d in-flight API request(s) with an error event",
+                drain_for,
+                active,
+            )
             self.gateway.drain_expired.set()
         with trio.move_on_after(DRAIN_GRACE):
             await self.http_done.wait()

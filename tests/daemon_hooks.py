@@ -81,20 +81,26 @@ ASGI = Callable[
 
 
 def slow_route(gateway: Gateway, app: ASGI) -> ASGI:
-    """Adds GET /test/slow: sends a first chunk, waits for the drain to begin, then finishes.
+    """Adds GET /test/slow and /test/stuck: both send a first chunk and then wait.
 
-    The request is provably in flight when SIGTERM arrives, and it completes after it.
+    /test/slow finishes shortly after the drain begins (so it is provably in flight when
+    SIGTERM arrives and completes after it); /test/stuck only ends at the drain deadline.
     """
 
     async def wrapped(scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != "/test/slow":
+        if scope["type"] != "http" or scope["path"] not in ("/test/slow", "/test/stuck"):
             await app(scope, receive, send)
             return
         headers = [(b"content-type", b"text/plain")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"started\n", "more_body": True})
-        await gateway.draining.wait()
-        await trio.sleep(0.5)  # slow work that continues during the drain
-        await send({"type": "http.response.body", "body": b"finished\n", "more_body": False})
+        if scope["path"] == "/test/slow":
+            await gateway.draining.wait()
+            await trio.sleep(0.5)  # slow work that continues during the drain
+            last = b"finished\n"
+        else:  # never finishes by itself: ends like the server's streams at the deadline
+            await gateway.drain_expired.wait()
+            last = b"drain expired\n"
+        await send({"type": "http.response.body", "body": last, "more_body": False})
 
     return wrapped

@@ -187,20 +187,29 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
     cli("stop")
 
 
-def test_sigterm_drain_lets_a_slow_in_flight_request_finish(cli: Cli) -> None:
+def test_sigterm_drain_lets_a_slow_request_finish_and_ends_a_stuck_one_at_the_deadline(
+    cli: Cli,
+) -> None:
+    cli.xdg.config_file.write_text(CONFIG.replace("drain_timeout = 10.0", "drain_timeout = 2.0"))
     cli("start", "--port", "0")
     info = cli.status()
     with (
         httpx.Client(timeout=30) as client,
-        client.stream("GET", info["url"] + "/test/slow") as response,
+        client.stream("GET", info["url"] + "/test/slow") as slow,
+        client.stream("GET", info["url"] + "/test/stuck") as stuck,
     ):
-        lines = response.iter_lines()
-        assert next(lines) == "started"
+        slow_lines, stuck_lines = slow.iter_lines(), stuck.iter_lines()
+        assert next(slow_lines) == "started"
+        assert next(stuck_lines) == "started"
         os.kill(info["pid"], signal.SIGTERM)
-        assert list(lines) == ["finished"]
+        assert list(slow_lines) == ["finished"]
+        began = time.monotonic()
+        assert list(stuck_lines) == ["drain expired"]
+        assert time.monotonic() - began < 10
     wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
     log = cli.log_text()
     assert "SIGTERM: draining" in log
+    assert "drain timeout (2s): ending" in log
     assert "aiclient stopped" in log
     with pytest.raises(httpx.ConnectError):
         httpx.get(info["url"] + "/healthz")
