@@ -183,7 +183,7 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
     assert "enabled = true" in cli.xdg.config_file.read_text()
     cli("provider", "disable", "kiro")
     assert cli.status()["providers"]["kiro"]["state"] == "disabled"
-    assert "no models available" in cli("models", "--provider", "kiro").stdout
+    assert "kiro not listed, it is disabled" in cli("models", "--provider", "kiro").stdout
     cli("stop")
 
 
