@@ -261,6 +261,10 @@ def banner(endpoint: Endpoint, *, home: str | None = None) -> str:
     ]
     if home:
         head.append(f"Home:    {home} (temporary, removed on exit)")
+        head.append(
+            f"CLI:     XDG_CONFIG_HOME={home}/config XDG_RUNTIME_DIR={home}/run"
+            " aiclient status   (or models, env ..., usage)"
+        )
     head += ["", "Models:", models]
     if embeddings:
         head.append(f"Embeddings: {embeddings}")
