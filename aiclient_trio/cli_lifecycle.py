@@ -124,7 +124,7 @@ def _spawn(
             f"aiclient is already running (PID {pid}){where}. Use `aiclient restart` to restart it."
         )
     log = log_path(config)
-    paths.ensure_private_dir(log.parent)
+    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     offset = log.stat().st_size if log.exists() else 0
     argv = [sys.executable, "-m", "aiclient_trio", "start", "--foreground", "--detached-child"]
     for flag, value in (("--host", host), ("--port", port), ("--log-file", log_file)):
@@ -134,7 +134,8 @@ def _spawn(
     if api_key is not None:
         env["AICLIENT_API_KEY"] = api_key  # not on argv: other users can read process lists
     click.echo("Starting aiclient...", err=True)
-    with log.open("ab") as out:
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "ab") as out:
         proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,

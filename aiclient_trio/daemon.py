@@ -364,6 +364,7 @@ def run_daemon(options: DaemonOptions) -> int:
         cli_overrides=options.cli_overrides, path=config_path, environ=options.environ
     )
     check_bind_safety(config)
+    os.umask(0o077)  # logs, ledger and sockets are the user's business only
     paths.ensure_private_dir(paths.runtime_dir())
     lock = PidLock(paths.pid_file())
     lock.acquire()

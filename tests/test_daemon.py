@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -104,6 +105,10 @@ def test_start_status_restart_stop_through_the_cli(cli: Cli) -> None:
     assert info["url"] in started.stdout
     assert "replaced a stale PID file (PID 999999 is not running)" in cli.log_text()
     assert httpx.get(info["url"] + "/healthz").json()["status"] == "ok"
+    runtime = cli.pid_file.parent
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (runtime, runtime / "ctl.sock")}
+    assert modes == {runtime: 0o700, runtime / "ctl.sock": 0o600}
+    assert stat.S_IMODE((cli.xdg.state / "aiclient" / "aiclient.log").stat().st_mode) == 0o600
 
     text = cli("status").stdout
     assert f"running (PID {info['pid']})" in text
