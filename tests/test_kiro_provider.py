@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from kiro_helpers import collect, kiro_config, start_kiro_for_tests, summarize, user_request
 
 from aiclient_trio import ir
@@ -21,6 +22,7 @@ from aiclient_trio.errors import (
     QuotaExceeded,
     RateLimited,
     UpstreamError,
+    UpstreamTimeout,
 )
 from aiclient_trio.providers.base import ProviderState, RequestContext
 from aiclient_trio.providers.kiro import KiroProvider
@@ -386,3 +388,22 @@ async def test_not_signed_in(nursery: trio.Nursery, tmp_path: Path) -> None:
             await collect(provider, user_request("hi"))
     finally:
         await provider.aclose()
+
+
+@pytest.mark.parametrize(("stall_ms", "times_out"), [(5_000, False), (60_000, True)])
+async def test_stall_against_the_idle_timeout(
+    nursery: trio.Nursery,
+    autojump_clock: trio.testing.MockClock,
+    tmp_path: Path,
+    stall_ms: int,
+    times_out: bool,
+) -> None:
+    provider, _ = await start_kiro_for_tests(nursery, tmp_path)  # idle timeout: 10 s
+    start = trio.current_time()
+    seen = summarize(await collect(provider, user_request(f"[[stall-ms {stall_ms}]] hi")))
+    if times_out:
+        assert isinstance(seen["error"], UpstreamTimeout)
+        assert trio.current_time() - start == pytest.approx(10.0, abs=0.5)
+    else:
+        assert seen["error"] is None and seen["text"].startswith("Hello from")
+        assert trio.current_time() - start == pytest.approx(5.0, abs=0.5)
