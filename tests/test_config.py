@@ -197,3 +197,8 @@ def test_diff_reports_keys_needing_restart(tmp_path: Path) -> None:
     changed = diff_keys(old, new)
     assert changed == ["api_key", "logging.level", "server.port"]
     assert restart_keys(changed) == ["server.port"]
+
+
+def test_aiclient_config_names_another_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nport = 8444\n")
+    assert load_config(environ={"AICLIENT_CONFIG": str(path)}).server.port == 8444

@@ -229,3 +229,42 @@ def test_start_failure_prints_the_reason_and_last_log_lines(cli: Cli) -> None:
     assert "the daemon exited with status 1 during start-up" in failed.stderr
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in failed.stderr
     assert running_pid(cli.pid_file) is None
+
+
+def test_pid_lock_is_exclusive_and_replaces_stale_files(tmp_path: Path) -> None:
+    from aiclient_trio.pidfile import AlreadyRunning, PidLock
+
+    path = tmp_path / "run" / "aiclient.pid"
+    path.parent.mkdir()
+    path.write_text("999999\n")  # left by a daemon killed with -9: nobody holds the lock
+    assert running_pid(path) is None
+    first = PidLock(path)
+    first.acquire()
+    try:
+        assert first.stale_pid == 999999
+        assert running_pid(path) == os.getpid()
+        with pytest.raises(AlreadyRunning, match=f"PID {os.getpid()}"):
+            PidLock(path).acquire()
+    finally:
+        first.release()
+    assert not path.exists()
+    assert running_pid(path) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("192.168.1.5", False),
+        ("::", False),
+        ("example.com", False),
+    ],
+)
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    from aiclient_trio.daemon import is_loopback
+
+    assert is_loopback(host) is loopback
