@@ -23,7 +23,6 @@ import click
 from aiclient_trio.cli_lifecycle import call_daemon
 from aiclient_trio.completion import complete_providers
 from aiclient_trio.providers import registry
-from aiclient_trio.usage_report import format_table
 
 __all__ = [
     "auth_list",
@@ -46,12 +45,23 @@ def _norm(name: str) -> str:
 
 
 def model_listing(
-    status: Mapping[str, Any], models: Mapping[str, Any], default_provider: str
+    status: Mapping[str, Any],
+    models: Mapping[str, Any],
+    default_provider: str,
+    only: str | None = None,
 ) -> dict[str, Any]:
-    """{"models": [...+aliases], "aliases": {...}, "providers": {...}, "unresolved": {...}}."""
+    """{"models": [...+aliases], "aliases": {...}, "providers": {...}, "unresolved": {...}}.
+
+    `unresolved` maps an alias to its targets no ready provider serves; `only` restricts
+    models, providers and unresolved targets to one provider.
+    """
     providers: dict[str, Any] = dict(status.get("providers") or {})
     ready = {n for n, s in providers.items() if s.get("state") in ("ready", "refreshing")}
-    listed = [dict(m) for m in models.get("models") or [] if m.get("provider") in ready]
+    listed = [
+        dict(m)
+        for m in models.get("models") or []
+        if m.get("provider") in ready and only in (None, m.get("provider"))
+    ]
     by_key = {(m["provider"], _norm(str(m.get("upstream_id") or ""))): m for m in listed}
     for entry in listed:
         entry["aliases"] = []
@@ -66,8 +76,10 @@ def model_listing(
             found = by_key.get((provider, _norm(model)))
             if found is not None:
                 found["aliases"].append(alias)
-            else:
+            elif only in (None, provider):
                 unresolved.setdefault(alias, []).append(target)
+    if only is not None:
+        providers = {only: providers[only]} if only in providers else {}
     return {"models": listed, "aliases": aliases, "providers": providers, "unresolved": unresolved}
 
 
@@ -98,6 +110,18 @@ def _features(model: Mapping[str, Any]) -> str:
     return ",".join(names) or "-"
 
 
+def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
 def format_models(listing: Mapping[str, Any]) -> str:
     rows = [
         [
@@ -114,7 +138,7 @@ def format_models(listing: Mapping[str, Any]) -> str:
     lines: list[str] = []
     if rows:
         headers = ["model", "context", "max out", "features", "speaks", "premium", "aliases"]
-        lines.append(format_table(headers, rows))
+        lines.append(_table(headers, rows, right={1, 2, 5}))
         if any(not m.get("enabled", True) for m in listing["models"]):
             lines.append("* listed upstream but not enabled for your account")
     else:
@@ -126,7 +150,9 @@ def format_models(listing: Mapping[str, Any]) -> str:
         fix = f" (fix: {state['fix']})" if state.get("fix") else ""
         lines.append(f"{name} not listed, it is {state.get('state')}{reason}{fix}")
     for alias, targets in sorted(listing["unresolved"].items()):
-        lines.append(f"alias {alias} -> {' | '.join(targets)}: not served by a ready provider")
+        lines.append(
+            f"alias {alias}: {' | '.join(targets)} not served by a ready provider (skipped)"
+        )
     return "\n".join(lines)
 
 
@@ -202,12 +228,10 @@ def models(only: str | None, as_json: bool) -> None:
     if only is not None and only not in (status.get("providers") or {}):
         known = ", ".join(sorted(status.get("providers") or {}))
         raise click.ClickException(f"unknown provider {only!r}; known: {known}")
-    result = call_daemon("models", {"provider": only} if only else {})
+    result = call_daemon("models")
     shown = call_daemon("config.show")
     default_provider = str((shown.get("config") or {}).get("default_provider") or "copilot")
-    if only is not None:
-        status = {**status, "providers": {only: status["providers"][only]}}
-    listing = model_listing(status, result, default_provider)
+    listing = model_listing(status, result, default_provider, only)
     if as_json:
         click.echo(json.dumps(listing, indent=2))
     else:
