@@ -259,7 +259,9 @@ def service() -> None:
 @service.command("install")
 @click.option("--no-start", is_flag=True, help="Enable for the next login but do not start now.")
 def install(no_start: bool) -> None:
-    """Write and enable the user service (replaces a daemon started by hand).
+    """Write and enable the user service, replacing a running daemon.
+
+    Run it again after upgrading to refresh the file and restart the service.
 
     \b
     Examples:
@@ -268,6 +270,7 @@ def install(no_start: bool) -> None:
       loginctl enable-linger "$USER"      # Linux: run even when you are not logged in
     """
     svc = _detect_or_exit()
+    reinstall = svc.installed
     svc.path.parent.mkdir(parents=True, exist_ok=True)
     svc.path.write_bytes(svc.content)
     click.echo(f"wrote {svc.kind} service {svc.path}:")
@@ -283,7 +286,9 @@ def install(no_start: bool) -> None:
     if no_start and svc.kind == "systemd":
         commands = (svc.enable[0], ("systemctl", "--user", "enable", UNIT_NAME))
     else:
-        _stop_hand_started_daemon()
+        if reinstall and svc.kind == "launchd":
+            _run_all(svc.disable)  # launchd refuses to bootstrap a loaded agent again
+        _stop_running_daemon()
     failure = _run_all(commands)
     if failure:
         raise click.ClickException(f"{failure}. Enable it by hand: {svc.manual_enable}")
@@ -293,12 +298,13 @@ def install(no_start: bool) -> None:
     click.echo("Stop:    aiclient stop   (a clean stop is not restarted)")
 
 
-def _stop_hand_started_daemon() -> None:
+def _stop_running_daemon() -> None:
+    """A running daemon holds the PID lock the service's daemon needs: stop it first."""
     from aiclient_trio.cli_lifecycle import _stop
     from aiclient_trio.pidfile import running_pid
 
     if running_pid(paths.pid_file()) is not None:
-        click.echo("stopping the daemon started by hand so the service can take over")
+        click.echo("stopping the running daemon; the service starts it again")
         _stop(None)
 
 

@@ -185,6 +185,12 @@ def test_launchd_agent_on_macos(tools: FakeTools, xdg_home: XdgHome) -> None:
     domain = f"gui/{os.getuid()}"
     assert tools.calls[-1] == ("launchctl", "bootstrap", domain, str(path))
     assert "active   loaded" in run("service", "status").output
+    tools.calls.clear()
+    run("service", "install")  # again, after an upgrade: unload, then load the new file
+    assert tools.calls[1:] == [
+        ("launchctl", "bootout", f"{domain}/{service.LAUNCHD_LABEL}"),
+        ("launchctl", "bootstrap", domain, str(path)),
+    ]
     run("service", "uninstall")
     assert tools.calls[-1] == ("launchctl", "bootout", f"{domain}/{service.LAUNCHD_LABEL}")
     assert not path.exists()
