@@ -37,6 +37,7 @@ async def test_refresh_loop_refreshes_ahead_of_expiry_with_backoff(
 
     def listener(name: str, ok: bool) -> None:
         assert name == "kiro"
+        assert provider.status.value.state == ProviderState.REFRESHING
         outcomes.append(ok)
         if ok:
             refreshed.set()

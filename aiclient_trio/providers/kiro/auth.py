@@ -55,12 +55,14 @@ class KiroAuth:
         store: TokenStore,
         *,
         on_refresh: Callable[[bool], None] | None = None,
+        on_refreshing: Callable[[], None] | None = None,
     ) -> None:
         self.config, self._http, self.store = config, http, store
         self.record: dict[str, Any] | None = None
         self.dead_reason: str | None = None
         self._lock = trio.Lock()
         self._on_refresh = on_refresh or (lambda ok: None)
+        self._on_refreshing = on_refreshing or (lambda: None)
         self._loaded_mtime: float | None = None
         self.refresh_count = 0
 
@@ -124,6 +126,7 @@ class KiroAuth:
                 return  # someone else refreshed while we waited
             if self.record is None:
                 raise SignedOut("Kiro is not signed in")
+            self._on_refreshing()
             try:
                 await self._refresh_or_reimport()
             except GatewayError:

@@ -122,7 +122,11 @@ class KiroProvider(Provider):
             ),
         )
         self.auth = KiroAuth(
-            self.kiro, self._http, TokenStore(token_path), on_refresh=self.report_refresh
+            self.kiro,
+            self._http,
+            TokenStore(token_path),
+            on_refresh=self._refreshed,
+            on_refreshing=self._refreshing,
         )
         self._models: list[ModelInfo] = list(FALLBACK_MODELS)
         self._models_fetched_at = 0.0
@@ -145,6 +149,21 @@ class KiroProvider(Provider):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _refreshing(self) -> None:
+        if self.status.value.state == ProviderState.READY:
+            self.set_status(ProviderState.REFRESHING)
+
+    def _refreshed(self, ok: bool) -> None:
+        self.report_refresh(ok)
+        live = (ProviderState.READY, ProviderState.REFRESHING, ProviderState.ERROR)
+        if self.status.value.state not in live:
+            return  # unauthenticated or disabled: only a new sign-in changes that
+        expires = self.auth.expires_at
+        if ok or (expires is not None and expires > time.time()):
+            self.set_status(ProviderState.READY)
+        else:
+            self.set_status(ProviderState.ERROR, "Kiro token refresh is failing; retrying")
 
     def _signed_out(self, reason: str) -> None:
         self.set_status(ProviderState.UNAUTHENTICATED, reason, client.FIX_COMMAND)
