@@ -177,15 +177,14 @@ class Resources:
         )
 
 
-def _socket_ports() -> dict[str, int]:
-    """Socket inode -> local TCP port, for this process's sockets."""
-    ports: dict[str, int] = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as lines:
-            for line in list(lines)[1:]:
-                fields = line.split()
-                ports[fields[9]] = int(fields[1].rsplit(":", 1)[1], 16)
-    return ports
+def _local_port(fd: int) -> int | None:
+    """The local TCP port of socket `fd` (looked up on a duplicate, which is closed again)."""
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            address = sock.getsockname()
+    except OSError:
+        return None
+    return address[1] if isinstance(address, tuple) else None
 
 
 @dataclass
@@ -197,7 +196,6 @@ class Meter:
     skip_ports: frozenset[int] = frozenset()
 
     def snapshot(self) -> Resources:
-        ports = _socket_ports()
         fds = sockets = 0
         for fd in os.listdir("/proc/self/fd"):
             try:
@@ -205,8 +203,8 @@ class Meter:
             except OSError:
                 continue  # the listdir descriptor itself, already closed
             if link.startswith("socket:"):
-                if ports.get(link[8:-1]) in self.skip_ports:
-                    continue
+                if _local_port(int(fd)) in self.skip_ports:
+                    continue  # a simulator's side of a connection
                 sockets += 1
             fds += 1
         tasks = _count_tasks(trio.lowlevel.current_root_task(), self.skip_tasks)
