@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from aiclient_trio.cli_lifecycle import call_daemon, fail, load_or_exit
+from aiclient_trio.completion import complete_providers
 from aiclient_trio.config import ConfigError, config_to_dict, default_config_path, parse_text_value
 from aiclient_trio.providers import registry
 
@@ -185,7 +186,7 @@ def _set_provider(name: str, enabled: bool) -> None:
 
 
 @provider.command("enable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_providers)
 def provider_enable(name: str) -> None:
     """Enable provider NAME (copilot, kiro).
 
@@ -197,7 +198,7 @@ def provider_enable(name: str) -> None:
 
 
 @provider.command("disable")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_providers)
 def provider_disable(name: str) -> None:
     """Disable provider NAME (copilot, kiro).
 

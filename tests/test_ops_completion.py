@@ -62,6 +62,7 @@ def test_commands_options_and_provider_names() -> None:
     assert complete(["service"], "") == ["install", "status", "uninstall"]
     assert complete(["auth", "revoke"], "") == ["copilot", "kiro"]
     assert complete(["models", "--provider"], "k") == ["kiro"]
+    assert complete(["provider", "disable"], "") == ["copilot", "kiro"]
     assert "--keep-config" in complete(["uninstall"], "--")
 
 
