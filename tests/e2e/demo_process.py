@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import selectors
@@ -13,6 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BANNER_END = "Stop with Ctrl-C."
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM the demo if the test process dies first (no orphaned demos)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 START_TIMEOUT = 30.0
 
 
@@ -38,6 +48,7 @@ class DemoProcess:
                 stderr=log,
                 env=env,
                 cwd=work,
+                preexec_fn=_die_with_parent,
             )
         demo = cls(proc, log_path)
         try:
@@ -81,8 +92,13 @@ class DemoProcess:
         return code
 
     def kill(self) -> None:
+        """Make sure the process is gone (SIGTERM first, so it can remove its home)."""
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
