@@ -313,6 +313,19 @@ def test_errors_are_sticky() -> None:
         decoder.close()
 
 
+def test_good_frames_before_a_bad_one_in_the_same_read_are_delivered() -> None:
+    decoder = EventStreamDecoder()
+    bad = bytearray(KIRO_REFERENCE)
+    bad[-10] ^= 1
+    messages = decoder.feed(KIRO_REFERENCE + KIRO_REFERENCE + bytes(bad))
+    assert len(messages) == 2
+    assert messages[0].payload == b'{"content":"Hi"}'
+    with pytest.raises(MessageChecksumError):
+        decoder.feed(b"")
+    with pytest.raises(MessageChecksumError):
+        decoder.close()
+
+
 def test_large_frame_in_small_chunks() -> None:
     payload = bytes(range(256)) * 8192  # 2 MiB
     frame = encode_message({":event-type": "big"}, payload)

@@ -138,6 +138,19 @@ class EventStreamDecoder:
 
     def _decode(self, data: bytes) -> tuple[list[EventStreamMessage], int]:
         messages: list[EventStreamMessage] = []
+        try:
+            return self._decode_into(messages, data)
+        except EventStreamError as exc:
+            if not messages:
+                raise
+            # Good frames that came in the same read as a bad one are still delivered; the
+            # error is raised by the next feed() or close().
+            self._error = exc
+            return messages, len(data)
+
+    def _decode_into(
+        self, messages: list[EventStreamMessage], data: bytes
+    ) -> tuple[list[EventStreamMessage], int]:
         size = len(data)
         pos = 0
         view = memoryview(data)
