@@ -309,11 +309,18 @@ def restart(
 ) -> None:
     """Stop the daemon if it runs, then start it again (picks up host/port changes).
 
+    --host, --port and --log-file given to the running daemon's `start` are reused unless
+    given again; --api-key is not (it is never read back from the daemon).
+
     \b
     Examples:
       aiclient restart
       aiclient restart --port 8080
     """
+    previous = (_daemon_status() or {}).get("start_flags") or {}
+    host = host if host is not None else previous.get("server.host")
+    port = port if port is not None else previous.get("server.port")
+    log_file = log_file if log_file is not None else previous.get("logging.file")
     config = load_or_exit(_overrides(host, port, api_key, log_file))
     _stop(timeout)
     _spawn(config, host, port, api_key, log_file, wait)

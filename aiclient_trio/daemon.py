@@ -338,6 +338,8 @@ class Daemon:
             "config_path": str(self.config_path),
             "log_file": str(log_path(self.gateway.config.value)),
             "reloads": dict(self.reloads),
+            # What `aiclient start` was given (never the API key), reused by `restart`.
+            "start_flags": {k: v for k, v in self.options.cli_overrides.items() if k != "api_key"},
         }
 
 

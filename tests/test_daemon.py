@@ -123,7 +123,8 @@ def test_start_status_restart_stop_through_the_cli(cli: Cli) -> None:
     refused = cli("start", "--port", "0", code=1)
     assert f"already running (PID {info['pid']})" in refused.stderr
 
-    restarted = cli("restart", "--port", "0")
+    assert info["start_flags"] == {"server.port": 0}
+    restarted = cli("restart")  # reuses --port 0 from the running daemon's start
     assert "aiclient stopped" in restarted.stdout
     new = cli.status()
     assert new["pid"] != info["pid"]
