@@ -1,0 +1,49 @@
+"""200 clients leave mid-stream at once: every upstream call is cancelled and the gateway's
+tasks, sockets and descriptors return to where they started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+from fakes import open_raw_post, receive_until
+from fault_kit import Meter
+from test_faults_copilot import _config, body, copilot_rig, ok
+
+CLIENTS = 200
+
+
+async def test_200_clients_disconnecting_mid_stream_leave_nothing_behind(tmp_path: Path) -> None:
+    config = _config(first_byte_timeout=30.0, idle_timeout=30.0)
+    async with copilot_rig(tmp_path, config) as rig:
+        await ok(rig)
+        meter: Meter = rig.meter
+        baseline = await meter.settle()
+        state = rig.sim.state
+        state.faults.hold_after_events = 2  # every stream stays open upstream until we leave
+        streams: list[trio.SocketStream] = []
+        with trio.fail_after(30):
+
+            async def open_one(i: int) -> None:
+                fmt = ("anthropic", "openai_chat", "responses")[i % 3]
+                path = {"anthropic": "/v1/messages", "openai_chat": "/v1/chat/completions"}
+                stream = await open_raw_post(
+                    rig.url, path.get(fmt, "/v1/responses"), body(fmt, "gpt-4o", True)
+                )
+                streams.append(stream)
+                await receive_until(stream, b"Hello")  # content is flowing
+
+            async with trio.open_nursery() as nursery:
+                for i in range(CLIENTS):
+                    nursery.start_soon(open_one, i)
+            assert state.open_streams >= CLIENTS
+            during = meter.snapshot()
+            assert during.sockets > baseline.sockets + CLIENTS  # really all open at once
+            for stream in streams:
+                await stream.aclose()
+            await state.wait_for_disconnects(CLIENTS)  # the upstream saw every call end
+            records = await rig.records.wait(CLIENTS + 1)
+        assert sum(r.outcome == "cancelled" for r in records) == CLIENTS
+        state.faults.hold_after_events = None
+        await ok(rig)
+        await meter.settle(baseline, timeout=10.0)
