@@ -30,6 +30,7 @@ from aiclient_trio.config import ConfigError, load_config
 from aiclient_trio.config_types import Config
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.log import add_secrets, setup_logging
+from aiclient_trio.permissions import secure_private_trees
 from aiclient_trio.pidfile import PidLock
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
@@ -381,6 +382,8 @@ def run_daemon(options: DaemonOptions) -> int:
         )
         if lock.stale_pid:
             log.info("replaced a stale PID file (PID %d is not running)", lock.stale_pid)
+        # Credentials, usage and sockets: nobody else may read them (fixes are logged).
+        secure_private_trees([paths.config_dir(), paths.state_dir(), paths.runtime_dir()])
         gateway = Gateway(config=AsyncValue(config))
         gateway.observers.append(log_request)
         daemon = Daemon(gateway, options, config_path)
