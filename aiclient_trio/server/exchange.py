@@ -14,6 +14,7 @@ import trio
 from aiclient_trio import ir
 from aiclient_trio.errors import GatewayError, error_headers
 from aiclient_trio.gateway import RequestOutcome, RequestRecord
+from aiclient_trio.log import redact
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.server.http import (
     RawHeaders,
@@ -147,6 +148,8 @@ class Exchange:
         await self.send_whole(status, dumps(body), [(b"content-type", b"application/json")])
 
     def note_error(self, error: GatewayError, *, upstream: bool) -> None:
+        # Every error a client sees passes here first: mask credentials an upstream echoed.
+        error.message = redact(error.message)
         self.error_kind = error.kind
         if self.outcome != "cancelled":
             client_side = error.status < 500 and error.status != 429 and not upstream
