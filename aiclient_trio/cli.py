@@ -67,7 +67,9 @@ for _command in (models, service, uninstall, version, completion):
 @click.option("--since", help="Start: a duration ago (24h, 7d, 30m) or an ISO date/time.")
 @click.option("--until", help="End, same forms as --since.")
 @click.option(
+    "--by",
     "--group",
+    "group",
     type=click.Choice(["model", "provider", "day"]),
     default="model",
     show_default=True,
@@ -80,7 +82,7 @@ def usage(since: str | None, until: str | None, group: str, as_json: bool) -> No
     \b
     Examples:
       aiclient usage
-      aiclient usage --since 7d --group day
+      aiclient usage --since 7d --by day
       aiclient usage --since 2026-11-01 --json
     """
     params = {"group": group, **{k: v for k, v in (("since", since), ("until", until)) if v}}

@@ -176,6 +176,7 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
     assert usage["totals"]["requests"] == 0
     assert usage["quota"] == {"steady": {"remaining": 42, "limit": 50, "unit": "requests"}}
     assert "total" in cli("usage").stdout
+    assert json.loads(cli("usage", "--json", "--by", "day").stdout)["group"] == "day"
     assert "invalid time 'soon'" in cli("usage", "--since", "soon", code=1).stderr
 
     # Runtime disable/enable of a provider, models through the control socket.
