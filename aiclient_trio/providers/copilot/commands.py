@@ -46,8 +46,15 @@ async def import_github_token(
 ) -> StoredCredential:
     """Check `github_token` with one exchange, then store it (0600, atomic)."""
     async with httpx.AsyncClient(timeout=_timeout()) as client:
-        await exchange_token(client, config, github_token)
-        login = await fetch_github_login(client, config, github_token)
+        return await _check_and_store(client, config, github_token, directory)
+
+
+async def _check_and_store(
+    client: httpx.AsyncClient, config: CopilotConfig, github_token: str, directory: Path | None
+) -> StoredCredential:
+    """One exchange proves the token works; then it is stored with the account's login."""
+    await exchange_token(client, config, github_token)
+    login = await fetch_github_login(client, config, github_token)
     credential = StoredCredential(
         github_token=github_token,
         account_type=config.account_type,
@@ -75,16 +82,7 @@ async def device_sign_in(
             except Exception:  # a missing browser is not an error
                 pass
         github_token = await run_device_flow(client, config, code, on_progress=echo)
-        await exchange_token(client, config, github_token)
-        login = await fetch_github_login(client, config, github_token)
-    credential = StoredCredential(
-        github_token=github_token,
-        account_type=config.account_type,
-        enterprise_domain=config.enterprise_domain,
-        login=login,
-    )
-    save_credential(credential, directory)
-    return credential
+        return await _check_and_store(client, config, github_token, directory)
 
 
 def _load_config() -> Config:
