@@ -15,14 +15,12 @@ import trio
 from aiclient_trio.simulator import copilot_replies as replies
 from aiclient_trio.simulator.copilot_kit import (
     Receive,
-    Recorded,
     Scope,
     Send,
     SimState,
-    asgi_body,
     handle_lifespan,
     has_image,
-    scope_headers,
+    record_request,
     send_bytes,
     send_json,
     send_start,
@@ -66,14 +64,7 @@ class CopilotAPISimulator:
             return
         if scope["type"] != "http":
             return
-        raw = await asgi_body(receive)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        headers = scope_headers(scope)
-        path = scope["path"]
-        self.state.requests.append(Recorded("copilot", scope["method"], path, headers, body))
+        body, headers, path = await record_request(scope, receive, self.state, "copilot")
         try:
             await self._route(scope["method"], path, headers, body, receive, send)
         except _Refusal as refusal:

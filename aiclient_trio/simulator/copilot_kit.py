@@ -172,6 +172,21 @@ def scope_headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
+async def record_request(
+    scope: Scope, receive: Receive, state: SimState, service: str
+) -> tuple[Any, dict[str, str], str]:
+    """Read the body (JSON or None), record the request; returns (body, headers, path)."""
+    raw = await asgi_body(receive)
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    headers = scope_headers(scope)
+    path = scope["path"]
+    state.requests.append(Recorded(service, scope["method"], path, headers, body))
+    return body, headers, path
+
+
 async def send_start(
     send: Send, status: int, content_type: str, headers: dict[str, str] | None = None
 ) -> None:

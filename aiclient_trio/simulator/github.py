@@ -13,13 +13,11 @@ import trio
 
 from aiclient_trio.simulator.copilot_kit import (
     Receive,
-    Recorded,
     Scope,
     Send,
     SimState,
-    asgi_body,
     handle_lifespan,
-    scope_headers,
+    record_request,
     send_json,
     serve_app,
 )
@@ -61,14 +59,7 @@ class GitHubSimulator:
             return
         if scope["type"] != "http":
             return
-        raw = await asgi_body(receive)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        headers = scope_headers(scope)
-        path = scope["path"]
-        self.state.requests.append(Recorded("github", scope["method"], path, headers, body))
+        body, headers, path = await record_request(scope, receive, self.state, "github")
         route = (scope["method"], path)
         if route == ("POST", "/login/device/code"):
             await self._device_code(send, body)
