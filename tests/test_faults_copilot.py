@@ -233,6 +233,12 @@ async def test_short_429_and_5xx_are_retried_before_the_first_byte(tmp_path: Pat
             faults.queue_error(502, {"error": {"message": "down"}})
         response = await call(rig.url, "anthropic", "gpt-4o", False)
         assert response.status_code == 502 and error_of("anthropic", response)
+        # An expired credential: one refresh, one replay, the client never knows.
+        issued = rig.sim.state.tokens_issued
+        rig.sim.state.expire_copilot_tokens()
+        response = await call(rig.url, "responses", "gpt-4o", False)
+        assert response.status_code == 200, response.text
+        assert rig.sim.state.tokens_issued == issued + 1
         # Never after the first byte: a stream cut mid-way is not replayed.
         before = len(rig.sim.state.recorded("copilot", "/chat/completions"))
         faults.reset_after_events = 2

@@ -22,6 +22,7 @@ from fakes import (
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.errors import InvalidRequest, Overloaded, QuotaExceeded, UpstreamError
+from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.reliability import BreakerState
 from aiclient_trio.server.app import create_app
 
@@ -49,6 +50,11 @@ async def test_chain_falls_back_before_the_first_byte_and_records_it() -> None:
             response = await _chat(client)
             assert response.status_code == 200 and response.content.endswith(b"[DONE]\n\n")
             assert b'"error"' not in response.content
+        # A provider that is not ready (signed out) is skipped.
+        copilot.set_status(ProviderState.UNAUTHENTICATED, "signed out", "aiclient auth copilot")
+        response = await _chat(client)
+        assert response.status_code == 200
+        copilot.set_status(ProviderState.READY)
         # A mistake in the request is not the provider's: no fallback, the client hears it.
         copilot.scripts["fake-model"] = Script(error=InvalidRequest("bad tool schema"))
         response = await _chat(client, stream=False)
@@ -63,11 +69,11 @@ async def test_chain_falls_back_before_the_first_byte_and_records_it() -> None:
         kiro.scripts["fake-model"] = Script(error=UpstreamError("kiro down"))
         response = await _chat(client, stream=False)
         assert response.status_code == 502 and "kiro down" in response.text
-    recs = await records.wait(5)
-    assert [r.provider for r in recs] == ["kiro", "kiro", "copilot", "copilot", "kiro"]
+    recs = await records.wait(6)
+    assert [r.provider for r in recs] == ["kiro", "kiro", "kiro", "copilot", "copilot", "kiro"]
     assert recs[0].fallback_from == ("copilot/fake-model",)
-    assert recs[2].fallback_from == () and recs[3].fallback_from == ()
-    assert len(kiro.calls) == 3
+    assert recs[3].fallback_from == () and recs[4].fallback_from == ()
+    assert len(kiro.calls) == 4
 
 
 async def test_circuit_opens_skips_the_provider_then_probes_it() -> None:
