@@ -61,3 +61,17 @@ def demo(session: nox.Session) -> None:
     """Run `aiclient demo` in this terminal (Ctrl-C stops it); posargs go to the command."""
     session.install("-e", ".")
     session.run("aiclient", "demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (issue 9): daemon vs direct upstream, null proxy, LiteLLM and Portkey.
+
+    Needs `wrk` (apt-get install -y wrk) and, for Portkey, node + npm. Results go to
+    bench/results/. BENCH_QUICK=1 for a short run; BENCH_PEERS=0 skips the peers.
+    """
+    session.install("-e", ".", "botocore", "matplotlib", "py-spy")
+    if session.env.get("BENCH_PEERS", "1") != "0":
+        session.install("litellm[proxy]")
+        session.env["BENCH_LITELLM"] = f"{session.bin}/litellm"
+    session.run("python", "bench/run.py", *session.posargs)

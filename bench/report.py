@@ -1,0 +1,302 @@
+# Results output: the JSON file, a markdown table with every target checked against issue 9,
+# and a PNG chart (latency distribution at c=1, throughput at c=32) for the README.
+"""`write_results(results, folder)` -> the markdown text (also written to results.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _get(data: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
+    ns = r.get("non_stream", {})
+    direct = _get(ns, "direct", "c1")
+    rows: list[tuple[str, str, str, bool | None]] = []
+
+    def check(name: str, goal: str, value: Any, ok: bool | None, digits: int = 2) -> None:
+        rows.append((name, goal, _fmt(value, digits), ok))
+
+    for route in ("daemon_passthrough", "daemon_translated"):
+        base = _get(ns, "direct_stream" if route == "daemon_translated" else "direct", "c1")
+        c1 = _get(ns, route, "c1")
+        if c1 and base:
+            add50 = c1["p50_ms"] - base["p50_ms"]
+            add99 = c1["p99_ms"] - base["p99_ms"]
+            check(f"{route}: added p50 (ms, c=1)", "<= 1.5", add50, add50 <= 1.5, 3)
+            check(f"{route}: added p99 (ms, c=1)", "<= 4", add99, add99 <= 4, 3)
+    lite = _get(ns, "litellm", "c1")
+    pt = _get(ns, "daemon_passthrough", "c1")
+    if lite and pt and direct:
+        ours = pt["p50_ms"] - direct["p50_ms"]
+        theirs = lite["p50_ms"] - direct["p50_ms"]
+        ratio = _ratio(theirs, ours) if ours > 0 else None
+        check("added p50: LiteLLM / ours", ">= 10x", ratio, ratio is not None and ratio >= 10, 1)
+    ours32 = _get(ns, "daemon_passthrough", "c32", "rps")
+    null32 = _get(ns, "null_proxy", "c32", "rps")
+    if ours32 and null32:
+        frac = ours32 / null32
+        check("throughput c=32: daemon / null proxy", ">= 0.90", frac, frac >= 0.9)
+    lite32 = _get(ns, "litellm", "c32", "rps")
+    if ours32 and lite32:
+        check(
+            "throughput c=32: daemon / LiteLLM", ">= 5x", ours32 / lite32, ours32 / lite32 >= 5, 1
+        )
+    port32 = _get(ns, "portkey", "c32", "rps")
+    if ours32 and port32:
+        check(
+            "throughput c=32: daemon / Portkey (stretch)",
+            ">= 1.0",
+            ours32 / port32,
+            ours32 >= port32,
+        )
+    idle = max(
+        v
+        for v in (
+            _get(r, "memory", "daemon_idle_rss_mb_at_start"),
+            _get(r, "memory", "daemon_idle_rss_mb_after_load"),
+            0.0,
+        )
+        if v is not None
+    )
+    if idle:
+        check("idle daemon RSS (MB, worst of start/after load)", "<= 60", idle, idle <= 60, 1)
+    pe = _get(r, "streaming", "per_event", "passthrough", "cpu_ms_per_event")
+    if pe is not None:
+        check("CPU per relayed SSE event, passthrough (ms)", "<= 0.15", pe, pe <= 0.15, 3)
+    arrival = _get(r, "streaming", "per_event", "passthrough", "arrival")
+    if arrival:
+        ok = arrival["first_event_ms"] * 10 < arrival["last_event_ms"]
+        check(
+            "2,000-event stream incremental (first / last event ms)",
+            "first << last",
+            f"{arrival['first_event_ms']:.1f} / {arrival['last_event_ms']:.0f}",
+            ok,
+        )
+    cap = _get(r, "capacity", "1000")
+    if cap:
+        ok = cap["complete"] == cap["of"] and cap["daemon_peak_rss_mb"] <= 150
+        check(
+            "1,000 streams: complete, peak RSS (MB)",
+            "all, <= 150",
+            f"{cap['complete']}/{cap['of']}, {cap['daemon_peak_rss_mb']:.0f}",
+            ok,
+        )
+    es = _get(r, "codecs", "eventstream_4k", "speedup")
+    if es is not None:
+        check("EventStreamDecoder / botocore (4 KiB feeds)", ">= 3x", es, es >= 3, 1)
+    cancel = _get(r, "cancellation")
+    if cancel and cancel.get("p99_ms") is not None:
+        ok = cancel["p99_ms"] <= 50 and cancel["upstream_closed"] == cancel["disconnects"]
+        check("disconnect -> upstream closed p99 (ms)", "<= 50", cancel["p99_ms"], ok, 1)
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    meta = r["meta"]
+    out = [
+        "# aiclient-trio benchmark results",
+        "",
+        f"Run {meta['started']} on {meta['cpus']} CPUs, Python {meta['python']}, "
+        f"{meta['rounds']} round(s) of {meta['seconds_per_load']:.0f} s per load point"
+        + (" (QUICK mode)" if meta["quick"] else "")
+        + f"; wall time {meta.get('wall_seconds', 0):.0f} s. Medians over rounds; "
+        "ratios come from the same run.",
+        "",
+        "## Targets (issue 9)",
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for name, goal, value, ok in targets(r):
+        mark = "yes" if ok else ("**NO**" if ok is False else "?")
+        out.append(f"| {name} | {goal} | {value} | {mark} |")
+    ns = r.get("non_stream", {})
+    out += [
+        "",
+        "## Non-stream requests (wrk, 1 thread, fixed-response upstream)",
+        "",
+        "| target | c | req/s | p50 ms | p99 ms | CPU ms/req | RSS MB | failed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, by in ns.items():
+        for conns in ("c1", "c32"):
+            x = by.get(conns)
+            if not x:
+                continue
+            out.append(
+                f"| {name} | {conns[1:]} | {_fmt(x['rps'], 0)} | {_fmt(x['p50_ms'])} | "
+                f"{_fmt(x['p99_ms'])} | {_fmt(x['cpu_ms_per_request'], 3)} | "
+                f"{_fmt(x['rss_mb'], 0)} | {x['failed']} |"
+            )
+    peers = r.get("peers", {})
+    for name, info in peers.items():
+        if isinstance(info, dict) and not info.get("available"):
+            out.append(f"\n{name}: not measured ({info.get('reason')}).")
+        elif isinstance(info, dict):
+            out.append(f"\n{name}: idle RSS {info['idle_rss_mb']:.0f} MB.")
+    st = r.get("streaming", {})
+    if st:
+        t = st["ttfb_ms"]
+        out += [
+            "",
+            "## Streaming",
+            "",
+            f"Time to first event (p50, {t['samples']} samples): "
+            f"direct {_fmt(t['direct_p50'])} ms, "
+            f"daemon {_fmt(t['daemon_p50'])} ms (added {_fmt(t['added_p50'])} ms), "
+            f"null proxy {_fmt(t['null_proxy_p50'])} ms.",
+            "",
+            "| stream (2,000 events, 1 ms apart) | CPU ms/event | first event ms | last event ms |",
+            "|---|---|---|---|",
+        ]
+        for name, x in st["per_event"].items():
+            a = x.get("arrival") or {}
+            out.append(
+                f"| {name} | {_fmt(x['cpu_ms_per_event'], 3)} | {_fmt(a.get('first_event_ms'), 1)} "
+                f"| {_fmt(a.get('last_event_ms'), 0)} |"
+            )
+    cap = r.get("capacity", {})
+    if cap:
+        out += [
+            "",
+            "## Capacity (slow streams: 10 events, 200 ms apart)",
+            "",
+            "| streams | complete | worst gap ms | p99 gap ms | peak RSS MB | daemon CPU s |",
+            "|---|---|---|---|---|---|",
+        ]
+        for level, x in cap.items():
+            out.append(
+                f"| {level} | {x['complete']}/{x['of']} | {_fmt(x['worst_gap_ms'], 0)} | "
+                f"{_fmt(x['p99_gap_ms'], 0)} | {_fmt(x['daemon_peak_rss_mb'], 0)} | "
+                f"{_fmt(x['daemon_cpu_s'], 1)} |"
+            )
+    co = r.get("codecs")
+    if co:
+        out += [
+            "",
+            "## Decoders (median of repeated passes)",
+            "",
+            "| decoder | feed | MB/s | frames/s |",
+            "|---|---|---|---|",
+        ]
+        for key, label in (("eventstream_4k", "4 KiB"), ("eventstream_1b", "1 byte")):
+            for who in ("ours", "botocore"):
+                x = co[key].get(who)
+                if x:
+                    who_name = (
+                        "EventStreamDecoder" if who == "ours" else "botocore EventStreamBuffer"
+                    )
+                    out.append(
+                        f"| {who_name} | {label} | {x['mb_per_s']:.1f} | {x['frames_per_s']:.0f} |"
+                    )
+        x = co["sse_4k"]
+        out.append(f"| SSEDecoder | 4 KiB | {x['mb_per_s']:.1f} | {x['frames_per_s']:.0f} |")
+    ca = r.get("cancellation")
+    if ca:
+        out += [
+            "",
+            "## Cancellation",
+            "",
+            f"{ca['disconnects']} client disconnects after the first event; upstream saw "
+            f"{ca['upstream_closed']} closes: p50 {_fmt(ca['p50_ms'], 1)} ms, p99 "
+            f"{_fmt(ca['p99_ms'], 1)} ms, max {_fmt(ca['max_ms'], 1)} ms.",
+        ]
+    mem = r.get("memory", {})
+    if mem:
+        out += ["", "## Memory", ""] + [f"- {k}: {_fmt(v, 1)}" for k, v in mem.items()]
+    prof = r.get("profile")
+    if prof and "inclusive" in prof:
+        out += [
+            "",
+            f"## Daemon profile ({prof['load']}, {prof['samples']} samples)",
+            "",
+            "| inclusive % | frame | | self % | frame |",
+            "|---|---|---|---|---|",
+        ]
+        for a, b in zip(prof["inclusive"], prof["self"], strict=False):
+            out.append(f"| {a['percent']} | `{a['frame']}` | | {b['percent']} | `{b['frame']}` |")
+    elif prof:
+        out.append(f"\nProfile: {prof.get('error')}")
+    if r.get("notes"):
+        out += ["", "## Notes", ""] + [f"- {n}" for n in r["notes"]]
+    out.append("")
+    return "\n".join(out)
+
+
+def chart(r: dict[str, Any], path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed"
+    ns = r.get("non_stream", {})
+    names = [
+        n
+        for n in (
+            "direct",
+            "daemon_passthrough",
+            "daemon_translated",
+            "null_proxy",
+            "litellm",
+            "portkey",
+        )
+        if n in ns
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, name in enumerate(names):
+        runs = ns[name]["c1"]["rounds"]
+        p50 = [x["p50"] / 1000 for x in runs]
+        p90 = [x["p90"] / 1000 for x in runs]
+        p99 = [x["p99"] / 1000 for x in runs]
+        left.scatter([i] * len(p50), p50, color="C0", label="p50" if i == 0 else None)
+        left.scatter([i] * len(p90), p90, color="C1", marker="^", label="p90" if i == 0 else None)
+        left.scatter([i] * len(p99), p99, color="C3", marker="x", label="p99" if i == 0 else None)
+    left.set_xticks(range(len(names)), names, rotation=25, ha="right")
+    left.set_yscale("log")
+    left.set_ylabel("latency, ms (log)")
+    left.set_title("Latency at concurrency 1 (each round)")
+    left.legend()
+    rps = [ns[n]["c32"]["rps"] or 0 for n in names]
+    right.bar(range(len(names)), rps, color=["C7", "C0", "C0", "C2", "C3", "C4"][: len(names)])
+    right.set_xticks(range(len(names)), names, rotation=25, ha="right")
+    right.set_ylabel("requests/s")
+    right.set_title("Throughput at concurrency 32 (median)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return None
+
+
+def write_results(results: dict[str, Any], folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    if results.get("non_stream"):
+        problem = chart(results, folder / "chart.png")
+        if problem:
+            results["notes"].append(f"chart not drawn: {problem}")
+    (folder / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    text = markdown(results)
+    (folder / "results.md").write_text(text)
+    return text
