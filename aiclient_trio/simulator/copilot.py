@@ -29,7 +29,11 @@ from aiclient_trio.simulator.copilot_kit import (
     watch_disconnect,
 )
 from aiclient_trio.simulator.copilot_models import SIM_MODELS
-from aiclient_trio.simulator.copilot_responses import responses_body, responses_events
+from aiclient_trio.simulator.copilot_responses import (
+    custom_tool_names,
+    responses_body,
+    responses_events,
+)
 from aiclient_trio.simulator.github import serve_github_simulator
 from aiclient_trio.simulator.script import count_tokens
 
@@ -204,10 +208,13 @@ class CopilotAPISimulator:
             else:
                 await send_json(send, 200, replies.messages_body(turn, model))
         elif stream:
-            frames = [sse_frame(json.dumps(d), name) for name, d in responses_events(turn, model)]
+            custom = custom_tool_names(body)
+            frames = [
+                sse_frame(json.dumps(d), name) for name, d in responses_events(turn, model, custom)
+            ]
             await self._stream(send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after)
         else:
-            await send_json(send, 200, responses_body(turn, model))
+            await send_json(send, 200, responses_body(turn, model, custom=custom_tool_names(body)))
 
     def _check_body(
         self, path: str, entry: dict[str, Any], headers: dict[str, str], body: dict[str, Any]

@@ -89,6 +89,10 @@ def _anthropic_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     return text, tools, results
 
 
+_CALL_ITEMS = ("function_call", "custom_tool_call")
+_OUTPUT_ITEMS = ("function_call_output", "custom_tool_call_output")
+
+
 def _responses_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     items = body.get("input")
     if isinstance(items, str):
@@ -96,9 +100,9 @@ def _responses_turn(body: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     items = [i for i in items or [] if isinstance(i, dict)]
     results: list[str] = []
     for item in reversed(items):
-        if item.get("role") == "assistant" or item.get("type") == "function_call":
+        if item.get("role") == "assistant" or item.get("type") in _CALL_ITEMS:
             break
-        if item.get("type") != "function_call_output":
+        if item.get("type") not in _OUTPUT_ITEMS:
             continue
         output = item.get("output")
         results.insert(0, output if isinstance(output, str) else _text_of(output))

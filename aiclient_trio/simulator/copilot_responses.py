@@ -1,7 +1,8 @@
 """The simulated Copilot `/responses` answers: the output items and the canonical event order.
 
-F12 of the reference: reasoning, message and function_call items; streamed events each carry a
-growing `sequence_number` and the stream ends with `response.completed`.
+F12 of the reference: reasoning, message and function_call items (custom_tool_call for tools
+offered as `custom`, like Codex's apply_patch); streamed events each carry a growing
+`sequence_number` and the stream ends with `response.completed`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,27 @@ from typing import Any
 from aiclient_trio.simulator.copilot_replies import Turn, call_id, out_tokens
 from aiclient_trio.simulator.script import Reply, fragments
 
-__all__ = ["responses_body", "responses_events"]
+__all__ = ["custom_tool_names", "responses_body", "responses_events"]
 
 
-def _response_items(reply: Reply) -> list[dict[str, Any]]:
+def custom_tool_names(body: dict[str, Any]) -> frozenset[str]:
+    """Names of the request's freeform (`custom`) tools: their calls carry a raw `input`."""
+    return frozenset(
+        str(t.get("name"))
+        for t in body.get("tools") or []
+        if isinstance(t, dict) and t.get("type") == "custom"
+    )
+
+
+def _custom_input(arguments: dict[str, Any]) -> str:
+    """`[[call apply_patch {"input": "..."}]]` sends that string; other arguments go as JSON."""
+    value = arguments.get("input")
+    if len(arguments) == 1 and isinstance(value, str):
+        return value
+    return json.dumps(arguments)
+
+
+def _response_items(reply: Reply, custom: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if reply.thinking:
         items.append(
@@ -36,7 +54,18 @@ def _response_items(reply: Reply) -> list[dict[str, Any]]:
                 "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
             }
         )
-    if reply.tool_call:
+    if reply.tool_call and reply.tool_call.name in custom:
+        items.append(
+            {
+                "type": "custom_tool_call",
+                "id": "ctc_sim1",
+                "call_id": call_id("responses"),
+                "name": reply.tool_call.name,
+                "input": _custom_input(reply.tool_call.arguments),
+                "status": "completed",
+            }
+        )
+    elif reply.tool_call:
         items.append(
             {
                 "type": "function_call",
@@ -50,7 +79,9 @@ def _response_items(reply: Reply) -> list[dict[str, Any]]:
     return items
 
 
-def responses_body(turn: Turn, model: str, status: str = "completed") -> dict[str, Any]:
+def responses_body(
+    turn: Turn, model: str, status: str = "completed", custom: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     out = out_tokens(turn.reply)
     return {
         "id": "resp_sim1",
@@ -58,7 +89,7 @@ def responses_body(turn: Turn, model: str, status: str = "completed") -> dict[st
         "created_at": 1,
         "status": status,
         "model": model,
-        "output": _response_items(turn.reply) if status == "completed" else [],
+        "output": _response_items(turn.reply, custom) if status == "completed" else [],
         "usage": {
             "input_tokens": turn.prompt_tokens,
             "input_tokens_details": {"cached_tokens": 0},
@@ -71,13 +102,15 @@ def responses_body(turn: Turn, model: str, status: str = "completed") -> dict[st
     }
 
 
-def responses_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
+def responses_events(
+    turn: Turn, model: str, custom: frozenset[str] = frozenset()
+) -> list[tuple[str, dict[str, Any]]]:
     """The canonical event order, each with a growing `sequence_number`."""
     raw: list[tuple[str, dict[str, Any]]] = []
     pending = responses_body(turn, model, "in_progress")
     raw.append(("response.created", {"response": pending}))
     raw.append(("response.in_progress", {"response": pending}))
-    for index, item in enumerate(_response_items(turn.reply)):
+    for index, item in enumerate(_response_items(turn.reply, custom)):
         kind = item["type"]
         if kind == "reasoning":
             raw.append(
@@ -189,6 +222,26 @@ def responses_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]
                     },
                 )
             )
+        elif kind == "custom_tool_call":
+            raw.append(
+                (
+                    "response.output_item.added",
+                    {"output_index": index, "item": item | {"input": "", "status": "in_progress"}},
+                )
+            )
+            for piece in fragments(item["input"], 2):
+                raw.append(
+                    (
+                        "response.custom_tool_call_input.delta",
+                        {"output_index": index, "item_id": item["id"], "delta": piece},
+                    )
+                )
+            raw.append(
+                (
+                    "response.custom_tool_call_input.done",
+                    {"output_index": index, "item_id": item["id"], "input": item["input"]},
+                )
+            )
         else:
             raw.append(
                 (
@@ -213,7 +266,7 @@ def responses_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]
                 )
             )
         raw.append(("response.output_item.done", {"output_index": index, "item": item}))
-    raw.append(("response.completed", {"response": responses_body(turn, model)}))
+    raw.append(("response.completed", {"response": responses_body(turn, model, custom=custom)}))
     return [
         (name, {"type": name, "sequence_number": n} | data) for n, (name, data) in enumerate(raw)
     ]
