@@ -2,9 +2,10 @@
 # the one-line-per-request observer. Secrets must never reach a log line, whatever logged them.
 """Logging for the daemon and the CLI.
 
-`setup_logging()` installs handlers on the `aiclient` logger: a size-rotating file and,
-in the foreground, stderr. Each handler carries a `RedactionFilter` that masks anything
-credential-shaped in the rendered message and in tracebacks. `set_level()` changes the level
+`setup_logging()` installs handlers on the `aiclient` logger and on the package's own
+module loggers (`aiclient_trio.*`): a size-rotating file and, in the foreground, stderr.
+Each handler carries a `RedactionFilter` that masks anything credential-shaped in the
+rendered message and in tracebacks. `set_level()` changes the level
 at runtime; `set_secrets()` teaches the filter literal secrets (the configured API key).
 Message content (prompts, completions) is only ever logged at debug level.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import sys
 import time
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 LOGGER = "aiclient"
+# Modules that log under their import name (logging.getLogger(__name__)) share the handlers.
+LOGGERS = (LOGGER, "aiclient_trio")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "[REDACTED]"
 
@@ -119,15 +123,16 @@ def setup_logging(
     stderr: bool = False,
     secrets: Iterable[str | None] = (),
 ) -> logging.Logger:
-    """Configure the `aiclient` logger (idempotent: replaces handlers it installed before)."""
+    """Configure the `aiclient` and `aiclient_trio` loggers (idempotent: replaces the
+    handlers it installed before)."""
+    _remove_handlers()
     logger = logging.getLogger(LOGGER)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
     formatter = _UTCFormatter(LINE_FORMAT)
     handlers: list[logging.Handler] = []
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Private from the first byte, whatever the process umask (the demo keeps the default).
+        os.close(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600))
         handlers.append(
             logging.handlers.RotatingFileHandler(
                 file, maxBytes=max_bytes, backupCount=max(backups, 1), encoding="utf-8"
@@ -138,8 +143,10 @@ def setup_logging(
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(RedactionFilter())
-        logger.addHandler(handler)
-    logger.propagate = False
+    for name in LOGGERS:
+        for handler in handlers:
+            logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).propagate = False
     set_secrets(secrets)
     set_level(level)
     return logger
@@ -147,16 +154,26 @@ def setup_logging(
 
 def reset_logging() -> None:
     """Remove the handlers `setup_logging` installed and let records propagate again."""
-    logger = logging.getLogger(LOGGER)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.propagate = True
-    logger.setLevel(logging.NOTSET)
+    _remove_handlers()
+    for name in LOGGERS:
+        logging.getLogger(name).propagate = True
+        logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def _remove_handlers() -> None:
+    closed: set[int] = set()
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+            if id(handler) not in closed:
+                closed.add(id(handler))
+                handler.close()
 
 
 def set_level(level: str) -> None:
-    logging.getLogger(LOGGER).setLevel(_level(level))
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(_level(level))
 
 
 _access = logging.getLogger(LOGGER + ".access")
