@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiclient_trio.config_types import Config
 from aiclient_trio.errors import GatewayError, InvalidRequest, ProviderUnavailable
-from aiclient_trio.providers.base import ModelInfo, Provider
+from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState
 from aiclient_trio.providers.registry import PROVIDER_NAMES
 
 __all__ = ["Target", "resolve", "split_prefix"]
@@ -40,8 +40,9 @@ def _provider(name: str, providers: Mapping[str, Provider]) -> Provider:
     if provider is None:
         if name in PROVIDER_NAMES:
             raise ProviderUnavailable(
-                f"provider {name!r} is not enabled; enable it with [{name}] enabled = true "
-                f"in the config, then run `aiclient auth {name}`"
+                f"provider {name!r} is not enabled; run `aiclient provider enable "
+                f"{name}` (sign in first if needed: `aiclient auth {name}`)",
+                should_retry=False,
             )
         known = ", ".join(sorted(set(providers) | set(PROVIDER_NAMES)))
         raise InvalidRequest(f"unknown provider {name!r}; known: {known}", param="model")
@@ -49,7 +50,12 @@ def _provider(name: str, providers: Mapping[str, Provider]) -> Provider:
     if not status.ready:
         reason = f": {status.reason}" if status.reason else ""
         fix = f"; fix: `{status.fix}`" if status.fix else ""
-        raise ProviderUnavailable(f"provider {name!r} is {status.state}{reason}{fix}")
+        # Signed out does not mend itself in seconds: SDK retries would only delay the fix.
+        hopeless = status.state in (ProviderState.UNAUTHENTICATED, ProviderState.DISABLED)
+        raise ProviderUnavailable(
+            f"provider {name!r} is {status.state}{reason}{fix}",
+            should_retry=False if hopeless else None,
+        )
     return provider
 
 
