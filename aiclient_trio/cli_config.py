@@ -88,7 +88,8 @@ def config_show(as_json: bool) -> None:
     click.echo(tomli_w.dumps(_clean(data)), nl=False)
 
 
-@config.command("set")
+# Negative numbers are values, not options: `aiclient config set upstream.retries -1`.
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> None:
@@ -109,9 +110,28 @@ def config_set(key: str, value: str) -> None:
     try:
         set_value(path, key, parse_text_value(key, value, "config set"))
     except ConfigError as exc:
-        fail(str(exc))
+        fail(f"{exc} ({path} left unchanged)")
     click.echo(f"set {key} in {path}")
     _report_reload(call_daemon("config.reload", required=False))
+    _report_start_flag(key, value)
+
+
+# `aiclient start` flags that override the file (daemon start_flags key -> flag).
+_START_FLAGS = {"server.host": "--host", "server.port": "--port", "logging.file": "--log-file"}
+
+
+def _report_start_flag(key: str, value: str) -> None:
+    """The running daemon's start flag wins over the file, and `restart` reuses it: say so."""
+    flag = _START_FLAGS.get(key)
+    if flag is None:
+        return
+    status = call_daemon("status", {"quota": False}, required=False) or {}
+    given = (status.get("start_flags") or {}).get(key)
+    if given is not None:
+        click.echo(
+            f"note: the running daemon was started with {flag} {given}, which overrides the "
+            f"file (and `aiclient restart` reuses it); to switch: aiclient restart {flag} {value}"
+        )
 
 
 def _report_reload(result: dict[str, Any] | None) -> None:
