@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -123,23 +124,29 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
     path = log_path(load_or_exit())
     if not path.exists():
         fail(f"no log file at {path} yet (start the daemon with: aiclient start)")
-    for line in tail_lines(path, lines, level):
+    # Follow from exactly where the tail stopped, so no line is lost or printed twice.
+    start = path.stat()
+    for line in tail_lines(path, lines, level, end=start.st_size):
         click.echo(line)
     if follow:
         try:
-            _follow(path, level)
+            _follow(path, level, start.st_ino, start.st_size)
         except KeyboardInterrupt:
             pass
 
 
-def _follow(path: Path, level: str | None) -> None:
-    from aiclient_trio.log import _level, line_level
+def _follow(path: Path, level: str | None, inode: int, offset: int) -> None:
+    import logging
 
-    minimum = _level(level) if level else 0
+    from aiclient_trio.log import line_level
+
+    minimum = logging.getLevelNamesMapping()[level.upper()] if level else 0
     keep = True
     handle = path.open("rb")
-    handle.seek(0, 2)
-    inode = path.stat().st_ino
+    if os.fstat(handle.fileno()).st_ino == inode:
+        handle.seek(offset)
+    else:  # rotated since the tail: the new file is all new
+        inode = os.fstat(handle.fileno()).st_ino
     pending = b""
     try:
         while True:

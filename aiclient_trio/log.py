@@ -204,16 +204,18 @@ def line_level(line: str) -> int | None:
     return _level(match.group(1)) if match else None
 
 
-def tail_lines(path: Path, lines: int, level: str | None = None) -> list[str]:
-    """The last `lines` lines of the log file at or above `level` (tracebacks kept)."""
+def tail_lines(
+    path: Path, lines: int, level: str | None = None, *, end: int | None = None
+) -> list[str]:
+    """The last `lines` lines before byte `end` (default: the end of the file) at or above
+    `level` (tracebacks kept)."""
     try:
         with path.open("rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
+            size = handle.seek(0, 2) if end is None else end
             # Read enough of the end for the request; lines are rarely above 1 KiB.
             chunk = min(size, max(lines, 1) * 2048 * (4 if level else 1))
             handle.seek(size - chunk)
-            text = handle.read().decode("utf-8", errors="replace")
+            text = handle.read(chunk).decode("utf-8", errors="replace")
     except FileNotFoundError:
         return []
     all_lines = text.splitlines()

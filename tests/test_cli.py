@@ -137,3 +137,37 @@ def test_auth_revoke_asks_first() -> None:
     result = run("auth", "revoke", "kiro", code=1, stdin="n\n")
     assert "Delete the stored kiro credentials?" in result.output
     assert "Aborted" in result.output + result.stderr
+
+
+def test_logs_follow_prints_new_lines_across_rotation(xdg_home: XdgHome) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    log = xdg_home.state / "aiclient" / "aiclient.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("2026-01-01T00:00:00.000Z INFO aiclient.daemon: old line\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiclient_trio", "logs", "--follow", "--level", "warning"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **xdg_home.env},
+    )
+    watchdog = threading.Timer(20, proc.kill)  # a missed line fails the test, never hangs it
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        with log.open("a") as handle:
+            handle.write("2026-01-01T00:00:01.000Z INFO aiclient.daemon: quiet\n")
+            handle.write("2026-01-01T00:00:02.000Z WARNING aiclient.daemon: loud one\n")
+        assert proc.stdout.readline().endswith("loud one\n")
+        log.rename(log.with_suffix(".log.1"))  # what RotatingFileHandler does
+        log.write_text("2026-01-01T00:00:03.000Z ERROR aiclient.daemon: after rotation\n")
+        assert proc.stdout.readline().endswith("after rotation\n")
+    finally:
+        watchdog.cancel()
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
