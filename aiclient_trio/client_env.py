@@ -9,6 +9,7 @@ whole `aiclient demo` welcome text. Nothing here does I/O.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -124,13 +125,23 @@ def _small_model(endpoint: Endpoint, model: str) -> str:
     return _first(same, "haiku") or model
 
 
+_DOTTED_CLAUDE = re.compile(r"(claude-[a-z]+-\d+)\.(\d+)")
+
+
+def claude_code_name(model: str) -> str:
+    """Claude Code's spelling of a Claude id (`kiro/claude-sonnet-4-5`): it reads the dotted
+    form as the retired `claude-sonnet-4` and warns. The gateway accepts both spellings."""
+    return _DOTTED_CLAUDE.sub(r"\1-\2", model)
+
+
 def claude_code(endpoint: Endpoint, model: str) -> str:
+    small = claude_code_name(_small_model(endpoint, model))
     lines = [
         f"# Claude Code through aiclient ({model})",
         f"export ANTHROPIC_BASE_URL={shlex.quote(endpoint.base_url)}",
         f"export ANTHROPIC_AUTH_TOKEN={shlex.quote(endpoint.key)}",
-        f"export ANTHROPIC_MODEL={shlex.quote(model)}",
-        f"export ANTHROPIC_DEFAULT_HAIKU_MODEL={shlex.quote(_small_model(endpoint, model))}",
+        f"export ANTHROPIC_MODEL={shlex.quote(claude_code_name(model))}",
+        f"export ANTHROPIC_DEFAULT_HAIKU_MODEL={shlex.quote(small)}",
         "# keep Claude Code from calling home (telemetry, update checks, side requests)",
         "export " + " ".join(f"{k}={v}" for k, v in CLAUDE_OFFLINE_ENV),
         "unset ANTHROPIC_API_KEY",

@@ -58,8 +58,9 @@ def test_claude_code_lines_point_at_the_root_and_stay_offline() -> None:
     env = exports(text)
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9999"  # Claude Code adds /v1 itself
     assert env["ANTHROPIC_AUTH_TOKEN"] == client_env.NO_KEY
-    assert env["ANTHROPIC_MODEL"] == "kiro/claude-sonnet-4.5"
-    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "kiro/claude-haiku-4.5"
+    # Claude Code's own spelling (it reads "claude-sonnet-4.5" as the retired Sonnet 4).
+    assert env["ANTHROPIC_MODEL"] == "kiro/claude-sonnet-4-5"
+    assert env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] == "kiro/claude-haiku-4-5"
     for name in ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "DISABLE_TELEMETRY"):
         assert env[name] == "1"
     assert "unset ANTHROPIC_API_KEY" in text
@@ -129,7 +130,7 @@ def test_env_without_a_daemon_uses_the_configured_address(xdg_home: XdgHome) -> 
     assert result.exit_code == 0, result.output
     env = exports(result.stdout)
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9555"
-    assert env["ANTHROPIC_MODEL"] == "kiro/claude-haiku-4.5"
+    assert env["ANTHROPIC_MODEL"] == "kiro/claude-haiku-4-5"
     assert "k-123" not in result.stdout, "the key is only printed on request"
     assert "not running" in result.stderr
     shown = CliRunner().invoke(main, ["env", "openai", "--show-key", "--url", "http://h:2"])
