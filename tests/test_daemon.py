@@ -270,3 +270,82 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
     from aiclient_trio.daemon import is_loopback
 
     assert is_loopback(host) is loopback
+
+
+async def test_reload_applies_hot_keys_and_restarts_changed_providers(xdg_home: XdgHome) -> None:
+    """In-process: the reload logic itself, with a test provider standing in for copilot."""
+    import trio
+    from daemon_hooks import FlakyProvider
+    from trio_util import AsyncValue
+
+    from aiclient_trio import paths
+    from aiclient_trio.config import ConfigError, load_config
+    from aiclient_trio.config_file import set_value
+    from aiclient_trio.daemon import Daemon, DaemonOptions
+    from aiclient_trio.gateway import Gateway
+
+    path = xdg_home.config_file
+    path.parent.mkdir(parents=True)
+    path.write_text(CONFIG)
+    options = DaemonOptions(
+        cli_overrides={"server.port": 0},
+        config_path=path,
+        stderr_logging=False,
+        environ={"AICLIENT_TEST_PROVIDERS": "copilot=daemon_hooks:SteadyProvider"},
+    )
+    gateway = Gateway(config=AsyncValue(load_config(cli_overrides={"server.port": 0}, path=path)))
+    daemon = Daemon(gateway, options, path)
+    paths.ensure_private_dir(paths.runtime_dir())
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run)
+        assert "copilot" not in gateway.providers
+
+        set_value(path, "providers.copilot.enabled", True)
+        assert await daemon.reload() == {
+            "changed": ["providers.copilot.enabled"],
+            "needs_restart": [],
+        }
+        first = gateway.providers["copilot"]
+        assert isinstance(first, FlakyProvider)
+        await first.status.wait_value(lambda s: s.ready)
+
+        set_value(path, "providers.copilot.small_model", "gpt-4.1")  # restarts the provider
+        await daemon.reload()
+        assert gateway.providers["copilot"] is not first
+        assert first.closed
+
+        for key, value in [
+            ("api_key", "new-key-0123456789"),
+            ("default_provider", "kiro"),
+            ("output_format", "anthropic"),
+            ("models.aliases.fast", ("copilot/gpt-4.1", "kiro/claude-haiku-4.5")),
+        ]:
+            set_value(path, key, value)
+        result = await daemon.reload()
+        assert result == {
+            "changed": ["api_key", "default_provider", "models.aliases", "output_format"],
+            "needs_restart": [],
+        }
+        config = gateway.config.value
+        assert (config.api_key, config.default_provider, config.output_format) == (
+            "new-key-0123456789",
+            "kiro",
+            "anthropic",
+        )
+        assert config.aliases["fast"] == ("copilot/gpt-4.1", "kiro/claude-haiku-4.5")
+
+        set_value(path, "server.host", "127.0.0.2")
+        assert (await daemon.reload())["needs_restart"] == ["server.host"]
+
+        # A public bind without an API key is refused; the running config stays.
+        set_value(path, "api_key", None)
+        set_value(path, "server.host", "0.0.0.0")
+        with pytest.raises(ConfigError, match="without an api_key"):
+            await daemon.reload()
+        assert gateway.config.value.api_key == "new-key-0123456789"
+
+        set_value(path, "providers.copilot.enabled", False)
+        set_value(path, "server.host", "127.0.0.1")
+        await daemon.reload()
+        assert "copilot" not in gateway.providers
+        gateway.draining.set()
