@@ -71,9 +71,17 @@ def _peer_uid(sock: trio.socket.SocketType) -> int | None:
 class ControlServer:
     """Serves registered method handlers on a unix socket."""
 
-    def __init__(self, path: Path, handlers: Mapping[str, Handler] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        handlers: Mapping[str, Handler] | None = None,
+        *,
+        idle_timeout: float = 60.0,
+    ) -> None:
         self.path = path
         self.handlers: dict[str, Handler] = dict(handlers or {})
+        # A connection that sends nothing for this long is closed (clients that hang).
+        self.idle_timeout = idle_timeout
 
     def register(self, method: str, handler: Handler) -> None:
         self.handlers[method] = handler
@@ -117,7 +125,9 @@ class ControlServer:
                                 _error(None, "too_large", f"request line over {MAX_LINE} bytes")
                             )
                             return
-                        data = await stream.receive_some(65536)
+                        data = b""
+                        with trio.move_on_after(self.idle_timeout):
+                            data = await stream.receive_some(65536)
                         if not data:
                             return
                         buffer += data

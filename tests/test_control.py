@@ -142,3 +142,17 @@ def test_client_without_daemon_says_so(xdg_home: XdgHome) -> None:
 
     with pytest.raises(DaemonNotRunning):
         ControlClient(xdg_home.runtime / "ctl.sock").call("status")
+
+
+async def test_idle_connections_are_closed(
+    xdg_home: XdgHome, autojump_clock: trio.testing.MockClock
+) -> None:
+    srv = ControlServer(xdg_home.runtime / "idle.sock", {"echo": echo}, idle_timeout=30)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(srv.serve)
+        conn = await connect(srv.path)
+        async with conn.stream:
+            began = trio.current_time()
+            assert await conn.stream.receive_some(10) == b""  # the server hung up
+            assert trio.current_time() - began == pytest.approx(30)
+        nursery.cancel_scope.cancel()
