@@ -47,6 +47,7 @@ class RequestRecord:
     time_to_first_byte: float | None = None
     initiator: str | None = None  # Copilot X-Initiator: "user" (premium) or "agent"
     credits: float | None = None  # Kiro metering, when reported
+    premium: float | None = None  # Copilot premium requests billed (multiplier x user turn)
     error_kind: str | None = None
     # Fallback chain: targets tried before the one that answered ("copilot/x", ...).
     fallback_from: tuple[str, ...] = ()

@@ -29,7 +29,7 @@ __all__ = ["Ledger", "LedgerUnavailable", "UsageQuery", "parse_time_bound"]
 
 log = logging.getLogger("aiclient.ledger")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Migration n brings a database from version n-1 to n. Never edit a released step: add one.
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -59,15 +59,19 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX requests_ts ON requests (ts);
     """,
+    # Copilot premium requests a row cost (model multiplier; 0x models and agent turns 0).
+    2: "ALTER TABLE requests ADD COLUMN premium REAL;",
 }
+# Premium requests of a row; rows from schema 1 count one per user-initiated call.
+_PREMIUM = "COALESCE(premium, initiator = 'user')"
 
 _COLUMNS = (
     "ts, request_id, endpoint, provider, client_model, upstream_model, stream, status, "
     "http_status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
     "input_estimated, output_estimated, ttfb_ms, duration_ms, initiator, credits, error_kind, "
-    "fallback_from"
+    "fallback_from, premium"
 )
-_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 21)})"
+_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 22)})"
 # Rows kept in memory while the database is unavailable, beyond which the oldest go.
 _MAX_PENDING = 100_000
 
@@ -109,6 +113,7 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
         rec.credits,
         rec.error_kind,
         ",".join(rec.fallback_from) or None,
+        rec.premium,
     )
 
 
@@ -199,7 +204,7 @@ class Ledger:
         sums = (
             "COUNT(*), SUM(status = 'ok'), SUM(status != 'ok'), SUM(input_tokens), "
             "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
-            "SUM(initiator = 'user'), SUM(input_estimated OR output_estimated), SUM(credits)"
+            f"SUM({_PREMIUM}), SUM(input_estimated OR output_estimated), SUM(credits)"
         )
         with self._lock:
             conn = self._reader()
@@ -210,11 +215,11 @@ class Ledger:
                     params,
                 ).fetchall()
                 today = conn.execute(
-                    "SELECT SUM(initiator = 'user') FROM requests WHERE ts >= ?",
+                    f"SELECT SUM({_PREMIUM}) FROM requests WHERE ts >= ?",
                     (_start_of_day(),),
                 ).fetchone()
                 month = conn.execute(
-                    "SELECT SUM(initiator = 'user') FROM requests WHERE ts >= ?",
+                    f"SELECT SUM({_PREMIUM}) FROM requests WHERE ts >= ?",
                     (_start_of_month(),),
                 ).fetchone()
             except sqlite3.Error as exc:

@@ -113,6 +113,8 @@ class RequestContext:
     upstream_model: str | None = None
     initiator: str | None = None
     credits: float | None = None
+    # Copilot premium requests this call costs: the model's multiplier for a user turn, else 0.
+    premium: float | None = None
     # True once any byte went to the client: from then on no retry or fallback.
     committed: bool = False
 

@@ -190,6 +190,7 @@ class Exchange:
             time_to_first_byte=self.ttfb,
             initiator=ctx.initiator if ctx else None,
             credits=ctx.credits if ctx else None,
+            premium=ctx.premium if ctx else None,
             error_kind=self.error_kind,
             fallback_from=tuple(self.fallback_from),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aiclient_trio import ir
+from aiclient_trio.providers.base import ModelInfo
 
 __all__ = [
     "Initiator",
@@ -20,6 +21,7 @@ __all__ = [
     "initiator_for_responses",
     "is_annotation_text",
     "is_warmup_probe",
+    "premium_cost",
 ]
 
 Initiator = Literal["user", "agent"]
@@ -147,3 +149,11 @@ def has_image(value: Any) -> bool:
         elif isinstance(item, list):
             stack.extend(item)
     return False
+
+
+def premium_cost(initiator: str | None, model: ModelInfo) -> float:
+    """Premium requests one call costs: the model's multiplier for a user turn (1 when the
+    upstream lists none), nothing for agent turns or included (0x) models."""
+    if initiator != "user":
+        return 0.0
+    return 1.0 if model.premium_multiplier is None else model.premium_multiplier

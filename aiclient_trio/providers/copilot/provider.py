@@ -55,7 +55,12 @@ from aiclient_trio.providers.copilot.bodies import (
 )
 from aiclient_trio.providers.copilot.client import CapiClient, make_http_client, transport_error
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
-from aiclient_trio.providers.copilot.initiator import has_image, initiator_for, initiator_for_ir
+from aiclient_trio.providers.copilot.initiator import (
+    has_image,
+    initiator_for,
+    initiator_for_ir,
+    premium_cost,
+)
 from aiclient_trio.providers.copilot.models import (
     FORMAT_PATHS,
     choose_upstream_format,
@@ -267,6 +272,7 @@ class CopilotProvider(Provider):
         upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
         ctx.upstream_model = model.id
         ctx.initiator = initiator_for(fmt, body)
+        ctx.premium = premium_cost(ctx.initiator, model)
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         async with capi.open(
             "POST",
@@ -313,6 +319,7 @@ class CopilotProvider(Provider):
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         ctx.upstream_model = model.id
         ctx.initiator = initiator_for_ir(request)
+        ctx.premium = premium_cost(ctx.initiator, model)
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         content = json.dumps(upstream)
         async with capi.open(
