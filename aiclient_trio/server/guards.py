@@ -131,7 +131,10 @@ def check_api_key(scope: Scope, config: Config) -> None:
             "missing API key: send it as 'Authorization: Bearer <key>' or 'x-api-key'"
         )
     if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8")):
-        raise AuthenticationError("invalid API key")
+        raise AuthenticationError(
+            "invalid API key: it does not match the gateway's api_key; "
+            "`aiclient env <client> --show-key` prints a working setup"
+        )
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
