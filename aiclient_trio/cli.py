@@ -291,7 +291,7 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
     from aiclient_trio.cli_lifecycle import probe_url
 
     config = load_or_exit()
-    status_info = call_daemon("status", required=False)
+    status_info = call_daemon("status", {"quota": False}, required=False)
     models_info = call_daemon("models", required=False) if status_info is not None else None
     if url is None:
         if status_info is not None and status_info.get("url"):
@@ -305,4 +305,9 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
         api_key = "<your aiclient api_key>"
     entries = models_info["models"] if models_info else []
     endpoint = client_env.endpoint_from_models(url, api_key, entries)
+    if model and models_info and not client_env.knows_model(models_info, model):
+        click.echo(
+            f"# warning: the running gateway does not serve {model!r}; see `aiclient models`",
+            err=True,
+        )
     click.echo(client_env.render(client, endpoint, model))

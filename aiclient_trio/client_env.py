@@ -125,6 +125,19 @@ def _small_model(endpoint: Endpoint, model: str) -> str:
     return _first(same, "haiku") or model
 
 
+def _loose(name: str) -> str:
+    """A spelling-insensitive key: no provider prefix or date suffix, dots as hyphens."""
+    bare = name.lower().rpartition("/")[2]
+    return re.sub(r"-\d{8}$", "", bare).replace(".", "-")
+
+
+def knows_model(models_info: Mapping[str, Any], name: str) -> bool:
+    """Whether the daemon's `models` answer lists `name` (any spelling it would accept)."""
+    known = {_loose(str(e.get("id", ""))) for e in models_info.get("models") or []}
+    known |= {_loose(str(alias)) for alias in models_info.get("aliases") or {}}
+    return _loose(name) in known
+
+
 _DOTTED_CLAUDE = re.compile(r"(claude-[a-z]+-\d+)\.(\d+)")
 
 
