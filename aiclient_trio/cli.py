@@ -18,6 +18,7 @@ from aiclient_trio.cli_lifecycle import (
     NOT_RUNNING,
     call_daemon,
     fail,
+    load_or_defaults,
     load_or_exit,
     restart,
     start,
@@ -121,7 +122,11 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
     from aiclient_trio.daemon import log_path
     from aiclient_trio.log import tail_lines
 
-    path = log_path(load_or_exit())
+    running = call_daemon("status", {"quota": False}, required=False)
+    if running and running.get("log_file"):
+        path = Path(running["log_file"])  # the daemon's own, even if the file is broken now
+    else:
+        path = log_path(load_or_defaults("log file location"))
     if not path.exists():
         fail(f"no log file at {path} yet (start the daemon with: aiclient start)")
     # Follow from exactly where the tail stopped, so no line is lost or printed twice.

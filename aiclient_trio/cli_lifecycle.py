@@ -67,6 +67,16 @@ def load_or_exit(overrides: dict[str, Any] | None = None) -> Config:
         raise click.ClickException(str(exc)) from None
 
 
+def load_or_defaults(purpose: str) -> Config:
+    """The config, or the defaults with a warning: commands that rescue a user from a broken
+    file (stop, logs) must not fail on it."""
+    try:
+        return load_config(path=default_config_path())
+    except ConfigError as exc:
+        click.echo(f"warning: {exc}\n(using the default {purpose})", err=True)
+        return Config()
+
+
 def probe_url(url: str) -> str:
     """A URL a local client can reach (wildcard binds answer on loopback)."""
     return url.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
@@ -251,7 +261,7 @@ def _stop(timeout: float | None) -> bool:
             f"a daemon holds {pid_path} but its PID is unreadable; stop it by hand"
         )
     if timeout is None:
-        config = load_or_exit()
+        config = load_or_defaults("stop timeout")
         timeout = max(10.0, config.server.drain_timeout + 5.0)
     click.echo(f"Stopping aiclient (PID {pid})...", err=True)
     os.kill(pid, signal.SIGTERM)
