@@ -25,7 +25,14 @@ from aiclient_trio.providers.base import ModelInfo
 from aiclient_trio.providers.router import split_prefix
 from aiclient_trio.server.http import dumps
 
-__all__ = ["clear_usage", "create_quart_app", "model_list", "provider_quotas", "usage_summary"]
+__all__ = [
+    "clear_usage",
+    "create_quart_app",
+    "model_entry",
+    "model_list",
+    "provider_quotas",
+    "usage_summary",
+]
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -92,6 +99,23 @@ def model_list(gateway: Gateway) -> dict[str, Any]:
         "first_id": data[0]["id"] if data else None,
         "last_id": data[-1]["id"] if data else None,
     }
+
+
+def model_entry(gateway: Gateway, model_id: str) -> dict[str, Any]:
+    """One entry of the model list by id (`copilot/gpt-4.1`, `gpt-4.1`, an alias)."""
+    import difflib
+
+    entries = model_list(gateway)["data"]
+    default = gateway.config.value.default_provider
+    bare = [e for e in entries if e.get("upstream_id") == model_id and e.get("alias_of") is None]
+    matches: list[dict[str, Any]] = [e for e in entries if e["id"] == model_id]
+    matches += sorted(bare, key=lambda e: e.get("provider") != default)
+    if matches:
+        return matches[0]
+    ids = [str(e["id"]) for e in entries]
+    close = difflib.get_close_matches(model_id, ids, n=4, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else " GET /v1/models lists them."
+    raise NotFound(f"model {model_id!r} not found.{hint}", param="model")
 
 
 def _time_bound(name: str, value: str | None) -> float | None:
@@ -186,6 +210,13 @@ def create_quart_app(gateway: Gateway) -> QuartTrio:
     async def models() -> Response:
         return _json(model_list(gateway))
 
+    @app.route("/models/<path:model_id>", methods=["GET"])
+    async def model(model_id: str) -> Response:  # SDKs' models.retrieve()
+        try:
+            return _json(model_entry(gateway, model_id))
+        except GatewayError as error:
+            return _json(openai_error_body(error), error.status)
+
     @app.route("/metrics", methods=["GET"])
     async def metrics() -> Response:
         if gateway.metrics is None:
@@ -210,7 +241,16 @@ def create_quart_app(gateway: Gateway) -> QuartTrio:
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:
-        return _json(openai_error_body(NotFound("no such route")), 404)
+        import difflib
+
+        from aiclient_trio.server.paths import HOT_ROUTES
+
+        known = [*HOT_ROUTES, "/models"]
+        close = difflib.get_close_matches(request.path, known, n=1, cutoff=0.8)
+        hint = f"; did you mean /v1{close[0]}?" if close else ""
+        route = f"{request.method} {request.path}"
+        error = NotFound(f"no such route: {route}{hint}", code="unknown_route")
+        return _json(openai_error_body(error), 404)
 
     @app.errorhandler(405)
     async def not_allowed(_: Exception) -> Response:
