@@ -17,6 +17,10 @@ WORK = BENCH / ".work"
 PORTKEY_JS = WORK / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
 
 
+# A fixed, local-only key: LiteLLM refuses to start without a master key.
+LITELLM_KEY = "sk-aiclient-bench-" + "0" * 32
+
+
 class PeerUnavailable(Exception):
     pass
 
@@ -46,6 +50,8 @@ def start_litellm(upstream: str, logs: Path) -> tuple[Proc, dict[str, str], str]
         "      model: openai/gpt-4o\n"
         f"      api_base: {upstream}\n"
         "      api_key: bench\n"
+        "general_settings:\n"
+        f"  master_key: {LITELLM_KEY}\n"
         "litellm_settings:\n"
         "  telemetry: false\n"
         "  drop_params: true\n"
@@ -65,10 +71,11 @@ def start_litellm(upstream: str, logs: Path) -> tuple[Proc, dict[str, str], str]
         log=logs / "litellm.log",
         ready_line=False,
     )
-    if not wait_http(f"http://127.0.0.1:{port}/health/liveliness", 120) or not proc.alive():
+    if not wait_http(f"http://127.0.0.1:{port}/health/liveliness", 120, alive=proc.alive):
         proc.stop()
         raise PeerUnavailable(f"litellm did not start (see {logs / 'litellm.log'})")
-    return proc, {"Authorization": "Bearer bench"}, f"http://127.0.0.1:{port}/v1/chat/completions"
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    return proc, {"Authorization": f"Bearer {LITELLM_KEY}"}, url
 
 
 def ensure_portkey(logs: Path) -> None:
@@ -101,7 +108,7 @@ def start_portkey(upstream: str, logs: Path) -> tuple[Proc, dict[str, str], str]
         log=logs / "portkey.log",
         ready_line=False,
     )
-    if not wait_http(f"http://127.0.0.1:{port}/", 60) or not proc.alive():
+    if not wait_http(f"http://127.0.0.1:{port}/", 60, alive=proc.alive):
         proc.stop()
         raise PeerUnavailable(f"portkey did not start (see {logs / 'portkey.log'})")
     headers = {

@@ -114,10 +114,16 @@ class Proc:
         self.log_file.close()
 
 
-def wait_http(url: str, timeout: float, ok: Callable[[bytes], bool] = lambda _: True) -> bool:
-    """Poll `url` until it answers 2xx (and `ok(body)`), or `timeout` seconds pass."""
+def wait_http(
+    url: str,
+    timeout: float,
+    ok: Callable[[bytes], bool] = lambda _: True,
+    alive: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Poll `url` until it answers 2xx (and `ok(body)`); False after `timeout` seconds or as
+    soon as `alive()` says the server process has exited."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and alive():
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if ok(response.read()):

@@ -83,6 +83,7 @@ class Bench:
                 "cpus": os.cpu_count(),
                 "python": sys.version.split()[0],
                 "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "load_average_at_start": os.getloadavg()[0],
             },
             "notes": [],
         }
@@ -133,7 +134,7 @@ class Bench:
                 p.get("state") == "ready" for p in providers.values()
             )
 
-        if not wait_http(f"{base}/readyz", 60, both_ready):
+        if not wait_http(f"{base}/readyz", 60, both_ready, self.daemon.alive):
             raise RuntimeError(f"daemon not ready (see {self.logs / 'daemon.log'})")
         with urllib.request.urlopen(f"{base}/v1/models") as response:
             ids = [m["id"] for m in json.load(response)["data"]]
@@ -397,11 +398,14 @@ class Bench:
             log(f"logs in {self.logs}")
             self.setup()
             log("codecs")
-            self.results["codecs"] = codec_results(3 if QUICK else 5, 5000 if QUICK else 20000)
+            self.results["codecs"] = codec_results(5 if QUICK else 9, 5000 if QUICK else 20000)
             targets = self.targets()
             self.start_peers(targets)
             log("non-stream load")
             self.non_stream(targets)
+            time.sleep(1)
+            warm = rss_bytes(self.daemon.pid) / 1e6
+            self.results["memory"]["daemon_idle_rss_mb_after_warmup"] = warm
             log("streaming")
             trio.run(self.streaming)
             log("capacity")
@@ -424,6 +428,7 @@ class Bench:
             for proc in reversed(self.procs):
                 proc.stop()
         self.results["meta"]["wall_seconds"] = time.monotonic() - started
+        self.results["meta"]["load_average_at_end"] = os.getloadavg()[0]
         text = write_results(self.results, RESULTS)
         print(text)
         if "--keep-logs" not in sys.argv:
@@ -431,6 +436,15 @@ class Bench:
         return 0 if not any(n.startswith("run aborted") for n in self.results["notes"]) else 1
 
 
+def report_only() -> int:
+    """Re-render results.md and chart.png from results.json (after a report change)."""
+    results = json.loads((RESULTS / "results.json").read_text())
+    print(write_results(results, RESULTS))
+    return 0
+
+
 if __name__ == "__main__":
+    if "--report-only" in sys.argv:
+        sys.exit(report_only())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children in `finally`
     sys.exit(Bench().run())
