@@ -108,9 +108,18 @@ class Exchange:
         self.pending.clear()
         return joined
 
+    async def _acquire(self) -> None:
+        """The send lock; uncontended (the usual case) without a trip through the scheduler:
+        the send that follows is a checkpoint anyway (saves ~10 us per relayed event)."""
+        try:
+            self.lock.acquire_nowait()
+        except trio.WouldBlock:
+            await self.lock.acquire()
+
     async def write(self, chunk: bytes) -> None:
         """Send held bytes and `chunk` now (more to come); starts an SSE response if needed."""
-        async with self.lock:
+        await self._acquire()
+        try:
             if self.finished:
                 return
             if not self.started:
@@ -123,10 +132,13 @@ class Exchange:
             if self.ttfb is None:
                 self.ttfb = now - self.t0
             self.last_write = now
+        finally:
+            self.lock.release()
 
     async def finish(self, chunk: bytes = b"") -> None:
         """The last body message, with anything still held."""
-        async with self.lock:
+        await self._acquire()
+        try:
             if self.finished:
                 return
             if not self.started:
@@ -136,6 +148,8 @@ class Exchange:
             await self.send({"type": "http.response.body", "body": body, "more_body": False})
             if self.ttfb is None and body:
                 self.ttfb = trio.current_time() - self.t0
+        finally:
+            self.lock.release()
 
     async def send_whole(self, status: int, body: bytes, headers: RawHeaders) -> None:
         """A complete, non-streamed response."""

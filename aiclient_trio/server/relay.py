@@ -200,11 +200,14 @@ async def relay_passthrough(
                     await ex.start(up.status, headers)
                     ex.stream_error = module.render_stream_error
                 # Only whole events go out, so an error frame never lands inside a cut one.
-                partial += chunk
-                cut = _event_end(partial)
-                if cut:
-                    await ex.write(bytes(partial[:cut]))
-                    del partial[:cut]
+                if not partial and chunk.endswith(b"\n\n"):
+                    await ex.write(chunk)  # the usual chunk: whole events, sent without a copy
+                else:
+                    partial += chunk
+                    cut = _event_end(partial)
+                    if cut:
+                        await ex.write(bytes(partial[:cut]))
+                        del partial[:cut]
                 for sse in decoder.feed(chunk):
                     for event in parser.feed(sse):
                         _track_usage(ex, event)
