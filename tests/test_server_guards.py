@@ -178,6 +178,8 @@ async def test_host_origin_and_size_limits_on_hot_routes() -> None:
             "/v1/messages", content=chunked(), headers={"content-type": "application/json"}
         )
         assert streamed.status_code == 413
+        # the unread rest of the body makes the connection unusable: the client is told so
+        assert streamed.headers["connection"] == "close"
 
         deep = dict(body, metadata={"a": [[[[[[[[[[1]]]]]]]]]]})
         too_deep = await client.post("/v1/messages", json=deep)

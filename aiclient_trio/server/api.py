@@ -18,6 +18,7 @@ from aiclient_trio.errors import (
     InvalidRequest,
     Overloaded,
     RateLimited,
+    RequestTooLarge,
     UpstreamTimeout,
 )
 from aiclient_trio.gateway import Gateway
@@ -128,6 +129,10 @@ async def _serve(
         ex.disconnected, ex.outcome = True, "cancelled"
         return
     except GatewayError as error:
+        if isinstance(error, RequestTooLarge):
+            # The rest of the body is unread: the connection cannot carry another request,
+            # and saying so keeps clients from reusing it (and failing their next request).
+            ex.cors = [*ex.cors, (b"connection", b"close")]
         await ex.fail(error, upstream=False)
         return
     limiter = gateway.reliability.limiter(_client_key(scope), config.server)
