@@ -24,7 +24,7 @@ from trio_util import AsyncValue
 
 # Hypercorn keeps a connection whose client already left until its keep-alive timer ends
 # (the idle task holds the connection's task group open); tests keep that timer short.
-KEEP_ALIVE = 0.2
+KEEP_ALIVE = 0.5
 ProxyMode = Literal["pass", "reset", "canned", "stall"]
 SECRETS = ("gho_", "tid=", "ghu_", "aoa", "aor")
 
@@ -139,13 +139,14 @@ def http_answer(status: int, content_type: str, body: bytes, *, length: bool = T
 
 
 @asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1:0 with a short keep-alive; yields the base URL."""
+async def serve_app(app: Any, keep_alive: float = KEEP_ALIVE) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1:0 with a short keep-alive (also the time a new connection
+    has to send its request); yields the base URL."""
     config = hypercorn.config.Config()
     config.bind = ["127.0.0.1:0"]
     config.accesslog = config.errorlog = None
     config.graceful_timeout = 0.5
-    config.keep_alive_timeout = KEEP_ALIVE
+    config.keep_alive_timeout = keep_alive
     async with trio.open_nursery() as nursery:
         urls: list[str] = await nursery.start(hypercorn.trio.serve, app, config)
         try:
@@ -194,6 +195,7 @@ class Meter:
 
     skip_tasks: frozenset[trio.lowlevel.Task] = frozenset()
     skip_ports: frozenset[int] = frozenset()
+    keep_alive: float = KEEP_ALIVE
 
     def snapshot(self) -> Resources:
         fds = sockets = 0
@@ -214,10 +216,11 @@ class Meter:
         """Wait until things are quiet; then assert nothing outlived its request: tasks,
         descriptors and sockets are back to (at most) `baseline`. Without a baseline, just
         return the quiet state."""
-        await trio.testing.wait_all_tasks_blocked(cushion=KEEP_ALIVE + 0.1)
+        if baseline is None:  # a baseline: after idle connections had time to close
+            await trio.testing.wait_all_tasks_blocked(cushion=self.keep_alive + 0.1)
+            return self.snapshot()
+        await trio.testing.wait_all_tasks_blocked(cushion=0.05)
         now = self.snapshot()
-        if baseline is None:
-            return now
         with trio.move_on_after(timeout):
             while not now.within(baseline):
                 await trio.testing.wait_all_tasks_blocked(cushion=0.02)

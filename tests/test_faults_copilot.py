@@ -15,7 +15,7 @@ import httpx
 import trio
 from copilot_helpers import start_provider, start_simulators
 from fakes import Records, make_gateway
-from fault_kit import FaultProxy, Meter, error_of, http_answer, serve_app, task_named
+from fault_kit import KEEP_ALIVE, FaultProxy, Meter, error_of, http_answer, serve_app, task_named
 
 from aiclient_trio.config_types import Config, UpstreamConfig
 from aiclient_trio.gateway import Gateway
@@ -55,18 +55,21 @@ def _port(url: str) -> int:
 
 
 @asynccontextmanager
-async def copilot_rig(tmp_path: Path, config: Config) -> AsyncIterator[Rig]:
+async def copilot_rig(
+    tmp_path: Path, config: Config, keep_alive: float = KEEP_ALIVE
+) -> AsyncIterator[Rig]:
     async with trio.open_nursery() as nursery:
         sim = await start_simulators(nursery)
         port = _port(sim.api_url)
         meter = Meter(
             frozenset({task_named(nursery, "serve_copilot_simulators")}),
             frozenset({port, _port(sim.github_url)}),
+            keep_alive,
         )
         proxy: FaultProxy = await nursery.start(FaultProxy(port).run)
         provider = await start_provider(nursery, tmp_path, sim, api_url=proxy.url)
         gateway = make_gateway(provider, config=config)
-        async with serve_app(create_app(gateway)) as url:
+        async with serve_app(create_app(gateway), keep_alive) as url:
             yield Rig(url, sim, proxy, gateway, Records(gateway), meter)
         nursery.cancel_scope.cancel()
 
@@ -85,8 +88,10 @@ def body(fmt: str, model: str, stream: bool, text: str = "hello there") -> dict[
 
 
 async def call(url: str, fmt: str, model: str, stream: bool, **extra: Any) -> httpx.Response:
-    """One request on a fresh connection (closed afterwards, so it holds no socket)."""
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    """One request on a fresh connection, closed by the server after the answer (so no
+    idle keep-alive connection lingers on either side)."""
+    headers = {"connection": "close"}
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client:
         return await client.post(PATHS[fmt], json={**body(fmt, model, stream), **extra})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 from fakes import open_raw_post, receive_until
 from fault_kit import Meter
@@ -15,23 +16,27 @@ CLIENTS = 200
 
 async def test_200_clients_disconnecting_mid_stream_leave_nothing_behind(tmp_path: Path) -> None:
     config = _config(first_byte_timeout=30.0, idle_timeout=30.0)
-    async with copilot_rig(tmp_path, config) as rig:
+    # Under 200 connections at once a request may wait a while to be read: no 0.5 s limit.
+    async with copilot_rig(tmp_path, config, keep_alive=2.0) as rig:
         await ok(rig)
         meter: Meter = rig.meter
         baseline = await meter.settle()
         state = rig.sim.state
         state.faults.hold_after_events = 2  # every stream stays open upstream until we leave
         streams: list[trio.SocketStream] = []
+        # Connect at most 50 at a time (hypercorn's listen backlog is 100); all stay open.
+        connecting = trio.CapacityLimiter(50)
         with trio.fail_after(30):
 
             async def open_one(i: int) -> None:
                 fmt = ("anthropic", "openai_chat", "responses")[i % 3]
                 path = {"anthropic": "/v1/messages", "openai_chat": "/v1/chat/completions"}
-                stream = await open_raw_post(
-                    rig.url, path.get(fmt, "/v1/responses"), body(fmt, "gpt-4o", True)
-                )
-                streams.append(stream)
-                await receive_until(stream, b"Hello")  # content is flowing
+                async with connecting:
+                    stream = await open_raw_post(
+                        rig.url, path.get(fmt, "/v1/responses"), body(fmt, "gpt-4o", True)
+                    )
+                    streams.append(stream)
+                    await receive_until(stream, b"Hello")  # content is flowing
 
             async with trio.open_nursery() as nursery:
                 for i in range(CLIENTS):
@@ -47,3 +52,16 @@ async def test_200_clients_disconnecting_mid_stream_leave_nothing_behind(tmp_pat
         state.faults.hold_after_events = None
         await ok(rig)
         await meter.settle(baseline, timeout=10.0)
+
+
+async def test_the_meter_notices_a_task_and_a_socket_left_behind() -> None:
+    meter = Meter()
+    baseline = await meter.settle()
+    async with trio.open_nursery() as nursery:
+        leaked = trio.socket.socket()
+        nursery.start_soon(trio.sleep_forever)
+        with pytest.raises(AssertionError, match="left behind"):
+            await meter.settle(baseline, timeout=0.2)
+        leaked.close()
+        nursery.cancel_scope.cancel()
+    await meter.settle(baseline)
