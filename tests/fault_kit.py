@@ -42,6 +42,7 @@ class FaultProxy:
     connections: int = 0
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     live: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
+    closed: trio.Event = field(default_factory=trio.Event)
     _forwards: set[trio.CancelScope] = field(default_factory=set)
 
     @property
@@ -49,11 +50,14 @@ class FaultProxy:
         return f"http://127.0.0.1:{self.port}"
 
     async def run(self, *, task_status: trio.TaskStatus[FaultProxy]) -> None:
-        with self.scope:
-            listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-            self.port = listeners[0].socket.getsockname()[1]
-            task_status.started(self)
-            await trio.serve_listeners(self._handle, listeners)
+        try:
+            with self.scope:
+                listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+                self.port = listeners[0].socket.getsockname()[1]
+                task_status.started(self)
+                await trio.serve_listeners(self._handle, listeners)
+        finally:
+            self.closed.set()
 
     async def set_mode(self, mode: ProxyMode, canned: bytes = b"") -> None:
         """Switch modes and close every forwarded connection, so that the next request
@@ -63,9 +67,10 @@ class FaultProxy:
             scope.cancel()
         await self.live.wait_value(0)
 
-    def refuse(self) -> None:
+    async def refuse(self) -> None:
         """Close the listener and every proxied connection: the port now refuses connects."""
         self.scope.cancel()
+        await self.closed.wait()
 
     async def _handle(self, client: trio.SocketStream) -> None:
         self.connections += 1

@@ -7,18 +7,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import trio
-from copilot_helpers import start_provider, start_simulators
+from copilot_helpers import _close_on_cancel, copilot_config, start_simulators
 from fakes import Records, make_gateway
 from fault_kit import KEEP_ALIVE, FaultProxy, Meter, error_of, http_answer, serve_app, task_named
 
 from aiclient_trio.config_types import Config, UpstreamConfig
 from aiclient_trio.gateway import Gateway
+from aiclient_trio.providers.copilot import CopilotProvider
+from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot import CopilotSimulator
 
@@ -67,7 +69,14 @@ async def copilot_rig(
             keep_alive,
         )
         proxy: FaultProxy = await nursery.start(FaultProxy(port).run)
-        provider = await start_provider(nursery, tmp_path, sim, api_url=proxy.url)
+        # The provider connects with the server's connect timeout (as in the daemon); its
+        # read timeouts stay long so that the server's first-byte/idle watchers fire first.
+        save_credential(StoredCredential(github_token="gho_test"), tmp_path / "copilot")
+        limits = replace(config.upstream, first_byte_timeout=30.0, idle_timeout=30.0)
+        provider_config = replace(copilot_config(sim, api_url=proxy.url), upstream=limits)
+        provider = CopilotProvider(provider_config, credentials_dir=tmp_path / "copilot")
+        await nursery.start(_close_on_cancel, provider)
+        await nursery.start(provider.run)
         gateway = make_gateway(provider, config=config)
         async with serve_app(create_app(gateway), keep_alive) as url:
             yield Rig(url, sim, proxy, gateway, Records(gateway), meter)
@@ -206,7 +215,7 @@ async def test_connect_refused_is_a_clean_error_then_the_circuit_opens(tmp_path:
     config = _config(retries=1, circuit_failures=5, circuit_cooldown=60.0)
     async with copilot_rig(tmp_path, config) as rig:
         await ok(rig)
-        rig.proxy.refuse()
+        await rig.proxy.refuse()
         baseline = await rig.meter.settle()
         # Two tries per request: the fifth refused connect opens Copilot's circuit.
         for fmt in ("anthropic", "openai_chat", "responses"):
@@ -221,6 +230,25 @@ async def test_connect_refused_is_a_clean_error_then_the_circuit_opens(tmp_path:
         assert "circuit open" in error_of("anthropic", response)["message"]
         assert 55 <= int(response.headers["retry-after"]) <= 60
         await rig.meter.settle(baseline)
+
+
+async def test_connect_timeout_is_a_clean_504(tmp_path: Path) -> None:
+    async with copilot_rig(tmp_path, _config(connect_timeout=0.3)) as rig:
+        await ok(rig)
+        await rig.proxy.refuse()
+        # The same port now never completes a handshake: a listener with no room in its
+        # accept queue (backlog 0, one connection already waiting) drops new SYNs.
+        with trio.socket.socket() as blackhole, trio.socket.socket() as filler:
+            blackhole.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
+            await blackhole.bind(("127.0.0.1", rig.proxy.port))
+            blackhole.listen(0)
+            await filler.connect(("127.0.0.1", rig.proxy.port))
+            started = trio.current_time()
+            with trio.fail_after(MARGIN):
+                response = await call(rig.url, "anthropic", "gpt-4o", True)
+            assert trio.current_time() - started >= 0.3
+        assert response.status_code == 504
+        assert "ConnectTimeout" in error_of("anthropic", response)["message"]
 
 
 async def test_short_429_and_5xx_are_retried_before_the_first_byte(tmp_path: Path) -> None:
