@@ -10,11 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from fakes import FakeProvider, make_gateway, serve
 from test_faults_copilot import _config, body, copilot_rig
 
 from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.errors import InvalidRequest
 from aiclient_trio.log import MASK
+from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
 
 KEY = "gw-secret-key-123"
@@ -165,3 +168,24 @@ async def test_no_endpoint_returns_an_upstream_credential(tmp_path: Path) -> Non
             for secret in secrets:
                 assert secret not in text, text
             assert "tid=" not in text
+
+
+async def test_big_bodies_are_parsed_off_the_event_loop() -> None:
+    unit = b"[" * 40 + b"]" * 40 + b","
+    big = b'{"a":[' + unit * (1024 * 1024 // len(unit)) + b"1]}"
+    ticks = 0
+    parsed: dict[str, Any] = {}
+
+    async def parse() -> None:
+        parsed.update(await guards.parse_json_body_off_loop(big, 64))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(parse)
+        while not parsed:
+            await trio.sleep(0)  # the loop keeps turning while the worker thread parses
+            ticks += 1
+    assert ticks > 1 and len(parsed["a"]) > 1000
+    # A deep one is refused before any object is built.
+    deep = b'{"a":' + b"[" * 100 + b"]" * 100 + b"}"
+    with pytest.raises(InvalidRequest, match="nesting"):
+        await guards.parse_json_body_off_loop(deep + b" " * len(big), 64)

@@ -109,7 +109,7 @@ async def _serve(
     try:
         ex.cors = guards.run_guards(scope, config, api=True)
         raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
-        body = guards.parse_json_body(raw, config.server.max_json_depth)
+        body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
             k.decode("latin-1"): v.decode("latin-1")
