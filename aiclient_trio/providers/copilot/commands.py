@@ -18,6 +18,7 @@ from aiclient_trio.config_types import Config, CopilotConfig
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.providers.copilot.auth import (
     StoredCredential,
+    TokenRevoked,
     credential_path,
     delete_credential,
     exchange_token,
@@ -46,7 +47,16 @@ async def import_github_token(
 ) -> StoredCredential:
     """Check `github_token` with one exchange, then store it (0600, atomic)."""
     async with httpx.AsyncClient(timeout=_timeout()) as client:
-        return await _check_and_store(client, config, github_token, directory)
+        try:
+            return await _check_and_store(client, config, github_token, directory)
+        except TokenRevoked:
+            # Nothing was stored: say what is wrong with the token given, not "the stored" one.
+            raise TokenRevoked(
+                "GitHub rejected this token (HTTP 401): it is revoked or expired, or not an "
+                "OAuth token of a Copilot sign-in (personal access tokens cannot get Copilot "
+                "tokens); nothing was saved. Sign in with a device code instead: "
+                "aiclient auth copilot"
+            ) from None
 
 
 async def _check_and_store(
