@@ -46,7 +46,9 @@ async def main(home: Path, upstream: str, port: int) -> None:
         kiro = await nursery.start(serve_kiro_simulator)
         config = {
             "server": {"host": "127.0.0.1", "port": port, "drain_timeout": 1.0},
-            "logging": {"level": "info"},
+            "logging": {"level": os.environ.get("BENCH_LOG_LEVEL", "info")},
+            # Experiment knobs (the default is the product's default config).
+            "ledger": {"enabled": os.environ.get("BENCH_LEDGER", "1") != "0"},
             "providers": {
                 "copilot": {
                     "github_url": copilot.github_url,
