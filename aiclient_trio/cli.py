@@ -196,7 +196,9 @@ class AuthGroup(click.Group):
         if command is not None or cmd_name not in registry.PROVIDER_NAMES:
             return command
         try:
-            return registry.auth_command(cmd_name)
+            command = registry.auth_command(cmd_name)
+            command.short_help = SHORT_HELP.get(("auth", cmd_name), command.short_help)
+            return command
         except (ImportError, AttributeError) as exc:
             reason = f"{type(exc).__name__}: {exc}"
 
@@ -316,3 +318,36 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
             err=True,
         )
     click.echo(client_env.render(client, endpoint, model))
+
+
+# -- one-line summaries for the command lists (click cuts long first sentences mid-phrase) --------
+
+SHORT_HELP: dict[tuple[str, ...], str] = {
+    ("completion",): "Print the shell completion script (bash, zsh, fish).",
+    ("demo",): "Try it without an account: gateway + simulated upstreams.",
+    ("models",): "List the ready providers' models, limits and aliases.",
+    ("provider",): "Enable or disable a provider (at once, and saved).",
+    ("restart",): "Stop the daemon if it runs, then start it again.",
+    ("service",): "Start aiclient at login (systemd user unit / launchd).",
+    ("status",): "Is the daemon running: URL, uptime, providers, quota.",
+    ("stop",): "Stop the daemon after in-flight requests finish.",
+    ("uninstall",): "Remove aiclient's service, config, credentials and data.",
+    ("usage",): "Requests, tokens and premium requests; upstream quotas.",
+    ("version",): "Print the version; --check asks PyPI for a newer one.",
+    ("auth", "kiro"): "Sign in to Kiro (IDE/CLI import, Builder ID, SSO, social).",
+    ("auth", "list"): "Show each provider's credential: account, expiry, file.",
+    ("auth", "revoke"): "Delete a provider's stored credential.",
+    ("config", "set"): "Set KEY to VALUE in the file and apply it at once.",
+    ("config", "show"): "Print the effective config (secrets masked).",
+}
+
+
+def _apply_short_help(group: click.Group, prefix: tuple[str, ...] = ()) -> None:
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        command.short_help = SHORT_HELP.get(path, command.short_help)
+        if isinstance(command, click.Group):
+            _apply_short_help(command, path)
+
+
+_apply_short_help(main)
