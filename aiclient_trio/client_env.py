@@ -106,6 +106,14 @@ _PREFERENCES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Without the daemon's model list: a model of the right kind for each client.
+_OFFLINE_DEFAULTS = {
+    "claude-code": "copilot/claude-sonnet-4.5",
+    "anthropic": "copilot/claude-sonnet-4.5",
+    "codex": "copilot/gpt-5-codex",
+}
+
+
 def pick_model(target: str, endpoint: Endpoint) -> str:
     """A sensible default model for `target` among the endpoint's models."""
     models = list(endpoint.models)
@@ -115,7 +123,7 @@ def pick_model(target: str, endpoint: Endpoint) -> str:
         )
     else:
         found = _first(models, *_PREFERENCES.get(target, ("",)))
-    return found or (models[0] if models else "copilot/gpt-4.1")
+    return found or (models[0] if models else _OFFLINE_DEFAULTS.get(target, "copilot/gpt-4.1"))
 
 
 def _small_model(endpoint: Endpoint, model: str) -> str:

@@ -91,3 +91,13 @@ def test_env_warns_about_a_model_the_daemon_does_not_serve(
     assert "export ANTHROPIC_MODEL=kiro/claude-sonnet-4-5" in good.stdout
     # Setup lines need no upstream quota calls (they can take seconds).
     assert ("status", {"quota": False}) in calls
+
+
+def test_without_a_model_list_each_client_gets_a_model_of_its_kind() -> None:
+    offline = client_env.Endpoint(base_url="http://127.0.0.1:9090")
+    assert client_env.pick_model("claude-code", offline) == "copilot/claude-sonnet-4.5"
+    assert client_env.pick_model("anthropic", offline) == "copilot/claude-sonnet-4.5"
+    assert client_env.pick_model("codex", offline) == "copilot/gpt-5-codex"
+    assert client_env.pick_model("openai", offline) == "copilot/gpt-4.1"
+    text = client_env.render("claude-code", offline)
+    assert "export ANTHROPIC_MODEL=copilot/claude-sonnet-4-5\n" in text
