@@ -16,6 +16,7 @@ import json
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -293,11 +294,15 @@ def auth_revoke(name: str, yes: bool) -> None:
       aiclient auth revoke copilot --yes
     """
     try:
-        where = registry.credential_summary(name).get("path")
+        summary = registry.credential_summary(name)
     except (ImportError, AttributeError) as exc:
         raise click.ClickException(
             f"{name} credentials cannot be managed in this build: {exc}"
         ) from None
+    where = summary.get("path")
+    if not summary.get("signed_in") and not (where and Path(str(where)).exists()):
+        click.echo(f"{name}: no stored credentials at {where}; nothing to delete")
+        return
     if not yes:
         click.echo(f"{name} credential file: {where}")
         click.confirm(f"Delete the stored {name} credentials?", abort=True)
