@@ -1,21 +1,20 @@
-"""The ASGI entry point: hot API routes go to lean handlers, the rest to quart-trio.
+"""The ASGI entry point: hot API routes go to lean handlers, the rest to `server.offpath`.
 
-A Quart route costs ~0.7 ms more than a bare ASGI one, so the five POST API routes skip it.
+No web framework: a Quart route cost ~0.7 ms more than a bare ASGI one, and quart-trio
+itself ~10 MB of the idle daemon's memory.
 """
 
 from __future__ import annotations
-
-from typing import cast
 
 from aiclient_trio.errors import GatewayError, InvalidRequest
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.ir import WireFormat
 from aiclient_trio.server import guards
 from aiclient_trio.server.api import PING_INTERVAL, handle_api
-from aiclient_trio.server.http import ASGIApp, Message, Receive, Scope, Send, send_bytes, send_error
+from aiclient_trio.server.http import Message, Receive, Scope, Send, send_bytes, send_error
+from aiclient_trio.server.offpath import serve_offpath
 from aiclient_trio.server.paths import HOT_ROUTES, canonical_path
 from aiclient_trio.server.relay import preload_formats
-from aiclient_trio.server.routes import create_quart_app
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -29,15 +28,14 @@ class GatewayApp:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.quart_app = create_quart_app(gateway)
-        self.quart = cast(ASGIApp, self.quart_app)
         # Seconds without output before a stream gets a keep-alive event (tests shorten it).
         self.ping_interval = PING_INTERVAL
         preload_formats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.quart(scope, receive, send)  # lifespan (trivial hooks)
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
             return
         path = canonical_path(scope["path"])
         request_id = guards.request_id_for(scope)
@@ -75,30 +73,23 @@ class GatewayApp:
         except GatewayError as error:
             await send_error(send, error, err_fmt, request_id)
             return
-        await self._to_quart(scope, receive, send, path, request_id, cors)
+        extra = [(b"x-request-id", request_id.encode()), *cors]
+        await serve_offpath(self.gateway, scope, send, path, extra)
 
     async def _preflight(self, send: Send, origin: str | None, request_id: str) -> None:
         headers = [(b"x-request-id", request_id.encode()), (b"allow", b"GET, POST, OPTIONS")]
         await send_bytes(send, 204, b"", [*headers, *guards.cors_headers(origin, True)])
 
-    async def _to_quart(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        path: str,
-        request_id: str,
-        cors: list[tuple[bytes, bytes]],
-    ) -> None:
-        extra = [(b"x-request-id", request_id.encode()), *cors]
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), *extra]}
-            await send(message)
-
-        inner = {**scope, "path": path, "raw_path": path.encode()}
-        await self.quart(inner, receive, send_with_headers)
+async def _lifespan(receive: Receive, send: Send) -> None:
+    """Nothing to set up or tear down: the daemon's nursery owns every lifetime."""
+    while True:
+        message: Message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def create_app(gateway: Gateway) -> GatewayApp:

@@ -1,6 +1,6 @@
-"""The quart-trio app for everything off the hot path: probes, the model list, `/`.
+"""What the routes off the hot path answer: the model list, one model, usage, quotas.
 
-It sees canonical paths (no `/v1`); guards already ran in `aiclient_trio.server.app`.
+`aiclient_trio.server.offpath` serves them (and the probes) over plain ASGI.
 """
 
 from __future__ import annotations
@@ -9,34 +9,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 import trio
-from quart import Response, request
-from quart_trio import QuartTrio
 
-from aiclient_trio import __version__
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
     NotFound,
     ProviderUnavailable,
-    openai_error_body,
 )
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo
 from aiclient_trio.providers.router import split_prefix
-from aiclient_trio.server.http import dumps
 
 __all__ = [
     "clear_usage",
-    "create_quart_app",
     "model_entry",
     "model_list",
     "provider_quotas",
     "usage_summary",
 ]
-
-
-def _json(value: Any, status: int = 200) -> Response:
-    return Response(dumps(value), status=status, content_type="application/json")
 
 
 def _model_entry(info: ModelInfo, created: int, created_at: str) -> dict[str, Any]:
@@ -176,86 +166,3 @@ async def clear_usage(gateway: Gateway, before: str | None) -> dict[str, Any]:
     except LedgerUnavailable as exc:
         raise ProviderUnavailable(str(exc)) from None
     return {"deleted": deleted}
-
-
-def create_quart_app(gateway: Gateway) -> QuartTrio:
-    app = QuartTrio(__name__)
-    # Quart cuts responses after 60 s by default; lifetimes belong to the daemon nursery.
-    app.config["RESPONSE_TIMEOUT"] = None
-    app.config["BODY_TIMEOUT"] = None
-    app.extensions["gateway"] = gateway
-
-    @app.route("/", methods=["GET"])
-    async def root() -> Response:
-        return _json({"status": "ok", "service": "aiclient-trio", "version": __version__})
-
-    @app.route("/healthz", methods=["GET"])
-    async def healthz() -> Response:
-        return _json(
-            {"status": "ok", "version": __version__, "draining": gateway.draining.is_set()}
-        )
-
-    @app.route("/readyz", methods=["GET"])
-    async def readyz() -> Response:
-        providers = {name: p.status.value.to_json() for name, p in gateway.providers.items()}
-        ready = not gateway.draining.is_set() and any(
-            p.status.value.ready for p in gateway.providers.values()
-        )
-        body: dict[str, Any] = {"status": "ready" if ready else "not_ready", "providers": providers}
-        if gateway.draining.is_set():
-            body["draining"] = True
-        return _json(body, 200 if ready else 503)
-
-    @app.route("/models", methods=["GET"])
-    async def models() -> Response:
-        return _json(model_list(gateway))
-
-    @app.route("/models/<path:model_id>", methods=["GET"])
-    async def model(model_id: str) -> Response:  # SDKs' models.retrieve()
-        try:
-            return _json(model_entry(gateway, model_id))
-        except GatewayError as error:
-            return _json(openai_error_body(error), error.status)
-
-    @app.route("/metrics", methods=["GET"])
-    async def metrics() -> Response:
-        if gateway.metrics is None:
-            return _json(openai_error_body(NotFound("metrics are not enabled")), 404)
-        return Response(gateway.metrics.render(), content_type=gateway.metrics.CONTENT_TYPE)
-
-    @app.route("/usage", methods=["GET", "DELETE"])
-    async def usage() -> Response:
-        try:
-            if request.method == "DELETE":
-                return _json(await clear_usage(gateway, request.args.get("before")))
-            return _json(
-                await usage_summary(
-                    gateway,
-                    since=request.args.get("since"),
-                    until=request.args.get("until"),
-                    group=request.args.get("group", "model"),
-                )
-            )
-        except GatewayError as error:
-            return _json(openai_error_body(error), error.status)
-
-    @app.errorhandler(404)
-    async def not_found(_: Exception) -> Response:
-        import difflib
-
-        from aiclient_trio.server.paths import HOT_ROUTES
-
-        known = [*HOT_ROUTES, "/models"]
-        close = difflib.get_close_matches(request.path, known, n=1, cutoff=0.8)
-        hint = f"; did you mean /v1{close[0]}?" if close else ""
-        route = f"{request.method} {request.path}"
-        error = NotFound(f"no such route: {route}{hint}", code="unknown_route")
-        return _json(openai_error_body(error), 404)
-
-    @app.errorhandler(405)
-    async def not_allowed(_: Exception) -> Response:
-        error = GatewayError("method not allowed for this route", status=405)
-        error.kind = "invalid_request"
-        return _json(openai_error_body(error), 405)
-
-    return app
