@@ -133,7 +133,10 @@ def test_logs_reads_the_file_with_level_filter(xdg_home: XdgHome) -> None:
 
 
 @pytest.mark.usefixtures("xdg_home")
-def test_auth_revoke_asks_first() -> None:
+def test_auth_revoke_asks_first(xdg_home: XdgHome) -> None:
+    token = xdg_home.config / "aiclient" / "kiro" / "token.json"
+    token.parent.mkdir(parents=True)
+    token.write_text('{"refreshToken": "r"}')  # with nothing stored there is nothing to ask
     result = run("auth", "revoke", "kiro", code=1, stdin="n\n")
     assert "Delete the stored kiro credentials?" in result.output
     assert "Aborted" in result.output + result.stderr
