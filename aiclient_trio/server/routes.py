@@ -123,6 +123,9 @@ async def provider_quotas(gateway: Gateway, wait: float = 5.0) -> dict[str, Any]
     """Each provider's upstream quota; a slow or failing provider reports an error instead."""
     quotas: dict[str, Any] = {}
     for name, provider in sorted(gateway.providers.items()):
+        if not provider.status.value.ready:
+            quotas[name] = None  # signed out or failing: asking would only log an error
+            continue
         try:
             with trio.fail_after(wait):
                 quotas[name] = await provider.quota()
