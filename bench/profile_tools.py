@@ -14,32 +14,72 @@ from typing import Any
 
 from load import Target, run_wrk
 
+# Where a sample's leaf frame lives -> the component it is charged to (first match wins).
+COMPONENTS = (
+    ("aiclient_trio/ledger", "ledger (SQLite, worker thread)"),
+    ("aiclient_trio/log", "logging (access log)"),
+    ("logging/", "logging (access log)"),
+    ("aiclient_trio/server", "aiclient server (api, relay, exchange)"),
+    ("aiclient_trio/providers", "aiclient providers"),
+    ("aiclient_trio/formats", "aiclient formats (parse/render)"),
+    ("aiclient_trio/codecs", "aiclient codecs"),
+    ("aiclient_trio", "aiclient other"),
+    ("hypercorn/", "hypercorn"),
+    ("h11/", "h11"),
+    ("httpx/", "httpx"),
+    ("httpcore/", "httpcore"),
+    ("trio/_socket", "socket syscalls (trio)"),
+    ("trio/_threads", "worker threads (trio)"),
+    ("_thread_cache", "worker threads (trio)"),
+    ("trio/", "trio scheduler/IO"),
+    ("json/", "json"),
+    ("sqlite3", "ledger (SQLite, worker thread)"),
+)
+_CHAIN = ("runpy", "click/", "aiclient_trio/__main__", "cli_lifecycle", "aiclient_trio/daemon.py")
 
-def _summarise(raw: Path, top: int = 18) -> dict[str, Any]:
+
+def _component(frame: str) -> str:
+    for needle, name in COMPONENTS:
+        if needle in frame:
+            return name
+    return "other (stdlib, C)"
+
+
+def _label(frame: str) -> str:
+    name, _, where = frame.partition(" (")
+    return f"{name} ({where.rsplit('/', 1)[-1].split(':')[0]})" if where else name
+
+
+def summarise(raw: Path, top: int = 18) -> dict[str, Any]:
+    """Inclusive and self shares of the busiest frames, and self time per component."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
+    parts: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
+        if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        frames = [
-            f.split(" (")[0] + " (" + f.rsplit("/", 1)[-1] if " (" in f else f
-            for f in stack.split(";")
-        ]
-        frames = [f.split(":")[0] + ")" if f.endswith(")") and ":" in f else f for f in frames]
+        frames = stack.split(";")
         total += count
-        for frame in set(frames):
-            inclusive[frame] += count
-        own[frames[-1]] += count
+        parts[_component(frames[-1])] += count
+        own[_label(frames[-1])] += count
+        for label in {_label(f) for f in frames if not any(c in f for c in _CHAIN)}:
+            if not label.startswith(("run (", "unrolled_run (")):
+                inclusive[label] += count
 
-    def pct(counter: Counter[str]) -> list[dict[str, Any]]:
+    def pct(counter: Counter[str], n: int) -> list[dict[str, Any]]:
         return [
-            {"frame": f, "percent": round(100 * c / total, 1)} for f, c in counter.most_common(top)
+            {"frame": f, "percent": round(100 * c / total, 1)} for f, c in counter.most_common(n)
         ]
 
-    return {"samples": total, "inclusive": pct(inclusive), "self": pct(own)}
+    return {
+        "samples": total,
+        "components": pct(parts, 30),
+        "inclusive": pct(inclusive, top),
+        "self": pct(own, top),
+    }
 
 
 def profile_daemon(pid: int, target: Target, seconds: float, logs: Path) -> dict[str, Any]:
@@ -73,6 +113,6 @@ def profile_daemon(pid: int, target: Target, seconds: float, logs: Path) -> dict
     load.join()
     if spy.returncode != 0 or not raw.exists():
         return {"error": f"py-spy failed: {err.decode(errors='replace')[-300:]}"}
-    result = _summarise(raw)
+    result = summarise(raw)
     result["load"] = f"{target.name}, 32 connections, {seconds:.0f} s, py-spy 250 Hz"
     return result

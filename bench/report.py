@@ -243,6 +243,10 @@ def markdown(r: dict[str, Any]) -> str:
         ]
         for a, b in zip(prof["inclusive"], prof["self"], strict=False):
             out.append(f"| {a['percent']} | `{a['frame']}` | | {b['percent']} | `{b['frame']}` |")
+        if prof.get("components"):
+            out += ["", "Self time by component (leaf frame of each sample):", ""]
+            out += ["| component | % of samples |", "|---|---|"]
+            out += [f"| {c['frame']} | {c['percent']} |" for c in prof["components"]]
     elif prof:
         out.append(f"\nProfile: {prof.get('error')}")
     if r.get("notes"):

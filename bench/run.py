@@ -413,7 +413,7 @@ class Bench:
             log("cancellation")
             trio.run(self.cancellation)
             time.sleep(1)
-            self.results["memory"]["daemon_idle_rss_mb_after_load"] = (
+            self.results["memory"]["daemon_rss_mb_after_capacity"] = (
                 rss_bytes(self.daemon.pid) / 1e6
             )
             if os.environ.get("BENCH_PROFILE") != "0":
