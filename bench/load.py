@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -46,6 +47,15 @@ def _lua_string(text: str) -> str:
 
 
 def have_wrk() -> bool:
+    """wrk on PATH; as root on Debian/Ubuntu, `apt-get install -y wrk` first if missing."""
+    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("[bench] wrk is missing: apt-get install -y wrk", flush=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "wrk"],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
     return shutil.which("wrk") is not None
 
 
