@@ -27,6 +27,7 @@ from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
 from aiclient_trio.simulator.copilot import CopilotSimulator
+from aiclient_trio.simulator.github import DEFAULT_QUOTA
 
 PARSERS: dict[str, Any] = {
     "openai_chat": openai_chat,
@@ -107,7 +108,8 @@ async def test_ready_with_models_and_quota(
     assert "x-initiator" not in listing.headers, "only chat calls carry the billing header"
     quota = await provider.quota()
     assert quota is not None
-    assert (quota["remaining"], quota["limit"], quota["resets_at"]) == (120, 300, "2026-05-01")
+    assert (quota["remaining"], quota["limit"]) == (120, 300)
+    assert quota["resets_at"] == DEFAULT_QUOTA["quota_reset_date"]
     assert quota["unlimited"] is False
 
 

@@ -7,6 +7,7 @@ docs/copilot.md §9), including refusals: a revoked token gets 401, a seatless o
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 import trio
@@ -22,13 +23,21 @@ from aiclient_trio.simulator.copilot_kit import (
     serve_app,
 )
 
-__all__ = ["DEFAULT_QUOTA", "GitHubSimulator", "serve_github_simulator"]
+__all__ = ["DEFAULT_QUOTA", "GitHubSimulator", "next_reset_date", "serve_github_simulator"]
+
+
+def next_reset_date(today: date | None = None) -> str:
+    """The first day of next month, as Copilot's premium quota resets (never a past date)."""
+    today = today or datetime.now(UTC).date()
+    year, month = (today.year + 1, 1) if today.month == 12 else (today.year, today.month + 1)
+    return date(year, month, 1).isoformat()
+
 
 DEFAULT_QUOTA: dict[str, Any] = {
     "copilot_plan": "individual",
     "access_type_sku": "copilot_pro",
     "chat_enabled": True,
-    "quota_reset_date": "2026-05-01",
+    "quota_reset_date": next_reset_date(),
     "quota_snapshots": {
         "premium_interactions": {
             "entitlement": 300,
