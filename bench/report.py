@@ -290,11 +290,17 @@ def chart(r: dict[str, Any], path: Path) -> str | None:
     left.set_ylabel("latency, ms (log)")
     left.set_title("Latency at concurrency 1 (each round)")
     left.legend()
-    rps = [ns[n]["c32"]["rps"] or 0 for n in names]
-    right.bar(range(len(names)), rps, color=["C7", "C0", "C0", "C2", "C3", "C4"][: len(names)])
-    right.set_xticks(range(len(names)), names, rotation=25, ha="right")
+    proxies = [n for n in names if n != "direct"]
+    rps = [ns[n]["c32"]["rps"] or 0 for n in proxies]
+    bars = right.bar(range(len(proxies)), rps, color=["C0", "C0", "C2", "C3", "C4"][: len(proxies)])
+    right.bar_label(bars, fmt="%.0f")
+    right.set_xticks(range(len(proxies)), proxies, rotation=25, ha="right")
     right.set_ylabel("requests/s")
-    right.set_title("Throughput at concurrency 32 (median)")
+    direct = _get(ns, "direct", "c32", "rps")
+    right.set_title(
+        "Throughput at concurrency 32 (median)"
+        + (f"\ndirect upstream: {direct:.0f} req/s" if direct else "")
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
