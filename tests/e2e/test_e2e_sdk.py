@@ -203,6 +203,34 @@ def test_messages_non_stream(claude: anthropic.Anthropic, model: str) -> None:
 
 
 @pytest.mark.parametrize("model", MESSAGES_MODELS)
+def test_reply_usage_grows_with_the_request(claude: anthropic.Anthropic, model: str) -> None:
+    """Clients' context meters move: a bigger request reports more input tokens."""
+
+    def used(text: str) -> tuple[int, int]:
+        message = claude.messages.create(
+            model=model, max_tokens=1024, messages=[{"role": "user", "content": text}]
+        )
+        return message.usage.input_tokens, message.usage.output_tokens
+
+    small_in, small_out = used("hi")
+    big_in, big_out = used("hi " + "lorem ipsum dolor sit amet " * 400)
+    assert small_in > 0 and big_in > small_in + 1000, (small_in, big_in)
+    assert small_out > 0 and big_out > 0
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_chat_usage_grows_with_the_request(oai: openai.OpenAI, model: str) -> None:
+    def prompt_tokens(text: str) -> int:
+        reply = oai.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": text}]
+        )
+        assert reply.usage is not None
+        return reply.usage.prompt_tokens
+
+    assert 0 < prompt_tokens("hi") < prompt_tokens("hi " + "lorem ipsum dolor " * 400) - 1000
+
+
+@pytest.mark.parametrize("model", MESSAGES_MODELS)
 def test_messages_stream(claude: anthropic.Anthropic, model: str) -> None:
     with claude.messages.stream(
         model=model, max_tokens=1024, messages=[{"role": "user", "content": "stream it"}]
