@@ -66,6 +66,9 @@ def targets(r: dict[str, Any]) -> list[tuple[str, str, str, bool | None]]:
     if ours and theirs:
         ratio = theirs / ours
         check("added p50: LiteLLM / ours", ">= 10x", ratio, ratio >= 10)
+    pk = paired(ns, "portkey", "direct", "c1", _added("p50"))
+    if ours and pk:
+        check("added p50: Portkey / ours", "-", pk / ours, None)
     frac = paired(ns, "daemon_passthrough", "null_proxy", "c32", lambda x, y: x["rps"] / y["rps"])
     if frac is not None:
         check("throughput c=32: daemon / null proxy", ">= 0.90", frac, frac >= 0.9)
