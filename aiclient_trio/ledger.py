@@ -74,6 +74,8 @@ _COLUMNS = (
 _INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 22)})"
 # Rows kept in memory while the database is unavailable, beyond which the oldest go.
 _MAX_PENDING = 100_000
+# Rows older than the retention are pruned after the first write and then once a day.
+PRUNE_INTERVAL = 86400.0
 
 Group = Literal["provider", "model", "day"]
 
@@ -148,8 +150,8 @@ class Ledger:
                 self._wakeup = trio.Event()
                 await self.flush()
                 if time.time() >= next_prune:
-                    await trio.to_thread.run_sync(self._prune_quietly)
-                    next_prune = time.time() + 86400
+                    await self.prune()
+                    next_prune = time.time() + PRUNE_INTERVAL
                 if self._pending and not self.healthy:
                     # The database is broken: retry in a second, keep serving meanwhile.
                     await trio.sleep(1)
@@ -284,16 +286,21 @@ class Ledger:
             self._conn.close()
             self._conn = None
 
-    def _prune_quietly(self) -> None:
+    async def prune(self) -> int:
+        """Delete rows older than `retention_days` (0 keeps all); how many went. Never raises."""
+        return await trio.to_thread.run_sync(self._prune_quietly)
+
+    def _prune_quietly(self) -> int:
         if self.retention_days <= 0:
-            return
+            return 0
         cutoff = time.time() - self.retention_days * 86400
         try:
             removed = self._clear(cutoff)
         except LedgerUnavailable:
-            return
+            return 0
         if removed:
             log.info("pruned %d usage rows older than %d days", removed, self.retention_days)
+        return removed
 
     def _close(self) -> None:
         with self._lock:
