@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_ledger import _record
 
 from aiclient_trio import ir
+from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, UsageQuery
 from aiclient_trio.metrics import GatewayMetrics
 
@@ -116,3 +117,73 @@ def test_ttfb_histogram_token_kinds_refresh_success_and_readiness() -> None:
     )
     assert s[("aiclient_provider_ready", (("provider", "copilot"),))] == 1
     assert s[("aiclient_provider_ready", (("provider", "kiro"),))] == 1
+
+
+async def test_every_row_field_is_stored(tmp_path: Path) -> None:
+    """One row per request with every field the issue lists, read back with plain sqlite3."""
+    started = time.time() - 5
+    rec = RequestRecord(
+        request_id="req_fields",
+        endpoint="/v1/messages",
+        method="POST",
+        http_status=502,
+        outcome="upstream_error",
+        started_at=started,
+        duration=1.5,
+        stream=True,
+        provider="kiro",
+        client_model="claude-sonnet",
+        upstream_model="claude-sonnet-4.5",
+        usage=ir.Usage(
+            input_tokens=12,
+            output_tokens=34,
+            cache_read_input_tokens=56,
+            cache_creation_input_tokens=78,
+            input_estimated=True,
+        ),
+        time_to_first_byte=0.125,
+        initiator="agent",
+        credits=0.42,
+        premium=0.0,
+        error_kind="overloaded",
+        fallback_from=("copilot/a", "copilot/b"),
+    )
+    ledger = Ledger(tmp_path / "usage.db")
+    try:
+        ledger.record(rec)
+        await ledger.flush()
+    finally:
+        await trio.to_thread.run_sync(ledger._close)
+    conn = sqlite3.connect(tmp_path / "usage.db")
+    conn.row_factory = sqlite3.Row
+    try:
+        row = dict(conn.execute("SELECT * FROM requests").fetchone())
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        conn.close()
+    assert mode == "wal"
+    assert row == {
+        "id": 1,
+        "ts": started,
+        "request_id": "req_fields",
+        "endpoint": "/v1/messages",
+        "provider": "kiro",
+        "client_model": "claude-sonnet",
+        "upstream_model": "claude-sonnet-4.5",
+        "stream": 1,
+        "status": "upstream_error",
+        "http_status": 502,
+        "input_tokens": 12,
+        "output_tokens": 34,
+        "cache_read_tokens": 56,
+        "cache_write_tokens": 78,
+        "input_estimated": 1,
+        "output_estimated": 0,
+        "ttfb_ms": 125.0,
+        "duration_ms": 1500.0,
+        "initiator": "agent",
+        "credits": 0.42,
+        "error_kind": "overloaded",
+        "fallback_from": "copilot/a,copilot/b",
+        "premium": 0.0,
+    }
