@@ -6,13 +6,21 @@ two-turn tool loops and thinking against a `kiro/` model.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
+import trio
+from fakes import make_gateway, serve
 from fault_kit import error_of
+from kiro_helpers import start_kiro_for_tests
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
+
+from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.server.app import create_app
 
 # kiro.md 8.4: upstream answers -> (status, Anthropic error type, OpenAI type, OpenAI code,
 # a fragment of the message).
@@ -157,3 +165,111 @@ async def test_frames_split_at_every_byte_in_every_format(tmp_path: Path, fmt: s
             return str(data["output"][0]["content"][0]["text"])
 
         assert text_of(split) == text_of(plain)
+
+
+WEATHER_PARAMS = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+}
+ASK = '[[call get_weather {"city": "Oslo"}]] Weather?'
+
+
+def _openai_conversations(url: str) -> dict[str, Any]:
+    """Both OpenAI endpoints through the sync SDK (the async one leaves its SSE generators
+    unclosed at [DONE], a ResourceWarning under trio): tool loops, streaming, thinking."""
+    seen: dict[str, Any] = {}
+    chat_tool = {
+        "type": "function",
+        "function": {"name": "get_weather", "parameters": WEATHER_PARAMS},
+    }
+    with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as client:
+        first = client.chat.completions.create(
+            model=MODEL,
+            tools=[chat_tool],
+            messages=[{"role": "user", "content": ASK}],  # type: ignore[list-item]
+        )
+        call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+        seen["chat_first"] = (first.choices[0].finish_reason, call.function.arguments)  # type: ignore[union-attr]
+        second = client.chat.completions.create(
+            model=MODEL,
+            tools=[chat_tool],  # type: ignore[list-item]
+            messages=[
+                {"role": "user", "content": ASK},
+                first.choices[0].message.model_dump(exclude_none=True),  # type: ignore[misc]
+                {"role": "tool", "tool_call_id": call.id, "content": "-3 C and snowing"},
+            ],
+        )
+        seen["chat_second"] = second.choices[0].message.content
+        reasoning, text = "", ""
+        stream = client.chat.completions.create(
+            model=MODEL,
+            stream=True,
+            reasoning_effort="high",
+            messages=[{"role": "user", "content": "[[think Plan: add.]] 2+2?"}],
+        )
+        with stream:
+            for chunk in stream:
+                for choice in chunk.choices:
+                    reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
+                    text += choice.delta.content or ""
+        seen["chat_thinking"] = (reasoning, text)
+
+        resp_tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS}
+        with client.responses.stream(model=MODEL, tools=[resp_tool], input=ASK) as events:  # type: ignore[list-item]
+            for _ in events:
+                pass
+            final = events.get_final_response()
+        fcall = next(item for item in final.output if item.type == "function_call")
+        seen["responses_first"] = (fcall.name, fcall.arguments)  # type: ignore[union-attr]
+        answer = client.responses.create(
+            model=MODEL,
+            tools=[resp_tool],  # type: ignore[list-item]
+            input=[
+                {"role": "user", "content": ASK},
+                {
+                    "type": "function_call",
+                    "call_id": fcall.call_id,  # type: ignore[union-attr]
+                    "name": "get_weather",
+                    "arguments": fcall.arguments,  # type: ignore[union-attr]
+                },
+                {"type": "function_call_output", "call_id": fcall.call_id, "output": "-3 C"},  # type: ignore[union-attr]
+            ],
+        )
+        seen["responses_second"] = answer.output_text
+        thought = client.responses.create(
+            model=MODEL, reasoning={"effort": "high"}, input="[[think Plan: add.]] 2+2?"
+        )
+        seen["responses_thinking"] = [item.model_dump() for item in thought.output]
+    return seen
+
+
+async def test_openai_sdks_two_turn_tool_loops_streaming_and_thinking(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        upstream = UpstreamConfig(connect_timeout=5.0, retries=0)
+        gateway = make_gateway(provider, config=Config(default_provider="kiro", upstream=upstream))
+        async with serve(create_app(gateway)) as url:
+            seen = await trio.to_thread.run_sync(_openai_conversations, url)
+        nursery.cancel_scope.cancel()
+    assert seen["chat_first"][0] == "tool_calls"
+    assert json.loads(seen["chat_first"][1]) == {"city": "Oslo"}
+    assert seen["chat_second"].endswith("got the tool result: -3 C and snowing")
+    assert seen["chat_thinking"][0] == "Plan: add."
+    assert seen["chat_thinking"][1] and "<thinking>" not in seen["chat_thinking"][1]
+    assert seen["responses_first"][0] == "get_weather"
+    assert json.loads(seen["responses_first"][1]) == {"city": "Oslo"}
+    assert seen["responses_second"].endswith("got the tool result: -3 C")
+    kinds = [item["type"] for item in seen["responses_thinking"]]
+    assert kinds[0] == "reasoning" and kinds[-1] == "message"
+    assert "Plan: add." in json.dumps(seen["responses_thinking"][0])
+    # The second turns reached Kiro as a real tool round-trip, not as text.
+    bodies = [r.json()["conversationState"] for r in sim.generate_requests()]
+    results = [
+        b["currentMessage"]["userInputMessage"]
+        .get("userInputMessageContext", {})
+        .get("toolResults")
+        for b in bodies
+    ]
+    assert [r[0]["content"][0]["text"] for r in results if r] == ["-3 C and snowing", "-3 C"]
+    assert sim.violations == []
