@@ -1,0 +1,151 @@
+"""Audit of issue 2 gaps: `aiclient stop` escalates to SIGKILL with a warning, the control
+socket refuses another uid (SO_PEERCRED), the `aiclient` console script is installed, and
+message content never reaches the logs above debug level.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+from conftest import XdgHome
+from fakes import FakeProvider, Script, make_gateway, serve
+
+from aiclient_trio import control
+from aiclient_trio.control import ControlServer
+from aiclient_trio.errors import GatewayError
+from aiclient_trio.pidfile import running_pid
+from aiclient_trio.server.app import create_app
+
+_STUBBORN = textwrap.dedent(
+    """
+    import signal, sys, time
+    from pathlib import Path
+    from aiclient_trio.pidfile import PidLock
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    PidLock(Path(sys.argv[1])).acquire()
+    print("ready", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def test_stop_escalates_to_sigkill_with_a_warning(xdg_home: XdgHome) -> None:
+    pid_file = xdg_home.runtime / "aiclient" / "aiclient.pid"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AICLIENT_")}
+    env.update(xdg_home.env)
+    # A "daemon" that holds the PID lock and ignores SIGTERM.
+    stubborn = subprocess.Popen(
+        [sys.executable, "-c", _STUBBORN, str(pid_file)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stubborn.stdout is not None and stubborn.stdout.readline() == "ready\n"
+        assert running_pid(pid_file) == stubborn.pid
+        stopped = subprocess.run(
+            [sys.executable, "-m", "aiclient_trio", "stop", "--timeout", "1"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"warning: PID {stubborn.pid} still running after 1s; sending SIGKILL" in (
+            stopped.stderr
+        )
+        assert f"aiclient stopped (PID {stubborn.pid})" in stopped.stdout
+        assert stubborn.wait(timeout=10) == -signal.SIGKILL
+        assert running_pid(pid_file) is None
+    finally:
+        if stubborn.poll() is None:
+            stubborn.kill()
+            stubborn.wait()
+        if stubborn.stdout is not None:
+            stubborn.stdout.close()
+
+
+async def test_control_socket_refuses_another_uid(
+    xdg_home: XdgHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int | None] = []
+    real_peer_uid = control._peer_uid
+
+    def other_uid(sock: trio.socket.SocketType) -> int | None:
+        uid = real_peer_uid(sock)  # the real SO_PEERCRED reading
+        seen.append(uid)
+        return None if uid is None else uid + 1
+
+    called: list[object] = []
+
+    async def status(params: object) -> object:
+        called.append(params)
+        return {"ok": True}
+
+    monkeypatch.setattr(control, "_peer_uid", other_uid)
+    server = ControlServer(xdg_home.runtime / "ctl.sock", {"status": status})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        stream = await trio.open_unix_socket(str(server.path))
+        async with stream:
+            await stream.send_all(b'{"id": 1, "method": "status"}\n')
+            reply = b""
+            while not reply.endswith(b"\n"):
+                data = await stream.receive_some(65536)
+                if not data:
+                    break
+                reply += data
+        assert b'"forbidden"' in reply
+        assert called == []
+        assert seen == [os.getuid()]
+        nursery.cancel_scope.cancel()
+
+
+def test_console_script_is_installed_and_runs(xdg_home: XdgHome) -> None:
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts["aiclient"] == "aiclient_trio.cli:main"
+    script = Path(sys.executable).parent / "aiclient"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AICLIENT_")}
+    env.update(xdg_home.env)
+    result = subprocess.run(
+        [str(script), "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3 and "not running" in result.stdout
+
+
+async def test_message_content_is_never_logged_above_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "PURPLE-ELEPHANT-PROMPT-7731"
+    provider = FakeProvider("copilot", ("fake-model", "broken"))
+    provider.scripts["broken"] = Script(
+        error=GatewayError(f"upstream rejected: {secret}", status=502)
+    )
+    gateway = make_gateway(provider)
+    caplog.set_level(logging.DEBUG)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        message = [{"role": "user", "content": f"please remember {secret}"}]
+        ok = await client.post(
+            "/v1/chat/completions", json={"model": "copilot/fake-model", "messages": message}
+        )
+        assert ok.status_code == 200
+        failed = await client.post(
+            "/v1/messages",
+            json={"model": "copilot/broken", "max_tokens": 5, "messages": message},
+        )
+        assert failed.status_code >= 500
+        invalid = await client.post(
+            "/v1/chat/completions", json={"model": 7, "messages": [{"role": secret}]}
+        )
+        assert invalid.status_code == 400
+    loud = [r for r in caplog.records if r.levelno > logging.DEBUG]
+    assert any("/v1/chat/completions" in r.getMessage() for r in loud)  # request lines exist
+    leaked = [r.getMessage() for r in loud if secret in r.getMessage()]
+    assert leaked == []
