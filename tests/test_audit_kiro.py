@@ -7,9 +7,11 @@ two-turn tool loops and thinking against a `kiro/` model.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 import trio
@@ -19,7 +21,10 @@ from kiro_helpers import start_kiro_for_tests
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.providers.kiro import client as kiro_client
+from aiclient_trio.providers.kiro.auth import REFRESH_MARGIN, KiroAuth
+from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
 from aiclient_trio.server.app import create_app
 
 # kiro.md 8.4: upstream answers -> (status, Anthropic error type, OpenAI type, OpenAI code,
@@ -273,3 +278,39 @@ async def test_openai_sdks_two_turn_tool_loops_streaming_and_thinking(tmp_path: 
     ]
     assert [r[0]["content"][0]["text"] for r in results if r] == ["-3 C and snowing", "-3 C"]
     assert sim.violations == []
+
+
+async def test_refresh_starts_when_under_ten_minutes_remain(tmp_path: Path) -> None:
+    path = tmp_path / "token.json"
+    store = TokenStore(path)
+    async with httpx.AsyncClient() as http:
+        auth = KiroAuth(KiroConfig(), http, store)
+        for minutes_left, due in ((11, False), (9.5, True), (0, True)):
+            store.save(
+                {
+                    "accessToken": "at",
+                    "refreshToken": "rt",
+                    "authMethod": "social",
+                    "expiresAt": format_expires_at(time.time() + minutes_left * 60),
+                },
+                replace=True,
+            )
+            assert auth.load()
+            assert auth.needs_refresh() is due, minutes_left
+    assert REFRESH_MARGIN == 600.0
+
+
+def test_api_region_comes_from_the_profile_arn_and_sign_in_region_stays_separate() -> None:
+    config = KiroConfig()
+    eu = "arn:aws:codewhisperer:eu-central-1:123456789012:profile/X"
+    assert kiro_client.api_region(config, eu) == "eu-central-1"
+    assert kiro_client.api_region(config, None) == "us-east-1"
+    # A region that hosts no Kiro profiles is not an API region.
+    assert kiro_client.api_region(config, eu.replace("eu-central-1", "us-east-2")) == "us-east-1"
+    assert kiro_client.api_region(KiroConfig(api_region="eu-central-1"), None) == "eu-central-1"
+    api = kiro_client.api_base(config, kiro_client.api_region(config, eu))
+    assert api == "https://q.eu-central-1.amazonaws.com"
+    # The Identity Center refresh goes to the token's own (sign-in) region...
+    assert kiro_client.oidc_base(config, "us-east-2") == "https://oidc.us-east-2.amazonaws.com"
+    # ...and social refresh lives in us-east-1 whatever the API region is.
+    assert kiro_client.social_base(config, "eu-central-1").startswith("https://prod.us-east-1.")
