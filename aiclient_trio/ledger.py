@@ -120,8 +120,18 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
 
 
 class Ledger:
-    def __init__(self, path: Path, *, retention_days: int = 90, busy_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retention_days: int = 90,
+        busy_timeout: float = 2.0,
+        batch_delay: float = 0.25,
+    ) -> None:
         self.path = path
+        # Rows arriving within this many seconds share one commit: a commit per request costs
+        # ~0.35 ms of CPU at low concurrency, and a kill -9 still loses well under a second.
+        self.batch_delay = batch_delay
         self.busy_timeout = busy_timeout
         self.retention_days = retention_days
         self._pending: deque[tuple[Any, ...]] = deque(maxlen=_MAX_PENDING)
@@ -147,6 +157,8 @@ class Ledger:
         try:
             while True:
                 await self._wakeup.wait()
+                if self.batch_delay > 0:
+                    await trio.sleep(self.batch_delay)
                 self._wakeup = trio.Event()
                 await self.flush()
                 if time.time() >= next_prune:
