@@ -161,3 +161,63 @@ def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli:
     groups = {g["key"]: g["requests"] for g in usage["groups"]}
     assert groups == {"steady/quick": 2, "steady/hang": 1, "steady/slow": 2}
     cli("stop")
+
+
+def test_sigint_drain_ends_stuck_api_streams_with_an_error_in_each_format(cli: Cli) -> None:
+    """Issue 2: start flags --api-key/--log-file/--host, status shows version and uptime,
+    SIGINT drains like SIGTERM and a stream still open at the deadline ends with the client
+    format's own terminal error event instead of a cut connection."""
+    cli.xdg.config_file.write_text(CONFIG.replace("drain_timeout = 10.0", "drain_timeout = 1.0"))
+    log_file = cli.xdg.root / "custom.log"
+    started = cli(
+        "start",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.1",
+        "--api-key",
+        "audit-key-123",
+        "--log-file",
+        str(log_file),
+    )
+    assert "running at http://127.0.0.1:" in started.stdout
+    info = cli.status()
+    text = cli("status").stdout
+    assert f"aiclient {info['version']} running (PID {info['pid']}), up " in text
+    assert info["uptime"] >= 0 and info["url"] in text
+    assert "audit-key-123" not in text
+    auth = {"authorization": "Bearer audit-key-123"}
+    with httpx.Client(base_url=info["url"], timeout=30) as client:
+        assert client.get("/v1/models").status_code == 401
+        assert client.get("/v1/models", headers=auth).status_code == 200
+        anthropic_body = {
+            "model": "steady/hang",
+            "max_tokens": 20,
+            "stream": True,
+            "messages": [{"role": "user", "content": "hello"}],
+        }
+        with (
+            client.stream(
+                "POST", "/v1/chat/completions", json=_chat("hang", True), headers=auth
+            ) as chat,
+            client.stream("POST", "/v1/messages", json=anthropic_body, headers=auth) as messages,
+        ):
+            chat_lines, message_lines = chat.iter_lines(), messages.iter_lines()
+            _first_delta(chat_lines)
+            for line in message_lines:
+                if line.startswith("event: content_block_delta"):
+                    break
+            os.kill(info["pid"], signal.SIGINT)
+            chat_rest = [line for line in chat_lines if line.startswith("data: ")]
+            message_rest = list(message_lines)
+    # OpenAI Chat: a final error object (no silent truncation).
+    errors = [json.loads(line[6:]) for line in chat_rest if line != "data: [DONE]"]
+    assert errors and "server shutting down" in errors[-1]["error"]["message"]
+    # Anthropic: `event: error` with overloaded_error.
+    assert "event: error" in message_rest
+    data = message_rest[message_rest.index("event: error") + 1]
+    assert json.loads(data[6:])["error"]["type"] == "overloaded_error"
+    wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
+    log = log_file.read_text()
+    assert "SIGINT: draining" in log and "drain timeout" in log and "aiclient stopped" in log
+    assert "audit-key-123" not in log
