@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import webbrowser
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import openai
 import pytest
 import trio
+from click.testing import CliRunner
 from fakes import make_gateway, serve
 from fault_kit import error_of
 from kiro_helpers import start_kiro_for_tests
@@ -23,9 +25,11 @@ from test_faults_kiro import MODEL, kiro_rig
 
 from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
 from aiclient_trio.providers.kiro import client as kiro_client
+from aiclient_trio.providers.kiro import commands as kiro_commands
 from aiclient_trio.providers.kiro.auth import REFRESH_MARGIN, KiroAuth
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
 from aiclient_trio.server.app import create_app
+from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
 
 # kiro.md 8.4: upstream answers -> (status, Anthropic error type, OpenAI type, OpenAI code,
 # a fragment of the message).
@@ -314,3 +318,56 @@ def test_api_region_comes_from_the_profile_arn_and_sign_in_region_stays_separate
     assert kiro_client.oidc_base(config, "us-east-2") == "https://oidc.us-east-2.amazonaws.com"
     # ...and social refresh lives in us-east-1 whatever the API region is.
     assert kiro_client.social_base(config, "eu-central-1").startswith("https://prod.us-east-1.")
+
+
+async def test_auth_kiro_command_signs_in_every_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aiclient auth kiro --builder-id | --start-url URL --region R | --social github` end to
+    end against the simulator: code and URL shown, browser opened, progress while polling,
+    the credential saved privately and usable."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        if "/login" in url:  # the social page: the user signs in, the callback is followed
+            httpx.get(url, follow_redirects=True, timeout=10)
+        return True
+
+    monkeypatch.setattr(webbrowser, "open", browser)
+    async with trio.open_nursery() as nursery:
+        sim: KiroSimulator = await nursery.start(serve_kiro_simulator)
+        sim.accounts.device_interval = 1
+        sim.accounts.device_auto_approve_after = 1
+        config = KiroConfig(api_url=sim.base_url, auth_url=sim.base_url, oidc_url=sim.base_url)
+        monkeypatch.setattr(kiro_commands, "_kiro_config", lambda: config)
+        store = TokenStore(tmp_path / "aiclient" / "kiro" / "token.json")
+        runs = [
+            (["--builder-id"], "Builder ID", {"provider": "BuilderId", "region": "us-east-1"}),
+            (
+                ["--start-url", "https://corp.awsapps.com/start", "--region", "eu-west-1"],
+                "Identity Center",
+                {"provider": "Enterprise", "region": "eu-west-1"},
+            ),
+            (["--social", "github"], "github sign-in", {"provider": "Github"}),
+        ]
+        for args, origin, fields in runs:
+            result = await trio.to_thread.run_sync(
+                lambda args=args: CliRunner().invoke(kiro_commands.auth_command, args)
+            )
+            assert result.exit_code == 0, result.output
+            assert f"kiro: signed in ({origin}" in result.output
+            record = store.load()
+            assert record is not None and fields.items() <= record.items()
+            assert record["accessToken"] not in result.output
+            assert record["refreshToken"] not in result.output
+            if "--social" not in args:
+                assert "Code: " in result.output and "waiting for approval" in result.output
+                code = result.output.split("Code: ", 1)[1].split()[0]
+                assert code and opened[-1].endswith(code)  # the browser got the code's URL
+            assert store.path.stat().st_mode & 0o777 == 0o600
+            assert store.path.parent.stat().st_mode & 0o777 == 0o700
+        nursery.cancel_scope.cancel()
+    assert len(opened) == 3
+    assert sim.accounts.token_kind(record["accessToken"]) == "social"
