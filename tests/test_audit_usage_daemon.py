@@ -19,6 +19,7 @@ import pytest
 from conftest import XdgHome
 from test_daemon import CONFIG, Cli, wait_for
 
+from aiclient_trio.control import ControlClient, ControlError
 from aiclient_trio.pidfile import running_pid
 
 # How long a finished request may stay only in memory: the issue allows one second of rows
@@ -186,6 +187,15 @@ def test_sigint_drain_ends_stuck_api_streams_with_an_error_in_each_format(cli: C
     assert f"aiclient {info['version']} running (PID {info['pid']}), up " in text
     assert info["uptime"] >= 0 and info["url"] in text
     assert "audit-key-123" not in text
+    # Control methods the CLI does not all use: logs.tail, config.show (secret masked), usage.
+    ctl = ControlClient(cli.pid_file.parent / "ctl.sock")
+    tail = ctl.call("logs.tail", {"lines": 3})
+    assert tail["path"] == str(log_file) and 0 < len(tail["lines"]) <= 3
+    with pytest.raises(ControlError, match="lines"):
+        ctl.call("logs.tail", {"lines": -1})
+    shown = json.dumps(ctl.call("config.show"))
+    assert "audit-key-123" not in shown
+    assert ctl.call("usage", {"group": "provider"})["group"] == "provider"
     auth = {"authorization": "Bearer audit-key-123"}
     with httpx.Client(base_url=info["url"], timeout=30) as client:
         assert client.get("/v1/models").status_code == 401
