@@ -297,7 +297,8 @@ async def _supervised(
             log.exception("request %s failed inside the gateway", ex.request_id)
             await ex.fail(GatewayError("internal gateway error"), upstream=True)
         if ex.disconnected:
-            ex.outcome = "cancelled"
+            if not ex.delivered:
+                ex.outcome = "cancelled"
         elif ex.drained and not ex.finished:
             await ex.fail(Overloaded("server shutting down"), upstream=True)
         elif ex.timed_out and not ex.finished:

@@ -67,6 +67,9 @@ class Exchange:
     ctx: RequestContext | None = None
     fallback_from: list[str] = field(default_factory=list)
     disconnected: bool = False
+    # The client has the terminal event (a passthrough stream still open upstream): a
+    # hang-up now is the client being done, not a cancellation.
+    delivered: bool = False
     drained: bool = False
     timed_out: bool = False
     # Seconds spent in the client's rate-limit queue (not part of the first-byte budget).

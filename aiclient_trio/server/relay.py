@@ -213,7 +213,8 @@ async def relay_passthrough(
                         _track_usage(ex, event)
                         if isinstance(event, ir.StreamError):
                             ex.note_error(event.error, upstream=True)
-                        ended = ended or isinstance(event, ir.MessageStop | ir.StreamError)
+                        if isinstance(event, ir.MessageStop | ir.StreamError):
+                            ended = ex.delivered = True  # its bytes went out above
     if decoder is None:
         await _relay_whole(ex, module, up.status, headers, b"".join(kept))
         return

@@ -357,6 +357,8 @@ class CopilotAPISimulator:
                     await trio.sleep_forever()  # ended by the disconnect watcher
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
                 await trio.lowlevel.checkpoint()
+            if faults.hold_after_events is not None and len(frames) >= faults.hold_after_events:
+                await trio.sleep_forever()  # every event sent, the stream left open
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
