@@ -19,15 +19,18 @@ import trio
 from click.testing import CliRunner
 from fakes import make_gateway, serve
 from fault_kit import error_of
-from kiro_helpers import start_kiro_for_tests
+from kiro_helpers import kiro_config, start_kiro_for_tests, write_token
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
 from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.ledger import Ledger
+from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro import client as kiro_client
 from aiclient_trio.providers.kiro import commands as kiro_commands
 from aiclient_trio.providers.kiro.auth import REFRESH_MARGIN, KiroAuth
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
+from aiclient_trio.providers.kiro.models import FALLBACK_MODELS
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
 
@@ -371,3 +374,51 @@ async def test_auth_kiro_command_signs_in_every_way(
         nursery.cancel_scope.cancel()
     assert len(opened) == 3
     assert sim.accounts.token_kind(record["accessToken"]) == "social"
+
+
+async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> None:
+    """ListAvailableModels -> /v1/models as kiro/<id> with limits (asked once, then cached);
+    getUsageLimits -> the quota in /v1/usage."""
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="kiro"))
+        ledger = Ledger(tmp_path / "usage.db")
+        gateway.ledger = ledger
+        await nursery.start(ledger.run)
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            listings = [(await http.get("/v1/models")).json() for _ in range(3)]
+            usage = (await http.get("/v1/usage")).json()
+        nursery.cancel_scope.cancel()
+    assert listings[0] == listings[2]
+    by_id = {m["id"]: m for m in listings[0]["data"]}
+    for upstream in sim.models:
+        entry = by_id[f"kiro/{upstream['modelId']}"]
+        assert entry["owned_by"] == "kiro"
+        assert entry["context_window"] == entry["max_input_tokens"] == upstream["window"]
+        assert entry["max_tokens"] == 64_000  # the simulator's tokenLimits.maxOutputTokens
+    assert by_id["kiro/claude-sonnet-4.6"]["context_window"] == 1_000_000
+    asked = [r for r in sim.requests if r.path == "/ListAvailableModels"]
+    assert len(asked) == 1  # the listing is cached, not fetched per /v1/models call
+    assert asked[0].query["origin"] == "AI_EDITOR"
+    quota = usage["quota"]["kiro"]
+    assert quota["limit"] == sim.credit_limit and quota["unit"] == "credits"
+    assert [r.query["resourceType"] for r in sim.requests if r.path == "/getUsageLimits"] == [
+        "AGENTIC_REQUEST"
+    ]
+
+
+async def test_fallback_model_list_when_the_service_cannot_list(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        sim: KiroSimulator = await nursery.start(serve_kiro_simulator)
+        sim.models = []  # ListAvailableModels answers an empty list
+        path = tmp_path / "token.json"
+        write_token(path, sim.accounts.issue())
+        provider = KiroProvider(kiro_config(sim), token_path=path)
+        try:
+            await nursery.start(provider.run)
+            assert [m.id for m in provider.models()] == [m.id for m in FALLBACK_MODELS]
+            assert provider.resolve_model("claude-sonnet-4-5-20250929").id == "claude-sonnet-4.5"
+        finally:
+            await provider.aclose()
+        nursery.cancel_scope.cancel()
+    assert any(r.path == "/ListAvailableModels" for r in sim.requests)
