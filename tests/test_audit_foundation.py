@@ -149,3 +149,25 @@ async def test_message_content_is_never_logged_above_debug(
     assert any("/v1/chat/completions" in r.getMessage() for r in loud)  # request lines exist
     leaked = [r.getMessage() for r in loud if secret in r.getMessage()]
     assert leaked == []
+
+
+def test_xdg_paths_and_their_fallbacks(xdg_home: XdgHome, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiclient_trio import paths
+
+    assert paths.config_file() == xdg_home.config / "aiclient" / "config.toml"
+    assert paths.pid_file() == xdg_home.runtime / "aiclient" / "aiclient.pid"
+    assert paths.control_socket() == xdg_home.runtime / "aiclient" / "ctl.sock"
+    assert paths.state_dir() == xdg_home.state / "aiclient"
+    for var in ("XDG_CONFIG_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(var, "relative/dir")  # not absolute: ignored, as the spec says
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert paths.config_file() == xdg_home.home / ".config" / "aiclient" / "config.toml"
+    assert paths.state_dir() == xdg_home.home / ".local" / "state" / "aiclient"
+    assert paths.runtime_dir() == Path(f"/tmp/aiclient-{os.getuid()}")
+    loose = xdg_home.root / "loose"
+    loose.mkdir(mode=0o755)
+    loose.chmod(0o755)
+    assert paths.ensure_private_dir(loose) == loose
+    assert loose.stat().st_mode & 0o777 == 0o700
+    fresh = paths.ensure_private_dir(xdg_home.root / "a" / "b")
+    assert fresh.stat().st_mode & 0o777 == 0o700
