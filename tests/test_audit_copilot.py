@@ -6,13 +6,20 @@ fallback; the OpenAI SDK streaming and two-turn tool loops on every routing case
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
+import trio
+from copilot_helpers import start_copilot_for_tests
+from fakes import make_gateway, serve
 
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
 from aiclient_trio.providers.copilot.auth import exchange_token, github_urls
+from aiclient_trio.server.app import create_app
 
 EXCHANGE = {"token": "tid=t1;exp=1900000000", "expires_at": 1900000000, "refresh_in": 1500}
 
@@ -71,3 +78,122 @@ def test_enterprise_domain_moves_the_device_flow_too() -> None:
     web, api = github_urls(CopilotConfig(enterprise_domain="acme.ghe.com"))
     assert (web, api) == ("https://acme.ghe.com", "https://api.acme.ghe.com")
     assert github_urls(CopilotConfig()) == ("https://github.com", "https://api.github.com")
+
+
+READ_PARAMS = {"type": "object", "properties": {"path": {"type": "string"}}}
+ASK = 'Look [[call Read {"path": "a.txt"}]]'
+
+
+def _openai_conversations(url: str, model: str) -> dict[str, Any]:
+    """Both OpenAI endpoints through the sync SDK (the async one leaves its SSE generators
+    unclosed at [DONE], a ResourceWarning under trio): streamed tool call, the answer after
+    the result, streamed thinking."""
+    seen: dict[str, Any] = {}
+    name = f"copilot/{model}"
+    chat_tool = {"type": "function", "function": {"name": "Read", "parameters": READ_PARAMS}}
+    with openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0) as client:
+        calls: dict[int, dict[str, str]] = {}
+        finish = None
+        stream = client.chat.completions.create(
+            model=name,
+            stream=True,
+            tools=[chat_tool],  # type: ignore[list-item]
+            messages=[{"role": "user", "content": ASK}],
+        )
+        with stream:
+            for chunk in stream:
+                for choice in chunk.choices:
+                    for delta in choice.delta.tool_calls or []:
+                        slot = calls.setdefault(delta.index, {"id": "", "name": "", "args": ""})
+                        slot["id"] += delta.id or ""
+                        slot["name"] += (delta.function and delta.function.name) or ""
+                        slot["args"] += (delta.function and delta.function.arguments) or ""
+                    finish = choice.finish_reason or finish
+        call = calls[0]
+        seen["chat_first"] = (finish, call["name"], call["args"])
+        second = client.chat.completions.create(
+            model=name,
+            tools=[chat_tool],  # type: ignore[list-item]
+            messages=[
+                {"role": "user", "content": ASK},
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": "Read", "arguments": call["args"]},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": call["id"], "content": "hello"},
+            ],
+        )
+        seen["chat_second"] = second.choices[0].message.content
+        reasoning, text = "", ""
+        stream = client.chat.completions.create(
+            model=name,
+            stream=True,
+            reasoning_effort="high",
+            messages=[{"role": "user", "content": "[[think Plan it.]] 2+2?"}],
+        )
+        with stream:
+            for chunk in stream:
+                for choice in chunk.choices:
+                    extra = choice.delta.model_extra or {}
+                    reasoning += extra.get("reasoning_content") or extra.get("reasoning_text") or ""
+                    text += choice.delta.content or ""
+        seen["chat_thinking"] = (reasoning, text)
+
+        resp_tool = {"type": "function", "name": "Read", "parameters": READ_PARAMS}
+        with client.responses.stream(model=name, tools=[resp_tool], input=ASK) as events:  # type: ignore[list-item]
+            for _ in events:
+                pass
+            final = events.get_final_response()
+        fcall = next(item for item in final.output if item.type == "function_call")
+        seen["responses_first"] = (fcall.name, fcall.arguments)  # type: ignore[union-attr]
+        answer = client.responses.create(
+            model=name,
+            tools=[resp_tool],  # type: ignore[list-item]
+            input=[
+                {"role": "user", "content": ASK},
+                {
+                    "type": "function_call",
+                    "call_id": fcall.call_id,  # type: ignore[union-attr]
+                    "name": "Read",
+                    "arguments": fcall.arguments,  # type: ignore[union-attr]
+                },
+                {"type": "function_call_output", "call_id": fcall.call_id, "output": "bye"},  # type: ignore[union-attr]
+            ],
+        )
+        seen["responses_second"] = answer.output_text
+    return seen
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4.5", "gpt-5-codex"])
+async def test_openai_sdk_streaming_tool_loops_and_thinking_on_every_route(
+    tmp_path: Path, model: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_copilot_for_tests(nursery, tmp_path)
+        config = Config(default_provider="copilot", upstream=UpstreamConfig(connect_timeout=5.0))
+        async with serve(create_app(make_gateway(provider, config=config))) as url:
+            seen = await trio.to_thread.run_sync(_openai_conversations, url, model)
+        nursery.cancel_scope.cancel()
+    assert seen["chat_first"][:2] == ("tool_calls", "Read")
+    assert json.loads(seen["chat_first"][2]) == {"path": "a.txt"}
+    assert seen["chat_second"].endswith("got the tool result: hello")
+    reasoning, text = seen["chat_thinking"]
+    assert reasoning == "Plan it." and text
+    assert seen["responses_first"][0] == "Read"
+    assert json.loads(seen["responses_first"][1]) == {"path": "a.txt"}
+    assert seen["responses_second"].endswith("got the tool result: bye")
+    posts = [r for r in sim.state.requests if r.service == "copilot" and r.method == "POST"]
+    # Billing: each first request of a user turn is `user`, each tool-result follow-up `agent`.
+    assert [r.headers["x-initiator"] for r in posts] == ["user", "agent", "user", "user", "agent"]
+    # OpenAI formats go to /chat/completions whenever the model has it (section 8), else
+    # to the codex model's only endpoint; the Responses route translates onto either.
+    expected = "/responses" if model == "gpt-5-codex" else "/chat/completions"
+    assert {r.path for r in posts} == {expected}
+    assert all(r.body["model"] == model for r in posts)
