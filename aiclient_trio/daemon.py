@@ -47,7 +47,19 @@ TEST_APP_ENV = "AICLIENT_TEST_APP"
 
 
 def ledger_path() -> Path:
-    return paths.state_dir() / "usage.sqlite3"
+    """`$XDG_STATE_HOME/aiclient/usage.db`; a ledger from before the rename is adopted."""
+    path = paths.state_dir() / "usage.db"
+    old = path.with_name("usage.sqlite3")
+    if not path.exists() and old.exists():
+        for suffix in ("", "-wal", "-shm"):  # WAL files travel with the database
+            try:
+                os.replace(f"{old}{suffix}", f"{path}{suffix}")
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("cannot rename %s%s to %s: %s", old, suffix, path.name, exc)
+                return old if suffix == "" else path
+    return path
 
 
 # Extra seconds after the drain deadline for streams to send their terminal event.

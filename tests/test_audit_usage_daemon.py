@@ -16,10 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
 from conftest import XdgHome
 from test_daemon import CONFIG, Cli, wait_for
+from test_ledger import _record
 
 from aiclient_trio.control import ControlClient, ControlError
+from aiclient_trio.ledger import Ledger
 from aiclient_trio.pidfile import running_pid
 
 # How long a finished request may stay only in memory: the issue allows one second of rows
@@ -42,7 +45,7 @@ def cli(xdg_home: XdgHome) -> Iterator[Cli]:
 
 
 def _db(cli: Cli) -> Path:
-    return cli.xdg.state / "aiclient" / "usage.sqlite3"
+    return cli.xdg.state / "aiclient" / "usage.db"
 
 
 def _rows(cli: Cli) -> dict[str, dict[str, Any]]:
@@ -75,8 +78,23 @@ def _first_delta(lines: Iterator[str]) -> None:
     raise AssertionError("the stream ended before its first text delta")
 
 
+def _old_ledger_with_one_row(cli: Cli) -> None:
+    """A ledger under the name used before the rename to usage.db."""
+    ledger = Ledger(cli.xdg.state / "aiclient" / "usage.sqlite3")
+
+    async def write() -> None:
+        ledger.record(_record("from-old-file"))
+        await ledger.flush()
+        await trio.to_thread.run_sync(ledger._close)
+
+    trio.run(write)
+
+
 def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli: Cli) -> None:
+    _old_ledger_with_one_row(cli)
     cli("start", "--port", "0")
+    assert not (cli.xdg.state / "aiclient" / "usage.sqlite3").exists()
+    assert "from-old-file" in _rows(cli)
     url = cli.status()["url"]
     with httpx.Client(base_url=url, timeout=30) as client:
         # Non-stream and stream requests with exact upstream usage; client ids are kept.
@@ -157,10 +175,15 @@ def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli:
     # The rows survive restarts and are what `aiclient usage` reports.
     cli("start", "--port", "0")
     usage = json.loads(cli("usage", "--json", "--by", "model").stdout)
-    assert usage["totals"]["requests"] == 5
-    assert usage["totals"]["ok"] == 4 and usage["totals"]["errors"] == 1
+    assert usage["totals"]["requests"] == 6
+    assert usage["totals"]["ok"] == 5 and usage["totals"]["errors"] == 1
     groups = {g["key"]: g["requests"] for g in usage["groups"]}
-    assert groups == {"steady/quick": 2, "steady/hang": 1, "steady/slow": 2}
+    assert groups == {
+        "copilot/gpt-4.1": 1,
+        "steady/quick": 2,
+        "steady/hang": 1,
+        "steady/slow": 2,
+    }
     cli("stop")
 
 

@@ -51,7 +51,7 @@ def populate(xdg: XdgHome) -> dict[str, Path]:
         "config": xdg.config_file,
         "copilot": xdg.config / "aiclient" / "copilot" / "github_token.json",
         "kiro": xdg.config / "aiclient" / "kiro" / "token.json",
-        "ledger": xdg.state / "aiclient" / "usage.sqlite3",
+        "ledger": xdg.state / "aiclient" / "usage.db",
         "log": xdg.state / "aiclient" / "aiclient.log",
         "old log": xdg.state / "aiclient" / "aiclient.log.1",
         "pid": xdg.runtime / "aiclient" / "aiclient.pid",
