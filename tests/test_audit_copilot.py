@@ -7,6 +7,8 @@ fallback; the OpenAI SDK streaming and two-turn tool loops on every routing case
 from __future__ import annotations
 
 import json
+import webbrowser
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +16,22 @@ import httpx
 import openai
 import pytest
 import trio
-from copilot_helpers import start_copilot_for_tests
+import trio.testing
+from copilot_helpers import copilot_config, start_copilot_for_tests, start_simulators
 from fakes import make_gateway, serve
 
 from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
-from aiclient_trio.providers.copilot.auth import exchange_token, github_urls
+from aiclient_trio.providers.copilot.auth import exchange_token, github_urls, load_credential
+from aiclient_trio.providers.copilot.commands import device_sign_in
 from aiclient_trio.server.app import create_app
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    # Virtual time (the 5 s device polls) that jumps only after a short real idle, so
+    # socket round trips to the simulator finish first.
+    return trio.testing.MockClock(autojump_threshold=0.02)
+
 
 EXCHANGE = {"token": "tid=t1;exp=1900000000", "expires_at": 1900000000, "refresh_in": 1500}
 
@@ -197,3 +209,38 @@ async def test_openai_sdk_streaming_tool_loops_and_thinking_on_every_route(
     expected = "/responses" if model == "gpt-5-codex" else "/chat/completions"
     assert {r.path for r in posts} == {expected}
     assert all(r.body["model"] == model for r in posts)
+
+
+async def test_device_sign_in_sends_the_copilot_client_id_and_opens_a_browser(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    clock: trio.testing.MockClock,
+) -> None:
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda url: opened.append(url) or True)
+    sim = await start_simulators(nursery)
+    sim.state.faults.device_polls = [
+        {"error": "authorization_pending"},
+        {"access_token": "gho_test", "token_type": "bearer", "scope": "read:user"},
+    ]
+    config = replace(copilot_config(sim).copilot, account_type="business")
+    lines: list[str] = []
+    credential = await device_sign_in(config, tmp_path, echo=lines.append, open_browser=True)
+    assert opened == ["https://github.com/login/device"]
+    assert "ABCD-1234" in lines[0] and len(lines) > 1  # progress while polling
+    code_request = sim.state.recorded("github", "/login/device/code")[0]
+    assert code_request.body == {"client_id": "Iv1.b507a08c87ecfe98", "scope": "read:user"}
+    polls = sim.state.recorded("github", "/login/oauth/access_token")
+    assert polls and all(
+        p.body
+        == {
+            "client_id": "Iv1.b507a08c87ecfe98",
+            "device_code": "dc1",
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+        }
+        for p in polls
+    )
+    assert credential.account_type == "business"
+    assert load_credential(tmp_path) == credential
+    nursery.cancel_scope.cancel()
