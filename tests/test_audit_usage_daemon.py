@@ -210,6 +210,16 @@ def test_sigint_drain_ends_stuck_api_streams_with_an_error_in_each_format(cli: C
     assert f"aiclient {info['version']} running (PID {info['pid']}), up " in text
     assert info["uptime"] >= 0 and info["url"] in text
     assert "audit-key-123" not in text
+    # `config reload` re-reads an edited file: hot keys apply, the port needs a restart.
+    cli.xdg.config_file.write_text(
+        CONFIG.replace("drain_timeout = 10.0", "drain_timeout = 1.0\nport = 1")
+        + '\n[logging]\nlevel = "debug"\n'
+    )
+    reloaded = cli("config", "reload").stdout
+    assert "running daemon updated: logging.level" in reloaded
+    assert "needs restart to apply: server.port" not in reloaded  # --port 0 beats the file
+    assert cli.status()["reloads"]["ok"] >= 1
+    assert json.loads(cli("config", "show", "--json").stdout)["logging"]["level"] == "debug"
     # Control methods the CLI does not all use: logs.tail, config.show (secret masked), usage.
     ctl = ControlClient(cli.pid_file.parent / "ctl.sock")
     tail = ctl.call("logs.tail", {"lines": 3})
