@@ -51,3 +51,19 @@ async def test_every_response_has_a_request_id() -> None:
                 missing.append((method, path, "client id not kept", again.status_code))
         assert missing == []
         assert {200, 400, 404, 405, 503} <= statuses
+
+
+async def test_responses_endpoint_answers_in_anthropic_format_when_asked() -> None:
+    """Issue 3: the output-format override applies to every endpoint, /v1/responses too."""
+    gateway = make_gateway(FakeProvider("copilot"))
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        header = {"x-output-format": "anthropic"}
+        plain = await client.post("/v1/responses", json=RESPONSES, headers=header)
+        assert plain.json()["type"] == "message"
+        assert plain.json()["content"] == [{"type": "text", "text": "Hello from fake"}]
+        streamed = await client.post(
+            "/v1/responses", json={**RESPONSES, "stream": True}, headers=header
+        )
+        names = [line[7:] for line in streamed.text.splitlines() if line.startswith("event: ")]
+        assert names[0] == "message_start" and names[-1] == "message_stop"
+        assert "content_block_delta" in names
