@@ -7,6 +7,7 @@ fallback; the OpenAI SDK streaming and two-turn tool loops on every routing case
 from __future__ import annotations
 
 import json
+import random
 import webbrowser
 from dataclasses import replace
 from pathlib import Path
@@ -21,9 +22,12 @@ from copilot_helpers import copilot_config, start_copilot_for_tests, start_simul
 from fakes import make_gateway, serve
 
 from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
+from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.copilot.auth import exchange_token, github_urls, load_credential
 from aiclient_trio.providers.copilot.commands import device_sign_in
+from aiclient_trio.providers.copilot.provider import _backoff
 from aiclient_trio.server.app import create_app
+from aiclient_trio.simulator.copilot_models import SIM_MODELS
 
 
 @pytest.fixture
@@ -244,3 +248,38 @@ async def test_device_sign_in_sends_the_copilot_client_id_and_opens_a_browser(
     assert credential.account_type == "business"
     assert load_credential(tmp_path) == credential
     nursery.cancel_scope.cancel()
+
+
+def test_refresh_backoff_grows_with_jitter_and_a_cap() -> None:
+    random.seed(5)
+    for attempt, (low, high) in {1: (1.0, 2.0), 3: (4.0, 8.0), 20: (150.0, 300.0)}.items():
+        samples = [_backoff(attempt) for _ in range(50)]
+        assert all(low <= s <= high for s in samples), attempt
+        assert len(set(samples)) > 1, "jittered, so clients do not refresh in lockstep"
+
+
+async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, _sim = await start_copilot_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="copilot"))
+        ledger = Ledger(tmp_path / "usage.db")
+        gateway.ledger = ledger
+        await nursery.start(ledger.run)
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            listing = (await http.get("/v1/models")).json()
+            usage = (await http.get("/v1/usage")).json()
+        nursery.cancel_scope.cancel()
+    by_id = {m["id"]: m for m in listing["data"]}
+    claude = by_id["copilot/claude-sonnet-4.5"]
+    upstream = next(m for m in SIM_MODELS if m["id"] == "claude-sonnet-4.5")
+    limits = upstream["capabilities"]["limits"]
+    assert claude["context_window"] == limits["max_context_window_tokens"]
+    assert claude["max_prompt_tokens"] == claude["max_input_tokens"] == limits["max_prompt_tokens"]
+    assert claude["max_output_tokens"] == claude["max_tokens"] == 16000
+    assert claude["supports_tools"] and claude["supports_vision"] and claude["supports_thinking"]
+    assert claude["enabled"] is True
+    assert by_id["copilot/gpt-5-codex"]["supports_vision"] is False
+    assert by_id["copilot/claude-opus-4.1"]["enabled"] is False  # policy not enabled: marked
+    quota = usage["quota"]["copilot"]
+    assert (quota["remaining"], quota["limit"]) == (120, 300)
+    assert quota["resets_at"]
