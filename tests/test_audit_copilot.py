@@ -25,6 +25,7 @@ from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.copilot.auth import exchange_token, github_urls, load_credential
 from aiclient_trio.providers.copilot.commands import device_sign_in
+from aiclient_trio.providers.copilot.headers import capi_headers
 from aiclient_trio.providers.copilot.provider import _backoff
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_models import SIM_MODELS
@@ -283,3 +284,74 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     quota = usage["quota"]["copilot"]
     assert (quota["remaining"], quota["limit"]) == (120, 300)
     assert quota["resets_at"]
+
+
+NATIVE = [
+    (
+        "/v1/messages",
+        "/v1/messages",
+        "claude-sonnet-4.5",
+        {"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    (
+        "/v1/chat/completions",
+        "/chat/completions",
+        "gpt-4o",
+        {
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream_options": {"include_usage": True},
+        },
+    ),
+    ("/v1/responses", "/responses", "gpt-5-codex", {"input": "hi", "store": False}),
+]
+
+
+async def test_passthrough_relays_the_upstream_bytes_unchanged(tmp_path: Path) -> None:
+    """Section 8 passthrough: the client gets exactly the bytes Copilot sent (event names,
+    pings, spacing), for each of the three native endpoints."""
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_copilot_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="copilot"))
+        assert provider.tokens is not None
+        token = await provider.tokens.get()
+        direct = capi_headers(provider._cc, token.token, request_id="r1", initiator="user")
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient() as http:
+            for path, upstream_path, model, body in NATIVE:
+                relayed = await http.post(
+                    url + path, json={**body, "stream": True, "model": f"copilot/{model}"}
+                )
+                original = await http.post(
+                    token.api_url + upstream_path,
+                    json={**body, "stream": True, "model": model},
+                    headers=direct,
+                )
+                assert relayed.status_code == original.status_code == 200, relayed.text
+                assert relayed.content == original.content, path
+                assert b"You said: hi" in relayed.content
+        nursery.cancel_scope.cancel()
+    assert [
+        r.path for r in sim.state.requests if r.service == "copilot" and r.method == "POST"
+    ] == [p for _, up, _, _ in NATIVE for p in (up, up)]
+
+
+async def test_unknown_model_is_a_404_with_close_matches_in_every_format(tmp_path: Path) -> None:
+    bodies = {
+        "/v1/messages": {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]},
+        "/v1/chat/completions": {"messages": [{"role": "user", "content": "hi"}]},
+        "/v1/responses": {"input": "hi"},
+    }
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_copilot_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="copilot"))
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            for path, body in bodies.items():
+                answer = await http.post(path, json={**body, "model": "copilot/claude-sonet-4.5"})
+                assert answer.status_code == 404, answer.text
+                error = answer.json()["error"]
+                assert "copilot/claude-sonnet-4.5" in error["message"], path
+                if path == "/v1/messages":
+                    assert error["type"] == "not_found_error"
+                else:
+                    assert error["code"] == "model_not_found"
+        nursery.cancel_scope.cancel()
+    assert not [r for r in sim.state.requests if r.service == "copilot" and r.method == "POST"]
