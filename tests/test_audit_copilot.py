@@ -19,7 +19,9 @@ import pytest
 import trio
 import trio.testing
 from copilot_helpers import copilot_config, start_copilot_for_tests, start_simulators
-from fakes import make_gateway, serve
+from fakes import make_gateway, serve, sse_events
+from fault_kit import error_of
+from test_faults_copilot import call
 
 from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
 from aiclient_trio.ledger import Ledger
@@ -355,3 +357,32 @@ async def test_unknown_model_is_a_404_with_close_matches_in_every_format(tmp_pat
                     assert error["code"] == "model_not_found"
         nursery.cancel_scope.cancel()
     assert not [r for r in sim.state.requests if r.service == "copilot" and r.method == "POST"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "model"),
+    [("responses", "gpt-5-codex"), ("openai_chat", "gpt-4o"), ("anthropic", "claude-sonnet-4.5")],
+)
+async def test_passthrough_mid_stream_reset_is_a_well_formed_error(
+    tmp_path: Path, fmt: str, model: str
+) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, _sim = await start_copilot_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="copilot"))
+        info = provider.resolve_model(model)
+        assert provider.passthrough(info, fmt)  # type: ignore[arg-type]
+        async with serve(create_app(gateway)) as url:
+            response = await call(
+                url, fmt, f"copilot/{model}", True, **_prompt(fmt, "cut [[reset-after 3]]")
+            )
+        nursery.cancel_scope.cancel()
+    assert response.status_code == 200
+    error = error_of(fmt, response)
+    assert error["message"]
+    assert all(json.loads(e.data) for e in sse_events(response.content) if e.data != "[DONE]")
+
+
+def _prompt(fmt: str, text: str) -> dict[str, Any]:
+    if fmt == "responses":
+        return {"input": text}
+    return {"messages": [{"role": "user", "content": text}]}
