@@ -171,3 +171,38 @@ def test_xdg_paths_and_their_fallbacks(xdg_home: XdgHome, monkeypatch: pytest.Mo
     assert loose.stat().st_mode & 0o777 == 0o700
     fresh = paths.ensure_private_dir(xdg_home.root / "a" / "b")
     assert fresh.stat().st_mode & 0o777 == 0o700
+
+
+def test_status_text_is_readable_at_a_glance() -> None:
+    from aiclient_trio.cli_lifecycle import format_status
+
+    text = format_status(
+        {
+            "version": "1.2.3",
+            "pid": 4242,
+            "uptime": 3 * 86400 + 5 * 3600 + 7 * 60,
+            "url": "http://127.0.0.1:9090",
+            "active_requests": 2,
+            "rss_bytes": 50 * 1048576,
+            "log_file": "/x/aiclient.log",
+            "providers": {
+                "copilot": {"state": "ready"},
+                "kiro": {
+                    "state": "unauthenticated",
+                    "reason": "no stored sign-in",
+                    "fix": "aiclient auth kiro",
+                },
+                "other": {"state": "refreshing", "fix": "never shown while refreshing"},
+                "broken": {"state": "error", "reason": "HTTP 500", "fix": "aiclient logs"},
+            },
+            "quota": {"copilot": {"remaining": 120, "limit": 300, "unit": "premium requests"}},
+        }
+    )
+    lines = text.splitlines()
+    assert lines[0] == "aiclient 1.2.3 running (PID 4242), up 3d 5h 07m"
+    assert "http://127.0.0.1:9090" in lines[1]
+    assert "2 active" in text and "50.0 MiB RSS" in text
+    assert "copilot  ready  (120 of 300 premium requests left" in text
+    assert "kiro     unauthenticated: no stored sign-in  -> fix: aiclient auth kiro" in text
+    assert "broken   error: HTTP 500  -> fix: aiclient logs" in text
+    assert "never shown" not in text
