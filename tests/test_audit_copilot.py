@@ -31,6 +31,7 @@ from aiclient_trio.providers.copilot.headers import capi_headers
 from aiclient_trio.providers.copilot.provider import _backoff
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_models import SIM_MODELS
+from aiclient_trio.usage_report import format_quota
 
 
 @pytest.fixture
@@ -286,6 +287,9 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     quota = usage["quota"]["copilot"]
     assert (quota["remaining"], quota["limit"]) == (120, 300)
     assert quota["resets_at"]
+    # The line `aiclient status` and `aiclient usage` print for it.
+    line = format_quota(quota)
+    assert line.startswith("120 of 300 ") and f"resets {quota['resets_at']}" in line
 
 
 NATIVE = [

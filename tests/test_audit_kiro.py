@@ -33,6 +33,7 @@ from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_
 from aiclient_trio.providers.kiro.models import FALLBACK_MODELS
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
+from aiclient_trio.usage_report import format_quota
 
 # kiro.md 8.4: upstream answers -> (status, Anthropic error type, OpenAI type, OpenAI code,
 # a fragment of the message).
@@ -402,6 +403,8 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     assert asked[0].query["origin"] == "AI_EDITOR"
     quota = usage["quota"]["kiro"]
     assert quota["limit"] == sim.credit_limit and quota["unit"] == "credits"
+    # The line `aiclient status` and `aiclient usage` print for it.
+    assert f"of {sim.credit_limit:g} credits left" in format_quota(quota)
     assert [r.query["resourceType"] for r in sim.requests if r.path == "/getUsageLimits"] == [
         "AGENTIC_REQUEST"
     ]
