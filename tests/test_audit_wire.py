@@ -12,9 +12,11 @@ import httpx
 import pytest
 import trio
 from copilot_helpers import start_copilot_for_tests
-from fakes import serve, sse_events
+from fakes import make_gateway, serve, sse_events
+from kiro_helpers import start_kiro_for_tests
 from test_copilot_server import _gateway
 
+from aiclient_trio.ledger import Ledger
 from aiclient_trio.server.app import create_app
 
 PROSE = "Please summarise the design of a local gateway for me. " * 40
@@ -44,3 +46,31 @@ async def test_message_start_has_an_input_estimate(tmp_path: Path, model: str) -
     # send only output_tokens here, as the real API does.
     assert delta["usage"].get("input_tokens", start["message"]["usage"]["input_tokens"]) >= 300
     assert events[-1].event == "message_stop"
+
+
+async def test_usage_reports_both_providers_upstream_quota(tmp_path: Path) -> None:
+    """Issue 7: /v1/usage shows Copilot premium requests left with the reset date and the
+    Kiro usage limits, read from the (simulated) upstreams; a Kiro request records credits."""
+    async with trio.open_nursery() as nursery:
+        copilot, _ = await start_copilot_for_tests(nursery, tmp_path / "c")
+        kiro, _ = await start_kiro_for_tests(nursery, tmp_path / "k")
+        gateway = make_gateway(copilot, kiro)
+        ledger = Ledger(tmp_path / "usage.db")
+        gateway.ledger = ledger
+        gateway.observers.append(ledger.record)
+        await nursery.start(ledger.run)
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            body = {
+                "model": "kiro/claude-sonnet-4.5",
+                "max_tokens": 64,
+                "messages": [{"role": "user", "content": "hello"}],
+            }
+            assert (await http.post("/v1/messages", json=body, timeout=30)).status_code == 200
+            usage = (await http.get("/v1/usage", params={"group": "provider"})).json()
+        nursery.cancel_scope.cancel()
+    quota = usage["quota"]
+    assert quota["copilot"]["remaining"] <= quota["copilot"]["limit"]
+    assert quota["copilot"]["resets_at"]
+    assert quota["kiro"]["unit"] == "credits" and quota["kiro"]["limit"] > 0
+    kiro_row = next(g for g in usage["groups"] if g["key"] == "kiro")
+    assert kiro_row["requests"] == 1 and kiro_row["credits"] > 0
