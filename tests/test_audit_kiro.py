@@ -6,8 +6,11 @@ two-turn tool loops and thinking against a `kiro/` model.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
+import uuid
 import webbrowser
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,14 @@ import trio
 from click.testing import CliRunner
 from fakes import make_gateway, serve
 from fault_kit import error_of
-from kiro_helpers import kiro_config, start_kiro_for_tests, write_token
+from kiro_helpers import (
+    collect,
+    kiro_config,
+    start_kiro_for_tests,
+    summarize,
+    user_request,
+    write_token,
+)
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
@@ -425,3 +435,37 @@ async def test_fallback_model_list_when_the_service_cannot_list(tmp_path: Path) 
             await provider.aclose()
         nursery.cancel_scope.cancel()
     assert any(r.path == "/ListAvailableModels" for r in sim.requests)
+
+
+async def test_kiro_ide_headers_on_every_request(tmp_path: Path) -> None:
+    """kiro.md section 2: the Kiro IDE header set, a fresh invocation id per request, a
+    per-account machine id, the configurable Kiro version."""
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path, kiro_version="0.7.45")
+        for _ in range(2):
+            assert summarize(await collect(provider, user_request("hi")))["error"] is None
+        nursery.cancel_scope.cancel()
+    first, second = (r.headers for r in sim.generate_requests())
+    record = provider.auth.record
+    assert record is not None
+    machine = hashlib.sha256(record["profileArn"].encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", machine)
+    for headers in (first, second):
+        assert headers["content-type"] == "application/json"
+        assert headers["amz-sdk-request"] == "attempt=1; max=3"
+        assert headers["x-amzn-codewhisperer-optout"] == "true"
+        assert headers["x-amzn-kiro-agent-mode"] == "vibe"
+        assert headers["x-amz-user-agent"] == f"aws-sdk-js/1.0.34 KiroIDE-0.7.45-{machine}"
+        assert headers["user-agent"].startswith("aws-sdk-js/1.0.34 ua/2.1 os/")
+        assert " api/codewhispererstreaming#1.0.34 m/E " in headers["user-agent"]
+        assert headers["user-agent"].endswith(f"KiroIDE-0.7.45-{machine}")
+        assert str(uuid.UUID(headers["amz-sdk-invocation-id"])) == headers["amz-sdk-invocation-id"]
+        assert "tokentype" not in headers  # only API-key / external-IdP credentials send it
+    assert first["amz-sdk-invocation-id"] != second["amz-sdk-invocation-id"]
+    # Another account, another machine id; API-key credentials say so.
+    other = kiro_client.machine_id({"profileArn": "arn:aws:codewhisperer:us-east-1:2:profile/Y"})
+    assert other != machine
+    api_key = kiro_client.request_headers(
+        "ksk_x", machine=other, kiro_version="0.7.45", auth_method="api_key"
+    )
+    assert api_key["tokentype"] == "API_KEY"
