@@ -1,6 +1,6 @@
-"""Audit of issue 3: an Anthropic stream's message_start carries an input-token estimate
-even when the upstream (Copilot Chat Completions, Kiro) reports usage only at the end, and
-message_delta then carries the cumulative usage.
+"""Audits against the simulated upstreams. Issue 3: an Anthropic stream's message_start
+carries an input-token estimate even when the upstream reports usage only at the end.
+Issue 7: upstream quotas in /v1/usage, Kiro credits in the ledger, refreshes in /metrics.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import pytest
 import trio
 from copilot_helpers import start_copilot_for_tests
 from fakes import make_gateway, serve, sse_events
-from kiro_helpers import start_kiro_for_tests
+from kiro_helpers import collect, start_kiro_for_tests, summarize, user_request
 from test_copilot_server import _gateway
 
+from aiclient_trio.errors import AuthenticationError
 from aiclient_trio.ledger import Ledger
+from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.server.app import create_app
 
 PROSE = "Please summarise the design of a local gateway for me. " * 40
@@ -74,3 +76,25 @@ async def test_usage_reports_both_providers_upstream_quota(tmp_path: Path) -> No
     assert quota["kiro"]["unit"] == "credits" and quota["kiro"]["limit"] > 0
     kiro_row = next(g for g in usage["groups"] if g["key"] == "kiro")
     assert kiro_row["requests"] == 1 and kiro_row["credits"] > 0
+
+
+async def test_kiro_credential_refreshes_reach_the_metrics(tmp_path: Path) -> None:
+    """Issue 7: a real provider's refresh success and failure move the refresh counter."""
+    metrics = GatewayMetrics()
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        provider.refresh_listeners.append(metrics.refresh_result)
+        record = provider.auth.record
+        assert record is not None
+        sim.accounts.revoke_access(record["accessToken"])  # forces one good refresh
+        assert summarize(await collect(provider, user_request("hi")))["error"] is None
+        fresh = provider.auth.record
+        assert fresh is not None
+        sim.accounts.revoke_access(fresh["accessToken"])
+        sim.accounts.revoke_refresh(fresh["refreshToken"])  # the next refresh fails
+        with pytest.raises(AuthenticationError):
+            await collect(provider, user_request("hi"))
+        nursery.cancel_scope.cancel()
+    text = metrics.render()
+    assert 'aiclient_credential_refreshes_total{provider="kiro",result="success"} 1' in text
+    assert 'aiclient_credential_refreshes_total{provider="kiro",result="failure"} 1' in text
