@@ -206,3 +206,32 @@ def test_status_text_is_readable_at_a_glance() -> None:
     assert "kiro     unauthenticated: no stored sign-in  -> fix: aiclient auth kiro" in text
     assert "broken   error: HTTP 500  -> fix: aiclient logs" in text
     assert "never shown" not in text
+
+
+def test_foreground_logs_to_stderr_and_sigterm_exits_0(xdg_home: XdgHome) -> None:
+    from test_daemon import CONFIG, Cli, wait_for
+
+    xdg_home.config_file.parent.mkdir(parents=True)
+    xdg_home.config_file.write_text(CONFIG)
+    cli = Cli(xdg_home)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "aiclient_trio", "start", "--foreground", "--port", "0"],
+        env=cli.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: cli("status", code=None).returncode == 0, "the foreground daemon")
+        info = cli.status()
+        assert info["pid"] == daemon.pid
+        assert httpx.get(info["url"] + "/healthz").status_code == 200
+        daemon.send_signal(signal.SIGTERM)
+        _out, err = daemon.communicate(timeout=30)
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.communicate()
+    assert daemon.returncode == 0
+    assert "SIGTERM: draining" in err and "aiclient stopped" in err
+    assert running_pid(cli.pid_file) is None
