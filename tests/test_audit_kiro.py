@@ -33,16 +33,19 @@ from kiro_helpers import (
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
+from aiclient_trio import ir
 from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro import client as kiro_client
 from aiclient_trio.providers.kiro import commands as kiro_commands
 from aiclient_trio.providers.kiro.auth import REFRESH_MARGIN, KiroAuth
+from aiclient_trio.providers.kiro.convert import build_request, thinking_prefix
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
 from aiclient_trio.providers.kiro.models import FALLBACK_MODELS
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
+from aiclient_trio.simulator.kiro_rules import check_request
 from aiclient_trio.usage_report import format_quota
 
 # kiro.md 8.4: upstream answers -> (status, Anthropic error type, OpenAI type, OpenAI code,
@@ -469,3 +472,41 @@ async def test_kiro_ide_headers_on_every_request(tmp_path: Path) -> None:
         "ksk_x", machine=other, kiro_version="0.7.45", auth_method="api_key"
     )
     assert api_key["tokentype"] == "API_KEY"
+
+
+def _text_request(system: str = "", **fields: Any) -> ir.Request:
+    message = ir.Message("user", (ir.TextBlock("2+2?"),))
+    blocks = (ir.TextBlock(system),) if system else ()
+    return ir.Request(model="claude-sonnet-4.5", messages=(message,), system=blocks, **fields)
+
+
+def test_thinking_budget_is_clamped_and_tags_are_not_doubled() -> None:
+    """Rule 13: budget clamped to 1 024-24 576; tags already in the prompt are not added."""
+    cases = {100: 1024, 4000: 4000, 100_000: 24_576}
+    for budget, sent in cases.items():
+        prefix = thinking_prefix(ir.ThinkingConfig("enabled", budget_tokens=budget))
+        assert f"<max_thinking_length>{sent}</max_thinking_length>" in prefix
+    tagged = "<thinking_mode>enabled</thinking_mode><max_thinking_length>2000</max_thinking_length>"
+    built = build_request(
+        _text_request(tagged, thinking=ir.ThinkingConfig("enabled", budget_tokens=8000)),
+        model_id="claude-sonnet-4.5",
+    )
+    content = built.body["conversationState"]["currentMessage"]["userInputMessage"]["content"]
+    assert content.count("<thinking_mode>") == 1 and "8000" not in content
+    assert built.thinking  # the answer is still parsed for <thinking> tags
+
+
+def test_parameters_without_an_upstream_field_are_accepted_and_not_sent() -> None:
+    """Rule 11: max_tokens, temperature, top_p, top_k and stop sequences have no field."""
+    plain = build_request(
+        _text_request(),
+        model_id="claude-sonnet-4.5",
+        conversation_id="7b0e3f4a-9c1d-4e55-8a21-2f6d1c0b9e11",
+    )
+    tuned = build_request(
+        _text_request(max_tokens=7, temperature=0.2, top_p=0.5, top_k=3, stop_sequences=("END",)),
+        model_id="claude-sonnet-4.5",
+        conversation_id="7b0e3f4a-9c1d-4e55-8a21-2f6d1c0b9e11",
+    )
+    assert tuned.body == plain.body
+    assert check_request(tuned.body) is None
