@@ -15,6 +15,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -510,3 +511,58 @@ def test_parameters_without_an_upstream_field_are_accepted_and_not_sent() -> Non
     )
     assert tuned.body == plain.body
     assert check_request(tuned.body) is None
+
+
+PNG = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+    "RU5ErkJggg=="
+)
+
+
+async def test_anthropic_sdk_streams_native_reasoning_and_sends_an_image(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="kiro"))
+        async with serve(create_app(gateway)) as url:
+            client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
+            async with client:
+                sim.faults.native_reasoning = True
+                async with client.messages.stream(
+                    model=MODEL,
+                    max_tokens=4096,
+                    thinking={"type": "enabled", "budget_tokens": 2048},
+                    messages=[{"role": "user", "content": "[[think Plan it.]] hi"}],
+                ) as stream:
+                    kinds = [event.type async for event in stream]
+                    thought = await stream.get_final_message()
+                sim.faults.native_reasoning = False
+                seen = await client.messages.create(
+                    model=MODEL,
+                    max_tokens=64,
+                    messages=[
+                        {
+                            "role": "user",
+                            "content": [
+                                {
+                                    "type": "image",
+                                    "source": {
+                                        "type": "base64",
+                                        "media_type": "image/png",
+                                        "data": PNG,
+                                    },
+                                },
+                                {"type": "text", "text": "What is this?"},
+                            ],
+                        }
+                    ],
+                )
+        nursery.cancel_scope.cancel()
+    assert "signature" in kinds and "thinking" in kinds
+    block = thought.content[0]
+    assert block.type == "thinking" and block.thinking == "Plan it."
+    assert block.signature.startswith("sig-")
+    assert thought.content[-1].type == "text"
+    assert "What is this?" in seen.content[0].text  # type: ignore[union-attr]
+    current = sim.generate_requests()[-1].json()["conversationState"]["currentMessage"]
+    assert current["userInputMessage"]["images"] == [{"format": "png", "source": {"bytes": PNG}}]
+    assert sim.violations == []
