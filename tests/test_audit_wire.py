@@ -76,6 +76,9 @@ async def test_usage_reports_both_providers_upstream_quota(tmp_path: Path) -> No
     assert quota["kiro"]["unit"] == "credits" and quota["kiro"]["limit"] > 0
     kiro_row = next(g for g in usage["groups"] if g["key"] == "kiro")
     assert kiro_row["requests"] == 1 and kiro_row["credits"] > 0
+    # The simulated Kiro reports tokenUsage: the row's numbers are exact, not estimates.
+    assert kiro_row["input_tokens"] > 0 and kiro_row["output_tokens"] > 0
+    assert kiro_row["estimated_rows"] == 0
 
 
 async def test_kiro_credential_refreshes_reach_the_metrics(tmp_path: Path) -> None:
