@@ -40,9 +40,11 @@ from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro import client as kiro_client
 from aiclient_trio.providers.kiro import commands as kiro_commands
+from aiclient_trio.providers.kiro import credentials as kiro_credentials
 from aiclient_trio.providers.kiro.auth import REFRESH_MARGIN, KiroAuth
 from aiclient_trio.providers.kiro.convert import build_request, thinking_prefix
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
+from aiclient_trio.providers.kiro.login import LoginError
 from aiclient_trio.providers.kiro.models import FALLBACK_MODELS
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
@@ -99,6 +101,7 @@ HTTP_TABLE: dict[tuple[str, ...], tuple[int, str, str, str | None, str]] = {
     ("internal",): (500, "api_error", "api_error", None, "unexpected error"),
 }
 FORMATS = ("anthropic", "openai_chat", "responses")
+IDE_CACHE = Path(__file__).parent / "data" / "kiro" / "credentials" / "ide"
 
 
 async def test_http_error_table_in_every_client_format(tmp_path: Path) -> None:
@@ -389,6 +392,39 @@ async def test_auth_kiro_command_signs_in_every_way(
         nursery.cancel_scope.cancel()
     assert len(opened) == 3
     assert sim.accounts.token_kind(record["accessToken"]) == "social"
+
+
+def test_auth_kiro_without_flags_imports_or_asks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No flag: the Kiro IDE cache is imported when present; with nothing to import the
+    command asks how to sign in."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(kiro_commands, "_kiro_config", KiroConfig)
+    monkeypatch.setattr(kiro_credentials, "IDE_CACHE_DIR", IDE_CACHE)
+    monkeypatch.setattr(kiro_credentials, "CLI_DB_PATHS", (tmp_path / "none.sqlite3",))
+    imported = CliRunner().invoke(kiro_commands.auth_command, [])
+    assert imported.exit_code == 0, imported.output
+    assert f"imported from {IDE_CACHE / 'kiro-auth-token.json'}" in imported.output
+    stored = TokenStore(tmp_path / "aiclient" / "kiro" / "token.json").load()
+    assert stored is not None and stored["clientSecret"] == "EXAMPLEsecret"
+
+    monkeypatch.setattr(kiro_credentials, "IDE_CACHE_DIR", tmp_path / "empty")
+    chosen: list[tuple[str, str, str]] = []
+
+    async def device(config: KiroConfig, url: str, region: str, browser: bool) -> Any:
+        chosen.append((url, region, str(browser)))
+        raise LoginError("stopped by the test")
+
+    monkeypatch.setattr(kiro_commands, "_device", device)
+    asked = CliRunner().invoke(
+        kiro_commands.auth_command,
+        ["--no-browser"],
+        input="identity-center\nhttps://corp.awsapps.com/start\neu-west-1\n",
+    )
+    assert "No Kiro IDE or kiro-cli token found" in asked.output
+    assert asked.exit_code == 1 and "stopped by the test" in asked.output
+    assert chosen == [("https://corp.awsapps.com/start", "eu-west-1", "False")]
 
 
 async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> None:
