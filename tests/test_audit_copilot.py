@@ -390,3 +390,27 @@ def _prompt(fmt: str, text: str) -> dict[str, Any]:
     if fmt == "responses":
         return {"input": text}
     return {"messages": [{"role": "user", "content": text}]}
+
+
+async def test_small_model_route_takes_haiku_class_background_requests(tmp_path: Path) -> None:
+    config = Config(copilot=CopilotConfig(small_model="gpt-4o"))
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_copilot_for_tests(nursery, tmp_path, config=config)
+        gateway = make_gateway(provider, config=Config(default_provider="copilot"))
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            for model in ("claude-haiku-4-5-20251001", "claude-sonnet-4-5-20250929"):
+                answer = await http.post(
+                    "/v1/messages",
+                    json={
+                        "model": model,
+                        "max_tokens": 16,
+                        "messages": [{"role": "user", "content": "title this chat"}],
+                    },
+                )
+                assert answer.status_code == 200, answer.text
+        nursery.cancel_scope.cancel()
+    posts = [r for r in sim.state.requests if r.service == "copilot" and r.method == "POST"]
+    assert [(r.path, r.body["model"]) for r in posts] == [
+        ("/chat/completions", "gpt-4o"),  # the haiku-class request went to the small model
+        ("/v1/messages", "claude-sonnet-4.5"),
+    ]
