@@ -12,7 +12,7 @@ import httpx
 import pytest
 import trio
 from copilot_helpers import start_copilot_for_tests
-from fakes import make_gateway, serve, sse_events
+from fakes import Records, make_gateway, serve, sse_events
 from kiro_helpers import collect, start_kiro_for_tests, summarize, user_request
 from test_copilot_server import _gateway
 
@@ -60,6 +60,7 @@ async def test_usage_reports_both_providers_upstream_quota(tmp_path: Path) -> No
         ledger = Ledger(tmp_path / "usage.db")
         gateway.ledger = ledger
         gateway.observers.append(ledger.record)
+        records = Records(gateway)
         await nursery.start(ledger.run)
         async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
             body = {
@@ -68,6 +69,7 @@ async def test_usage_reports_both_providers_upstream_quota(tmp_path: Path) -> No
                 "messages": [{"role": "user", "content": "hello"}],
             }
             assert (await http.post("/v1/messages", json=body, timeout=30)).status_code == 200
+            await records.wait(1)  # the row is recorded as the exchange ends
             usage = (await http.get("/v1/usage", params={"group": "provider"})).json()
         nursery.cancel_scope.cancel()
     quota = usage["quota"]
