@@ -414,3 +414,28 @@ async def test_small_model_route_takes_haiku_class_background_requests(tmp_path:
         ("/chat/completions", "gpt-4o"),  # the haiku-class request went to the small model
         ("/v1/messages", "claude-sonnet-4.5"),
     ]
+
+
+async def test_native_refusals_keep_their_status_and_message(tmp_path: Path) -> None:
+    """Section 4.3 rejections the body cannot be cleaned of (prefill) come back as the
+    client's own 400, with Copilot's words, not as a gateway 5xx."""
+    async with trio.open_nursery() as nursery:
+        provider, _sim = await start_copilot_for_tests(nursery, tmp_path)
+        gateway = make_gateway(provider, config=Config(default_provider="copilot"))
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            answer = await http.post(
+                "/v1/messages",
+                json={
+                    "model": "copilot/claude-sonnet-4.5",
+                    "max_tokens": 16,
+                    "messages": [
+                        {"role": "user", "content": "Say a colour"},
+                        {"role": "assistant", "content": "The colour is"},
+                    ],
+                },
+            )
+        nursery.cancel_scope.cancel()
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "must end with a user message" in body["error"]["message"]
