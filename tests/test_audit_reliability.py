@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
 from fakes import (
     FakeProvider,
     Records,
@@ -19,7 +20,7 @@ from fakes import (
     receive_until,
     serve,
 )
-from test_faults_copilot import PATHS, _config, body, copilot_rig
+from test_faults_copilot import IDLE, MARGIN, PATHS, _config, body, call, copilot_rig
 
 from aiclient_trio.config_types import Config, UpstreamConfig
 from aiclient_trio.errors import RateLimited, UpstreamError
@@ -89,3 +90,22 @@ async def test_hanging_up_after_the_whole_passthrough_message_is_not_a_cancellat
     assert second.outcome == "ok", second
     assert second.usage is not None and second.usage.output_tokens > 0
     assert second.http_status == 200 and second.error_kind is None
+
+
+@pytest.mark.parametrize("fmt", sorted(TERMINAL))
+async def test_an_upstream_left_open_after_its_last_event_ends_cleanly(
+    tmp_path: Path, fmt: str
+) -> None:
+    """The client waits for the end of the body; the upstream sent everything but keeps its
+    stream open: at the idle limit the client's body simply ends, with no error after it."""
+    async with copilot_rig(tmp_path, _config()) as rig:
+        events = await _read_to_terminal(rig.url, fmt)
+        rig.sim.state.faults.hold_after_events = events - 1  # less the simulator's comment
+        with trio.fail_after(IDLE + MARGIN):
+            response = await call(rig.url, fmt, MODELS[fmt], True)
+        _, second = await rig.records.wait(2)
+    assert response.status_code == 200
+    last_event = response.text.rstrip().rsplit("\n\n", 1)[-1]
+    assert TERMINAL[fmt].decode() in last_event, repr(response.text[-400:])
+    assert '"error"' not in response.text, response.text[-300:]
+    assert second.outcome == "ok", second
