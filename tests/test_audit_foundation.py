@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trio
 from conftest import XdgHome
-from fakes import FakeProvider, Script, make_gateway, serve
+from fakes import FakeProvider, Records, Script, make_gateway, serve
 
 from aiclient_trio import control
 from aiclient_trio.control import ControlServer
@@ -129,6 +129,7 @@ async def test_message_content_is_never_logged_above_debug(
         error=GatewayError(f"upstream rejected: {secret}", status=502)
     )
     gateway = make_gateway(provider)
+    records = Records(gateway)
     caplog.set_level(logging.DEBUG)
     async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
         message = [{"role": "user", "content": f"please remember {secret}"}]
@@ -145,6 +146,7 @@ async def test_message_content_is_never_logged_above_debug(
             "/v1/chat/completions", json={"model": 7, "messages": [{"role": secret}]}
         )
         assert invalid.status_code == 400
+        await records.wait(3)  # each request's log line is written as its exchange ends
     loud = [r for r in caplog.records if r.levelno > logging.DEBUG]
     assert any("/v1/chat/completions" in r.getMessage() for r in loud)  # request lines exist
     leaked = [r.getMessage() for r in loud if secret in r.getMessage()]
