@@ -36,6 +36,7 @@ from test_faults_kiro import MODEL, kiro_rig
 
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.errors import AuthenticationError
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro import client as kiro_client
@@ -602,3 +603,14 @@ async def test_anthropic_sdk_streams_native_reasoning_and_sends_an_image(tmp_pat
     current = sim.generate_requests()[-1].json()["conversationState"]["currentMessage"]
     assert current["userInputMessage"]["images"] == [{"format": "png", "source": {"bytes": PNG}}]
     assert sim.violations == []
+
+
+def test_bearer_invalid_is_recognised_on_401_and_403_only() -> None:
+    said = b'{"message":"The bearer token included in the request is invalid."}'
+    assert kiro_client.is_bearer_invalid(401, said)
+    assert kiro_client.is_bearer_invalid(403, said)
+    assert not kiro_client.is_bearer_invalid(400, said)
+    assert not kiro_client.is_bearer_invalid(403, b'{"message":"User is not authorized."}')
+    error = kiro_client.map_http_error(401, said, {})
+    assert isinstance(error, AuthenticationError) and error.status == 401
+    assert "aiclient auth kiro" in error.message
