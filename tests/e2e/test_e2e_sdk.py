@@ -415,12 +415,13 @@ def test_claude_code_request_shape(http: httpx.Client, model: str, tmp_path: Pat
     events = sse_events(response.text)
     names = [name for name, _ in events]
     assert names[0] == "message_start" and names[-1] == "message_stop", names
-    partial = "".join(
+    pieces = [
         data["delta"]["partial_json"]
         for name, data in events
         if name == "content_block_delta" and data["delta"]["type"] == "input_json_delta"
-    )
-    assert json.loads(partial) == {"file_path": str(target)}
+    ]
+    assert len([p for p in pieces if p]) > 1, "the arguments are streamed in fragments"
+    assert json.loads("".join(pieces)) == {"file_path": str(target)}
     stop = [data for name, data in events if name == "message_delta"][-1]
     assert stop["delta"]["stop_reason"] == "tool_use"
 
@@ -442,6 +443,8 @@ def test_codex_request_shape(http: httpx.Client, model: str) -> None:
     ]
     assert [item["name"] for item in done] == ["exec_command"]
     assert json.loads(done[0]["arguments"]) == {"cmd": "cat a.txt"}
+    pieces = [d["delta"] for n, d in events if n == "response.function_call_arguments.delta"]
+    assert len(pieces) > 1 and "".join(pieces) == done[0]["arguments"], pieces
 
 
 def test_translation_drops_are_logged_once(http: httpx.Client, demo: DemoProcess) -> None:
