@@ -21,11 +21,17 @@ import trio.testing
 from copilot_helpers import copilot_config, start_copilot_for_tests, start_simulators
 from fakes import make_gateway, serve, sse_events
 from fault_kit import error_of
+from test_copilot_auth import _poll as poll_device_flow
 from test_faults_copilot import call
 
 from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
 from aiclient_trio.ledger import Ledger
-from aiclient_trio.providers.copilot.auth import exchange_token, github_urls, load_credential
+from aiclient_trio.providers.copilot.auth import (
+    DeviceFlowError,
+    exchange_token,
+    github_urls,
+    load_credential,
+)
 from aiclient_trio.providers.copilot.commands import device_sign_in
 from aiclient_trio.providers.copilot.headers import capi_headers
 from aiclient_trio.providers.copilot.provider import _backoff
@@ -439,3 +445,16 @@ async def test_native_refusals_keep_their_status_and_message(tmp_path: Path) -> 
     body = answer.json()
     assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
     assert "must end with a user message" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("error", ["incorrect_device_code", "unsupported_grant_type", "new_error"])
+async def test_device_flow_stops_on_every_other_error(
+    clock: trio.testing.MockClock, nursery: trio.Nursery, error: str
+) -> None:
+    """copilot.md 2.1 "and the rest": any error but pending / slow_down ends the flow."""
+    result, elapsed, progress = await poll_device_flow(
+        nursery, [{"error": "authorization_pending"}, {"error": error}]
+    )
+    assert isinstance(result, DeviceFlowError) and result.code == error
+    assert 10 <= elapsed < 11  # two polls at the 5 s interval, then no more
+    assert len(progress) == 1
