@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aiclient_trio import log as aclog
 from aiclient_trio.gateway import RequestRecord
@@ -129,3 +131,36 @@ def test_tail_filters_by_level_and_keeps_tracebacks(logger: logging.Logger, tmp_
     assert any("ValueError: boom" in line for line in lines)
     assert not any("info" in line for line in lines)
     assert aclog.tail_lines(path, 1)[0].endswith("second info")
+
+
+_FRAGMENTS = [
+    "Bearer abcdefgh12345678",
+    "x-api-key: k123456789",
+    '"accessToken": "xyz"',
+    "refresh_token=abc",
+    "gho_abcdefghij1234",
+    "GHU_ABCDEFGHIJ1234",
+    "github_pat_abcdefghij",
+    "tid=t1;exp=1;sku=x:mac",
+    "aoaAAAAAAAAAAAAAAAAAAAA",
+    "aorBBBBBBBBBBBBBBBBBBBB",
+    "eyJhbGciOi.eyJzdWIiOi.sig",
+    "password: hunter2",
+    "client_secret=s3",
+    "device_code=dc1",
+    "POST /v1/messages 200 3ms provider=kiro model=kiro/claude-sonnet-4.5",
+    " ",
+    "id=req_0123",
+]
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=12), max_size=6))
+def test_fast_path_never_skips_what_the_patterns_would_mask(parts: list[str]) -> None:
+    """The substring pre-check is a pure shortcut: same result as running every pattern."""
+    from aiclient_trio.log import _PATTERNS, redact
+
+    text = "".join(parts)
+    slow = text
+    for pattern, replacement in _PATTERNS:
+        slow = pattern.sub(replacement, slow)
+    assert redact(text) == slow
