@@ -169,7 +169,9 @@ class Exchange:
         error.message = redact(error.message)
         self.error_kind = error.kind
         if self.outcome != "cancelled":
-            client_side = error.status < 500 and error.status != 429 and not upstream
+            # Our own refusals (bad input, our rate limit) are the client's; anything the
+            # upstream said, or a 5xx of ours, is an upstream error.
+            client_side = error.status < 500 and not upstream
             self.outcome = "client_error" if client_side else "upstream_error"
 
     async def fail(self, error: GatewayError, *, upstream: bool) -> None:
