@@ -14,6 +14,7 @@ from pathlib import Path
 import tomli_w
 import trio
 
+# Not a real credential: the GitHub simulator accepts it, and only the benchmark sends it.
 GITHUB_TOKEN = "gho_aiclientbench000000000000000000000"
 
 
