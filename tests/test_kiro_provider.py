@@ -125,6 +125,17 @@ async def test_tag_thinking(nursery: trio.Nursery, tmp_path: Path) -> None:
     assert seen["signature"] is None
 
 
+async def test_think_without_thinking_requested_uses_native_reasoning(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    # The script promises a thinking block for [[think]] whatever the client's settings.
+    provider, _ = await start_kiro_for_tests(nursery, tmp_path)
+    seen = summarize(await collect(provider, user_request("[[think Plan it.]] hi")))
+    assert seen["thinking"] == "Plan it."
+    assert seen["text"].startswith("Hello from the Kiro simulator!")
+    assert "<thinking>" not in seen["text"]
+
+
 async def test_native_reasoning_with_signature(nursery: trio.Nursery, tmp_path: Path) -> None:
     provider, sim = await start_kiro_for_tests(nursery, tmp_path)
     sim.faults.native_reasoning = True

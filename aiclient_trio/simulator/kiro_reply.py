@@ -161,7 +161,9 @@ def plan_frames(
     output = ""
     if reply.thinking:
         output += reply.thinking
-        if native_reasoning:
+        # [[think]] always starts the answer with thinking: as tags when the request turned
+        # the tag emulation on, else through the service's native reasoning events.
+        if native_reasoning or not thinking_requested(state):
             for piece in fragments(reply.thinking):
                 frames.append(_event("reasoningContentEvent", {"text": piece}))
             signature = "sig-" + hashlib.sha256(reply.thinking.encode()).hexdigest()[:16]
