@@ -45,7 +45,7 @@ __all__ = ["DEMO_GITHUB_TOKEN", "DemoOptions", "DemoRun", "demo_endpoint", "run_
 log = logging.getLogger("aiclient.demo")
 
 # Not a real credential: the GitHub simulator accepts it, and only the demo ever sends it.
-DEMO_GITHUB_TOKEN = "gho_aiclientdemo0000000000000000000000"
+DEMO_GITHUB_TOKEN = "gho_demo-simulated-not-a-real-token"
 XDG_VARS = ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR", "AICLIENT_CONFIG")
 # How long providers may take to become ready before the banner is printed anyway.
 READY_TIMEOUT = 20.0

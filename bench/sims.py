@@ -15,7 +15,7 @@ import tomli_w
 import trio
 
 # Not a real credential: the GitHub simulator accepts it, and only the benchmark sends it.
-GITHUB_TOKEN = "gho_aiclientbench000000000000000000000"
+GITHUB_TOKEN = "gho_bench-simulated-not-a-real-token"
 
 
 def xdg_env(home: Path) -> dict[str, str]:
