@@ -28,13 +28,14 @@ from aiclient_trio.server.app import create_app
 
 _STUBBORN = textwrap.dedent(
     """
-    import signal, sys, time
+    import signal, sys
     from pathlib import Path
     from aiclient_trio.pidfile import PidLock
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     PidLock(Path(sys.argv[1])).acquire()
     print("ready", flush=True)
-    time.sleep(120)
+    signal.alarm(120)  # never outlive a failed test for long
+    signal.pause()  # until SIGKILL
     """
 )
 

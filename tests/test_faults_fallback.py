@@ -92,7 +92,7 @@ async def test_circuit_opens_skips_the_provider_then_probes_it() -> None:
         direct = await _chat(client, model="copilot/fake-model", stream=False)
         assert direct.status_code == 503 and "circuit open" in direct.text
         assert direct.headers["retry-after"] == "1"
-        await trio.sleep(0.3)  # the cooldown itself is what is being tested
+        await trio.sleep(breaker.retry_in())  # wait out exactly the cooldown under test
         copilot.scripts["fake-model"] = Script()
         response = await _chat(client)
         assert response.status_code == 200
