@@ -18,6 +18,7 @@ from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices
+from aiclient_trio.providers.transport import Response
 
 __all__ = [
     "close_body",
@@ -53,7 +54,7 @@ def quota_from_user(data: Any) -> dict[str, Any]:
     }
 
 
-async def close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
+async def close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
     """Abort the upstream call now, then run httpx's nested body generators to their end.
 
     Closing only the outer generator would leave the inner ones to the garbage collector
@@ -67,7 +68,7 @@ async def close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> Non
         pass
 
 
-async def merged_chat_body(response: httpx.Response) -> AsyncGenerator[bytes, None]:
+async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
     """A non-stream chat answer with Claude's split choices merged into one (F5)."""
     raw = await response.aread()
     try:

@@ -37,8 +37,9 @@ from aiclient_trio.providers.copilot.auth import (
     TokenRevoked,
 )
 from aiclient_trio.providers.copilot.headers import capi_headers
+from aiclient_trio.providers.transport import Response, Upstream, make_upstream_client
 
-__all__ = ["CapiClient", "make_http_client", "map_upstream_error"]
+__all__ = ["CapiClient", "make_capi_transport", "make_http_client", "map_upstream_error"]
 
 _MAX_MESSAGE = 500
 
@@ -57,6 +58,16 @@ def make_http_client(upstream: UpstreamConfig) -> httpx.AsyncClient:
             pool=upstream.connect_timeout,
         ),
         follow_redirects=False,
+    )
+
+
+def make_capi_transport(upstream: UpstreamConfig) -> Upstream:
+    """The lean pooled client for CAPI calls (httpx when a proxy is configured)."""
+    return make_upstream_client(
+        connect_timeout=upstream.connect_timeout,
+        read_timeout=max(upstream.first_byte_timeout, upstream.idle_timeout),
+        write_timeout=60.0,
+        pool_timeout=upstream.connect_timeout,
     )
 
 
@@ -173,9 +184,7 @@ def transport_error(exc: httpx.HTTPError) -> GatewayError:
 class CapiClient:
     """POSTs to CAPI with the current token; one refresh and one replay on 401."""
 
-    def __init__(
-        self, http: httpx.AsyncClient, config: CopilotConfig, tokens: TokenManager
-    ) -> None:
+    def __init__(self, http: Upstream, config: CopilotConfig, tokens: TokenManager) -> None:
         self.http = http
         self.config = config
         self.tokens = tokens
@@ -213,7 +222,7 @@ class CapiClient:
         extra_headers: Mapping[str, str] | None = None,
         inbound: ir.WireFormat = "openai_chat",
         intent: str = "conversation-agent",
-    ) -> AsyncIterator[httpx.Response]:
+    ) -> AsyncIterator[Response]:
         """A streaming response with a 2xx status; closed (upstream call aborted) on exit."""
         content = json.dumps(body).encode() if body is not None else None
         token = await self._token(None)
@@ -227,11 +236,10 @@ class CapiClient:
                 intent=intent,
             )
             headers.update(extra_headers or {})
-            request = self.http.build_request(
-                method, f"{token.api_url}{path}", content=content, headers=headers
-            )
             try:
-                response = await self.http.send(request, stream=True)
+                response = await self.http.open(
+                    method, f"{token.api_url}{path}", headers=headers, content=content
+                )
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             if response.status_code < 400:

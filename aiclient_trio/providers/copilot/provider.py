@@ -53,7 +53,12 @@ from aiclient_trio.providers.copilot.bodies import (
     quota_from_user,
     relay_bytes,
 )
-from aiclient_trio.providers.copilot.client import CapiClient, make_http_client, transport_error
+from aiclient_trio.providers.copilot.client import (
+    CapiClient,
+    make_capi_transport,
+    make_http_client,
+    transport_error,
+)
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
 from aiclient_trio.providers.copilot.initiator import (
     has_image,
@@ -84,7 +89,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.http = make_http_client(config.upstream)
+        self.http = make_http_client(config.upstream)  # sign-in, token and quota calls
+        self.upstream = make_capi_transport(config.upstream)  # the hot path: CAPI calls
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
@@ -97,6 +103,7 @@ class CopilotProvider(Provider):
     # -- lifetime ---------------------------------------------------------------------------
 
     async def aclose(self) -> None:
+        await self.upstream.aclose()
         await self.http.aclose()
 
     def _credential_stamp(self) -> float | None:
@@ -140,7 +147,7 @@ class CopilotProvider(Provider):
             self.tokens = TokenManager(
                 self.http, self._cc, credential.github_token, on_refresh=self.report_refresh
             )
-            self._capi = CapiClient(self.http, self._cc, self.tokens)
+            self._capi = CapiClient(self.upstream, self._cc, self.tokens)
             self._capi.on_signed_out = self._signed_out
             try:
                 await self.tokens.refresh(None)

@@ -1,8 +1,9 @@
 """The Kiro provider: IR requests to CodeWhisperer and its event stream back to IR events.
 
-One `httpx.AsyncClient` with explicit limits and timeouts; the response body is read with
-`aiter_raw()` into the sans-I/O event-stream decoder, so leaving `open_stream` closes the
-upstream call at once. A 401/403 "bearer token invalid" forces one refresh and one retry.
+Calls go through the lean pooled client of `providers/transport.py` (httpx for sign-in and
+the model list); the response body is read with `aiter_raw()` into the sans-I/O event-stream
+decoder, so leaving `open_stream` closes the upstream call at once. A 401/403 "bearer token
+invalid" forces one refresh and one retry.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from aiclient_trio.providers.kiro.credentials import TokenStore
 from aiclient_trio.providers.kiro.models import FALLBACK_MODELS, parse_model_list, resolve_model_id
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
+from aiclient_trio.providers.transport import Response, make_upstream_client
 
 __all__ = ["KiroProvider"]
 
@@ -90,7 +92,7 @@ class _EventIterator:
         return self._pending.popleft()
 
 
-async def _close_body(response: httpx.Response, raw: AsyncIterator[bytes]) -> None:
+async def _close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
     """Close the upstream call now, then run httpx's nested body generators to their end.
 
     Closing only the outermost generator would leave the inner ones to the garbage
@@ -121,6 +123,13 @@ class KiroProvider(Provider):
                 pool=upstream.connect_timeout,
             ),
         )
+        # The hot path (generateAssistantResponse) goes through the lean pooled client.
+        self._upstream = make_upstream_client(
+            connect_timeout=upstream.connect_timeout,
+            read_timeout=upstream.idle_timeout,
+            write_timeout=upstream.idle_timeout,
+            pool_timeout=upstream.connect_timeout,
+        )
         self.auth = KiroAuth(
             self.kiro,
             self._http,
@@ -148,6 +157,7 @@ class KiroProvider(Provider):
             nursery.start_soon(self._health_loop)
 
     async def aclose(self) -> None:
+        await self._upstream.aclose()
         await self._http.aclose()
 
     def _refreshing(self) -> None:
@@ -256,15 +266,14 @@ class KiroProvider(Provider):
             max_bytes=self.kiro.max_request_bytes,
         )
 
-    async def _send(self, body: bytes, stack: AsyncExitStack) -> httpx.Response:
+    async def _send(self, body: bytes, stack: AsyncExitStack) -> Response:
         token = await self.auth.access_token()
         url = self._api_base() + "/generateAssistantResponse"
         for attempt in (1, 2):
-            request = self._http.build_request(
-                "POST", url, content=body, headers=self._headers(token)
-            )
             try:
-                response = await self._http.send(request, stream=True)
+                response = await self._upstream.open(
+                    "POST", url, headers=self._headers(token), content=body
+                )
             except httpx.TimeoutException:
                 raise UpstreamTimeout("Kiro did not answer in time") from None
             except httpx.HTTPError as exc:
