@@ -77,7 +77,14 @@ ENV_ALIASES: dict[str, str] = {
 }
 
 # Keys a running daemon applies at once; provider sections restart that provider.
-HOT_KEYS = ("api_key", "default_provider", "output_format", "logging.level", "models.aliases")
+HOT_KEYS = (
+    "api_key",
+    "default_provider",
+    "output_format",
+    "logging.level",
+    "models.aliases",
+    "server.stream_coalesce_ms",
+)
 _RESTART_KEYS = ("server.host", "server.port", "logging.file", "logging.max_bytes")
 
 
@@ -146,6 +153,7 @@ def _describe(tp: Any) -> str:
 _ALLOWED = {
     "server.port": "a port number 0-65535 (0 picks a free port)",
     "logging.level": "one of " + ", ".join(LEVELS),
+    "server.stream_coalesce_ms": "a number of milliseconds 0-100 (0 sends every event alone)",
 }
 
 
@@ -197,6 +205,8 @@ def _check(key: str, value: Any, where: str) -> Any:
 
 def _check_extra(key: str, value: Any, where: str) -> Any:
     if key == "server.port" and not 0 <= value <= 65535:
+        raise _bad(where, key, value, _ALLOWED[key])
+    if key == "server.stream_coalesce_ms" and value > 100:
         raise _bad(where, key, value, _ALLOWED[key])
     if key == "server.host" and not value:
         raise _bad(where, key, value, "a host name or IP address such as 127.0.0.1")

@@ -40,6 +40,9 @@ class ServerConfig:
     # Token bucket per client, requests per minute (0 = unlimited) and FIFO queue depth.
     rate_limit_rpm: int = 0
     rate_limit_queue: int = 64
+    # Stream write coalescing window in milliseconds (0-100; 0 = every event alone): events
+    # arriving within it of the previous write leave together, at most this much later.
+    stream_coalesce_ms: float = 4.0
 
 
 @dataclass(frozen=True, slots=True)

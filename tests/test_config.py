@@ -96,6 +96,8 @@ def test_env_values_are_typed(tmp_path: Path) -> None:
         ('[models.aliases]\nx = "gpt-4"\n', ["models.aliases.x", "'gpt-4'", "provider/model"]),
         ("[providers.kiro]\nenabled = 1\n", ["providers.kiro.enabled", "true or false"]),
         ("[server\n", ["not valid TOML"]),
+        ("[server]\nstream_coalesce_ms = 250\n", ["server.stream_coalesce_ms", "0-100"]),
+        ("[server]\nstream_coalesce_ms = -1\n", ["server.stream_coalesce_ms", "0-100"]),
     ],
 )
 def test_bad_file_names_file_key_value_and_allowed(

@@ -85,6 +85,7 @@ async def handle_api(
     config = gateway.config.value
     ex = Exchange(send, request_id, _ENDPOINTS[route], scope["method"], fmt)
     ex.anthropic_route = fmt == "anthropic"
+    ex.coalesce = config.server.stream_coalesce_ms / 1000
     gateway.active_requests.value += 1
     try:
         await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)

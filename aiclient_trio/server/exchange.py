@@ -78,6 +78,10 @@ class Exchange:
     upstream_seen: float | None = None
     # Rendered bytes held back to be coalesced with the next write.
     pending: list[bytes] = field(default_factory=list)
+    # Write coalescing (server.stream_coalesce_ms, in seconds): see pace() (0: off).
+    coalesce: float = 0.0
+    resumed: float = float("-inf")  # when the last write (or its pause) ended
+    burst: bool = False  # the last write came within the window: pace() pauses
 
     def headers(self) -> RawHeaders:
         route_fmt: ir.WireFormat = "anthropic" if self.anthropic_route else self.fmt
@@ -135,8 +139,19 @@ class Exchange:
             if self.ttfb is None:
                 self.ttfb = now - self.t0
             self.last_write = now
+            self.burst = now - self.resumed < self.coalesce
+            self.resumed = now
         finally:
             self.lock.release()
+
+    async def pace(self) -> None:
+        """Called by a relay after it wrote and took note of what it wrote: when that write
+        followed the previous one within the coalescing window (a burst), hold the relay for
+        one window so the events the upstream sends meanwhile leave in one read and one write."""
+        if self.burst:
+            self.burst = False
+            await trio.sleep_until(self.last_write + self.coalesce)
+            self.resumed = trio.current_time()
 
     async def finish(self, chunk: bytes = b"") -> None:
         """The last body message, with anything still held."""

@@ -119,6 +119,7 @@ async def relay_stream(
             chunk: bytes = renderer.feed(event)
             if isinstance(event, _CONTENT_EVENTS):
                 await ex.write(chunk)
+                await ex.pace()
             elif isinstance(event, ir.MessageStop | ir.StreamError):
                 ended = True
                 await ex.finish(chunk)
@@ -215,6 +216,8 @@ async def relay_passthrough(
                             ex.note_error(event.error, upstream=True)
                         if isinstance(event, ir.MessageStop | ir.StreamError):
                             ended = ex.delivered = True  # its bytes went out above
+                if not ended:
+                    await ex.pace()
     if decoder is None:
         await _relay_whole(ex, module, up.status, headers, b"".join(kept))
         return
