@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -285,9 +286,14 @@ class Bench:
                 self.null.pid,
             ),
         }
+        # The same passthrough stream with write coalescing off (server.stream_coalesce_ms =
+        # 0, a hot key): every upstream event is its own read and its own write.
+        cases["passthrough_coalescing_off"] = cases["passthrough"]
         per_event: dict[str, Any] = {}
         reps = 1 if QUICK else 3
         for name, (p, path, body, pid) in cases.items():
+            if name == "passthrough_coalescing_off":
+                self.set_config("server.stream_coalesce_ms", "0")
             costs, incremental = [], []
             for k in range(reps):
                 c0 = cpu_seconds(pid)
@@ -314,8 +320,16 @@ class Bench:
                 "arrival": incremental[0] if incremental else None,
             }
             log(f"stream {name}: {per_event[name]['cpu_ms_per_event']} ms CPU/event")
+            if name == "passthrough_coalescing_off":
+                self.set_config("server.stream_coalesce_ms", "4")
         out["per_event"] = per_event
         self.results["streaming"] = out
+
+    def set_config(self, key: str, value: str) -> None:
+        """`aiclient config set` on the running daemon (saved to its file, reloaded at once)."""
+        env = {**os.environ, **xdg_env(self.logs / "home")}
+        command = [PY, "-m", "aiclient_trio", "config", "set", key, value]
+        subprocess.run(command, env=env, check=True, capture_output=True, timeout=30)
 
     async def capacity(self) -> None:
         port = self.daemon_port
