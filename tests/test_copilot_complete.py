@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 import trio
@@ -42,10 +43,11 @@ TEXTS = {
 
 
 @asynccontextmanager
-async def _gateway(tmp_path: Path) -> AsyncIterator[tuple[str, Any]]:
+async def _gateway(tmp_path: Path, **limits: Any) -> AsyncIterator[tuple[str, Any]]:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        config = Config(default_provider="copilot", upstream=UpstreamConfig(connect_timeout=5.0))
+        upstream = UpstreamConfig(connect_timeout=5.0, **limits)
+        config = Config(default_provider="copilot", upstream=upstream)
         async with serve(create_app(make_gateway(provider, config=config))) as url:
             yield url, sim
         nursery.cancel_scope.cancel()
@@ -232,3 +234,49 @@ def test_one_body_errors() -> None:
         chat_response(b"data: {not json", "m", lambda: 1)
     with pytest.raises(UpstreamError, match="not a JSON object"):
         chat_response(b"[1, 2]", "m", lambda: 1)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+async def _post_messages(url: str, text: str, timeout: float = 10.0) -> httpx.Response:
+    body = {
+        "model": "copilot/gpt-4o",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": text}],
+    }
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        return await http.post(url + "/v1/messages", json=body)
+
+
+async def test_a_body_cut_midway_is_the_same_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _gateway(tmp_path, retries=0) as (url, sim):
+        one_body = await _post_messages(url, "cut [[reset-after 3]]")
+        monkeypatch.setattr(copilot_provider, "_ONE_BODY_MAX_TOKENS", 0)
+        streamed = await _post_messages(url, "cut [[reset-after 3]]")
+        first, second = _chat_calls(sim)
+    assert "stream" not in first.body and second.body["stream"] is True
+    assert one_body.status_code == streamed.status_code == 502
+    assert one_body.json()["error"] == streamed.json()["error"]
+    assert "broke off" in one_body.json()["error"]["message"]
+
+
+async def test_the_first_byte_timeout_covers_the_whole_body(tmp_path: Path) -> None:
+    async with _gateway(tmp_path, first_byte_timeout=0.3, retries=0) as (url, sim):
+        with trio.fail_after(10):
+            response = await _post_messages(url, "slow [[stall-ms 60000]]")
+            await sim.state.wait_for_disconnects(1)  # the upstream call was abandoned
+    assert "stream" not in _chat_calls(sim)[-1].body
+    assert response.status_code == 504
+    assert "no answer from the upstream within 0.3 s" in response.json()["error"]["message"]
+
+
+async def test_a_client_leaving_abandons_the_upstream_call(tmp_path: Path) -> None:
+    async with _gateway(tmp_path) as (url, sim):
+        with trio.fail_after(10):
+            with pytest.raises(httpx.ReadTimeout):
+                await _post_messages(url, "slow [[stall-ms 60000]]", timeout=0.3)
+            await sim.state.wait_for_disconnects(1)
+    assert "stream" not in _chat_calls(sim)[-1].body

@@ -360,7 +360,9 @@ class CopilotProvider(Provider):
         if fmt != "openai_chat" or not _surely_short(request):
             return await super().complete(request, model, ctx, on_progress)
         capi = self._client()
-        rendered = openai_chat.render_request(replace(request, model=model.id, stream=False))
+        if request.model != model.id or request.stream:  # the server's request already is
+            request = replace(request, model=model.id, stream=False)
+        rendered = openai_chat.render_request(request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         ctx.upstream_model = model.id
         ctx.initiator = initiator_for_ir(request)
