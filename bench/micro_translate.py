@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -195,25 +195,36 @@ def measure_http(iterations: int, passes: int) -> dict[str, float]:
     assert upstream.stdout is not None
     port = int(upstream.stdout.readline())
     config = Config()
-    samples: dict[str, list[float]] = {"HTTP call, stream gathered": [], "HTTP call, one body": []}
+    samples: dict[str, list[float]] = {}
 
     async def run() -> None:
         provider = CopilotProvider(config)
         tokens: Any = _Tokens(f"http://127.0.0.1:{port}")
         provider._capi = CapiClient(provider.http, config.copilot, tokens)
         request = anthropic.parse_request(json.loads(CLIENT_BODY)).with_model("gpt-4o")
-        ways = {
-            "HTTP call, stream gathered": lambda ctx: Provider.complete(
-                provider, request, MODEL, ctx
-            ),
-            "HTTP call, one body": lambda ctx: provider.complete(request, MODEL, ctx),
+        chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hello."}]}
+
+        async def passthrough(ctx: RequestContext) -> None:
+            ctx.inbound_format = "openai_chat"
+            async with provider.open_passthrough(chat, MODEL, ctx) as up:
+                openai_chat.parse_response(json.loads(b"".join([c async for c in up.body])))
+
+        async def translated(ctx: RequestContext, old: bool) -> None:
+            complete = Provider.complete if old else CopilotProvider.complete
+            dumps(anthropic.render_response(await complete(provider, request, MODEL, ctx)))
+
+        ways: dict[str, Callable[[RequestContext], Awaitable[None]]] = {
+            "HTTP call, stream gathered": lambda ctx: translated(ctx, True),
+            "HTTP call, one body": lambda ctx: translated(ctx, False),
+            "HTTP call, passthrough (ref.)": passthrough,
         }
+        for name in ways:
+            samples[name] = []
         for _ in range(passes + 1):  # the first pass warms the connection pool up
             for name, call in ways.items():
                 start = time.process_time()
                 for _ in range(iterations):
-                    ctx = RequestContext("bench", "anthropic", "gpt-4o")
-                    dumps(anthropic.render_response(await call(ctx)))
+                    await call(RequestContext("bench", "anthropic", "gpt-4o"))
                 samples[name].append((time.process_time() - start) / iterations * 1e6)
         await provider.aclose()
 
