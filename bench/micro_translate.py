@@ -34,7 +34,7 @@ from aiclient_trio.providers.base import ModelInfo
 from aiclient_trio.providers.copilot import bodies
 from aiclient_trio.providers.copilot.initiator import initiator_for_ir, premium_cost
 from aiclient_trio.providers.copilot.models import choose_upstream_format
-from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.copilot.sanitize import merge_split_choices, prepare_body
 from aiclient_trio.server.http import dumps
 
 # bench/run.py's MESSAGES body, as the client sends it.
@@ -124,7 +124,7 @@ def stages() -> dict[str, Callable[[], object]]:
         "ir_events wrapper (async gen)": _ir_events_overhead,
         "ResponseBuilder": lambda: _gather(p["events"]),
         "upstream JSON loads": lambda: json.loads(CHAT_JSON),
-        "merge_split_choices": lambda: bodies.merge_split_choices(json.loads(CHAT_JSON)),
+        "merge_split_choices": lambda: merge_split_choices(json.loads(CHAT_JSON)),
         "openai_chat.parse_response": lambda: openai_chat.parse_response(json.loads(CHAT_JSON)),
         "chat_response (loads+merge+parse)": lambda: bodies.chat_response(
             CHAT_JSON, "gpt-4o", lambda: 1

@@ -1,8 +1,9 @@
 """The provider contract: what the server and daemon may ask of an upstream.
 
 A provider refreshes its credential, lists models with their capabilities, opens a
-streaming call for an IR request (translation path) or relays a native body (passthrough
-path), reports quota and publishes its readiness. Everything upstream-specific (headers,
+streaming call for an IR request or answers it whole (translation path; `complete` gathers
+the stream unless the provider overrides it) or relays a native body (passthrough path),
+reports quota and publishes its readiness. Everything upstream-specific (headers,
 endpoint choice, name mapping, billing) stays inside the provider's own package; the
 server reaches providers only through `aiclient_trio.providers.registry`.
 """
