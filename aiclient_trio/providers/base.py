@@ -1,8 +1,9 @@
 """The provider contract: what the server and daemon may ask of an upstream.
 
 A provider refreshes its credential, lists models with their capabilities, opens a
-streaming call for an IR request (translation path) or relays a native body (passthrough
-path), reports quota and publishes its readiness. Everything upstream-specific (headers,
+streaming call for an IR request or answers it whole (translation path; `complete` gathers
+the stream unless the provider overrides it) or relays a native body (passthrough path),
+reports quota and publishes its readiness. Everything upstream-specific (headers,
 endpoint choice, name mapping, billing) stays inside the provider's own package; the
 server reaches providers only through `aiclient_trio.providers.registry`.
 """
@@ -193,6 +194,31 @@ class Provider(abc.ABC):
         it arrive as a final `ir.StreamError` event. The iterator ends after `MessageStop`
         or `StreamError`. Leaving the context closes the upstream request at once.
         """
+
+    async def complete(
+        self,
+        request: ir.Request,
+        model: ModelInfo,
+        ctx: RequestContext,
+        on_progress: Callable[[], None] = lambda: None,
+    ) -> ir.Response:
+        """The whole answer to an IR request, for a client that did not ask to stream.
+
+        The default gathers `open_stream`'s events, calling `on_progress` at each one (the
+        server's idle timeout); the stream's error is raised. Providers whose upstream can
+        answer in one body override this (`on_progress` then marks the body's arrival).
+        """
+        builder = ir.ResponseBuilder()
+        async with self.open_stream(request, model, ctx) as events:
+            try:
+                async for event in events:
+                    on_progress()
+                    builder.feed(event)
+            finally:
+                aclose = getattr(events, "aclose", None)
+                if aclose is not None:  # an async generator left early: closed, not GC'd
+                    await aclose()
+        return builder.response()
 
     def open_passthrough(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext

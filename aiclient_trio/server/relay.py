@@ -141,13 +141,14 @@ async def relay_response(
     response_fmt: ir.WireFormat,
     client_model: str,
 ) -> None:
-    """Translation, non-stream: aggregate the events, answer once."""
-    builder = ir.ResponseBuilder()
-    async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
-        async for event in stream:
-            ex.upstream_seen = trio.current_time()
-            builder.feed(event)
-    response = replace(builder.response(), model=client_model)
+    """Translation, non-stream: the provider's whole answer (one upstream body, or its
+    stream's events gathered), rendered once."""
+
+    def progress() -> None:
+        ex.upstream_seen = trio.current_time()
+
+    answer = await provider.complete(request, model, ctx, progress)
+    response = replace(answer, model=client_model)
     ex.usage = response.usage
     module = format_module(response_fmt)
     body: dict[str, Any] = module.render_response(response, **_custom(response_fmt, request))

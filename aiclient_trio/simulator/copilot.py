@@ -195,7 +195,13 @@ class CopilotAPISimulator:
                     turn.reply.reset_after,
                 )
             else:
-                await send_json(send, 200, replies.chat_body(turn, model, claude=claude))
+                await self._whole(
+                    send,
+                    receive,
+                    replies.chat_body(turn, model, claude=claude),
+                    turn.reply.stall_ms,
+                    turn.reply.reset_after,
+                )
         elif path == "/v1/messages":
             if stream:
                 frames = [
@@ -328,6 +334,32 @@ class CopilotAPISimulator:
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
             },
         )
+
+    async def _whole(
+        self,
+        send: Send,
+        receive: Receive,
+        body: dict[str, Any],
+        stall_ms: int | None,
+        reset_after: int | None,
+    ) -> None:
+        """A non-stream answer: nothing until it is generated (a stall fault), then one body;
+        a reset fault sends half the body and drops the connection."""
+        data = json.dumps(body).encode()
+        async with watch_disconnect(receive, self.state) as gone:
+            if self.state.faults.first_byte_delay:
+                await trio.sleep(self.state.faults.first_byte_delay)
+            if stall_ms:
+                await trio.sleep(stall_ms / 1000)  # the disconnect watcher ends it early
+            if gone.is_set():
+                return
+            if reset_after is None and self.state.faults.reset_after_events is None:
+                await send_bytes(send, 200, data)
+                return
+            await send_start(send, 200, "application/json", {"content-length": str(len(data))})
+            half = data[: len(data) // 2]
+            await send({"type": "http.response.body", "body": half, "more_body": True})
+            # Returning without the rest: hypercorn drops the connection mid-body.
 
     async def _stream(
         self,

@@ -122,7 +122,10 @@ def read_turn(endpoint: str, body: dict[str, Any]) -> Turn:
     reply = plan_reply(
         simulator=SIMULATOR, last_user_text=text, offered_tools=tools, tool_results=results
     )
-    return Turn(reply, count_tokens(json.dumps(body)))
+    # Like the real service, the prompt is counted without the transport flags: the same
+    # question costs the same whether the answer streams or not.
+    prompt = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+    return Turn(reply, count_tokens(json.dumps(prompt)))
 
 
 def out_tokens(reply: Reply) -> int:

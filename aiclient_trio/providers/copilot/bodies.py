@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -17,10 +19,12 @@ import httpx
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
+from aiclient_trio.formats import openai_chat
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices
 from aiclient_trio.providers.transport import Response
 
 __all__ = [
+    "chat_response",
     "close_body",
     "describe_error",
     "encode_base64_floats",
@@ -77,6 +81,49 @@ async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
         yield raw
         return
     yield json.dumps(merge_split_choices(data)).encode() if isinstance(data, dict) else raw
+
+
+def chat_response(raw: bytes, model: str, input_estimate: Callable[[], int]) -> ir.Response:
+    """A non-stream chat answer as the IR response its streamed twin gathers into.
+
+    Split choices are merged first (F5); like the stream parser, the message id is invented
+    when missing, the model is ours, a missing usage becomes our estimate (flagged; the input
+    estimate is computed only then) and a missing finish_reason means the turn ended.
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise UpstreamError("the upstream answered with a malformed JSON body") from None
+    if isinstance(data, dict):
+        data = merge_split_choices(data)
+    response = openai_chat.parse_response(data)  # an {"error": ...} body raises its error
+    usage = response.usage
+    if not isinstance(data.get("usage"), dict):
+        usage = ir.Usage(
+            input_tokens=input_estimate(),
+            output_tokens=math.ceil(_output_chars(response) / 4),
+            input_estimated=True,
+            output_estimated=True,
+        )
+    return ir.Response(
+        id=response.id or f"chatcmpl-{uuid.uuid4().hex}",
+        model=model,
+        content=response.content,
+        stop_reason=response.stop_reason or "end_turn",
+        usage=usage,
+    )
+
+
+def _output_chars(response: ir.Response) -> int:
+    total = 0
+    for block in response.content:
+        if isinstance(block, ir.TextBlock):
+            total += len(block.text)
+        elif isinstance(block, ir.ThinkingBlock):
+            total += len(block.thinking) + len(block.signature or "")
+        elif isinstance(block, ir.ToolUseBlock):
+            total += len(json.dumps(block.input))
+    return total
 
 
 async def relay_bytes(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:

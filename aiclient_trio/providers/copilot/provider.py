@@ -11,8 +11,9 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from aiclient_trio.errors import (
     ProviderUnavailable,
     UpstreamError,
 )
+from aiclient_trio.formats import openai_chat
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -45,6 +47,7 @@ from aiclient_trio.providers.copilot.auth import (
     load_credential,
 )
 from aiclient_trio.providers.copilot.bodies import (
+    chat_response,
     close_body,
     describe_error,
     encode_base64_floats,
@@ -79,6 +82,9 @@ __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 log = logging.getLogger(__name__)
 
 _CREDENTIAL_POLL = 2.0  # seconds between checks for a new sign-in while signed out
+# A non-stream client's answer is asked for in one body only when it is surely short: a whole
+# body must arrive within the first-byte timeout, while a stream only needs steady events.
+_ONE_BODY_MAX_TOKENS = 4096
 
 
 class CopilotProvider(Provider):
@@ -348,6 +354,44 @@ class CopilotProvider(Provider):
                 await events.aclose()
                 await close_body(response, raw)
 
+    async def complete(
+        self,
+        request: ir.Request,
+        model: ModelInfo,
+        ctx: RequestContext,
+        on_progress: Callable[[], None] = lambda: None,
+    ) -> ir.Response:
+        """A short chat/completions answer in one JSON body (no SSE chunks to parse); the
+        other endpoints and long answers gather the stream as before."""
+        fmt = choose_upstream_format(model, ctx.inbound_format)
+        if fmt != "openai_chat" or not _surely_short(request):
+            return await super().complete(request, model, ctx, on_progress)
+        capi = self._client()
+        if request.model != model.id or request.stream:  # the server's request already is
+            request = replace(request, model=model.id, stream=False)
+        rendered = openai_chat.render_request(request)
+        upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
+        ctx.upstream_model = model.id
+        ctx.initiator = initiator_for_ir(request)
+        ctx.premium = premium_cost(ctx.initiator, model)
+        async with capi.open(
+            "POST",
+            FORMAT_PATHS[fmt],
+            upstream,
+            request_id=ctx.request_id,
+            initiator=ctx.initiator,
+            vision=request.has_images,
+            inbound=ctx.inbound_format,
+        ) as response:
+            try:
+                raw = await response.aread()
+            except httpx.HTTPError as exc:
+                raise UpstreamError(
+                    f"the Copilot stream broke off ({describe_error(exc)})"
+                ) from None
+        on_progress()
+        return chat_response(raw, model.id, lambda: max(1, len(json.dumps(upstream)) // 4))
+
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
     ) -> dict[str, Any]:
@@ -374,6 +418,14 @@ class CopilotProvider(Provider):
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()
         return fresh if fresh is not None else self._quota
+
+
+def _surely_short(request: ir.Request) -> bool:
+    """The answer's output limit (thinking included) is known and small."""
+    if request.max_tokens is None:
+        return False
+    budget = request.thinking.budget_tokens if request.thinking is not None else None
+    return request.max_tokens + (budget or 0) <= _ONE_BODY_MAX_TOKENS
 
 
 def _backoff(attempt: int) -> float:
