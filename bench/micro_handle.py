@@ -9,7 +9,7 @@ Each pass runs in a fresh child process (`--child`, PYTHONPATH = the tree measur
 reports `time.process_time()` per request over `--requests` sequential requests after a
 warm-up; with `--against` the two trees alternate pass by pass (order swapped every pass).
 Both cases use the passthrough route (`/v1/chat/completions`, bytes relayed), as the daemon
-benchmark's hot path does: a JSON answer, and a stream of `STREAM_EVENTS` SSE events.
+benchmark's hot path does: a JSON answer, and a stream of `--events` SSE events (default 10).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ _ANSWER = json.dumps(
 ).encode()
 
 
-def _sse_chunks() -> list[bytes]:
+def _sse_chunks(events: int) -> list[bytes]:
     chunks = []
-    for i in range(STREAM_EVENTS):
+    for i in range(events):
         delta = {"choices": [{"index": 0, "delta": {"content": f"tok{i} "}}]}
         chunks.append(b"data: " + json.dumps(delta).encode() + b"\n\n")
     done = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
@@ -50,7 +50,7 @@ def _sse_chunks() -> list[bytes]:
     return chunks
 
 
-def _child(requests: int) -> dict[str, float]:
+def _child(requests: int, events: int) -> dict[str, float]:
     import trio
     from trio_util import AsyncValue
 
@@ -67,7 +67,7 @@ def _child(requests: int) -> dict[str, float]:
     from aiclient_trio.server.api import handle_api
     from aiclient_trio.server.relay import preload_formats
 
-    sse = _sse_chunks()
+    sse = _sse_chunks(events)
 
     class Upstream(Provider):
         name = "copilot"
@@ -154,10 +154,10 @@ def _child(requests: int) -> dict[str, float]:
     return trio.run(main)
 
 
-def _pass(tree: str, requests: int) -> dict[str, float]:
+def _pass(tree: str, requests: int, events: int) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": tree}
     out = subprocess.run(
-        [sys.executable, __file__, "--child", "--requests", str(requests)],
+        [sys.executable, __file__, "--child", "--requests", str(requests), "--events", str(events)],
         env=env,
         check=True,
         capture_output=True,
@@ -172,10 +172,11 @@ def main() -> None:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=2000, help="requests per case and pass")
     parser.add_argument("--passes", type=int, default=7)
+    parser.add_argument("--events", type=int, default=STREAM_EVENTS, help="SSE events per stream")
     parser.add_argument("--against", help="another tree (e.g. main) measured in alternation")
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(_child(args.requests)))
+        print(json.dumps(_child(args.requests, args.events)))
         return
     here = os.environ.get("PYTHONPATH") or os.path.dirname(os.path.dirname(__file__))
     trees = {"this": os.path.abspath(here)}
@@ -185,7 +186,7 @@ def main() -> None:
     for i in range(args.passes):
         order = list(trees) if i % 2 == 0 else list(reversed(trees))
         for name in order:
-            runs[name].append(_pass(trees[name], args.requests))
+            runs[name].append(_pass(trees[name], args.requests, args.events))
     for name, results in runs.items():
         medians = {k: statistics.median(r[k] for r in results) for k in results[0]}
         figures = ", ".join(f"{k} {v:.1f}" for k, v in medians.items())
