@@ -4,8 +4,8 @@
 
 Nursery tree (see docs/architecture.md): signal watcher, control server, one supervisor per
 enabled provider (`ProviderManager`), and `hypercorn.trio.serve` whose shutdown trigger is
-`gateway.draining`. After `server.drain_timeout` the daemon sets `gateway.drain_expired` so
-the server ends the remaining streams with a terminal error event, then exits 0.
+`gateway.draining`. After `server.drain_timeout` the daemon calls `gateway.expire_drain()`,
+which cancels the remaining requests' work so they end with a terminal error event; exits 0.
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ class Daemon:
                 self.gateway.draining.set()
             else:
                 log.warning("second %s: ending in-flight streams now", signal.Signals(signum).name)
-                self.gateway.drain_expired.set()
+                self.gateway.expire_drain()
 
     async def _drain_deadline(self) -> None:
         """Whoever sets `gateway.draining` (signal, embedder), bound the drain in time."""
@@ -269,7 +269,7 @@ class Daemon:
                 drain_for,
                 active,
             )
-            self.gateway.drain_expired.set()
+            self.gateway.expire_drain()
         with trio.move_on_after(DRAIN_GRACE):
             await self.http_done.wait()
         if not self.http_done.is_set() and self._nursery is not None:

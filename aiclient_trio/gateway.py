@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import trio
 from trio_util import AsyncValue
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from aiclient_trio.ledger import Ledger
     from aiclient_trio.metrics import GatewayMetrics
 
-__all__ = ["Gateway", "RequestOutcome", "RequestRecord"]
+__all__ = ["DrainableWork", "Gateway", "RequestOutcome", "RequestRecord"]
 
 RequestOutcome = Literal["ok", "client_error", "upstream_error", "cancelled"]
 
@@ -53,6 +53,13 @@ class RequestRecord:
     fallback_from: tuple[str, ...] = ()
 
 
+class DrainableWork(Protocol):
+    """A request's upstream work while it runs (the server's `Exchange`)."""
+
+    def drain(self) -> None:
+        """Cancel the work because the drain deadline passed (ends with a shutdown error)."""
+
+
 @dataclass(slots=True)
 class Gateway:
     config: AsyncValue[Config]
@@ -60,8 +67,12 @@ class Gateway:
     started_at: float = field(default_factory=time.time)
     # Set when SIGTERM/SIGINT arrives: stop accepting, let in-flight requests finish.
     draining: trio.Event = field(default_factory=trio.Event)
-    # Set when the drain deadline passes: remaining streams end with a terminal error event.
+    # Set by `expire_drain()` when the drain deadline passes: remaining streams end with a
+    # terminal error event.
     drain_expired: trio.Event = field(default_factory=trio.Event)
+    # The upstream work of API requests in flight: `expire_drain()` cancels them all, so
+    # no request needs a task of its own waiting for the drain to expire.
+    live_work: set[DrainableWork] = field(default_factory=set)
     active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
     # Called synchronously for every finished request (ledger, metrics, log line).
     observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
@@ -70,6 +81,22 @@ class Gateway:
     # The usage ledger and metrics, when the daemon runs them (tests may leave them out).
     ledger: Ledger | None = None
     metrics: GatewayMetrics | None = None
+
+    def expire_drain(self) -> None:
+        """The drain deadline passed (or a second signal came): end every request in flight,
+        and any that starts from now on, with the shutdown error."""
+        self.drain_expired.set()
+        for work in list(self.live_work):
+            work.drain()
+
+    def add_work(self, work: DrainableWork) -> None:
+        """Track `work` until `discard_work`; cancelled at once if the drain already expired."""
+        self.live_work.add(work)
+        if self.drain_expired.is_set():
+            work.drain()
+
+    def discard_work(self, work: DrainableWork) -> None:
+        self.live_work.discard(work)
 
     def record(self, rec: RequestRecord) -> None:
         for observer in self.observers:

@@ -276,7 +276,7 @@ async def test_drain_expired_ends_open_stream_with_error_event() -> None:
                 chunks = r.aiter_raw()
                 seen = bytearray()
                 await _read_until(chunks, b"Hello f", seen)
-                gateway.drain_expired.set()
+                gateway.expire_drain()
                 async for chunk in chunks:
                     seen += chunk
     last = sse_events(bytes(seen))[-1]

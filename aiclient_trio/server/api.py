@@ -6,6 +6,7 @@ No Quart here: the body is read from `receive` and each stream event is sent as 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -156,7 +157,7 @@ async def _wait_turn(limiter: RateLimiter, ex: Exchange, receive: Receive) -> bo
     queued_at = trio.current_time()
     refused: RateLimited | None = None
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_watch_disconnect, receive, ex, nursery.cancel_scope)
+        nursery.start_soon(_watch_client, receive, ex, nursery.cancel_scope, math.inf)
         try:
             await limiter.acquire()
         except RateLimited as error:
@@ -281,22 +282,33 @@ async def _supervised(
     work: Callable[[], Awaitable[None]],
     ping_interval: float,
 ) -> None:
-    """Run the upstream work in a scope cancelled by client disconnect, drain expiry or an
-    upstream timeout; report whichever happened in the client's format."""
+    """Run the upstream work in a scope cancelled by client disconnect, drain expiry
+    (`Gateway.expire_drain`) or its own deadline (first byte, then idle: moved by
+    `Exchange.saw_upstream`); report whichever happened in the client's format.
+
+    One helper task per request: the client watcher, which also keeps a stream alive."""
+    ex.first_byte_deadline = ex.t0 + ex.queued + limits.first_byte_timeout
+    ex.idle_timeout = limits.idle_timeout
+    scope = ex.work_scope = trio.CancelScope(deadline=ex.first_byte_deadline)
     async with trio.open_nursery() as nursery:
-        scope = trio.CancelScope()
-        nursery.start_soon(_watch_disconnect, receive, ex, scope)
-        nursery.start_soon(_watch_upstream, gateway, limits, ex, scope)
-        if ex.stream:
-            nursery.start_soon(_keep_alive, ex, ping_interval)
+        interval = ping_interval if ex.stream else math.inf
+        nursery.start_soon(_watch_client, receive, ex, scope, interval)
+        failure: GatewayError | None = None
+        gateway.add_work(ex)
         try:
             with scope:
                 await work()
         except GatewayError as error:
-            await ex.fail(error, upstream=True)
+            failure = error
         except Exception:
             log.exception("request %s failed inside the gateway", ex.request_id)
-            await ex.fail(GatewayError("internal gateway error"), upstream=True)
+            failure = GatewayError("internal gateway error")
+        finally:
+            gateway.discard_work(ex)
+        if scope.cancelled_caught and not ex.disconnected and not ex.drained:
+            ex.timed_out = True  # only the deadline cancels the scope otherwise
+        if failure is not None:
+            await ex.fail(failure, upstream=True)
         if ex.disconnected:
             if not ex.delivered:
                 ex.outcome = "cancelled"
@@ -309,9 +321,21 @@ async def _supervised(
         nursery.cancel_scope.cancel()
 
 
-async def _watch_disconnect(receive: Receive, ex: Exchange, scope: trio.CancelScope) -> None:
+async def _watch_client(
+    receive: Receive, ex: Exchange, scope: trio.CancelScope, ping_interval: float
+) -> None:
+    """Cancel `scope` when the client hangs up; meanwhile keep a stream alive (`ping_interval`
+    is infinite for a non-stream answer)."""
+    wake = ex.last_write + ping_interval
     while True:
-        message = await receive()
+        if wake == math.inf:  # nothing to keep alive: no timer
+            message = await receive()
+        else:
+            with trio.move_on_at(wake) as timer:
+                message = await receive()
+            if timer.cancelled_caught:
+                wake = await _keep_alive(ex, ping_interval)
+                continue
         if message["type"] == "http.disconnect":
             if not ex.finished:
                 ex.disconnected = True
@@ -319,10 +343,22 @@ async def _watch_disconnect(receive: Receive, ex: Exchange, scope: trio.CancelSc
             return
 
 
-def _upstream_deadline(ex: Exchange, limits: UpstreamConfig) -> float:
-    if ex.upstream_seen is None:
-        return ex.t0 + ex.queued + limits.first_byte_timeout
-    return ex.upstream_seen + limits.idle_timeout
+async def _keep_alive(ex: Exchange, interval: float) -> float:
+    """After `interval` seconds without output: send what is held, else a ping. Returns when
+    to look again (never once the response is finished)."""
+    if ex.finished:
+        return math.inf
+    now = trio.current_time()
+    due = ex.last_write + interval
+    if now < due:
+        return due
+    if ex.pending:
+        await ex.write(b"")
+    elif ex.started and ex.ping is not None:
+        await ex.write(ex.ping())
+    else:
+        return now + interval  # nothing to keep alive yet
+    return math.inf if ex.finished else ex.last_write + interval
 
 
 def _timeout_error(ex: Exchange, limits: UpstreamConfig) -> UpstreamTimeout:
@@ -331,34 +367,3 @@ def _timeout_error(ex: Exchange, limits: UpstreamConfig) -> UpstreamTimeout:
             f"no answer from the upstream within {limits.first_byte_timeout:g} s"
         )
     return UpstreamTimeout(f"the upstream sent nothing for {limits.idle_timeout:g} s")
-
-
-async def _watch_upstream(
-    gateway: Gateway, limits: UpstreamConfig, ex: Exchange, scope: trio.CancelScope
-) -> None:
-    """Cancel the upstream work at drain expiry, or when the upstream stays silent too long
-    (first-byte timeout before its first event, idle timeout between events)."""
-    while True:
-        with trio.move_on_at(_upstream_deadline(ex, limits)):
-            await gateway.drain_expired.wait()
-            ex.drained = True
-            scope.cancel()
-            return
-        if trio.current_time() >= _upstream_deadline(ex, limits):
-            ex.timed_out = True
-            scope.cancel()
-            return
-
-
-async def _keep_alive(ex: Exchange, interval: float) -> None:
-    """After `interval` seconds without output: send what is held, else a ping."""
-    while not ex.finished:
-        due = ex.last_write + interval
-        if trio.current_time() < due:
-            await trio.sleep_until(due)
-        elif ex.pending:
-            await ex.write(b"")
-        elif ex.started and ex.ping is not None:
-            await ex.write(ex.ping())
-        else:
-            await trio.sleep(interval)  # nothing to keep alive yet

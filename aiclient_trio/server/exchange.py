@@ -1,10 +1,12 @@
 """One API request/response exchange: what was sent, when, and the record it leaves.
 
 Sends are serialised by a lock (the keep-alive pinger writes too) and each event is flushed.
+The upstream deadlines (first byte, idle) are the work scope's deadline, moved as events come.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,9 +34,13 @@ _SSE_HEADERS: RawHeaders = [
     (b"cache-control", b"no-cache"),
     (b"x-accel-buffering", b"no"),
 ]
+# The idle deadline moves at most this often (seconds): an event costs a clock read, not a
+# timer update, and a silent upstream is cut between idle_timeout and idle_timeout + this.
+IDLE_REARM = 0.025
 
 
-@dataclass(slots=True)
+# eq=False: hashed by identity, it sits in the gateway's set of live work while it runs.
+@dataclass(slots=True, eq=False)
 class Exchange:
     send: Send
     request_id: str
@@ -76,12 +82,45 @@ class Exchange:
     queued: float = 0.0
     # When the upstream last produced an event or chunk (None: nothing yet).
     upstream_seen: float | None = None
+    # The scope the upstream work runs in (cancelled by disconnect, drain or its deadline),
+    # the first-byte deadline, the idle timeout, and when the idle deadline next moves.
+    work_scope: trio.CancelScope | None = None
+    first_byte_deadline: float = math.inf
+    idle_timeout: float = math.inf
+    rearm_at: float = -math.inf
     # Rendered bytes held back to be coalesced with the next write.
     pending: list[bytes] = field(default_factory=list)
     # Write coalescing (server.stream_coalesce_ms, in seconds): see pace() (0: off).
     coalesce: float = 0.0
     resumed: float = float("-inf")  # when the last write (or its pause) ended
     burst: bool = False  # the last write came within the window: pace() pauses
+
+    def saw_upstream(self) -> None:
+        """The upstream produced an event or chunk: the idle deadline starts again."""
+        now = self.upstream_seen = trio.current_time()
+        if now >= self.rearm_at and self.work_scope is not None:
+            self.rearm_at = now + IDLE_REARM
+            self.work_scope.deadline = self.rearm_at + self.idle_timeout
+
+    def expect_first_byte(self) -> None:
+        """A new upstream attempt: back to the first-byte budget that is left."""
+        self.upstream_seen = None
+        self.rearm_at = -math.inf
+        if self.work_scope is not None:
+            self.work_scope.deadline = self.first_byte_deadline
+
+    def deadline_passed(self) -> bool:
+        """The work is being cancelled by its deadline, not by a disconnect or the drain."""
+        scope = self.work_scope
+        if scope is None or self.disconnected or self.drained:
+            return False
+        return scope.cancel_called  # nothing else cancels the work scope
+
+    def drain(self) -> None:
+        """The drain deadline passed: cancel the upstream work (see `Gateway.expire_drain`)."""
+        self.drained = True
+        if self.work_scope is not None:
+            self.work_scope.cancel()
 
     def headers(self) -> RawHeaders:
         route_fmt: ir.WireFormat = "anthropic" if self.anthropic_route else self.fmt

@@ -97,7 +97,7 @@ async def _with_retries(
         ctx = RequestContext(ex.request_id, inbound, client_model, headers)
         ctx.upstream_model = target.model.id  # the provider may refine it
         ex.ctx, ex.provider = ctx, target.provider.name
-        ex.upstream_seen = None  # a retry gets the first-byte budget that is left
+        ex.expect_first_byte()  # a retry gets the first-byte budget that is left
         try:
             await attempt(target, ctx)
         except GatewayError as error:
@@ -123,7 +123,7 @@ async def _with_retries(
             continue
         except BaseException:
             # Cancelled: an upstream timeout is the upstream's fault, a disconnect is not.
-            if ex.timed_out:
+            if ex.deadline_passed():
                 breaker.failed()
             else:
                 breaker.abandoned()

@@ -12,8 +12,6 @@ from dataclasses import replace
 from types import ModuleType
 from typing import Any, TypeVar
 
-import trio
-
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import UpstreamError
@@ -110,7 +108,7 @@ async def relay_stream(
     ended = False
     async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
         async for event in stream:
-            ex.upstream_seen = trio.current_time()
+            ex.saw_upstream()
             if isinstance(event, ir.StreamError):
                 if not ex.started:
                     raise event.error  # nothing sent yet: a clean error or the next target
@@ -143,11 +141,7 @@ async def relay_response(
 ) -> None:
     """Translation, non-stream: the provider's whole answer (one upstream body, or its
     stream's events gathered), rendered once."""
-
-    def progress() -> None:
-        ex.upstream_seen = trio.current_time()
-
-    answer = await provider.complete(request, model, ctx, progress)
+    answer = await provider.complete(request, model, ctx, ex.saw_upstream)
     response = replace(answer, model=client_model)
     ex.usage = response.usage
     module = format_module(response_fmt)
@@ -189,7 +183,7 @@ async def relay_passthrough(
         ended = False
         async with _closing(up.body) as chunks:
             async for chunk in chunks:
-                ex.upstream_seen = trio.current_time()
+                ex.saw_upstream()
                 if decoder is None:  # a whole body: checked before anything is sent
                     kept.append(chunk)
                     kept_size += len(chunk)
