@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -118,6 +118,10 @@ class RequestContext:
     premium: float | None = None
     # True once any byte went to the client: from then on no retry or fallback.
     committed: bool = False
+    # Set by the server on translated streams: a provider awaits it before each upstream
+    # read, so what the events of the previous read rendered leaves in one write (and a
+    # burst can be paced, see server.stream_coalesce_ms). None: nothing to call.
+    before_read: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)

@@ -106,6 +106,21 @@ async def relay_stream(
     ex.stream_error = lambda error: bytes(renderer.feed(ir.StreamError(error)))
     ex.ping = renderer.ping
     ended = False
+    reading = False  # the provider calls before_read: content can wait for the next read
+    content_held = False
+
+    async def before_read() -> None:
+        # The content the previous upstream read rendered goes out in one write, then a
+        # burst is paced (Exchange.pace) before the next read. Structural events alone stay
+        # held as before: until content comes, an upstream failure is still a clean error.
+        nonlocal reading, content_held
+        reading = True
+        if content_held:
+            content_held = False
+            await ex.write(b"")
+            await ex.pace()
+
+    ctx.before_read = before_read
     async with provider.open_stream(request, model, ctx) as events, _closing(events) as stream:
         async for event in stream:
             ex.saw_upstream()
@@ -116,8 +131,11 @@ async def relay_stream(
             _track_usage(ex, event)
             chunk: bytes = renderer.feed(event)
             if isinstance(event, _CONTENT_EVENTS):
-                await ex.write(chunk)
-                await ex.pace()
+                if reading:
+                    ex.hold(chunk)  # leaves before the provider's next upstream read
+                    content_held = True
+                else:
+                    await ex.write(chunk)
             elif isinstance(event, ir.MessageStop | ir.StreamError):
                 ended = True
                 await ex.finish(chunk)

@@ -11,7 +11,7 @@ import json
 import math
 import struct
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -136,10 +136,20 @@ async def relay_bytes(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
         raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
 
 
-async def ir_events(raw: AsyncIterator[bytes], parser: Any) -> AsyncGenerator[ir.StreamEvent, None]:
+async def ir_events(
+    raw: AsyncIterator[bytes],
+    parser: Any,
+    before_read: Callable[[], Awaitable[None]] | None = None,
+) -> AsyncGenerator[ir.StreamEvent, None]:
     decoder = SSEDecoder()
     try:
-        async for chunk in raw:
+        while True:
+            if before_read is not None:
+                await before_read()
+            try:
+                chunk = await raw.__anext__()
+            except StopAsyncIteration:
+                break
             for sse in decoder.feed(chunk):
                 for event in parser.feed(sse):
                     yield event

@@ -347,7 +347,7 @@ class CopilotProvider(Provider):
         ) as response:
             parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
             raw = response.aiter_raw()
-            events = ir_events(raw, parser)
+            events = ir_events(raw, parser, ctx.before_read)
             try:
                 yield events
             finally:

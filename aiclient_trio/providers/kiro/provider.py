@@ -60,6 +60,9 @@ class _EventIterator:
         while not self._pending:
             if translator.done:
                 raise StopAsyncIteration
+            before_read = self._ctx.before_read
+            if before_read is not None:
+                await before_read()
             try:
                 chunk = await self._raw.__anext__()
             except StopAsyncIteration:
