@@ -132,7 +132,7 @@ async def test_keep_alive_reuses_one_connection_and_sends_a_plain_request() -> N
         server.requests[2]
         == (
             f"POST /chat?n=2 HTTP/1.1\r\nhost: 127.0.0.1:{server.port}\r\nX-Test: 1\r\n"
-            "content-length: 3\r\n\r\n[1]"
+            "accept-encoding: identity\r\ncontent-length: 3\r\n\r\n[1]"
         ).encode()
     )
 

@@ -246,6 +246,9 @@ class UpstreamClient:
         fields.extend(
             (k, v) for k, v in headers.items() if k.lower() not in ("host", "content-length")
         )
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            # Said outright: without the header a server may pick any coding.
+            fields.append(("accept-encoding", "identity"))
         if content is not None or method in ("POST", "PUT", "PATCH"):
             fields.append(("content-length", str(len(content or b""))))
         try:
