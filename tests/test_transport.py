@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
@@ -285,6 +286,19 @@ async def test_tls_is_verified_against_the_trust_store() -> None:
         async with client() as default_trust:  # httpx's store does not know this CA
             with pytest.raises(httpx.ConnectError, match="TLS"):
                 await default_trust.open("GET", url(server, scheme="https"), headers={})
+
+
+async def test_ssl_cert_file_names_a_private_authority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    async with serving(answer(OK), tls=server_context) as server, client() as upstream:
+        response = await upstream.open("GET", url(server, scheme="https"), headers={})
+        assert await response.aread() == b"{}"
 
 
 async def test_a_proxy_in_the_environment_selects_httpx() -> None:
