@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import ssl
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -263,7 +264,21 @@ async def test_a_gzip_body_is_decoded() -> None:
     async with serving(answer(raw + packed)) as server, client() as upstream:
         response = await upstream.open("GET", url(server), headers={})
         assert "content-encoding" not in response.headers
+        assert "content-length" not in response.headers  # it counted the encoded bytes
         assert await response.aread() == b'{"hello": "world"}' * 50
+
+
+async def test_a_chunked_deflate_stream_is_decoded_piece_by_piece() -> None:
+    text = b"data: " + b"x" * 3000 + b"\n\n"
+    packed = zlib.compress(text)
+    half = len(packed) // 2
+    raw = b"HTTP/1.1 200 OK\r\ncontent-encoding: deflate\r\ntransfer-encoding: chunked\r\n\r\n"
+    for piece in (packed[:half], packed[half:]):
+        raw += b"%x\r\n%s\r\n" % (len(piece), piece)
+    raw += b"0\r\n\r\n"
+    async with serving(answer(raw)) as server, client() as upstream:
+        response = await upstream.open("GET", url(server), headers={})
+        assert b"".join([chunk async for chunk in response.aiter_raw()]) == text
 
 
 async def test_tls_is_verified_against_the_trust_store() -> None:

@@ -141,6 +141,7 @@ class UpstreamResponse:
             # We never ask for compression; decode it anyway if a server sends it.
             self._inflate = zlib.decompressobj(47 if coding != "deflate" else zlib.MAX_WBITS)
             del self.headers["content-encoding"]
+            self.headers.pop("content-length", None)  # the encoded length, not ours
         self._take(early)
 
     def __repr__(self) -> str:
@@ -158,6 +159,10 @@ class UpstreamResponse:
                         continue
                 return data
             if self._ended or self._closed:
+                if self._ended and self._inflate is not None:
+                    tail, self._inflate = self._inflate.flush(), None
+                    if tail:
+                        return bytes(tail)
                 return None
             self._take(await self._client._receive(self._conn, self._parser))
 
