@@ -163,16 +163,8 @@ class ResponseParser:
                 return False
             return True
         if state == _LENGTH:
-            if not buf:
-                return False
-            if len(buf) < self._remaining:
-                self._remaining -= len(buf)
-                events.append(buf)
-                self._buf = b""
-                return False
-            events.append(buf[: self._remaining])
-            self._buf = buf[self._remaining :]
-            self._finish(events)
+            if buf and self._body_piece(events, buf):
+                self._finish(events)
             return False
         if state == _CHUNK_SIZE:
             end = buf.find(b"\r\n")
@@ -194,15 +186,8 @@ class ResponseParser:
                 self._state, self._remaining = _CHUNK_DATA, size
             return True
         if state == _CHUNK_DATA:
-            if not buf:
+            if not buf or not self._body_piece(events, buf):
                 return False
-            if len(buf) < self._remaining:
-                self._remaining -= len(buf)
-                events.append(buf)
-                self._buf = b""
-                return False
-            events.append(buf[: self._remaining])
-            self._buf = buf[self._remaining :]
             self._state = _CHUNK_CRLF
             return True
         if state == _CHUNK_CRLF:
@@ -232,6 +217,17 @@ class ResponseParser:
                 self._buf = b""
             return False
         return False  # _DONE: anything more is the server's problem, not this response's
+
+    def _body_piece(self, events: list[Event], buf: bytes) -> bool:
+        """Pass on body bytes up to the count still expected; True once it is reached."""
+        if len(buf) < self._remaining:
+            self._remaining -= len(buf)
+            events.append(buf)
+            self._buf = b""
+            return False
+        events.append(buf[: self._remaining])
+        self._buf = buf[self._remaining :]
+        return True
 
     def _start_body(self, head: Head) -> Head:
         """Pick the body framing; returns the head (not reusable if the body ends by close)."""

@@ -283,9 +283,7 @@ class CopilotProvider(Provider):
             raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
         capi = self._client()
         upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
-        ctx.upstream_model = model.id
-        ctx.initiator = initiator_for(fmt, body)
-        ctx.premium = premium_cost(ctx.initiator, model)
+        _note_call(ctx, model, initiator_for(fmt, body))
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         async with capi.open(
             "POST",
@@ -330,9 +328,7 @@ class CopilotProvider(Provider):
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        ctx.upstream_model = model.id
-        ctx.initiator = initiator_for_ir(request)
-        ctx.premium = premium_cost(ctx.initiator, model)
+        _note_call(ctx, model, initiator_for_ir(request))
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         content = json.dumps(upstream)
         async with capi.open(
@@ -371,9 +367,7 @@ class CopilotProvider(Provider):
             request = replace(request, model=model.id, stream=False)
         rendered = openai_chat.render_request(request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        ctx.upstream_model = model.id
-        ctx.initiator = initiator_for_ir(request)
-        ctx.premium = premium_cost(ctx.initiator, model)
+        _note_call(ctx, model, initiator_for_ir(request))
         async with capi.open(
             "POST",
             FORMAT_PATHS[fmt],
@@ -426,6 +420,13 @@ def _surely_short(request: ir.Request) -> bool:
         return False
     budget = request.thinking.budget_tokens if request.thinking is not None else None
     return request.max_tokens + (budget or 0) <= _ONE_BODY_MAX_TOKENS
+
+
+def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
+    """What the ledger records of a chat call: the model, who started the turn, its cost."""
+    ctx.upstream_model = model.id
+    ctx.initiator = initiator
+    ctx.premium = premium_cost(initiator, model)
 
 
 def _backoff(attempt: int) -> float:
