@@ -23,7 +23,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config_types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo, RequestContext
@@ -159,3 +159,34 @@ async def test_the_idle_timeout_counts_from_the_last_event_not_the_first_byte_bu
     assert "sent nothing for 0.05 s" in json.loads(last.data)["error"]["message"]
     assert rec.error_kind == "timeout"
     assert rec.duration >= 0.05  # never cut before the idle timeout
+
+
+async def test_a_request_waiting_in_the_rate_limit_queue_ends_at_drain_expiry() -> None:
+    provider = FakeProvider("copilot")
+    # One request a minute: the second waits ~60 s in the queue, unless the drain ends it.
+    config = Config(server=ServerConfig(rate_limit_rpm=1, rate_limit_queue=4))
+    gateway = make_gateway(provider, config=config)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(TIMEOUT):
+            first = await client.post("/v1/chat/completions", json=load_json("chat_request.json"))
+            assert first.status_code == 200
+            limiter = next(iter(gateway.reliability.limiters.values()))
+            answer: list[httpx.Response] = []
+
+            async def queued() -> None:
+                body = load_json("chat_request.json")
+                answer.append(await client.post("/v1/chat/completions", json=body))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(queued)
+                while not limiter.waiters:
+                    await trio.testing.wait_all_tasks_blocked()
+                assert len(gateway.live_work) == 1  # the queued request is drainable
+                gateway.expire_drain()
+            recs = await records.wait(2)
+    assert answer[0].status_code == 529
+    assert answer[0].json()["error"]["message"] == "server shutting down"
+    assert len(provider.calls) == 1  # the queued request never reached the upstream
+    assert recs[1].error_kind == "overloaded"
+    assert not gateway.live_work and not limiter.waiters

@@ -138,7 +138,7 @@ async def _serve(
         await ex.fail(error, upstream=False)
         return
     limiter = gateway.reliability.limiter(_client_key(scope), config.server)
-    if limiter is not None and not await _wait_turn(limiter, ex, receive):
+    if limiter is not None and not await _wait_turn(gateway, limiter, ex, receive):
         return
     await _supervised(gateway, config.upstream, ex, receive, work, ping_interval)
 
@@ -151,20 +151,30 @@ def _client_key(scope: Scope) -> str:
     return f"{host} {header(scope, b'user-agent') or ''}"
 
 
-async def _wait_turn(limiter: RateLimiter, ex: Exchange, receive: Receive) -> bool:
-    """Take a rate-limit token, waiting in the FIFO queue; False when refused (429 sent)
-    or when the client left while waiting."""
+async def _wait_turn(
+    gateway: Gateway, limiter: RateLimiter, ex: Exchange, receive: Receive
+) -> bool:
+    """Take a rate-limit token, waiting in the FIFO queue; False when refused (429 sent),
+    when the client left while waiting, or when the drain expired meanwhile (529 sent)."""
     queued_at = trio.current_time()
     refused: RateLimited | None = None
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_client, receive, ex, nursery.cancel_scope, math.inf)
+        ex.work_scope = nursery.cancel_scope  # the drain's expiry ends the wait too
+        gateway.add_work(ex)
         try:
             await limiter.acquire()
         except RateLimited as error:
             refused = error
+        finally:
+            gateway.discard_work(ex)
+            ex.work_scope = None
         nursery.cancel_scope.cancel()
     if ex.disconnected:
         ex.outcome = "cancelled"
+        return False
+    if ex.drained:
+        await ex.fail(Overloaded("server shutting down"), upstream=False)
         return False
     if refused is not None:
         await ex.fail(refused, upstream=False)
