@@ -371,6 +371,11 @@ class TokenManager:
     def github_token(self) -> str:
         return self._github_token
 
+    @property
+    def config(self) -> CopilotConfig:
+        """The settings exchanges use (the sign-in's GitHub host and plan included)."""
+        return self._config
+
     async def get(self) -> CopilotToken:
         if self.current is not None:
             return self.current

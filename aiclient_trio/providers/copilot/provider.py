@@ -22,7 +22,7 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config_types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -40,6 +40,7 @@ from aiclient_trio.providers.base import (
 from aiclient_trio.providers.copilot.auth import (
     FIX_COMMAND,
     NoCopilotAccess,
+    StoredCredential,
     TokenManager,
     TokenRevoked,
     credential_path,
@@ -150,10 +151,12 @@ class CopilotProvider(Provider):
                 report()
                 await self._wait_for_new_credential(stamp)
                 continue
+            signed_in = signed_in_config(self.config.copilot, credential)
+            self._cc = signed_in
             self.tokens = TokenManager(
-                self.http, self._cc, credential.github_token, on_refresh=self.report_refresh
+                self.http, signed_in, credential.github_token, on_refresh=self.report_refresh
             )
-            self._capi = CapiClient(self.upstream, self._cc, self.tokens)
+            self._capi = CapiClient(self.upstream, signed_in, self.tokens)
             self._capi.on_signed_out = self._signed_out
             try:
                 await self.tokens.refresh(None)
@@ -420,6 +423,17 @@ def _surely_short(request: ir.Request) -> bool:
         return False
     budget = request.thinking.budget_tokens if request.thinking is not None else None
     return request.max_tokens + (budget or 0) <= _ONE_BODY_MAX_TOKENS
+
+
+def signed_in_config(config: CopilotConfig, credential: StoredCredential) -> CopilotConfig:
+    """The config with the sign-in's GitHub host and plan where the config names none: a
+    token from `aiclient auth copilot --enterprise-domain acme.ghe.com` only works there."""
+    changes: dict[str, Any] = {}
+    if credential.enterprise_domain and not config.enterprise_domain:
+        changes["enterprise_domain"] = credential.enterprise_domain
+    if config.account_type == "individual" and credential.account_type != "individual":
+        changes["account_type"] = credential.account_type
+    return replace(config, **changes) if changes else config
 
 
 def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
