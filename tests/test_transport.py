@@ -157,6 +157,31 @@ async def test_a_reused_connection_dropped_without_answer_is_retried_once() -> N
     assert (server.connections, len(server.requests)) == (2, 3)
 
 
+async def test_the_retry_after_a_stale_connection_takes_a_new_one() -> None:
+    """Two pooled connections the server has both given up on: the retry does not try the
+    second stale one, it connects anew."""
+    go = trio.Event()
+    answered: set[int] = set()
+
+    async def once_then_drop(stream: trio.abc.Stream, request: bytes, server: Server) -> bool:
+        if id(stream) in answered:
+            return False  # this connection's second request: read, never answered
+        answered.add(id(stream))
+        await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+        await go.wait()
+        await stream.send_all(b"{}")
+        return True
+
+    async with serving(once_then_drop) as server, client() as upstream:
+        first = await upstream.open("GET", url(server), headers={})
+        second = await upstream.open("GET", url(server), headers={})  # the first is busy
+        go.set()
+        assert (await first.aread(), await second.aread()) == (b"{}", b"{}")
+        third = await upstream.open("GET", url(server), headers={})
+        assert await third.aread() == b"{}"
+    assert server.connections == 3
+
+
 async def test_a_fresh_connection_dropped_without_answer_is_an_error() -> None:
     async with serving(drop) as server, client() as upstream:
         with pytest.raises(httpx.RemoteProtocolError, match="without answering"):

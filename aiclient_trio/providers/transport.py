@@ -287,8 +287,9 @@ class UpstreamClient:
             raise httpx.PoolTimeout("no free upstream connection slot in time") from None
 
     async def _exchange(self, origin: Origin, method: str, payload: bytes) -> UpstreamResponse:
-        for _ in range(2):
-            conn = self._checkout(origin)
+        fresh_only = False
+        while True:
+            conn = None if fresh_only else self._checkout(origin)
             reused = conn is not None
             if conn is None:
                 conn = await self._connect(origin)
@@ -299,7 +300,10 @@ class UpstreamClient:
             except _Stale:
                 conn.close()
                 if reused:
-                    continue  # the server had closed the idle connection: once more, fresh
+                    # The server had closed the idle connection: once more, on a new one
+                    # (another pooled connection may be just as stale).
+                    fresh_only = True
+                    continue
                 raise httpx.RemoteProtocolError(
                     "the server closed the connection without answering"
                 ) from None
@@ -307,7 +311,6 @@ class UpstreamClient:
                 conn.close()
                 raise
             return UpstreamResponse(self, conn, parser, head, early)
-        raise AssertionError("unreachable")
 
     def _checkout(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
