@@ -4,6 +4,7 @@ connections, timeouts, the pool limit, cancellation, incremental bodies, gzip, T
 from __future__ import annotations
 
 import gzip
+import os
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -358,3 +359,20 @@ async def test_a_proxy_in_the_environment_selects_httpx() -> None:
         assert (response.status_code, await response.aread()) == (200, b"{}")
         await response.aclose()
         await fallback.aclose()
+
+
+async def test_keep_alive_holds_when_socket_numbers_pass_1024() -> None:
+    """A busy daemon has more than 1,024 descriptors open: pooled connections still count as
+    alive (select() cannot watch such numbers; before, every one was thrown away)."""
+    fillers = [os.open(os.devnull, os.O_RDONLY)]
+    try:
+        while fillers[-1] < 1024:
+            fillers.append(os.dup(fillers[0]))
+        async with serving(answer(OK)) as server, client() as upstream:
+            for _ in range(2):
+                response = await upstream.open("GET", url(server), headers={})
+                assert await response.aread() == b"{}"
+        assert server.connections == 1
+    finally:
+        for fd in fillers:
+            os.close(fd)

@@ -112,10 +112,11 @@ class _Connection:
     def looks_dead(self) -> bool:
         """An idle connection with something to read has been closed by the server."""
         try:
-            readable, _, _ = select.select([self.fd], [], [], 0)
+            poller = select.poll()  # not select(): it refuses descriptors from 1024 on
+            poller.register(self.fd, select.POLLIN)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
 
 class UpstreamResponse:
