@@ -117,6 +117,11 @@ def test_repeated_headers_are_joined() -> None:
         (b"HTTP/1.1 200 OK\r\n bad: fold\r\n\r\n", "bad header line"),
         (b"HTTP/1.1 200 OK\r\ncontent-length: 3, 4\r\n\r\n", "bad content-length"),
         (b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n", "bad content-length"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: +1\r\n\r\n", "bad content-length"),
+        (b"HTTP/1.1 200 OK\r\ncontent-length: \xb2\r\n\r\n", "bad content-length"),  # a "2"
+        (b"HTTP/1.1 2\xb20 OK\r\n\r\n", "bad status line"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n1_0\r\n", "bad chunk size"),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n0x5\r\n", "bad chunk size"),
         (b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\n\r\n", "unsupported transfer-encoding"),
         (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
         (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n-1\r\n", "bad chunk size"),

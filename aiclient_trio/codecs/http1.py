@@ -70,12 +70,17 @@ def render_head(method: str, target: str, headers: Iterable[tuple[str, str]]) ->
         return text.encode("utf-8")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() alone also takes "²", which int() then refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def _parse_head(block: bytes) -> Head:
     lines = block.decode("latin-1").split("\r\n")
     status_line = lines[0]
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
-    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit():
+    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not _digits(code):
         raise ProtocolError(f"bad status line {status_line[:80]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -173,12 +178,13 @@ class ResponseParser:
                     raise ProtocolError("chunk size line too long")
                 return False
             size_text = buf[:end].split(b";", 1)[0].strip()
+            # Hex digits only: int() would also take "_", "+", "-" and a "0x" prefix.
+            if not size_text.isalnum() or size_text.startswith((b"0x", b"0X")):
+                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
             try:
                 size = int(size_text, 16)
             except ValueError:
                 raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
-            if size < 0 or size_text.startswith((b"-", b"+", b"0x", b"0X")):
-                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
             self._buf = buf[end + 2 :]
             if size == 0:
                 self._state = _TRAILERS
@@ -244,7 +250,7 @@ class ResponseParser:
         length = headers.get("content-length")
         if length is not None:
             values = {v.strip() for v in length.split(",")}
-            if len(values) != 1 or not next(iter(values)).isdigit():
+            if len(values) != 1 or not _digits(next(iter(values))):
                 raise ProtocolError(f"bad content-length {length[:40]!r}")
             self._remaining = int(values.pop())
             self._state = _LENGTH if self._remaining else _DONE
