@@ -322,10 +322,10 @@ async def _supervised(
         if ex.disconnected:
             if not ex.delivered:
                 ex.outcome = "cancelled"
+        elif (ex.drained or ex.timed_out) and ex.delivered and not ex.finished:
+            await ex.finish()  # the whole message went out; the upstream just never closed
         elif ex.drained and not ex.finished:
             await ex.fail(Overloaded("server shutting down"), upstream=True)
-        elif ex.timed_out and ex.delivered and not ex.finished:
-            await ex.finish()  # the whole message went out; the upstream just never closed
         elif ex.timed_out and not ex.finished:
             await ex.fail(_timeout_error(ex, limits), upstream=True)
         nursery.cancel_scope.cancel()
