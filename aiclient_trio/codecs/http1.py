@@ -243,7 +243,8 @@ class ResponseParser:
             return head
         coding = headers.get("transfer-encoding")
         if coding is not None:
-            if coding.lower().replace(" ", "").split(",")[-1] != "chunked":
+            # Only chunked alone: other codings (gzip, chunked) would pass on undecoded.
+            if coding.strip(" \t").lower() != "chunked":
                 raise ProtocolError(f"unsupported transfer-encoding {coding[:40]!r}")
             self._state = _CHUNK_SIZE
             return head
