@@ -53,3 +53,18 @@ async def test_drain_expiry_after_a_delivered_passthrough_message_ends_it_cleanl
     assert b"event: error" not in seen
     assert (rec.outcome, rec.error_kind) == ("ok", None)
     assert rec.usage is not None and rec.usage.output_tokens == 9
+
+
+async def test_an_upstream_failing_after_a_delivered_passthrough_message_ends_it_cleanly() -> None:
+    """The upstream's connection breaks after the whole message went out: no error event
+    after message_stop, and the request was served."""
+    upstream = load_bytes("anthropic_upstream.sse")
+    provider = _passthrough(Script(chunks=[upstream, b""], fail_after=1))
+    gateway = make_gateway(provider)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(TIMEOUT):
+            response = await client.post("/v1/messages", json=load_json("messages_request.json"))
+            rec = (await records.wait(1))[0]
+    assert response.content == upstream
+    assert (rec.outcome, rec.error_kind) == ("ok", None)

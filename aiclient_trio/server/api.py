@@ -317,13 +317,17 @@ async def _supervised(
             gateway.discard_work(ex)
         if scope.cancelled_caught and not ex.disconnected and not ex.drained:
             ex.timed_out = True  # only the deadline cancels the scope otherwise
-        if failure is not None:
+        if failure is not None and ex.delivered:
+            log.info("request %s: upstream %s after its last event", ex.request_id, failure.kind)
+        elif failure is not None:
             await ex.fail(failure, upstream=True)
         if ex.disconnected:
             if not ex.delivered:
                 ex.outcome = "cancelled"
-        elif (ex.drained or ex.timed_out) and ex.delivered and not ex.finished:
-            await ex.finish()  # the whole message went out; the upstream just never closed
+        elif ex.delivered and not ex.finished:
+            # The whole message went out; the upstream then never closed, broke off, or the
+            # drain expired: the client's body just ends (an error after it would be raised).
+            await ex.finish()
         elif ex.drained and not ex.finished:
             await ex.fail(Overloaded("server shutting down"), upstream=True)
         elif ex.timed_out and not ex.finished:
