@@ -376,3 +376,14 @@ async def test_keep_alive_holds_when_socket_numbers_pass_1024() -> None:
     finally:
         for fd in fillers:
             os.close(fd)
+
+
+async def test_a_corrupt_gzip_body_is_a_decoding_error() -> None:
+    """As with httpx: callers map httpx errors, so a bad body must not raise zlib.error."""
+    raw = b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 9\r\n\r\nnot gzip!"
+    async with serving(answer(raw), answer(OK)) as server, client() as upstream:
+        response = await upstream.open("GET", url(server), headers={})
+        with pytest.raises(httpx.DecodingError):
+            await response.aread()
+        again = await upstream.open("GET", url(server), headers={})
+        assert await again.aread() == b"{}"

@@ -6,10 +6,11 @@ chunk, never held back) or `aread()`, and `aclose()` ends the call at once (an u
 response closes its connection, so the upstream sees the client leave).
 
 Failures raise httpx's exception classes (`ConnectError`, `ConnectTimeout`, `ReadTimeout`,
-`WriteTimeout`, `PoolTimeout`, `ReadError`, `WriteError`, `RemoteProtocolError`), so callers
-map errors one way whichever client they hold. When the environment names a proxy
-(`HTTPS_PROXY`, `ALL_PROXY`, ...) `make_upstream_client()` returns `HttpxUpstream` instead: httpx
-knows proxies, this client does not. TLS uses httpx's certificate store and settings.
+`WriteTimeout`, `PoolTimeout`, `ReadError`, `WriteError`, `RemoteProtocolError`,
+`DecodingError`), so callers map errors one way whichever client they hold. When the
+environment names a proxy (`HTTPS_PROXY`, `ALL_PROXY`, ...) `make_upstream_client()` returns
+`HttpxUpstream` instead: httpx knows proxies, this client does not. TLS uses httpx's
+certificate store and settings.
 """
 
 from __future__ import annotations
@@ -155,17 +156,25 @@ class UpstreamResponse:
                 data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
                 self._pending.clear()
                 if self._inflate is not None:
-                    data = self._inflate.decompress(data)
+                    data = self._decode(self._inflate.decompress, data)
                     if not data:
                         continue
                 return data
             if self._ended or self._closed:
                 if self._ended and self._inflate is not None:
-                    tail, self._inflate = self._inflate.flush(), None
+                    tail, self._inflate = self._decode(self._inflate.flush), None
                     if tail:
                         return bytes(tail)
                 return None
             self._take(await self._client._receive(self._conn, self._parser))
+
+    @staticmethod
+    def _decode(step: Any, *data: bytes) -> bytes:
+        """A decompressor step; a corrupt body raises httpx.DecodingError, as with httpx."""
+        try:
+            return bytes(step(*data))
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the upstream body cannot be decoded: {exc}") from None
 
     def _take(self, events: list[Any]) -> None:
         for event in events:
