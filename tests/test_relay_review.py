@@ -3,6 +3,9 @@ when something happens after (or while) its events are held, paced or already de
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import httpx
 import trio
 import trio.testing
@@ -15,17 +18,44 @@ from fakes import (
     make_gateway,
     serve,
     sse_events,
+    text_events,
 )
 
+from aiclient_trio import ir
+from aiclient_trio.config_types import Config
+from aiclient_trio.errors import UpstreamError
+from aiclient_trio.providers.base import ModelInfo, RequestContext
 from aiclient_trio.server.app import create_app
 
 TIMEOUT = 10
 
 
-def _passthrough(script: Script) -> FakeProvider:
-    provider = FakeProvider("copilot", passthrough_formats=("anthropic",))
-    provider.scripts["fake-model"] = script
+def _passthrough(script: Script, model: str = "fake-model") -> FakeProvider:
+    provider = FakeProvider("copilot", (model,), passthrough_formats=("anthropic",))
+    provider.scripts[model] = script
     return provider
+
+
+class OneRead(FakeProvider):
+    """A translated upstream whose scripted events all arrive in one read: it awaits
+    ctx.before_read first, like the real providers before each upstream read."""
+
+    @asynccontextmanager
+    async def open_stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
+        async with super().open_stream(request, model, ctx) as events:
+
+            async def read() -> AsyncIterator[ir.StreamEvent]:
+                try:
+                    if ctx.before_read is not None:
+                        await ctx.before_read()
+                    async for event in events:
+                        yield event
+                finally:
+                    await events.aclose()  # type: ignore[attr-defined]
+
+            yield read()
 
 
 async def test_drain_expiry_after_a_delivered_passthrough_message_ends_it_cleanly() -> None:
@@ -68,3 +98,27 @@ async def test_an_upstream_failing_after_a_delivered_passthrough_message_ends_it
             rec = (await records.wait(1))[0]
     assert response.content == upstream
     assert (rec.outcome, rec.error_kind) == ("ok", None)
+
+
+async def test_bytes_held_by_a_failed_translated_target_never_reach_a_passthrough_fallback() -> (
+    None
+):
+    """The first target's stream rendered its start and some text (held until its next
+    read), then failed before anything went out: the passthrough fallback relays its own
+    bytes only, not the failed target's held events in front of them."""
+    kiro = OneRead("kiro", ("b",))
+    kiro.scripts["b"] = Script(
+        events=[*text_events("stale kiro text")[:3], ir.StreamError(UpstreamError("throttled"))]
+    )
+    upstream = load_bytes("anthropic_upstream.sse")
+    copilot = _passthrough(Script(chunks=[upstream]), model="a")
+    config = Config(aliases={"best": ("kiro/b", "copilot/a")})
+    gateway = make_gateway(kiro, copilot, config=config)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(TIMEOUT):
+            body = load_json("messages_request.json", model="best")
+            response = await client.post("/v1/messages", json=body)
+            rec = (await records.wait(1))[0]
+    assert rec.fallback_from == ("kiro/b",) and rec.provider == "copilot"
+    assert response.content == upstream

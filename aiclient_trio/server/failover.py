@@ -98,6 +98,12 @@ async def _with_retries(
         ctx.upstream_model = target.model.id  # the provider may refine it
         ex.ctx, ex.provider = ctx, target.provider.name
         ex.expect_first_byte()  # a retry gets the first-byte budget that is left
+        # Nothing of an earlier attempt went out: its held events, its stream's keep-alive
+        # and error rendering, and its usage are not this attempt's (a passthrough fallback
+        # after a translated target would relay them in front of its own bytes).
+        ex.pending.clear()
+        ex.ping = ex.stream_error = None
+        ex.usage = None
         try:
             await attempt(target, ctx)
         except GatewayError as error:
