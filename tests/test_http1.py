@@ -108,6 +108,13 @@ def test_repeated_headers_are_joined() -> None:
     assert isinstance(head, Head) and head.headers["vary"] == "a, b"
 
 
+def test_a_folded_header_line_continues_the_field_with_a_space() -> None:
+    """RFC 9112 5.2: a user agent replaces obs-fold with SP (it refused the whole answer)."""
+    raw = b"HTTP/1.1 200 OK\r\nx-note: one\r\n \t two\r\ncontent-length: 0\r\n\r\n"
+    head = ResponseParser().feed(raw)[0]
+    assert isinstance(head, Head) and head.headers == {"x-note": "one two", "content-length": "0"}
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [

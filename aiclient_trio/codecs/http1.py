@@ -70,6 +70,9 @@ def render_head(method: str, target: str, headers: Iterable[tuple[str, str]]) ->
         return text.encode("utf-8")
 
 
+_WHITESPACE: Final = " \t"
+
+
 def _digits(text: str) -> bool:
     """ASCII digits only: str.isdigit() alone also takes "²", which int() then refuses."""
     return text.isascii() and text.isdigit()
@@ -83,12 +86,17 @@ def _parse_head(block: bytes) -> Head:
     if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not _digits(code):
         raise ProtocolError(f"bad status line {status_line[:80]!r}")
     headers: dict[str, str] = {}
+    key = ""
     for line in lines[1:]:
+        if key and line.startswith((" ", "\t")):
+            # obs-fold (RFC 9112 5.2): a user agent reads it as one space.
+            headers[key] = f"{headers[key]} {line.strip(_WHITESPACE)}"
+            continue
         name, sep, value = line.partition(":")
         if not sep or not name or name != name.strip():
             raise ProtocolError(f"bad header line {line[:80]!r}")
         key = name.lower()
-        value = value.strip(" \t")
+        value = value.strip(_WHITESPACE)
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     connection = headers.get("connection", "").lower()
     # HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 only when asked to keep it.
