@@ -387,3 +387,27 @@ async def test_a_corrupt_gzip_body_is_a_decoding_error() -> None:
             await response.aread()
         again = await upstream.open("GET", url(server), headers={})
         assert await again.aread() == b"{}"
+
+
+async def test_the_httpx_fallback_asks_for_identity_since_callers_read_raw_bytes() -> None:
+    """Callers read `aiter_raw()`, which httpx does not decode: a server that may compress
+    (httpx offers gzip by default) must be told not to, as the lean client does."""
+    text = b'{"hello": "world"}'
+
+    async def compressing(stream: trio.abc.Stream, request: bytes, server: Server) -> bool:
+        lines = request.lower().split(b"\r\n")
+        if any(line.startswith(b"accept-encoding:") and b"gzip" in line for line in lines):
+            body = gzip.compress(text)
+            await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\n")
+        else:
+            body = text
+            await stream.send_all(b"HTTP/1.1 200 OK\r\n")
+        await stream.send_all(b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        return True
+
+    async with serving(compressing) as server:
+        fallback = HttpxUpstream(httpx.AsyncClient(trust_env=False))
+        response = await fallback.open("POST", url(server), headers={}, content=b"{}")
+        assert b"".join([chunk async for chunk in response.aiter_raw()]) == text
+        await response.aclose()
+        await fallback.aclose()

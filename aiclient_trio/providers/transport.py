@@ -430,6 +430,9 @@ class HttpxUpstream:
         self, method: str, url: str, *, headers: Mapping[str, str], content: bytes | None = None
     ) -> Response:
         request = self.client.build_request(method, url, content=content, headers=headers)
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            # Callers read aiter_raw(), which httpx does not decode: ask for no coding.
+            request.headers["accept-encoding"] = "identity"
         return await self.client.send(request, stream=True)
 
     async def aclose(self) -> None:
