@@ -122,3 +122,18 @@ async def test_bytes_held_by_a_failed_translated_target_never_reach_a_passthroug
             rec = (await records.wait(1))[0]
     assert rec.fallback_from == ("kiro/b",) and rec.provider == "copilot"
     assert response.content == upstream
+
+
+async def test_an_empty_passthrough_stream_is_a_clean_error() -> None:
+    """The upstream answered 200 event-stream and closed without a byte: nothing went out,
+    so the client gets a clean error (which a fallback could answer), not an empty 200."""
+    provider = _passthrough(Script(chunks=[]))
+    gateway = make_gateway(provider)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(TIMEOUT):
+            response = await client.post("/v1/messages", json=load_json("messages_request.json"))
+            rec = (await records.wait(1))[0]
+    assert response.status_code == 502
+    assert response.json()["type"] == "error"
+    assert (rec.outcome, rec.http_status) == ("upstream_error", 502)

@@ -234,11 +234,15 @@ async def relay_passthrough(
     if decoder is None:
         await _relay_whole(ex, module, up.status, headers, b"".join(kept))
         return
-    if not ex.started:
+    tail = [e for sse in decoder.close() for e in parser.feed(sse)] + list(parser.close())
+    if not ex.started:  # the upstream closed its stream without a byte
+        failed = next((e for e in tail if isinstance(e, ir.StreamError)), None)
+        if failed is not None and up.status < 400:
+            raise failed.error  # nothing went out: a clean error (or the next target)
         await ex.start(up.status, headers)
+        ex.stream_error = module.render_stream_error
     if up.status >= 400:
         ex.outcome = "client_error" if up.status < 500 and up.status != 429 else "upstream_error"
-    tail = [e for sse in decoder.close() for e in parser.feed(sse)] + list(parser.close())
     for event in tail:
         _track_usage(ex, event)
         if isinstance(event, ir.StreamError) and not ended:
