@@ -102,6 +102,15 @@ def test_connection_close_and_http10_are_not_reusable() -> None:
     assert parser.reusable
 
 
+def test_bytes_past_the_end_of_an_answer_make_the_connection_unusable() -> None:
+    """The server sent more than it framed (a 204 with a body, a short Content-Length): the
+    rest may still be in flight and would be read as the next request's answer."""
+    for raw in (LENGTH + b"junk", b"HTTP/1.1 204 No Content\r\n\r\n{}"):
+        parser = ResponseParser()
+        assert parser.feed(raw)[-1] is END
+        assert parser.done and not parser.reusable
+
+
 def test_repeated_headers_are_joined() -> None:
     parser = ResponseParser()
     head = parser.feed(b"HTTP/1.1 200 OK\r\nVary: a\r\nvary: b\r\ncontent-length: 0\r\n\r\n")[0]

@@ -122,8 +122,10 @@ class ResponseParser:
 
     @property
     def reusable(self) -> bool:
-        """Whether the connection may carry another request after this response."""
-        return self._state == _DONE and self.head is not None and self.head.keep_alive
+        """Whether the connection may carry another request after this response (not if the
+        server sent more than the response: the rest would be read as the next answer)."""
+        head = self.head
+        return self._state == _DONE and head is not None and head.keep_alive and not self._buf
 
     def feed(self, data: bytes) -> list[Event]:
         """Events completed by `data` (which may be empty)."""
