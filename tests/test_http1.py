@@ -111,6 +111,19 @@ def test_bytes_past_the_end_of_an_answer_make_the_connection_unusable() -> None:
         assert parser.done and not parser.reusable
 
 
+def test_suspect_framing_is_read_by_transfer_encoding_then_the_connection_closed() -> None:
+    """RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means faulty framing, close after the
+    answer; 6.3: with Content-Length too it overrides it but ought to be handled as an error."""
+    chunked = b"transfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    for raw in (
+        b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n" + chunked,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n" + chunked,
+    ):
+        parser = ResponseParser()
+        _, body, ended = run(parser, [raw])
+        assert body == b"{}" and ended and not parser.reusable
+
+
 def test_repeated_headers_are_joined() -> None:
     parser = ResponseParser()
     head = parser.feed(b"HTTP/1.1 200 OK\r\nVary: a\r\nvary: b\r\ncontent-length: 0\r\n\r\n")[0]

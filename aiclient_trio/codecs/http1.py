@@ -101,6 +101,8 @@ def _parse_head(block: bytes) -> Head:
     connection = headers.get("connection", "").lower()
     # HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 only when asked to keep it.
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+    if "transfer-encoding" in headers and (version != "HTTP/1.1" or "content-length" in headers):
+        keep_alive = False  # RFC 9112 6.1, 6.3: framing faulty or suspect; close after it
     return Head(int(code), reason, headers, keep_alive)
 
 
