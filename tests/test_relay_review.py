@@ -16,13 +16,15 @@ from fakes import (
     load_bytes,
     load_json,
     make_gateway,
+    open_raw_post,
+    receive_until,
     serve,
     sse_events,
     text_events,
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config_types import Config, ServerConfig
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.providers.base import ModelInfo, RequestContext
 from aiclient_trio.server.app import create_app
@@ -137,3 +139,78 @@ async def test_an_empty_passthrough_stream_is_a_clean_error() -> None:
     assert response.status_code == 502
     assert response.json()["type"] == "error"
     assert (rec.outcome, rec.http_status) == ("upstream_error", 502)
+
+
+class Reads(FakeProvider):
+    """A translated upstream that hands over its scripted events in reads (lists), awaiting
+    ctx.before_read before each; `hook_returned` counts the hook calls that came back."""
+
+    def __init__(self, name: str, reads: list[list[ir.StreamEvent]]) -> None:
+        super().__init__(name)
+        self.reads = reads
+        self.hook_calls = self.hook_returned = 0
+        self.never = trio.Event()
+
+    @asynccontextmanager
+    async def open_stream(
+        self, request: ir.Request, model: ModelInfo, ctx: RequestContext
+    ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
+        async def events() -> AsyncIterator[ir.StreamEvent]:
+            for batch in [*self.reads, None]:
+                assert ctx.before_read is not None
+                self.hook_calls += 1
+                await ctx.before_read()
+                self.hook_returned += 1
+                if batch is None:
+                    await self.never.wait()  # the upstream goes quiet
+                    return
+                for event in batch:
+                    yield event
+
+        yield events()
+
+
+async def test_drain_expiry_while_a_translated_stream_is_paced_ends_it_with_the_error() -> None:
+    """The relay sleeps in pace() (a window far longer than the test) when the drain expires:
+    the content already written stays, the shutdown error event follows at once."""
+    events = text_events("one two ", chunks=2)  # deltas "one ", "two "
+    provider = Reads("copilot", [events[:3], events[3:4]])
+    config = Config(server=ServerConfig(stream_coalesce_ms=60_000))
+    gateway = make_gateway(provider, config=config)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(TIMEOUT):
+            async with client.stream(
+                "POST", "/v1/messages", json=load_json("messages_request.json")
+            ) as response:
+                chunks = response.aiter_raw()
+                seen = bytearray()
+                while b"two" not in seen:
+                    seen += await chunks.__anext__()
+                # The second read's text went out within the window of the first: pacing.
+                assert (provider.hook_calls, provider.hook_returned) == (3, 2)
+                gateway.expire_drain()
+                async for chunk in chunks:
+                    seen += chunk
+            rec = (await records.wait(1))[0]
+    last = sse_events(bytes(seen))[-1]
+    assert last.event == "error" and "server shutting down" in last.data
+    assert (rec.outcome, rec.error_kind) == ("upstream_error", "overloaded")
+    assert rec.usage is not None and rec.usage.input_tokens == 11
+
+
+async def test_a_client_leaving_while_a_translated_stream_is_paced_is_a_cancellation() -> None:
+    events = text_events("one two ", chunks=2)  # deltas "one ", "two "
+    provider = Reads("copilot", [events[:3], events[3:4]])
+    config = Config(server=ServerConfig(stream_coalesce_ms=60_000))
+    gateway = make_gateway(provider, config=config)
+    records = Records(gateway)
+    async with serve(create_app(gateway)) as url:
+        with trio.fail_after(TIMEOUT):
+            stream = await open_raw_post(url, "/v1/messages", load_json("messages_request.json"))
+            async with stream:
+                await receive_until(stream, b"two")
+                assert (provider.hook_calls, provider.hook_returned) == (3, 2)  # in pace()
+            rec = (await records.wait(1))[0]
+    assert (rec.outcome, rec.error_kind) == ("cancelled", None)
+    assert provider.hook_returned == 2 and not gateway.live_work
