@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import hypercorn.config
 import hypercorn.trio
 import trio
@@ -283,3 +284,20 @@ async def receive_until(stream: trio.SocketStream, marker: bytes) -> bytes:
             raise AssertionError(f"connection closed before {marker!r}: {bytes(seen)!r}")
         seen += data
     return bytes(seen)
+
+
+class StreamedBody:
+    """A streamed response body read in steps: up to a marker, then to its end."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._chunks = response.aiter_raw()
+        self.seen = bytearray()
+
+    async def until(self, marker: bytes) -> None:
+        while marker not in self.seen:
+            self.seen += await self._chunks.__anext__()
+
+    async def rest(self) -> bytes:
+        async for chunk in self._chunks:
+            self.seen += chunk
+        return bytes(self.seen)

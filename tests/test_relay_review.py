@@ -13,6 +13,7 @@ from fakes import (
     FakeProvider,
     Records,
     Script,
+    StreamedBody,
     load_bytes,
     load_json,
     make_gateway,
@@ -73,13 +74,10 @@ async def test_drain_expiry_after_a_delivered_passthrough_message_ends_it_cleanl
             async with client.stream(
                 "POST", "/v1/messages", json=load_json("messages_request.json")
             ) as response:
-                chunks = response.aiter_raw()
-                seen = bytearray()
-                while b"event: message_stop" not in seen:
-                    seen += await chunks.__anext__()
+                body = StreamedBody(response)
+                await body.until(b"event: message_stop")
                 gateway.expire_drain()
-                async for chunk in chunks:
-                    seen += chunk
+                seen = await body.rest()
             rec = (await records.wait(1))[0]
     assert sse_events(bytes(seen))[-1].event == "message_stop"
     assert b"event: error" not in seen
@@ -183,15 +181,12 @@ async def test_drain_expiry_while_a_translated_stream_is_paced_ends_it_with_the_
             async with client.stream(
                 "POST", "/v1/messages", json=load_json("messages_request.json")
             ) as response:
-                chunks = response.aiter_raw()
-                seen = bytearray()
-                while b"two" not in seen:
-                    seen += await chunks.__anext__()
+                body = StreamedBody(response)
+                await body.until(b"two")
                 # The second read's text went out within the window of the first: pacing.
                 assert (provider.hook_calls, provider.hook_returned) == (3, 2)
                 gateway.expire_drain()
-                async for chunk in chunks:
-                    seen += chunk
+                seen = await body.rest()
             rec = (await records.wait(1))[0]
     last = sse_events(bytes(seen))[-1]
     assert last.event == "error" and "server shutting down" in last.data

@@ -14,6 +14,7 @@ from fakes import (
     FakeProvider,
     Records,
     Script,
+    StreamedBody,
     load_json,
     make_gateway,
     open_raw_post,
@@ -147,12 +148,9 @@ async def test_the_idle_timeout_counts_from_the_last_event_not_the_first_byte_bu
             async with client.stream(
                 "POST", "/v1/messages", json=load_json("messages_request.json")
             ) as response:
-                chunks = response.aiter_raw()
-                seen = bytearray()
-                while b"Hello f" not in seen:
-                    seen += await chunks.__anext__()
-                async for chunk in chunks:
-                    seen += chunk
+                body = StreamedBody(response)
+                await body.until(b"Hello f")
+                seen = await body.rest()
             rec = (await records.wait(1))[0]
     last = sse_events(bytes(seen))[-1]
     assert last.event == "error"

@@ -77,6 +77,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.transport import Response
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -331,19 +332,8 @@ class CopilotProvider(Provider):
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        _note_call(ctx, model, initiator_for_ir(request))
-        extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         content = json.dumps(upstream)
-        async with capi.open(
-            "POST",
-            FORMAT_PATHS[fmt],
-            upstream,
-            request_id=ctx.request_id,
-            initiator=ctx.initiator,
-            vision=request.has_images,
-            extra_headers=extra,
-            inbound=ctx.inbound_format,
-        ) as response:
+        async with _post_translated(capi, fmt, upstream, request, model, ctx) as response:
             parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
             raw = response.aiter_raw()
             events = ir_events(raw, parser, ctx.before_read)
@@ -370,16 +360,7 @@ class CopilotProvider(Provider):
             request = replace(request, model=model.id, stream=False)
         rendered = openai_chat.render_request(request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        _note_call(ctx, model, initiator_for_ir(request))
-        async with capi.open(
-            "POST",
-            FORMAT_PATHS[fmt],
-            upstream,
-            request_id=ctx.request_id,
-            initiator=ctx.initiator,
-            vision=request.has_images,
-            inbound=ctx.inbound_format,
-        ) as response:
+        async with _post_translated(capi, fmt, upstream, request, model, ctx) as response:
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
@@ -434,6 +415,28 @@ def signed_in_config(config: CopilotConfig, credential: StoredCredential) -> Cop
     if config.account_type == "individual" and credential.account_type != "individual":
         changes["account_type"] = credential.account_type
     return replace(config, **changes) if changes else config
+
+
+def _post_translated(
+    capi: CapiClient,
+    fmt: ir.WireFormat,
+    upstream: dict[str, Any],
+    request: ir.Request,
+    model: ModelInfo,
+    ctx: RequestContext,
+) -> AbstractAsyncContextManager[Response]:
+    """POST a translated request to its format's endpoint, noting the call for the ledger."""
+    _note_call(ctx, model, initiator_for_ir(request))
+    return capi.open(
+        "POST",
+        FORMAT_PATHS[fmt],
+        upstream,
+        request_id=ctx.request_id,
+        initiator=ctx.initiator,
+        vision=request.has_images,
+        extra_headers=filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {},
+        inbound=ctx.inbound_format,
+    )
 
 
 def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
