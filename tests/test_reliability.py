@@ -84,15 +84,15 @@ async def test_circuit_breaker_opens_then_probes_one_at_a_time(
     assert breaker.state is BreakerState.OPEN
     assert not breaker.allow()
     assert breaker.retry_in() == pytest.approx(30.0)
-    await trio.sleep(29.0)
+    autojump_clock.jump(29.0)
     assert not breaker.allow()
-    await trio.sleep(1.0)
+    autojump_clock.jump(1.0)
     assert breaker.allow()  # the probe
     assert breaker.state is BreakerState.HALF_OPEN
     assert not breaker.allow()  # only one probe at a time
     breaker.failed()  # probe failed: open for another cooldown
     assert breaker.state is BreakerState.OPEN and not breaker.allow()
-    await trio.sleep(30.0)
+    autojump_clock.jump(30.0)
     assert breaker.allow()
     breaker.abandoned()  # the client left: the next request probes instead
     assert breaker.allow()

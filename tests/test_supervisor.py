@@ -70,7 +70,7 @@ async def test_backoff_caps_and_resets_after_a_healthy_period(
         gaps = [b - a for a, b in zip(provider.starts, provider.starts[1:], strict=False)]
         assert gaps == pytest.approx([1, 2, 4, 8, 10, 10, 10, 10])
         # Healthy for longer than healthy_after: the next crash waits the initial delay again.
-        await trio.sleep(61)
+        autojump_clock.jump(61)
         crash_at = trio.current_time()
         provider.crash.set()
         await wait_state(provider, ERROR)
