@@ -59,8 +59,7 @@ from aiclient_trio.providers.copilot.bodies import (
 )
 from aiclient_trio.providers.copilot.client import (
     CapiClient,
-    make_capi_transport,
-    make_http_client,
+    make_pool,
     transport_error,
 )
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
@@ -77,7 +76,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -97,8 +96,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.http = make_http_client(config.upstream)  # sign-in, token and quota calls
-        self.upstream = make_capi_transport(config.upstream)  # the hot path: CAPI calls
+        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
