@@ -174,7 +174,7 @@ class CopilotProvider(Provider):
                     ProviderState.ERROR, f"token exchange failed: {describe_error(exc)}"
                 )
                 report()
-                await trio.sleep(_backoff(failures))
+                await trio.sleep(_backoff(failures, exc))
                 continue
             failures = 0
             await self._refresh_models()
@@ -203,7 +203,8 @@ class CopilotProvider(Provider):
             self.set_status(ProviderState.READY)
 
     async def _refresh_loop(self, scope: trio.CancelScope) -> None:
-        """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
+        """Refresh at `refresh_in - 60` s; backoff with jitter (at least GitHub's retry-after);
+        stay ready while the current token is valid; stop when revoked or the seat is gone."""
         assert self.tokens is not None
         while True:
             token = await self.tokens.get()
@@ -211,7 +212,8 @@ class CopilotProvider(Provider):
             attempt = 0
             while True:
                 try:
-                    if self.status.value.state != ProviderState.OUTDATED:
+                    valid = time.time() < token.expires_at
+                    if valid and self.status.value.state != ProviderState.OUTDATED:
                         self.set_status(ProviderState.REFRESHING)
                     await self.tokens.refresh(token)
                     self._set_ready()
@@ -227,7 +229,7 @@ class CopilotProvider(Provider):
                             ProviderState.ERROR, f"refresh failed: {describe_error(exc)}"
                         )
                     log.warning("copilot token refresh failed (%s)", describe_error(exc))
-                    await trio.sleep(_backoff(attempt))
+                    await trio.sleep(_backoff(attempt, exc))
 
     async def _health_loop(self) -> None:
         while True:
@@ -465,8 +467,14 @@ def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
     ctx.premium = premium_cost(initiator, model)
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0))
+def _backoff(attempt: int, exc: BaseException | None = None) -> float:
+    """Exponential backoff with jitter, never sooner than the upstream's retry-after (plus
+    jitter too, so daemons rate-limited together do not come back together)."""
+    delay = min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0)
+    retry_after = exc.retry_after if isinstance(exc, GatewayError) else None
+    if retry_after is not None:
+        delay = max(delay, retry_after * random.uniform(1.0, 1.25))
+    return float(delay)
 
 
 def _request_id() -> str:
