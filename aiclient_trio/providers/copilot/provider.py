@@ -58,6 +58,7 @@ from aiclient_trio.providers.copilot.bodies import (
     relay_bytes,
 )
 from aiclient_trio.providers.copilot.client import (
+    VERSION_SETTINGS,
     CapiClient,
     make_capi_transport,
     make_http_client,
@@ -159,6 +160,7 @@ class CopilotProvider(Provider):
             )
             self._capi = CapiClient(self.upstream, signed_in, self.tokens)
             self._capi.on_signed_out = self._signed_out
+            self._capi.on_version_refused = self._version_refused
             try:
                 await self.tokens.refresh(None)
             except (TokenRevoked, NoCopilotAccess) as exc:
@@ -172,11 +174,11 @@ class CopilotProvider(Provider):
                     ProviderState.ERROR, f"token exchange failed: {describe_error(exc)}"
                 )
                 report()
-                await trio.sleep(_backoff(failures))
+                await trio.sleep(_backoff(failures, exc))
                 continue
             failures = 0
             await self._refresh_models()
-            self.set_status(ProviderState.READY)
+            self._set_ready()
             report()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._refresh_loop, nursery.cancel_scope)
@@ -186,8 +188,23 @@ class CopilotProvider(Provider):
     def _signed_out(self, exc: GatewayError) -> None:
         self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
 
+    def _version_refused(self, exc: GatewayError) -> None:
+        """HTTP 466: nothing works until a setting or an upgrade names a newer version."""
+        self.set_status(
+            ProviderState.OUTDATED,
+            f"Copilot no longer accepts this client version (X-GitHub-Api-Version "
+            f"{self._cc.api_version}, {self._cc.editor_version}, {self._cc.editor_plugin_version})",
+            f"aiclient config set {VERSION_SETTINGS[0]} <newer date>; aiclient version --check",
+        )
+
+    def _set_ready(self) -> None:
+        """Ready, unless CAPI refused our version: a fresh token does not mend that."""
+        if self.status.value.state != ProviderState.OUTDATED:
+            self.set_status(ProviderState.READY)
+
     async def _refresh_loop(self, scope: trio.CancelScope) -> None:
-        """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
+        """Refresh at `refresh_in - 60` s; backoff with jitter (at least GitHub's retry-after);
+        stay ready while the current token is valid; stop when revoked or the seat is gone."""
         assert self.tokens is not None
         while True:
             token = await self.tokens.get()
@@ -195,9 +212,11 @@ class CopilotProvider(Provider):
             attempt = 0
             while True:
                 try:
-                    self.set_status(ProviderState.REFRESHING)
+                    valid = time.time() < token.expires_at
+                    if valid and self.status.value.state != ProviderState.OUTDATED:
+                        self.set_status(ProviderState.REFRESHING)
                     await self.tokens.refresh(token)
-                    self.set_status(ProviderState.READY)
+                    self._set_ready()
                     break
                 except (TokenRevoked, NoCopilotAccess) as exc:
                     self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
@@ -210,7 +229,7 @@ class CopilotProvider(Provider):
                             ProviderState.ERROR, f"refresh failed: {describe_error(exc)}"
                         )
                     log.warning("copilot token refresh failed (%s)", describe_error(exc))
-                    await trio.sleep(_backoff(attempt))
+                    await trio.sleep(_backoff(attempt, exc))
 
     async def _health_loop(self) -> None:
         while True:
@@ -230,6 +249,8 @@ class CopilotProvider(Provider):
             self._models = parse_models(payload)
             self._models_at = time.time()
             self.models_version.value += 1
+            if self.status.value.state == ProviderState.OUTDATED:
+                self.set_status(ProviderState.READY)  # CAPI takes our version again
 
     async def _refresh_quota(self) -> dict[str, Any] | None:
         if self.tokens is None:
@@ -446,8 +467,14 @@ def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
     ctx.premium = premium_cost(initiator, model)
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0))
+def _backoff(attempt: int, exc: BaseException | None = None) -> float:
+    """Exponential backoff with jitter, never sooner than the upstream's retry-after (plus
+    jitter too, so daemons rate-limited together do not come back together)."""
+    delay = min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0)
+    retry_after = exc.retry_after if isinstance(exc, GatewayError) else None
+    if retry_after is not None:
+        delay = max(delay, retry_after * random.uniform(1.0, 1.25))
+    return float(delay)
 
 
 def _request_id() -> str:
