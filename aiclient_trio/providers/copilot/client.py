@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.config_types import CopilotConfig, UpstreamConfig
 from aiclient_trio.errors import (
     ContextLengthExceeded,
@@ -71,7 +71,7 @@ def _extract(raw: bytes, content_type: str) -> tuple[str, str | None]:
     text = raw.decode("utf-8", "replace").strip()
     if "json" in content_type or text.startswith("{"):
         try:
-            data = json.loads(text)
+            data = untrusted.loads(text)
         except ValueError:
             data = None
         if isinstance(data, dict):
@@ -277,7 +277,7 @@ class CapiClient:
 
     async def get_json(self, path: str, request_id: str) -> Any:
         async with self.open("GET", path, None, request_id=request_id, intent="model-access") as r:
-            return json.loads(await r.aread())
+            return untrusted.loads(await r.aread())
 
     @asynccontextmanager
     async def open(

@@ -21,7 +21,7 @@ import httpx
 import trio
 from trio_util import AsyncValue
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.config_types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
@@ -401,7 +401,7 @@ class CopilotProvider(Provider):
             "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
         ) as response:
             try:
-                data = json.loads(await response.aread())
+                data = untrusted.loads(await response.aread())
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             except ValueError:
