@@ -6,11 +6,12 @@ No Quart here: the body is read from `receive` and each stream event is sent as 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import trio
+from quart import Request, Response
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
 from aiclient_trio import ir
 from aiclient_trio.config_types import Config, UpstreamConfig
@@ -20,6 +21,7 @@ from aiclient_trio.errors import (
     Overloaded,
     RateLimited,
     RequestTooLarge,
+    UpstreamError,
     UpstreamTimeout,
 )
 from aiclient_trio.gateway import Gateway
@@ -31,28 +33,23 @@ from aiclient_trio.reliability import (
 from aiclient_trio.server import guards
 from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.failover import fallback_chain
-from aiclient_trio.server.http import Receive, Scope, Send, header
-from aiclient_trio.server.paths import ApiRoute
+from aiclient_trio.server.http import ResponseSink, Scope, header, response
 from aiclient_trio.server.relay import (
     format_module,
     relay_passthrough,
     relay_response,
     relay_stream,
 )
+from aiclient_trio.server.routing import ApiRoute, Route
 
-__all__ = ["PING_INTERVAL", "handle_api", "response_format"]
+__all__ = ["PING_INTERVAL", "REQUEST_NURSERY", "handle_api", "response_format"]
 
 log = logging.getLogger("aiclient_trio.server")
 
 PING_INTERVAL = 15.0
 _PRIVATE_HEADERS = frozenset({b"authorization", b"x-api-key", b"cookie", b"proxy-authorization"})
-_ENDPOINTS: dict[ApiRoute, str] = {
-    "chat": "/v1/chat/completions",
-    "messages": "/v1/messages",
-    "count_tokens": "/v1/messages/count_tokens",
-    "responses": "/v1/responses",
-    "embeddings": "/v1/embeddings",
-}
+# The ASGI scope key under which the app puts quart-trio's per-request nursery.
+REQUEST_NURSERY = "aiclient.request_nursery"
 
 
 def response_format(
@@ -73,44 +70,96 @@ def response_format(
 
 async def handle_api(
     gateway: Gateway,
-    route: ApiRoute,
-    fmt: ir.WireFormat,
-    scope: Scope,
-    receive: Receive,
-    send: Send,
+    route: Route,
+    request: Request,
     request_id: str,
     *,
     ping_interval: float = PING_INTERVAL,
-) -> None:
-    """Serve one POST to a hot route and record it."""
+) -> Response:
+    """Serve one POST to a hot route and record it. A whole answer is produced in the handler's
+    own task; a stream's relay runs in quart-trio's request nursery (cancelled by quart-trio
+    when the client hangs up) while the handler returns the streamed Quart response."""
     config = gateway.config.value
-    ex = Exchange(send, request_id, _ENDPOINTS[route], scope["method"], fmt)
-    ex.anthropic_route = fmt == "anthropic"
+    assert route.api is not None
+    sink = ResponseSink()
+    ex = Exchange(sink, request_id, route.endpoint, request.method, route.fmt)
     ex.coalesce = config.server.stream_coalesce_ms / 1000
     gateway.active_requests.value += 1
+    streaming = False
     try:
-        await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)
+        work = await _prepare(gateway, config, route.api, route.fmt, ex, request)
+        if work is not None and ex.stream:
+            sink.stream()
+            nursery: trio.Nursery = cast(Scope, request.scope)[REQUEST_NURSERY]
+            nursery.start_soon(_stream_work, gateway, config, ex, sink, work)
+            streaming = True
+            await _wait_for_head(ex, sink, ping_interval)
+            if ex.started:
+                return sink.streamed(ex, ping_interval)
+            # The work ended without an answer: only a client that left gets here.
+            return response(499, b"", [])
+        if work is not None:
+            await _supervised(gateway, config.upstream, ex, work)
+        return sink.whole()
+    except BaseException:
+        ex.client_left()
+        raise
     finally:
-        gateway.active_requests.value -= 1
-        try:
-            gateway.record(ex.record())
-        except Exception:  # a broken observer (ledger, metrics) never fails the request
-            log.exception("request %s: recording it failed", request_id)
+        if not streaming:
+            _done(gateway, ex)
 
 
-async def _serve(
+async def _wait_for_head(ex: Exchange, sink: ResponseSink, ping_interval: float) -> None:
+    """Until the relay starts the answer: after `ping_interval` seconds without output, held
+    structural events go out (they start the stream, so the client hears something)."""
+    while not sink.head_ready.is_set():
+        with trio.move_on_at(ex.last_write + ping_interval):
+            await sink.head_ready.wait()
+        if not sink.head_ready.is_set():
+            if ex.pending:
+                await ex.write(b"")
+            else:
+                ex.last_write = trio.current_time()
+
+
+def _done(gateway: Gateway, ex: Exchange) -> None:
+    gateway.active_requests.value -= 1
+    try:
+        gateway.record(ex.record())
+    except Exception:  # a broken observer (ledger, metrics) never fails the request
+        log.exception("request %s: recording it failed", ex.request_id)
+
+
+async def _stream_work(
+    gateway: Gateway,
+    config: Config,
+    ex: Exchange,
+    sink: ResponseSink,
+    work: Callable[[], Awaitable[None]],
+) -> None:
+    try:
+        await _supervised(gateway, config.upstream, ex, work)
+    except BaseException:
+        ex.client_left()
+        raise
+    finally:
+        sink.head_ready.set()  # the handler never waits for an answer that will not come
+        _done(gateway, ex)
+
+
+async def _prepare(
     gateway: Gateway,
     config: Config,
     route: ApiRoute,
     inbound: ir.WireFormat,
     ex: Exchange,
-    scope: Scope,
-    receive: Receive,
-    ping_interval: float,
-) -> None:
+    request: Request,
+) -> Callable[[], Awaitable[None]] | None:
+    """Read, parse and route the request (a clean 4xx on bad input, sent through `ex`), wait
+    for a rate-limit turn; the upstream work to run, or None when the answer is already out."""
+    scope = cast(Scope, request.scope)
     try:
-        ex.cors = guards.run_guards(scope, config, api=True)
-        raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
+        raw = await _read_body(request, config.server.max_body_bytes)
         body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
@@ -122,25 +171,35 @@ async def _serve(
         ex.client_model = model_name if isinstance(model_name, str) else None
         if route == "count_tokens":
             await _count_tokens(ex, body)
-            return
+            return None
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
             work = _chat_work(gateway, config, inbound, ex, body, headers)
-    except guards.ClientDisconnected:
-        ex.disconnected, ex.outcome = True, "cancelled"
-        return
     except GatewayError as error:
         if isinstance(error, RequestTooLarge):
             # The rest of the body is unread: the connection cannot carry another request,
             # and saying so keeps clients from reusing it (and failing their next request).
             ex.cors = [*ex.cors, (b"connection", b"close")]
         await ex.fail(error, upstream=False)
-        return
+        return None
     limiter = gateway.reliability.limiter(_client_key(scope), config.server)
-    if limiter is not None and not await _wait_turn(gateway, limiter, ex, receive):
-        return
-    await _supervised(gateway, config.upstream, ex, receive, work, ping_interval)
+    if limiter is not None and not await _wait_turn(gateway, limiter, ex):
+        return None
+    return work
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The whole body (Quart collects it, refusing more than its MAX_CONTENT_LENGTH, which
+    `server.app.Front` keeps at `limit`); 413 as soon as it is known to exceed `limit`."""
+    try:
+        return await request.get_data(False, False, False)  # not cached, bytes, no form
+    except RequestEntityTooLarge:
+        raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes") from None
+    except RequestTimeout:
+        raise InvalidRequest(
+            "the request body did not arrive in time; send it whole, at once", status=408
+        ) from None
 
 
 def _client_key(scope: Scope) -> str:
@@ -151,16 +210,14 @@ def _client_key(scope: Scope) -> str:
     return f"{host} {header(scope, b'user-agent') or ''}"
 
 
-async def _wait_turn(
-    gateway: Gateway, limiter: RateLimiter, ex: Exchange, receive: Receive
-) -> bool:
-    """Take a rate-limit token, waiting in the FIFO queue; False when refused (429 sent),
-    when the client left while waiting, or when the drain expired meanwhile (529 sent)."""
+async def _wait_turn(gateway: Gateway, limiter: RateLimiter, ex: Exchange) -> bool:
+    """Take a rate-limit token, waiting in the FIFO queue; False when refused (429 sent) or
+    when the drain expired meanwhile (529 sent). A client that leaves while it waits is
+    cancelled by quart-trio."""
     queued_at = trio.current_time()
     refused: RateLimited | None = None
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_watch_client, receive, ex, nursery.cancel_scope, math.inf)
-        ex.work_scope = nursery.cancel_scope  # the drain's expiry ends the wait too
+    with trio.CancelScope() as scope:
+        ex.work_scope = scope  # the drain's expiry ends the wait too
         gateway.add_work(ex)
         try:
             await limiter.acquire()
@@ -169,10 +226,6 @@ async def _wait_turn(
         finally:
             gateway.discard_work(ex)
             ex.work_scope = None
-        nursery.cancel_scope.cancel()
-    if ex.disconnected:
-        ex.outcome = "cancelled"
-        return False
     if ex.drained:
         await ex.fail(Overloaded("server shutting down"), upstream=False)
         return False
@@ -288,91 +341,47 @@ async def _supervised(
     gateway: Gateway,
     limits: UpstreamConfig,
     ex: Exchange,
-    receive: Receive,
     work: Callable[[], Awaitable[None]],
-    ping_interval: float,
 ) -> None:
-    """Run the upstream work in a scope cancelled by client disconnect, drain expiry
-    (`Gateway.expire_drain`) or its own deadline (first byte, then idle: moved by
-    `Exchange.saw_upstream`); report whichever happened in the client's format.
-
-    One helper task per request: the client watcher, which also keeps a stream alive."""
+    """Run the upstream work in a scope cancelled by drain expiry (`Gateway.expire_drain`) or
+    its own deadline (first byte, then idle: moved by `Exchange.saw_upstream`); report
+    whichever happened in the client's format. A client that hangs up cancels the request
+    from outside (quart-trio): no watcher of ours."""
     ex.first_byte_deadline = ex.t0 + ex.queued + limits.first_byte_timeout
     ex.idle_timeout = limits.idle_timeout
     scope = ex.work_scope = trio.CancelScope(deadline=ex.first_byte_deadline)
-    async with trio.open_nursery() as nursery:
-        interval = ping_interval if ex.stream else math.inf
-        nursery.start_soon(_watch_client, receive, ex, scope, interval)
-        failure: GatewayError | None = None
-        gateway.add_work(ex)
-        try:
-            with scope:
-                await work()
-        except GatewayError as error:
-            failure = error
-        except Exception:
-            log.exception("request %s failed inside the gateway", ex.request_id)
-            failure = GatewayError("internal gateway error")
-        finally:
-            gateway.discard_work(ex)
-        if scope.cancelled_caught and not ex.disconnected and not ex.drained:
-            ex.timed_out = True  # only the deadline cancels the scope otherwise
-        if failure is not None and ex.delivered:
-            log.info("request %s: upstream %s after its last event", ex.request_id, failure.kind)
-        elif failure is not None:
-            await ex.fail(failure, upstream=True)
-        if ex.disconnected:
-            if not ex.delivered:
-                ex.outcome = "cancelled"
-        elif ex.delivered and not ex.finished:
-            # The whole message went out; the upstream then never closed, broke off, or the
-            # drain expired: the client's body just ends (an error after it would be raised).
-            await ex.finish()
-        elif ex.drained and not ex.finished:
-            await ex.fail(Overloaded("server shutting down"), upstream=True)
-        elif ex.timed_out and not ex.finished:
-            await ex.fail(_timeout_error(ex, limits), upstream=True)
-        nursery.cancel_scope.cancel()
-
-
-async def _watch_client(
-    receive: Receive, ex: Exchange, scope: trio.CancelScope, ping_interval: float
-) -> None:
-    """Cancel `scope` when the client hangs up; meanwhile keep a stream alive (`ping_interval`
-    is infinite for a non-stream answer)."""
-    wake = ex.last_write + ping_interval
-    while True:
-        if wake == math.inf:  # nothing to keep alive: no timer
-            message = await receive()
-        else:
-            with trio.move_on_at(wake) as timer:
-                message = await receive()
-            if timer.cancelled_caught:
-                wake = await _keep_alive(ex, ping_interval)
-                continue
-        if message["type"] == "http.disconnect":
-            if not ex.finished:
-                ex.disconnected = True
-                scope.cancel()
-            return
-
-
-async def _keep_alive(ex: Exchange, interval: float) -> float:
-    """After `interval` seconds without output: send what is held, else a ping. Returns when
-    to look again (never once the response is finished)."""
-    if ex.finished:
-        return math.inf
-    now = trio.current_time()
-    due = ex.last_write + interval
-    if now < due:
-        return due
-    if ex.pending:
-        await ex.write(b"")
-    elif ex.started and ex.ping is not None:
-        await ex.write(ex.ping())
-    else:
-        return now + interval  # nothing to keep alive yet
-    return math.inf if ex.finished else ex.last_write + interval
+    failure: GatewayError | None = None
+    gateway.add_work(ex)
+    try:
+        with scope:
+            await work()
+    except GatewayError as error:
+        failure = error
+    except Exception:
+        log.exception("request %s failed inside the gateway", ex.request_id)
+        failure = GatewayError("internal gateway error")
+    finally:
+        gateway.discard_work(ex)
+    if scope.cancelled_caught and not ex.disconnected and not ex.drained:
+        ex.timed_out = True  # only the deadline cancels the scope otherwise
+    if failure is not None and ex.delivered:
+        log.info("request %s: upstream %s after its last event", ex.request_id, failure.kind)
+    elif failure is not None:
+        await ex.fail(failure, upstream=True)
+    if ex.disconnected:
+        if not ex.delivered:
+            ex.outcome = "cancelled"
+    elif ex.delivered and not ex.finished:
+        # The whole message went out; the upstream then never closed, broke off, or the
+        # drain expired: the client's body just ends (an error after it would be raised).
+        await ex.finish()
+    elif ex.drained and not ex.finished:
+        await ex.fail(Overloaded("server shutting down"), upstream=True)
+    elif ex.timed_out and not ex.finished:
+        await ex.fail(_timeout_error(ex, limits), upstream=True)
+    elif not ex.finished:
+        # The work returned without ending its answer (it always should): end it cleanly.
+        await ex.fail(UpstreamError("the upstream answer ended unexpectedly"), upstream=True)
 
 
 def _timeout_error(ex: Exchange, limits: UpstreamConfig) -> UpstreamTimeout:

@@ -1,7 +1,8 @@
 """One API request/response exchange: what was sent, when, and the record it leaves.
 
-Sends are serialised by a lock (the keep-alive pinger writes too) and each event is flushed.
-The upstream deadlines (first byte, idle) are the work scope's deadline, moved as events come.
+It sends ASGI-style response messages to `send` (under Quart a `server.http.ResponseSink`, which
+makes them a Quart response), serialised by a lock; each event is flushed on its own. The
+upstream deadlines (first byte, idle) are the work scope's deadline, moved as events come.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.server.http import (
     RawHeaders,
     Send,
-    base_headers,
     dumps,
     encode_headers,
     error_body,
@@ -48,6 +48,7 @@ class Exchange:
     method: str
     # Format of errors before parsing succeeded (the route's); later the response format.
     fmt: ir.WireFormat
+    # Headers of our own on the response (the request id and CORS are added by the app).
     cors: RawHeaders = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=trio.current_time)
@@ -61,8 +62,6 @@ class Exchange:
     stream_error: Callable[[GatewayError], bytes] | None = None
     # A keep-alive event in the response format (translated streams only).
     ping: Callable[[], bytes] | None = None
-    # Anthropic routes also carry `request-id`, whatever the response format.
-    anthropic_route: bool = False
     # What goes into the record.
     stream: bool = False
     outcome: RequestOutcome = "ok"
@@ -123,8 +122,31 @@ class Exchange:
             self.work_scope.cancel()
 
     def headers(self) -> RawHeaders:
-        route_fmt: ir.WireFormat = "anthropic" if self.anthropic_route else self.fmt
-        return [*base_headers(route_fmt, self.request_id), *self.cors]
+        return list(self.cors)
+
+    def client_left(self) -> None:
+        """The client hung up (quart-trio cancels the request's work): a cancellation, unless
+        the whole answer was already out."""
+        if not self.finished and not self.delivered:
+            self.disconnected = True
+            self.outcome = "cancelled"
+
+    def keep_alive(self, interval: float) -> bytes:
+        """After `interval` seconds without output: what is held, else a ping (translated
+        streams), else nothing. Called by the streamed body, between two sends."""
+        if self.finished:
+            self.last_write = math.inf  # nothing more to keep alive
+            return b""
+        now = trio.current_time()
+        if now < self.last_write + interval:
+            return b""
+        body = b""
+        if self.pending:
+            body = self._take(b"")
+        elif self.started and self.ping is not None:
+            body = self.ping()
+        self.last_write = now
+        return body
 
     async def start(self, status: int, headers: RawHeaders) -> None:
         await self.send(

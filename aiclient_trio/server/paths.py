@@ -5,22 +5,7 @@ Paths answer with or without the `/v1` prefix, with `//` collapsed and a trailin
 
 from __future__ import annotations
 
-from typing import Literal
-
-from aiclient_trio.ir import WireFormat
-
-__all__ = ["HOT_ROUTES", "ApiRoute", "canonical_path"]
-
-ApiRoute = Literal["chat", "messages", "count_tokens", "responses", "embeddings"]
-
-# canonical path -> (route, the wire format its bodies and errors use)
-HOT_ROUTES: dict[str, tuple[ApiRoute, WireFormat]] = {
-    "/chat/completions": ("chat", "openai_chat"),
-    "/messages": ("messages", "anthropic"),
-    "/messages/count_tokens": ("count_tokens", "anthropic"),
-    "/responses": ("responses", "responses"),
-    "/embeddings": ("embeddings", "openai_chat"),
-}
+__all__ = ["canonical_path"]
 
 
 def canonical_path(path: str) -> str:
