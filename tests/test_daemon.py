@@ -267,7 +267,7 @@ def test_pid_lock_is_exclusive_and_replaces_stale_files(tmp_path: Path) -> None:
     ],
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
-    from aiclient_trio.daemon import is_loopback
+    from aiclient_trio.config import is_loopback
 
     assert is_loopback(host) is loopback
 
