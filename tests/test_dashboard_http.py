@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import trio
+from click.testing import CliRunner
 from conftest import XdgHome
 
+from aiclient_trio.cli import main
 from aiclient_trio.dashboard.live import LiveFeed
 from aiclient_trio.dashboard.security import COOKIE_NAME
 from aiclient_trio.demo import DEMO_GITHUB_TOKEN, DemoOptions, DemoRun, run_demo
@@ -31,9 +33,13 @@ def restore_logging() -> Iterator[None]:
     logger.handlers[:], logger.propagate, logger.level = saved
 
 
+BANNERS: list[str] = []
+
+
 @pytest.fixture
 async def demo(xdg_home: XdgHome, restore_logging: None) -> AsyncIterator[DemoRun]:
-    options = DemoOptions(port=0, api_key=API_KEY, stderr_logging=False, echo=lambda _t: None)
+    BANNERS.clear()
+    options = DemoOptions(port=0, api_key=API_KEY, stderr_logging=False, echo=BANNERS.append)
     async with trio.open_nursery() as nursery:
         run: DemoRun = await nursery.start(run_demo, options)
         try:
@@ -223,6 +229,19 @@ async def test_the_event_stream_reports_requests_without_content_and_ends_on_dra
             with trio.fail_after(20):
                 async for _line in lines:
                     pass
+
+
+async def test_the_demo_banner_and_aiclient_dashboard_give_the_url(demo: DemoRun) -> None:
+    assert f"Dashboard: {demo.url}/ui" in BANNERS[0]
+    result = await trio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["dashboard", "--json"])
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"url": demo.url + "/ui"}
+    printed = await trio.to_thread.run_sync(
+        lambda: CliRunner().invoke(main, ["dashboard", "--no-browser"])
+    )
+    assert printed.stdout.strip() == f"Dashboard: {demo.url}/ui"
 
 
 def test_the_live_feed_keeps_a_bounded_ring() -> None:

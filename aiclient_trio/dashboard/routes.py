@@ -8,6 +8,7 @@ a JSON `POST` carrying the page's CSRF token. Responses carry a strict CSP and n
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -28,6 +29,8 @@ from aiclient_trio.errors import AuthenticationError, GatewayError, InvalidReque
 from aiclient_trio.server import guards
 
 __all__ = ["dashboard_blueprint"]
+
+log = logging.getLogger("aiclient.dashboard")
 
 PREFIX = "/ui"
 # Seconds between keep-alive comments on the event stream.
@@ -109,6 +112,8 @@ def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
                 if endpoint != "login":
                     dashboard.keys.check_csrf(request.headers.get(CSRF_HEADER))
         except GatewayError as error:
+            if error.status == 403:  # a foreign page or host: worth a line in the log
+                log.warning("dashboard refused %s %s: %s", request.method, request.path, error)
             return _error(error)
         return None
 

@@ -358,7 +358,6 @@
       const restart = data.needs_restart && data.needs_restart.length ? `; restart needed for ${data.needs_restart.join(", ")}` : "";
       result.className = "small ok";
       result.textContent = `${key} = ${input.value} applied${restart}`;
-      loadSettings();
       loadLogs();
     } catch (exc) {
       result.className = "small bad";
