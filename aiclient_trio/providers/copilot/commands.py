@@ -101,7 +101,7 @@ async def web_device_sign_in(
 ) -> str | None:
     """The device flow for the dashboard: `on_code(user_code, verification_uri, expires_in)`
     once GitHub gave the code, then poll, check and store; returns the account's login."""
-    async with httpx.AsyncClient(timeout=_timeout()) as client:
+    async with one_off_client() as client:
         code = await request_device_code(client, config.copilot)
         on_code(code.user_code, code.verification_uri, code.expires_in)
         github_token = await run_device_flow(client, config.copilot, code, on_progress=on_progress)
