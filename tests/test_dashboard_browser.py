@@ -19,6 +19,7 @@ import pytest
 from e2e.demo_process import DemoProcess
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from aiclient_trio.config_types import CopilotConfig
 from aiclient_trio.control import ControlClient
 from aiclient_trio.demo import DEMO_GITHUB_TOKEN
 
@@ -99,7 +100,7 @@ def test_providers_show_their_state_account_endpoint_and_expiry(
     expect(copilot.locator(".state")).to_have_text("ready")
     expect(kiro.locator(".state")).to_have_text("ready")
     expect(copilot).to_contain_text("demo-user")
-    expect(copilot).to_contain_text("2025-05-01")  # the Copilot API version in use
+    expect(copilot).to_contain_text(CopilotConfig().api_version)  # the API version in use
     expect(copilot).to_contain_text("Token expires")
     expect(kiro).to_contain_text("Github (SIMULATED)")
     expect(copilot.locator("button.toggle")).to_have_text("Disable")
