@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiclient_trio import paths
+from aiclient_trio.config import paths
 
 __all__ = [
     "CLI_DB_PATHS",
