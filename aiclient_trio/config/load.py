@@ -8,7 +8,7 @@ in the TOML layout: `api_key`, `server.port`, `providers.copilot.enabled`,
 `AICLIENT_API_KEY`, `AICLIENT_LOG_LEVEL`, `AICLIENT_LOG_FILE`, `AICLIENT_DEFAULT_PROVIDER`,
 `AICLIENT_OUTPUT_FORMAT`, and for every key `AICLIENT_` + the dotted key upper-cased with
 dots as underscores (`AICLIENT_SERVER_DRAIN_TIMEOUT`, `AICLIENT_PROVIDERS_KIRO_ENABLED`).
-Writing the file (`config set`, `config init`) lives in `aiclient_trio.config_file`.
+Writing the file (`config set`, `config init`) lives in `aiclient_trio.config.file`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aiclient_trio import paths
-from aiclient_trio.config_types import (
+from aiclient_trio.config import paths
+from aiclient_trio.config.types import (
     Config,
     CopilotConfig,
     KiroConfig,
@@ -290,10 +290,16 @@ def read_file_layer(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     return flatten(data, str(path))
 
 
