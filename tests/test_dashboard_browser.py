@@ -19,9 +19,9 @@ import pytest
 from e2e.demo_process import DemoProcess
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from aiclient_trio.config_types import CopilotConfig
-from aiclient_trio.control import ControlClient
-from aiclient_trio.demo import DEMO_GITHUB_TOKEN
+from aiclient_trio.cli.demo import DEMO_GITHUB_TOKEN
+from aiclient_trio.config.types import CopilotConfig
+from aiclient_trio.daemon.control import ControlClient
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

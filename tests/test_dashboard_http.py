@@ -14,10 +14,10 @@ import trio
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio.cli import main
+from aiclient_trio.cli.demo import DEMO_GITHUB_TOKEN, DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli.main import main
 from aiclient_trio.dashboard.live import LiveFeed
 from aiclient_trio.dashboard.security import COOKIE_NAME
-from aiclient_trio.demo import DEMO_GITHUB_TOKEN, DemoOptions, DemoRun, run_demo
 
 API_KEY = "dash-test-key-5b1c9e"
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import trio
 
-from aiclient_trio.control import ControlError, Handler
+from aiclient_trio.daemon.control import ControlError, Handler
 from aiclient_trio.dashboard.live import LiveFeed
 from aiclient_trio.dashboard.security import DashboardKeys
 from aiclient_trio.errors import GatewayError, InvalidRequest, NotFound, ProviderUnavailable
@@ -119,7 +119,7 @@ class Dashboard:
         return rows
 
     async def quotas(self) -> dict[str, Any]:
-        from aiclient_trio.daemon_control import ready_quotas
+        from aiclient_trio.daemon.methods import ready_quotas
 
         quotas = await ready_quotas(self.gateway.providers)
         # The gauges need the figures only, not the upstream's whole answer.

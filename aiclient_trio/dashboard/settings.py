@@ -10,8 +10,8 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from aiclient_trio.config import ALIAS_PREFIX, HOT_KEYS, LEVELS, SECRET_KEYS, known_keys
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.load import ALIAS_PREFIX, HOT_KEYS, LEVELS, SECRET_KEYS, known_keys
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import InvalidRequest
 
 __all__ = ["check_editable", "hot_settings"]

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 
 if TYPE_CHECKING:
     import click

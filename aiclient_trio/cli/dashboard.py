@@ -9,7 +9,7 @@ import webbrowser
 
 import click
 
-from aiclient_trio.cli_lifecycle import call_daemon, probe_url
+from aiclient_trio.cli.lifecycle import call_daemon, probe_url
 
 __all__ = ["dashboard"]
 
