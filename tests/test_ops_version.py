@@ -13,8 +13,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from aiclient_trio import __version__, version_check
-from aiclient_trio.cli import main
+from aiclient_trio import __version__
+from aiclient_trio.cli import version_check
+from aiclient_trio.cli.main import main
 
 PYPI = (Path(__file__).parent / "data" / "ops" / "pypi_newer.json").read_bytes()
 

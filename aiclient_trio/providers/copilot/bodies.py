@@ -21,7 +21,7 @@ from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.upstream import Response
 
 __all__ = [
     "chat_response",

@@ -22,7 +22,7 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir, untrusted
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -60,8 +60,7 @@ from aiclient_trio.providers.copilot.bodies import (
 from aiclient_trio.providers.copilot.client import (
     VERSION_SETTINGS,
     CapiClient,
-    make_capi_transport,
-    make_http_client,
+    make_pool,
     transport_error,
 )
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
@@ -78,7 +77,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -98,8 +97,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.http = make_http_client(config.upstream)  # sign-in, token and quota calls
-        self.upstream = make_capi_transport(config.upstream)  # the hot path: CAPI calls
+        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
