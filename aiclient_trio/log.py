@@ -42,6 +42,7 @@ LOGGERS = (LOGGER, "aiclient_trio")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "[REDACTED]"
 
+
 def _mask_field(match: re.Match[str]) -> str:
     """A `key: value` credential field masked, unless the value is plainly prose: an unquoted
     short lower-case word after "key: " ("without an api_key: any machine...")."""

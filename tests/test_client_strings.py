@@ -16,7 +16,7 @@ import trio
 from fakes import FakeProvider, Records, make_gateway, serve
 from hypothesis import given, settings
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import ProviderUnavailable, anthropic_error_body
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.log import MASK, log_request, redact, reset_logging, setup_logging

@@ -105,7 +105,6 @@ def resolve(
     return [_target(config.default_provider, model_name, providers)]
 
 
-
 _KIND_ROUTES = {
     "chat": "/v1/chat/completions, /v1/messages and /v1/responses",
     "embeddings": "/v1/embeddings",
@@ -124,6 +123,6 @@ def for_kind(targets: list[Target], kind: str, client_model: str) -> list[Target
     raise InvalidRequest(
         f"model {client_model!r} is {article} {other} model, served on "
         f"{_KIND_ROUTES.get(other, other)}; pick {wanted} model from GET /v1/models "
-        "(its \"kind\" says which)",
+        '(its "kind" says which)',
         param="model",
     )
