@@ -15,9 +15,9 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.errors import GatewayError, error_headers
-from aiclient_trio.gateway import RequestOutcome, RequestRecord
-from aiclient_trio.log import redact
 from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.record import RequestOutcome, RequestRecord
+from aiclient_trio.redact import redact
 from aiclient_trio.server.http import (
     RawHeaders,
     Send,
