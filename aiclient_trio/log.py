@@ -41,6 +41,8 @@ LOGGER = "aiclient"
 # Modules that log under their import name (logging.getLogger(__name__)) share the handlers.
 LOGGERS = (LOGGER, "aiclient_trio")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A log message longer than this is cut (a client string can be megabytes).
+MAX_MESSAGE = 8192
 
 
 class RedactionFilter(logging.Filter):
@@ -49,7 +51,10 @@ class RedactionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_aiclient_redacted", False):
             return True
-        record.msg = redact(record.getMessage())
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}...(+{len(message) - MAX_MESSAGE} chars)"
+        record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

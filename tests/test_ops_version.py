@@ -74,6 +74,24 @@ def test_messages_name_the_upgrade_command() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("prefix", "command"),
+    [
+        ("/home/u/.local/pipx/venvs/aiclient-trio", "pipx uninstall aiclient-trio"),  # pipx < 1.3
+        ("/home/u/.local/share/pipx/venvs/aiclient-trio", "pipx uninstall aiclient-trio"),
+        ("/home/u/.local/share/uv/tools/aiclient-trio", "uv tool uninstall aiclient-trio"),
+    ],
+)
+def test_uninstall_hint_names_the_installer(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, command: str
+) -> None:
+    """The README's `pipx install .` is undone by the command `aiclient uninstall` prints."""
+    from aiclient_trio.cli import uninstall
+
+    monkeypatch.setattr(version_check.sys, "prefix", prefix)
+    assert uninstall.uninstall_command_hint() == command
+
+
 @pytest.fixture
 def fake_pypi() -> Iterator[str]:
     """A JSON API on 127.0.0.1 answering like PyPI's (a stdlib server in a thread)."""
