@@ -15,6 +15,7 @@ import click
 from aiclient_trio import __version__
 from aiclient_trio.cli.completion import complete_models, completion
 from aiclient_trio.cli.config import config, provider
+from aiclient_trio.cli.dashboard import dashboard
 from aiclient_trio.cli.lifecycle import (
     NOT_RUNNING,
     call_daemon,
@@ -61,7 +62,7 @@ for _group in (config, provider):
     main.add_command(_group)
 
 # Operations: models, service, uninstall, version, completion (auth list/revoke below).
-for _command in (models, service, uninstall, version, completion):
+for _command in (models, service, uninstall, version, completion, dashboard):
     main.add_command(_command)
 
 
@@ -324,6 +325,7 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
 
 SHORT_HELP: dict[tuple[str, ...], str] = {
     ("completion",): "Print the shell completion script (bash, zsh, fish).",
+    ("dashboard",): "Open the daemon's web dashboard (or print its URL).",
     ("demo",): "Try it without an account: gateway + simulated upstreams.",
     ("models",): "List the ready providers' models, limits and aliases.",
     ("provider",): "Enable or disable a provider (at once, and saved).",
