@@ -14,6 +14,7 @@ import click
 
 from aiclient_trio import __version__
 from aiclient_trio.cli_config import config, provider
+from aiclient_trio.cli_doctor import doctor
 from aiclient_trio.cli_lifecycle import (
     NOT_RUNNING,
     call_daemon,
@@ -61,7 +62,7 @@ for _group in (config, provider):
     main.add_command(_group)
 
 # Operations: models, service, uninstall, version, completion (auth list/revoke below).
-for _command in (models, service, uninstall, version, completion):
+for _command in (models, service, uninstall, version, completion, doctor):
     main.add_command(_command)
 
 
@@ -325,6 +326,7 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
 SHORT_HELP: dict[tuple[str, ...], str] = {
     ("completion",): "Print the shell completion script (bash, zsh, fish).",
     ("demo",): "Try it without an account: gateway + simulated upstreams.",
+    ("doctor",): "Check the setup end to end; say what is wrong and the fix.",
     ("models",): "List the ready providers' models, limits and aliases.",
     ("provider",): "Enable or disable a provider (at once, and saved).",
     ("restart",): "Stop the daemon if it runs, then start it again.",

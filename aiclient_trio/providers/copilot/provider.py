@@ -77,6 +77,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.failures import watch_httpx, watch_upstream
 from aiclient_trio.providers.transport import Response
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
@@ -97,8 +98,9 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.http = make_http_client(config.upstream)  # sign-in, token and quota calls
-        self.upstream = make_capi_transport(config.upstream)  # the hot path: CAPI calls
+        # Sign-in, token and quota calls; the hot path (CAPI calls). Failures are recorded.
+        self.http = watch_httpx(make_http_client(config.upstream), self.name)
+        self.upstream = watch_upstream(make_capi_transport(config.upstream), self.name)
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []

@@ -25,6 +25,7 @@ from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamErro
 from aiclient_trio.config_types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
+from aiclient_trio.providers.failures import watch_httpx, watch_upstream
 from aiclient_trio.providers.kiro import client
 from aiclient_trio.providers.kiro.auth import KiroAuth, SignedOut
 from aiclient_trio.providers.kiro.convert import KiroRequest, build_request
@@ -117,21 +118,27 @@ class KiroProvider(Provider):
         self.config = config
         self.kiro = config.kiro
         upstream = config.upstream
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            timeout=httpx.Timeout(
-                connect=upstream.connect_timeout,
-                read=upstream.idle_timeout,
-                write=upstream.idle_timeout,
-                pool=upstream.connect_timeout,
+        self._http = watch_httpx(
+            httpx.AsyncClient(
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+                timeout=httpx.Timeout(
+                    connect=upstream.connect_timeout,
+                    read=upstream.idle_timeout,
+                    write=upstream.idle_timeout,
+                    pool=upstream.connect_timeout,
+                ),
             ),
+            self.name,
         )
         # The hot path (generateAssistantResponse) goes through the lean pooled client.
-        self._upstream = make_upstream_client(
-            connect_timeout=upstream.connect_timeout,
-            read_timeout=upstream.idle_timeout,
-            write_timeout=upstream.idle_timeout,
-            pool_timeout=upstream.connect_timeout,
+        self._upstream = watch_upstream(
+            make_upstream_client(
+                connect_timeout=upstream.connect_timeout,
+                read_timeout=upstream.idle_timeout,
+                write_timeout=upstream.idle_timeout,
+                pool_timeout=upstream.connect_timeout,
+            ),
+            self.name,
         )
         self.auth = KiroAuth(
             self.kiro,
