@@ -83,10 +83,15 @@ class CopilotConfig:
     github_api_url: str = "https://api.github.com"
     # CAPI base override; by default the token exchange's `endpoints.api` is used.
     api_url: str | None = None
-    editor_version: str = "vscode/1.104.3"
-    editor_plugin_version: str = "copilot-chat/0.31.5"
-    user_agent: str = "GitHubCopilotChat/0.31.5"
-    api_version: str = "2025-05-01"
+    # The client Copilot believes it talks to (docs/copilot.md §3). Copilot refuses outdated
+    # versions with HTTP 466: raise these (see `aiclient version --check`) when it does.
+    editor_version: str = "vscode/1.122.1"
+    editor_plugin_version: str = "copilot-chat/0.50.1"
+    user_agent: str = "GitHubCopilotChat/0.50.1"
+    # X-GitHub-Api-Version on CAPI calls (chat, responses, messages, models, embeddings)...
+    api_version: str = "2026-06-01"
+    # ...and on GitHub's own endpoints (token exchange, /copilot_internal/user), still older.
+    github_api_version: str = "2025-04-01"
     # Model used for haiku-class background requests ("" = no rerouting).
     small_model: str = ""
     models_ttl: float = 600.0

@@ -42,6 +42,9 @@ class ProviderState(enum.StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     ERROR = "error"
     DISABLED = "disabled"
+    # The upstream refuses the client version we present (Copilot's HTTP 466): a setting or
+    # an upgrade fixes it, waiting does not.
+    OUTDATED = "outdated"
 
 
 @dataclass(frozen=True, slots=True)

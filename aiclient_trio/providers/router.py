@@ -51,7 +51,11 @@ def _provider(name: str, providers: Mapping[str, Provider]) -> Provider:
         reason = f": {status.reason}" if status.reason else ""
         fix = f"; fix: `{status.fix}`" if status.fix else ""
         # Signed out does not mend itself in seconds: SDK retries would only delay the fix.
-        hopeless = status.state in (ProviderState.UNAUTHENTICATED, ProviderState.DISABLED)
+        hopeless = status.state in (
+            ProviderState.UNAUTHENTICATED,
+            ProviderState.DISABLED,
+            ProviderState.OUTDATED,
+        )
         raise ProviderUnavailable(
             f"provider {name!r} is {status.state}{reason}{fix}",
             should_retry=False if hopeless else None,

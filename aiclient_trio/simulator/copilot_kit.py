@@ -65,6 +65,9 @@ class Faults:
     # Lifetime of a device code, and token exchanges to fail (HTTP 502) before succeeding.
     device_expires_in: int = 900
     token_failures: int = 0
+    # Token exchanges to refuse with 403 "API rate limit exceeded" (GitHub's secondary rate
+    # limit: a 403 like a missing seat, told apart only by its body).
+    exchange_rate_limited: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
     # Chat streams: after this many events, a `{"error": {...}}` chunk ends the stream.
@@ -111,6 +114,9 @@ class SimState:
     open_streams: int = 0
     stream_opened: trio.Event = field(default_factory=trio.Event)
     quota: dict[str, Any] = field(default_factory=dict)
+    # CAPI answers HTTP 466 to an X-GitHub-Api-Version older than this (since 2026-02-11;
+    # the exact cut-off is unknown, official clients moved to 2025-10-01 and later).
+    min_api_version: str = "2025-10-01"
 
     def issue_copilot_token(self) -> tuple[str, int]:
         self.tokens_issued += 1

@@ -39,7 +39,13 @@ from aiclient_trio.providers.copilot.auth import (
 from aiclient_trio.providers.copilot.headers import capi_headers
 from aiclient_trio.providers.transport import Response, Upstream, make_upstream_client
 
-__all__ = ["CapiClient", "make_capi_transport", "make_http_client", "map_upstream_error"]
+__all__ = [
+    "CapiClient",
+    "make_capi_transport",
+    "make_http_client",
+    "map_upstream_error",
+    "version_refused",
+]
 
 _MAX_MESSAGE = 500
 
@@ -126,16 +132,41 @@ def _context_message(message: str, inbound: ir.WireFormat) -> str:
     return f"prompt is too long: {message}"
 
 
+VERSION_SETTINGS = (
+    "providers.copilot.api_version",
+    "providers.copilot.editor_version",
+    "providers.copilot.editor_plugin_version",
+)
+
+
+def version_refused(config: CopilotConfig, upstream_message: str = "") -> ProviderUnavailable:
+    """HTTP 466: Copilot no longer accepts the client version we claim to be (§3)."""
+    said = upstream_message.strip().rstrip(".")
+    return ProviderUnavailable(
+        "Copilot no longer accepts this client version "
+        f"(X-GitHub-Api-Version {config.api_version}, {config.editor_version}, "
+        f"{config.editor_plugin_version}; HTTP 466{': ' + said if said else ''}). "
+        f"Set a newer `{VERSION_SETTINGS[0]}` (or `{VERSION_SETTINGS[1]}` / "
+        f"`{VERSION_SETTINGS[2]}`), e.g. `aiclient config set {VERSION_SETTINGS[0]} "
+        "2026-08-01`, and run `aiclient version --check` for a release that knows today's values",
+        code="client_version_unsupported",
+        should_retry=False,
+    )
+
+
 def map_upstream_error(
     status: int,
     raw: bytes,
     content_type: str,
     headers: Mapping[str, str],
     inbound: ir.WireFormat,
+    config: CopilotConfig | None = None,
 ) -> GatewayError:
     """One upstream error answer as the GatewayError the client will see."""
     message, code = _extract(raw, content_type)
     message = message[:_MAX_MESSAGE]
+    if status == 466:
+        return version_refused(config or CopilotConfig(), message)
     lowered = message.lower()
     if code in ("model_max_prompt_tokens_exceeded", "context_length_exceeded") or (
         "prompt is too long" in lowered
@@ -190,6 +221,8 @@ class CapiClient:
         self.tokens = tokens
         # Called when a refresh finds the GitHub token revoked or the seat gone.
         self.on_signed_out: Callable[[GatewayError], None] = lambda _exc: None
+        # Called when CAPI refuses our client version (HTTP 466).
+        self.on_version_refused: Callable[[GatewayError], None] = lambda _exc: None
 
     async def _token(self, stale: CopilotToken | None) -> CopilotToken:
         """The current (or a fresh) token; sign-in problems become 503 for the client."""
@@ -253,13 +286,17 @@ class CapiClient:
             if response.status_code == 401 and attempt == 1:
                 token = await self._token(token)
                 continue
-            raise map_upstream_error(
+            error = map_upstream_error(
                 response.status_code,
                 raw,
                 response.headers.get("content-type", ""),
                 response.headers,
                 inbound,
+                self.config,
             )
+            if response.status_code == 466:
+                self.on_version_refused(error)
+            raise error
         try:
             yield response
         finally:

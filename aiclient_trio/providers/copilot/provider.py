@@ -58,6 +58,7 @@ from aiclient_trio.providers.copilot.bodies import (
     relay_bytes,
 )
 from aiclient_trio.providers.copilot.client import (
+    VERSION_SETTINGS,
     CapiClient,
     make_capi_transport,
     make_http_client,
@@ -161,6 +162,7 @@ class CopilotProvider(Provider):
             )
             self._capi = CapiClient(self.upstream, signed_in, self.tokens)
             self._capi.on_signed_out = self._signed_out
+            self._capi.on_version_refused = self._version_refused
             try:
                 await self.tokens.refresh(None)
             except (TokenRevoked, NoCopilotAccess) as exc:
@@ -178,7 +180,7 @@ class CopilotProvider(Provider):
                 continue
             failures = 0
             await self._refresh_models()
-            self.set_status(ProviderState.READY)
+            self._set_ready()
             report()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._refresh_loop, nursery.cancel_scope)
@@ -187,6 +189,20 @@ class CopilotProvider(Provider):
 
     def _signed_out(self, exc: GatewayError) -> None:
         self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
+
+    def _version_refused(self, exc: GatewayError) -> None:
+        """HTTP 466: nothing works until a setting or an upgrade names a newer version."""
+        self.set_status(
+            ProviderState.OUTDATED,
+            f"Copilot no longer accepts this client version (X-GitHub-Api-Version "
+            f"{self._cc.api_version}, {self._cc.editor_version}, {self._cc.editor_plugin_version})",
+            f"aiclient config set {VERSION_SETTINGS[0]} <newer date>; aiclient version --check",
+        )
+
+    def _set_ready(self) -> None:
+        """Ready, unless CAPI refused our version: a fresh token does not mend that."""
+        if self.status.value.state != ProviderState.OUTDATED:
+            self.set_status(ProviderState.READY)
 
     async def _refresh_loop(self, scope: trio.CancelScope) -> None:
         """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
@@ -197,9 +213,10 @@ class CopilotProvider(Provider):
             attempt = 0
             while True:
                 try:
-                    self.set_status(ProviderState.REFRESHING)
+                    if self.status.value.state != ProviderState.OUTDATED:
+                        self.set_status(ProviderState.REFRESHING)
                     await self.tokens.refresh(token)
-                    self.set_status(ProviderState.READY)
+                    self._set_ready()
                     break
                 except (TokenRevoked, NoCopilotAccess) as exc:
                     self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
@@ -232,6 +249,8 @@ class CopilotProvider(Provider):
             self._models = parse_models(payload)
             self._models_at = time.time()
             self.models_version.value += 1
+            if self.status.value.state == ProviderState.OUTDATED:
+                self.set_status(ProviderState.READY)  # CAPI takes our version again
 
     async def _refresh_quota(self) -> dict[str, Any] | None:
         if self.tokens is None:
