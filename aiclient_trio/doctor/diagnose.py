@@ -57,6 +57,18 @@ def _message(failure: Mapping[str, Any]) -> str:
     return (found.group(1) if found else text[:200]).strip().replace("\\n", " ").strip()
 
 
+def _version_refused(config: Config, what: str) -> Diagnosis:
+    settings = config.copilot
+    return Diagnosis(
+        "api_version",
+        "models",
+        f"Copilot refused the client version aiclient presents (X-GitHub-Api-Version "
+        f"{settings.api_version}, {settings.editor_version}): {what}",
+        f"upgrade aiclient ({_upgrade()}) and aiclient restart; or set a newer version: "
+        "aiclient config set providers.copilot.api_version <YYYY-MM-DD>",
+    )
+
+
 def _copilot(
     state: Mapping[str, Any], failure: Mapping[str, Any] | None, config: Config
 ) -> Diagnosis | None:
@@ -66,14 +78,7 @@ def _copilot(
         headers: list[list[str]] = list(failure.get("headers") or [])
         message = _message(failure)
         if status == 466:
-            return Diagnosis(
-                "api_version",
-                "models",
-                f"Copilot refused the API version aiclient sends "
-                f'({config.copilot.api_version}): HTTP 466 on {path} "{message}"',
-                f"upgrade aiclient ({_upgrade()}), then aiclient restart; Copilot retires old "
-                "API versions without notice",
-            )
+            return _version_refused(config, f'HTTP 466 on {path}: "{message}"')
         if path.endswith("/copilot_internal/v2/token"):
             limited = (
                 status == 429
@@ -107,6 +112,8 @@ def _copilot(
                     "enable Copilot at https://github.com/settings/copilot (or ask your "
                     "organisation's admin for a seat), then aiclient auth copilot",
                 )
+    if state.get("state") == "outdated":
+        return _version_refused(config, reason)
     lowered = reason.lower()
     if "rate limit" in lowered:
         return Diagnosis("rate_limited", "sign-in", reason, "wait a few minutes, then retry")

@@ -58,7 +58,11 @@ def _check_version(ctx: DoctorContext) -> None:
     from aiclient_trio.version_check import check_release, upgrade_command
 
     here = f"aiclient {__version__}"
-    release = check_release()
+    try:
+        release = check_release()
+    except Exception as exc:  # broken TLS settings: the network checks say more
+        ctx.checklist.ok(GROUP, "version", f"{here} (PyPI not asked: {type(exc).__name__})")
+        return
     if release.latest is None:
         ctx.checklist.ok(GROUP, "version", f"{here} (PyPI not reachable: newest release unknown)")
     elif release.newer_available:

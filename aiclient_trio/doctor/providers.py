@@ -29,6 +29,8 @@ from aiclient_trio.providers import registry
 __all__ = ["check_providers", "probe"]
 
 _READY = ("ready", "refreshing")
+# Signed in, but the upstream refuses the client version: the models check says why.
+_SIGNED_IN = (*_READY, "outdated")
 
 
 class _Collect(logging.Handler):
@@ -188,7 +190,7 @@ def _check_view(
     listing = diagnosis if (not ready or not models or _kind(diagnosis) == "api_version") else None
     what = "token exchange" if name == "copilot" else "token refresh"
     if not _place(ctx, name, "sign-in", sign_in):
-        if ready:
+        if state in _SIGNED_IN:
             ctx.checklist.ok(
                 name, "sign-in", f"{what} works ({state}, seen by the {view['source']})"
             )
@@ -205,7 +207,11 @@ def _check_view(
                 name, "sign-in", f"{state}: {reason}", view.get("fix") or "aiclient logs"
             )
     if not _place(ctx, name, "models", listing):
-        if not ready:
+        if state == "outdated":
+            ctx.checklist.fail(
+                name, "models", f"outdated: {view.get('reason')}", view.get("fix") or None
+            )
+        elif not ready:
             ctx.checklist.skip(name, "models", f"skipped: {name} is not signed in and ready")
         elif not models:
             failure = ctx.failures.get(name)
@@ -281,7 +287,12 @@ def check_providers(ctx: DoctorContext) -> None:
         else:
             from aiclient_trio.providers.failures import last_failures
 
-            view, logs = probe(name, config, max(ctx.options.timeout, 5.0))
+            try:
+                view, logs = probe(name, config, max(ctx.options.timeout, 5.0))
+            except Exception as exc:  # the provider could not even be built (bad CA file...)
+                view = {"source": "probe", "state": "error", "models": []}
+                view["crashed"] = f"{type(exc).__name__}: {exc}"
+                logs = []
             failure = last_failures().get(name)
             if failure is not None:
                 ctx.failures[name] = failure
