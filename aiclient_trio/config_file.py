@@ -198,7 +198,7 @@ def set_value(path: Path, key: str, value: Any) -> Config:
     edited = _edit_text(text, key, value)
     try:
         ok = _same(flatten(tomllib.loads(edited), str(path)), wanted)
-    except (tomllib.TOMLDecodeError, ConfigError):
+    except (tomllib.TOMLDecodeError, ConfigError, RecursionError):
         ok = False
     if not ok:
         edited = tomli_w.dumps(_nest(wanted))

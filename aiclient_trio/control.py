@@ -22,6 +22,7 @@ from typing import Any
 
 import trio
 
+from aiclient_trio import untrusted
 from aiclient_trio.log import redact
 
 __all__ = [
@@ -109,6 +110,12 @@ class ControlServer:
                 pass
 
     async def _connection(self, stream: trio.SocketStream) -> None:
+        try:
+            await self._converse(stream)
+        except Exception:  # one bad connection never ends the control server (or the daemon)
+            log.exception("control connection failed")
+
+    async def _converse(self, stream: trio.SocketStream) -> None:
         async with stream:
             uid = _peer_uid(stream.socket)
             if uid is not None and uid != os.getuid():
@@ -146,9 +153,9 @@ class ControlServer:
 
     async def _dispatch(self, line: bytes) -> bytes:
         try:
-            request = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return _error(None, "parse_error", f"request is not valid JSON: {exc}")
+            request = untrusted.loads(line, what="control request")
+        except ValueError as exc:
+            return _error(None, "parse_error", str(exc))
         if not isinstance(request, dict):
             return _error(None, "invalid_request", "request must be a JSON object")
         req_id = request.get("id")
@@ -201,7 +208,14 @@ class ControlClient:
         raw = b"".join(chunks)
         if not raw:
             raise ControlError("no_reply", "the daemon closed the connection without a reply")
-        reply = json.loads(raw)
+        try:
+            reply = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ControlError(
+                "bad_reply", f"the daemon's reply is not valid JSON: {exc}"
+            ) from None
+        if not isinstance(reply, dict):
+            raise ControlError("bad_reply", "the daemon's reply is not a JSON object")
         if "error" in reply:
             err = reply["error"]
             raise ControlError(str(err.get("code")), str(err.get("message")))

@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +109,22 @@ def log_path(config: Config) -> Path:
     return Path(config.logging.file).expanduser() if config.logging.file else paths.log_file()
 
 
+async def keep_running(
+    name: str, task: Callable[[], Awaitable[None]], *, initial: float = 1.0, maximum: float = 60.0
+) -> None:
+    """Run a background task of the daemon; when it fails, log why and start it again after
+    a pause (doubling to `maximum`). No background task's failure may end the daemon."""
+    pause = initial
+    while True:
+        try:
+            await task()
+            return
+        except Exception:
+            log.exception("%s failed; restarting it in %gs", name, pause)
+        await trio.sleep(pause)
+        pause = min(pause * 2, maximum)
+
+
 def _rss_bytes() -> int | None:
     try:
         with open("/proc/self/status", encoding="ascii") as status:
@@ -170,7 +186,7 @@ class Daemon:
             paths.ensure_private_dir(paths.state_dir())
             gateway.ledger = Ledger(ledger_path(), retention_days=config.ledger.retention_days)
             gateway.observers.append(gateway.ledger.record)
-            nursery.start_soon(gateway.ledger.run)
+            nursery.start_soon(keep_running, "usage ledger", gateway.ledger.run)
 
     # -- lifetime -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ while running are `trio_util.AsyncValue`s so readers wait on change instead of p
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from aiclient_trio import ir
 from aiclient_trio.config_types import Config
 from aiclient_trio.providers.base import Provider
 from aiclient_trio.reliability import Reliability
+from aiclient_trio.untrusted import client_text
 
 if TYPE_CHECKING:
     from aiclient_trio.ledger import Ledger
     from aiclient_trio.metrics import GatewayMetrics
 
 __all__ = ["DrainableWork", "Gateway", "RequestOutcome", "RequestRecord"]
+
+log = logging.getLogger("aiclient.gateway")
 
 RequestOutcome = Literal["ok", "client_error", "upstream_error", "cancelled"]
 
@@ -99,5 +103,15 @@ class Gateway:
         self.live_work.discard(work)
 
     def record(self, rec: RequestRecord) -> None:
+        """Hand a finished request to every observer. The client's strings in it are made
+        safe first (encodable, capped, credentials masked): they become ledger rows, log
+        lines and metric labels. A failing observer is logged; the others still run."""
+        rec.client_model = client_text(rec.client_model)
+        rec.upstream_model = client_text(rec.upstream_model)
+        if rec.fallback_from:
+            rec.fallback_from = tuple(client_text(t) or "" for t in rec.fallback_from)
         for observer in self.observers:
-            observer(rec)
+            try:
+                observer(rec)
+            except Exception:
+                log.exception("request %s: observer %r failed", rec.request_id, observer)

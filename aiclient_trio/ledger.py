@@ -24,6 +24,7 @@ from typing import Any, Literal
 import trio
 
 from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.untrusted import client_text, scrub
 
 __all__ = ["Ledger", "LedgerUnavailable", "UsageQuery", "parse_time_bound"]
 
@@ -95,11 +96,11 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
     usage = rec.usage
     return (
         rec.started_at,
-        rec.request_id,
-        rec.endpoint,
+        scrub(rec.request_id),
+        scrub(rec.endpoint),
         rec.provider,
-        rec.client_model,
-        rec.upstream_model,
+        client_text(rec.client_model),
+        client_text(rec.upstream_model),
         int(rec.stream),
         rec.outcome,
         rec.http_status,
@@ -114,7 +115,7 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
         rec.initiator,
         rec.credits,
         rec.error_kind,
-        ",".join(rec.fallback_from) or None,
+        client_text(",".join(rec.fallback_from), 1000) or None,
         rec.premium,
     )
 
@@ -145,7 +146,7 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------------
 
     def record(self, rec: RequestRecord) -> None:
-        """Queue a finished request (a `Gateway` observer). Never raises, never blocks."""
+        """Queue a finished request (a `Gateway` observer). Never blocks."""
         self._pending.append(_row(rec))
         self._wakeup.set()
 
@@ -187,14 +188,47 @@ class Ledger:
             try:
                 with self._conn:
                     self._conn.executemany(_INSERT, batch)
-            except sqlite3.Error as exc:
+            except sqlite3.OperationalError as exc:
+                # The database itself (disk, lock, I/O): keep the rows and retry later.
                 self._fail(f"cannot write usage rows to {self.path}: {exc}")
+                return
+            except Exception as exc:
+                # A row the database refuses (a value it cannot store): the batch goes row
+                # by row and only the bad rows are dropped.
+                log.warning(
+                    "usage batch of %d rows refused (%s); writing them one by one", len(batch), exc
+                )
+                self._write_rows(len(batch))
                 return
             for _ in batch:
                 self._pending.popleft()
-            self.written += len(batch)
-            self.healthy = True
-            self.last_error = None
+            self._wrote(len(batch))
+
+    def _write_rows(self, count: int) -> None:
+        """Write the first `count` queued rows one at a time, dropping those refused."""
+        written = 0
+        for _ in range(count):
+            assert self._conn is not None
+            row = self._pending[0]
+            try:
+                with self._conn:
+                    self._conn.execute(_INSERT, row)
+                written += 1
+            except sqlite3.OperationalError as exc:
+                self._fail(f"cannot write usage rows to {self.path}: {exc}")
+                break
+            except Exception as exc:
+                log.error("usage row of request %r dropped: %s", row[1], exc)
+            self._pending.popleft()
+        else:
+            self._wrote(written)
+            return
+        self.written += written
+
+    def _wrote(self, count: int) -> None:
+        self.written += count
+        self.healthy = True
+        self.last_error = None
 
     # -- reading ------------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ import os
 import socket
 import ssl
 import time
-import urllib.request
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
@@ -52,13 +51,15 @@ def hide_password(url: str) -> str:
 
 
 def proxy_for(url: str) -> str | None:
-    """The proxy the environment names for `url` (None: direct), as httpx would pick it."""
+    """The proxy the daemon's connection pool would use for `url` (None: direct)."""
+    from aiclient_trio.upstream import Proxies
+
     parts = urlsplit(url)
-    bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
-    if parts.hostname and bypass(parts.hostname):
-        return None
-    proxies = urllib.request.getproxies_environment()
-    return proxies.get(parts.scheme) or proxies.get("all")
+    try:
+        proxy = Proxies.from_environ().for_url(parts.scheme, parts.hostname or "")
+    except ValueError:
+        return None  # the proxy check reports it
+    return None if proxy is None else f"{proxy.scheme}://{proxy.host}:{proxy.port}"
 
 
 def clock_skew(date_header: str, sent: float, received: float) -> float | None:
@@ -149,6 +150,13 @@ def _check_proxy(ctx: DoctorContext) -> bool:
     if not proxies:
         ctx.checklist.ok(GROUP, "proxy", "none set: direct connections")
         return True
+    from aiclient_trio.upstream import Proxies
+
+    try:
+        Proxies.from_environ()
+    except ValueError as exc:
+        ctx.checklist.fail(GROUP, "proxy", str(exc), "set an http:// proxy URL, or unset it")
+        return False
     usable = True
     for name, url in proxies.items():
         parts = urlsplit(url if "://" in url else f"http://{url}")

@@ -2,12 +2,12 @@
 # body, kept in memory for `aiclient doctor --report`. Redacted when read, never logged.
 """Recorder of failed upstream exchanges (HTTP status >= 400).
 
-Providers wrap their upstream clients once, where they create them: `watch_httpx(client,
-name)` adds a response hook to an httpx client, `watch_upstream(upstream, name)` wraps a
-lean `Upstream`. Neither reads anything itself: the body bytes are copied as the caller
-reads them, so streaming and error mapping behave exactly as before. `last_failures()`
-returns the redacted entries (the daemon serves them on the control socket as
-`upstream.failures`; `aiclient doctor` reads them in its own process too).
+A provider hands its connection pool to `watch_pool(pool, name)` once, where it creates it:
+every call on the pool (the hot path and the httpx client built on it) then records a failed
+answer's status and headers, and copies the first bytes of its body as the caller reads them;
+nothing is read on the recorder's behalf, so error mapping and streaming behave as before.
+`last_failures()` returns the entries redacted (the daemon serves them on the control
+socket as `upstream.failures`; `aiclient doctor` reads them in its own process too).
 
 One process, one table: the daemon runs each provider once, and the doctor's in-process
 probe runs while no daemon does.
@@ -16,17 +16,15 @@ probe runs while no daemon does.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from aiclient_trio.log import MASK, redact
-from aiclient_trio.providers.transport import Response, Upstream
+from aiclient_trio.upstream import Pool, Timeouts, UpstreamResponse
 
-__all__ = ["FailedExchange", "clear", "last_failures", "record", "watch_httpx", "watch_upstream"]
+__all__ = ["FailedExchange", "clear", "last_failures", "record", "watch_pool"]
 
 # Enough of an error body to read its message; a body is never kept whole.
 FIRST_BYTES = 2048
@@ -89,95 +87,37 @@ def clear() -> None:
     _last.clear()
 
 
-# -- httpx clients ------------------------------------------------------------------------------
+def _copy_body(response: UpstreamResponse, entry: FailedExchange) -> None:
+    """Have the response copy its body bytes into `entry` as they are read (both `aread()`
+    and `aiter_raw()` take them from `_next()`)."""
+    read = response._next
+
+    async def next_bytes() -> bytes | None:
+        data = await read()
+        if data:
+            entry.take(data)
+        return data
+
+    response._next = next_bytes  # type: ignore[method-assign]
 
 
-class _TeeStream(httpx.AsyncByteStream):
-    def __init__(self, inner: Any, entry: FailedExchange) -> None:
-        self._inner = inner
-        self._entry = entry
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            self._entry.take(chunk)
-            yield chunk
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def watch_httpx(client: httpx.AsyncClient, provider: str) -> httpx.AsyncClient:
-    """Record the client's failed answers (the hook runs before anyone reads the body)."""
-
-    async def on_response(response: httpx.Response) -> None:
-        if response.status_code >= 400:
-            request = response.request
-            entry = record(
-                provider, request.method, str(request.url), response.status_code, response.headers
-            )
-            response.stream = _TeeStream(response.stream, entry)
-
-    hooks = dict(client.event_hooks)
-    hooks["response"] = [*hooks.get("response", []), on_response]
-    client.event_hooks = hooks
-    return client
-
-
-# -- the lean upstream client -------------------------------------------------------------------
-
-
-class _WatchedResponse:
-    """A failed response whose body bytes are copied into its entry as they are read."""
-
-    def __init__(self, inner: Response, entry: FailedExchange) -> None:
-        self._inner = inner
-        self._entry = entry
-
-    @property
-    def status_code(self) -> int:
-        return self._inner.status_code
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._inner.headers
-
-    async def aiter_raw(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner.aiter_raw():
-            self._entry.take(chunk)
-            yield chunk
-
-    async def aread(self) -> bytes:
-        body = await self._inner.aread()
-        self._entry.take(body)
-        return body
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class _WatchedUpstream:
-    def __init__(self, inner: Upstream, provider: str) -> None:
-        self.inner = inner
-        self.provider = provider
+def watch_pool(pool: Pool, provider: str) -> Pool:
+    """Record the failed answers of every call on `pool` under `provider`; returns `pool`."""
+    opened = pool.open
 
     async def open(
-        self, method: str, url: str, *, headers: Mapping[str, str], content: bytes | None = None
-    ) -> Response:
-        response = await self.inner.open(method, url, headers=headers, content=content)
-        if response.status_code < 400:
-            return response
-        entry = record(self.provider, method, url, response.status_code, response.headers)
-        return _WatchedResponse(response, entry)
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]],
+        content: bytes | None = None,
+        timeouts: Timeouts | None = None,
+    ) -> UpstreamResponse:
+        response = await opened(method, url, headers=headers, content=content, timeouts=timeouts)
+        if response.status_code >= 400:
+            entry = record(provider, method, url, response.status_code, response.headers)
+            _copy_body(response, entry)
+        return response
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
-def watch_upstream(upstream: Upstream, provider: str) -> Upstream:
-    return _WatchedUpstream(upstream, provider)
+    pool.open = open  # type: ignore[method-assign]
+    return pool

@@ -104,6 +104,8 @@ class CopilotAPISimulator:
 
     def _check_auth(self, headers: dict[str, str]) -> None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
+        if token in self.state.forbidden_tokens:
+            raise _Refusal(403, _error("Copilot access for this token was revoked", "forbidden"))
         if scheme.lower() != "bearer" or token not in self.state.copilot_tokens:
             raise _Refusal(401, "unauthorized: token expired")
         if not headers.get("editor-version"):

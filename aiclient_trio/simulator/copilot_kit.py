@@ -80,6 +80,34 @@ class Faults:
     # Cut every CAPI stream after this many events (connection aborted, no clean end).
     reset_after_events: int | None = None
 
+    def queue_upstream_rate_limit(self, retry_after: float = 1) -> None:
+        """The next CAPI call gets 503 `upstream_provider_rate_limit` (a rate limit, §8)."""
+        message = (
+            "Sorry, the upstream model provider is currently experiencing high demand. "
+            "Please try again later or consider switching models."
+        )
+        self.queue_error(
+            503,
+            {"error": {"message": message, "code": "upstream_provider_rate_limit"}},
+            {"retry-after": f"{retry_after:g}"},
+        )
+
+    def queue_quota(self, code: str = "quota_exceeded", reset: str | None = None) -> None:
+        """The next CAPI call gets 402 with a quota `code` and, when given, an HTTP-date
+        Retry-After (`reset`, e.g. "Wed, 01 Jan 2031 00:00:00 GMT")."""
+        messages = {
+            "quota_exceeded": "You have exceeded your monthly AI credit quota.",
+            "free_quota_exceeded": "You have reached the monthly limit of Copilot Free.",
+            "overage_limit_reached": "You have reached your overage budget limit.",
+            "billing_not_configured": "Billing is not configured for additional usage.",
+        }
+        message = next((m for k, m in messages.items() if code.startswith(k)), "Quota exceeded.")
+        self.queue_error(
+            402,
+            {"error": {"message": message, "code": code}},
+            {"retry-after": reset} if reset else None,
+        )
+
     def queue_error(
         self,
         status: int,
@@ -104,6 +132,7 @@ class SimState:
     login: str = "octo-sim"
     # Copilot tokens currently accepted by the Copilot API.
     copilot_tokens: set[str] = field(default_factory=set)
+    forbidden_tokens: set[str] = field(default_factory=set)  # answered 403, not 401
     tokens_issued: int = 0
     refresh_in: int = 1500
     token_lifetime: int = 1800
@@ -127,6 +156,12 @@ class SimState:
         token = f"tid=sim{self.tokens_issued};exp={expires};sku=copilot_pro;chat=1:c0ffee"
         self.copilot_tokens.add(token)
         return token, expires
+
+    def forbid_copilot_tokens(self) -> None:
+        """Every current Copilot token now gets 403 (minted before a seat or policy change);
+        a freshly exchanged one works."""
+        self.forbidden_tokens |= self.copilot_tokens
+        self.copilot_tokens.clear()
 
     def expire_copilot_tokens(self) -> None:
         """Every current Copilot token now gets 401 "unauthorized: token expired"."""

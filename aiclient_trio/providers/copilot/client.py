@@ -1,4 +1,4 @@
-"""Calls to the Copilot API: one pooled HTTP client, 401 refresh-and-replay, error mapping.
+"""Calls to the Copilot API: one pooled HTTP client, 401/403 refresh-and-replay, error mapping.
 
 Upstream error statuses keep their meaning (fixture F10): each becomes the GatewayError the
 client's format renders; bodies are read exactly once and may be JSON or plain text.
@@ -6,15 +6,17 @@ client's format renders; bodies are read exactly once and may be JSON or plain t
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.config_types import CopilotConfig, UpstreamConfig
 from aiclient_trio.errors import (
     ContextLengthExceeded,
@@ -32,17 +34,17 @@ from aiclient_trio.errors import (
 )
 from aiclient_trio.providers.copilot.auth import (
     CopilotToken,
+    ExchangeRateLimited,
     NoCopilotAccess,
     TokenManager,
     TokenRevoked,
 )
 from aiclient_trio.providers.copilot.headers import capi_headers
-from aiclient_trio.providers.transport import Response, Upstream, make_upstream_client
+from aiclient_trio.upstream import Pool, Response, Timeouts
 
 __all__ = [
     "CapiClient",
-    "make_capi_transport",
-    "make_http_client",
+    "make_pool",
     "map_upstream_error",
     "version_refused",
 ]
@@ -50,30 +52,17 @@ __all__ = [
 _MAX_MESSAGE = 500
 
 
-def make_http_client(upstream: UpstreamConfig) -> httpx.AsyncClient:
-    """The provider's one pooled client: explicit limits (many concurrent streams) and timeouts.
-
-    `read` bounds both the wait for the first byte and the idle time between chunks.
-    """
-    return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-        timeout=httpx.Timeout(
+def make_pool(upstream: UpstreamConfig) -> Pool:
+    """The provider's one connection pool (CAPI calls directly; sign-in, token and quota
+    calls through httpx on it). `read` bounds both the wait for the first byte and the idle
+    time between chunks."""
+    return Pool(
+        Timeouts(
             connect=upstream.connect_timeout,
             read=max(upstream.first_byte_timeout, upstream.idle_timeout),
             write=60.0,
             pool=upstream.connect_timeout,
-        ),
-        follow_redirects=False,
-    )
-
-
-def make_capi_transport(upstream: UpstreamConfig) -> Upstream:
-    """The lean pooled client for CAPI calls (httpx when a proxy is configured)."""
-    return make_upstream_client(
-        connect_timeout=upstream.connect_timeout,
-        read_timeout=max(upstream.first_byte_timeout, upstream.idle_timeout),
-        write_timeout=60.0,
-        pool_timeout=upstream.connect_timeout,
+        )
     )
 
 
@@ -82,7 +71,7 @@ def _extract(raw: bytes, content_type: str) -> tuple[str, str | None]:
     text = raw.decode("utf-8", "replace").strip()
     if "json" in content_type or text.startswith("{"):
         try:
-            data = json.loads(text)
+            data = untrusted.loads(text)
         except ValueError:
             data = None
         if isinstance(data, dict):
@@ -98,6 +87,39 @@ def _extract(raw: bytes, content_type: str) -> tuple[str, str | None]:
     return text or "no details", None
 
 
+# Error codes by prefix (docs/copilot.md §8): quota codes never mend by retrying soon;
+# rate-limit codes (503 upstream_provider_rate_limit included) do, after retry-after.
+_QUOTA_ADVICE: dict[str, str] = {
+    "quota_exceeded": "your plan's AI credits (or premium requests) for this period are used "
+    "up: allow overage at https://github.com/settings/copilot, wait for the reset "
+    "(`aiclient usage` shows it) or pick an included model",
+    "free_quota_exceeded": "Copilot Free's monthly allowance is used up: upgrade at "
+    "https://github.com/settings/copilot or wait for the reset (`aiclient usage` shows it)",
+    "overage_limit_reached": "the overage budget you set is reached: raise it at "
+    "https://github.com/settings/billing or wait for the reset",
+    "billing_not_configured": "paid usage needs billing set up: add a payment method at "
+    "https://github.com/settings/billing or pick an included model",
+}
+_RATE_CODES = (
+    "rate_limited",
+    "user_model_rate_limited",
+    "user_global_rate_limited",
+    "integration_rate_limited",
+    "upstream_provider_rate_limit",
+    "agent_mode_limit_exceeded",
+)
+
+
+def _quota_code(code: str | None) -> str | None:
+    """The quota family of an error code (`quota_exceeded_monthly` -> `quota_exceeded`)."""
+    if not code:
+        return None
+    for prefix in ("free_quota_exceeded", "quota_exceeded", "overage_limit_reached"):
+        if code.startswith(prefix):
+            return prefix
+    return "billing_not_configured" if code.startswith("billing_not_configured") else None
+
+
 def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
     value = headers.get("retry-after")
     if value:
@@ -105,6 +127,12 @@ def _retry_after(headers: Mapping[str, str], message: str) -> float | None:
             return max(0.0, float(value))
         except ValueError:
             pass
+        try:  # an HTTP date (402 answers carry the quota reset this way)
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return max(0.0, when.timestamp() - time.time())
     match = re.search(
         r"try again in (\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?|m|min|minutes?|h|hours?)?",
         message,
@@ -172,9 +200,15 @@ def map_upstream_error(
         "prompt is too long" in lowered
     ):
         return ContextLengthExceeded(_context_message(message, inbound))
-    if status == 402 or code in ("quota_exceeded", "insufficient_quota"):
-        return QuotaExceeded(f"Copilot quota exhausted: {message}", code="insufficient_quota")
-    if status == 429:
+    quota = _quota_code(code)
+    if quota is not None or status == 402 or code == "insufficient_quota":
+        advice = _QUOTA_ADVICE.get(quota or "", _QUOTA_ADVICE["quota_exceeded"])
+        return QuotaExceeded(
+            f"Copilot quota exhausted ({code or 'HTTP ' + str(status)}: {message}); {advice}",
+            code="insufficient_quota",
+            retry_after=_retry_after(headers, message),
+        )
+    if status == 429 or (code or "").startswith(_RATE_CODES):
         return RateLimited(
             f"Copilot rate limit: {message}", retry_after=_retry_after(headers, message)
         )
@@ -201,6 +235,7 @@ def map_upstream_error(
         )
     if status in (503, 529):
         return Overloaded(f"Copilot is overloaded: {message}")
+
     if status == 504:
         return UpstreamTimeout(f"Copilot timed out: {message}")
     return UpstreamError(f"Copilot answered HTTP {status}: {message}")
@@ -213,9 +248,9 @@ def transport_error(exc: httpx.HTTPError) -> GatewayError:
 
 
 class CapiClient:
-    """POSTs to CAPI with the current token; one refresh and one replay on 401."""
+    """POSTs to CAPI with the current token; one refresh and one replay on 401 or 403."""
 
-    def __init__(self, http: Upstream, config: CopilotConfig, tokens: TokenManager) -> None:
+    def __init__(self, http: Pool, config: CopilotConfig, tokens: TokenManager) -> None:
         self.http = http
         self.config = config
         self.tokens = tokens
@@ -233,6 +268,8 @@ class CapiClient:
         except (TokenRevoked, NoCopilotAccess) as exc:
             self.on_signed_out(exc)
             raise ProviderUnavailable(exc.message) from None
+        except ExchangeRateLimited as exc:
+            raise RateLimited(exc.message, retry_after=exc.retry_after) from None
         except GatewayError as exc:
             raise ProviderUnavailable(exc.message) from None
         except httpx.HTTPError as exc:
@@ -240,7 +277,7 @@ class CapiClient:
 
     async def get_json(self, path: str, request_id: str) -> Any:
         async with self.open("GET", path, None, request_id=request_id, intent="model-access") as r:
-            return json.loads(await r.aread())
+            return untrusted.loads(await r.aread())
 
     @asynccontextmanager
     async def open(
@@ -283,7 +320,9 @@ class CapiClient:
                 raise transport_error(exc) from None
             finally:
                 await response.aclose()
-            if response.status_code == 401 and attempt == 1:
+            # 401 and 403 both mean "get a new token" (a seat or policy change shows up as
+            # 403 on a token minted before it); the replay's answer is final.
+            if response.status_code in (401, 403) and attempt == 1:
                 token = await self._token(token)
                 continue
             error = map_upstream_error(

@@ -28,6 +28,7 @@ from aiclient_trio.providers.copilot.auth import (
     run_device_flow,
     save_credential,
 )
+from aiclient_trio.upstream import one_off_client
 
 __all__ = [
     "auth_command",
@@ -38,15 +39,11 @@ __all__ = [
 ]
 
 
-def _timeout() -> httpx.Timeout:
-    return httpx.Timeout(30.0, connect=10.0)
-
-
 async def import_github_token(
     config: CopilotConfig, github_token: str, directory: Path | None = None
 ) -> StoredCredential:
     """Check `github_token` with one exchange, then store it (0600, atomic)."""
-    async with httpx.AsyncClient(timeout=_timeout()) as client:
+    async with one_off_client() as client:
         try:
             return await _check_and_store(client, config, github_token, directory)
         except TokenRevoked:
@@ -83,7 +80,7 @@ async def device_sign_in(
     open_browser: bool = False,
 ) -> StoredCredential:
     """The whole device flow: show the code, poll, check with one exchange, store."""
-    async with httpx.AsyncClient(timeout=_timeout()) as client:
+    async with one_off_client() as client:
         code = await request_device_code(client, config)
         echo(f"Open {code.verification_uri} and enter the code {code.user_code}")
         if open_browser:

@@ -21,7 +21,7 @@ import httpx
 import trio
 from trio_util import AsyncValue
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.config_types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
@@ -60,8 +60,7 @@ from aiclient_trio.providers.copilot.bodies import (
 from aiclient_trio.providers.copilot.client import (
     VERSION_SETTINGS,
     CapiClient,
-    make_capi_transport,
-    make_http_client,
+    make_pool,
     transport_error,
 )
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
@@ -78,8 +77,8 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
-from aiclient_trio.providers.failures import watch_httpx, watch_upstream
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.providers.failures import watch_pool
+from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -99,9 +98,9 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        # Sign-in, token and quota calls; the hot path (CAPI calls). Failures are recorded.
-        self.http = watch_httpx(make_http_client(config.upstream), self.name)
-        self.upstream = watch_upstream(make_capi_transport(config.upstream), self.name)
+        # The hot path: CAPI calls (its failed answers are kept for `aiclient doctor`).
+        self.upstream = watch_pool(make_pool(config.upstream), self.name)
+        self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
@@ -176,7 +175,7 @@ class CopilotProvider(Provider):
                     ProviderState.ERROR, f"token exchange failed: {describe_error(exc)}"
                 )
                 report()
-                await trio.sleep(_backoff(failures))
+                await trio.sleep(_backoff(failures, exc))
                 continue
             failures = 0
             await self._refresh_models()
@@ -205,7 +204,8 @@ class CopilotProvider(Provider):
             self.set_status(ProviderState.READY)
 
     async def _refresh_loop(self, scope: trio.CancelScope) -> None:
-        """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
+        """Refresh at `refresh_in - 60` s; backoff with jitter (at least GitHub's retry-after);
+        stay ready while the current token is valid; stop when revoked or the seat is gone."""
         assert self.tokens is not None
         while True:
             token = await self.tokens.get()
@@ -213,7 +213,8 @@ class CopilotProvider(Provider):
             attempt = 0
             while True:
                 try:
-                    if self.status.value.state != ProviderState.OUTDATED:
+                    valid = time.time() < token.expires_at
+                    if valid and self.status.value.state != ProviderState.OUTDATED:
                         self.set_status(ProviderState.REFRESHING)
                     await self.tokens.refresh(token)
                     self._set_ready()
@@ -229,7 +230,7 @@ class CopilotProvider(Provider):
                             ProviderState.ERROR, f"refresh failed: {describe_error(exc)}"
                         )
                     log.warning("copilot token refresh failed (%s)", describe_error(exc))
-                    await trio.sleep(_backoff(attempt))
+                    await trio.sleep(_backoff(attempt, exc))
 
     async def _health_loop(self) -> None:
         while True:
@@ -402,7 +403,7 @@ class CopilotProvider(Provider):
             "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
         ) as response:
             try:
-                data = json.loads(await response.aread())
+                data = untrusted.loads(await response.aread())
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             except ValueError:
@@ -467,8 +468,14 @@ def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
     ctx.premium = premium_cost(initiator, model)
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0))
+def _backoff(attempt: int, exc: BaseException | None = None) -> float:
+    """Exponential backoff with jitter, never sooner than the upstream's retry-after (plus
+    jitter too, so daemons rate-limited together do not come back together)."""
+    delay = min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0)
+    retry_after = exc.retry_after if isinstance(exc, GatewayError) else None
+    if retry_after is not None:
+        delay = max(delay, retry_after * random.uniform(1.0, 1.25))
+    return float(delay)
 
 
 def _request_id() -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 import trio
 
 from aiclient_trio.config_types import KiroConfig
@@ -24,6 +23,7 @@ from aiclient_trio.providers.kiro.login import (
     device_login,
     social_login,
 )
+from aiclient_trio.upstream import one_off_client
 
 __all__ = ["auth_command", "credential_summary", "revoke_credentials"]
 
@@ -84,7 +84,7 @@ async def _device(config: KiroConfig, start_url: str, region: str, browser: bool
         if browser:
             webbrowser.open(code.verification_uri_complete)
 
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with one_off_client() as http:
         return await device_login(
             http,
             config,
@@ -96,7 +96,7 @@ async def _device(config: KiroConfig, start_url: str, region: str, browser: bool
 
 
 async def _social(config: KiroConfig, idp: str, browser: bool) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with one_off_client() as http:
         return await social_login(
             http, config, idp=idp, open_browser=lambda url: _open_browser(url, browser)
         )

@@ -1,6 +1,6 @@
 """The Kiro provider: IR requests to CodeWhisperer and its event stream back to IR events.
 
-Calls go through the lean pooled client of `providers/transport.py` (httpx for sign-in and
+Calls go through one `upstream.Pool` (directly on the hot path, through httpx for sign-in and
 the model list); the response body is read with `aiter_raw()` into the sans-I/O event-stream
 decoder, so leaving `open_stream` closes the upstream call at once. A 401/403 "bearer token
 invalid" forces one refresh and one retry.
@@ -25,7 +25,7 @@ from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamErro
 from aiclient_trio.config_types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
-from aiclient_trio.providers.failures import watch_httpx, watch_upstream
+from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.providers.kiro import client
 from aiclient_trio.providers.kiro.auth import KiroAuth, SignedOut
 from aiclient_trio.providers.kiro.convert import KiroRequest, build_request
@@ -33,7 +33,7 @@ from aiclient_trio.providers.kiro.credentials import TokenStore
 from aiclient_trio.providers.kiro.models import FALLBACK_MODELS, parse_model_list, resolve_model_id
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
-from aiclient_trio.providers.transport import Response, make_upstream_client
+from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
 
 __all__ = ["KiroProvider"]
 
@@ -118,28 +118,20 @@ class KiroProvider(Provider):
         self.config = config
         self.kiro = config.kiro
         upstream = config.upstream
-        self._http = watch_httpx(
-            httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-                timeout=httpx.Timeout(
+        # One pool: the hot path (generateAssistantResponse) calls it directly, sign-in,
+        # model-list and quota calls go through httpx on the same connections.
+        self._upstream = watch_pool(
+            Pool(
+                Timeouts(
                     connect=upstream.connect_timeout,
                     read=upstream.idle_timeout,
                     write=upstream.idle_timeout,
                     pool=upstream.connect_timeout,
-                ),
+                )
             ),
             self.name,
         )
-        # The hot path (generateAssistantResponse) goes through the lean pooled client.
-        self._upstream = watch_upstream(
-            make_upstream_client(
-                connect_timeout=upstream.connect_timeout,
-                read_timeout=upstream.idle_timeout,
-                write_timeout=upstream.idle_timeout,
-                pool_timeout=upstream.connect_timeout,
-            ),
-            self.name,
-        )
+        self._http = http_client(self._upstream)
         self.auth = KiroAuth(
             self.kiro,
             self._http,

@@ -1,5 +1,5 @@
-"""The lean upstream client against real scripted servers on 127.0.0.1: keep-alive, stale
-connections, timeouts, the pool limit, cancellation, incremental bodies, gzip, TLS, proxies."""
+"""The upstream pool against real scripted servers on 127.0.0.1: keep-alive, stale
+connections, timeouts, the pool limit, cancellation, incremental bodies, gzip, TLS."""
 
 from __future__ import annotations
 
@@ -7,110 +7,28 @@ import gzip
 import os
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 import httpx
 import pytest
 import trio
 import trustme
+from upstream_kit import OK, Server, answer, drop, serving
 
-from aiclient_trio.providers.transport import (
-    HttpxUpstream,
-    UpstreamClient,
-    make_upstream_client,
-)
+from aiclient_trio.upstream import Pool, Proxies, Timeouts
 
-Behaviour = Callable[[trio.abc.Stream, bytes, "Server"], Awaitable[bool]]
-OK = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+NO_PROXY = Proxies()  # these tests talk to 127.0.0.1 directly, whatever the environment says
 
 
-@dataclass
-class Server:
-    """Reads requests (head + content-length body) and lets a script answer each one; the
-    script returns False to stop serving the connection (which is then closed)."""
-
-    script: list[Behaviour]
-    connections: int = 0
-    requests: list[bytes] = field(default_factory=list)
-    port: int = 0
-    closed_by_client: trio.Event = field(default_factory=trio.Event)
-    hung_up: trio.Event = field(default_factory=trio.Event)  # the server closed a connection
-
-    async def handle(self, stream: trio.abc.Stream) -> None:
-        self.connections += 1
-        buf = b""
-        try:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = await stream.receive_some(65536)
-                    if not data:
-                        self.closed_by_client.set()
-                        return
-                    buf += data
-                head, _, buf = buf.partition(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.lower() == b"content-length":
-                        length = int(value)
-                while len(buf) < length:
-                    buf += await stream.receive_some(65536)
-                request, buf = head + b"\r\n\r\n" + buf[:length], buf[length:]
-                self.requests.append(request)
-                behave = self.script.pop(0) if len(self.script) > 1 else self.script[0]
-                if not await behave(stream, request, self):
-                    return
-        except trio.BrokenResourceError:
-            self.closed_by_client.set()
-        finally:
-            await trio.aclose_forcefully(stream)
-            self.hung_up.set()
-
-
-def answer(raw: bytes, *, keep: bool = True) -> Behaviour:
-    async def behave(stream: trio.abc.Stream, request: bytes, server: Server) -> bool:
-        await stream.send_all(raw)
-        return keep
-
-    return behave
-
-
-async def drop(stream: trio.abc.Stream, request: bytes, server: Server) -> bool:
-    return False  # read the request, close without a word
+def timeouts(**kwargs: float) -> Timeouts:
+    return Timeouts(**{"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0, **kwargs})
 
 
 @asynccontextmanager
-async def serving(*script: Behaviour, tls: ssl.SSLContext | None = None) -> AsyncIterator[Server]:
-    server = Server(list(script))
-
-    async def handler(stream: trio.SocketStream) -> None:
-        if tls is not None:
-            wrapped = trio.SSLStream(stream, tls, server_side=True)
-            try:
-                await wrapped.do_handshake()
-            except trio.BrokenResourceError:
-                await trio.aclose_forcefully(stream)
-                return
-            await server.handle(wrapped)
-        else:
-            await server.handle(stream)
-
-    async with trio.open_nursery() as nursery:
-        listeners = await nursery.start(partial(trio.serve_tcp, handler, 0, host="127.0.0.1"))
-        server.port = listeners[0].socket.getsockname()[1]
-        yield server
-        nursery.cancel_scope.cancel()
-
-
-@asynccontextmanager
-async def client(**kwargs: float) -> AsyncIterator[UpstreamClient]:
-    timeouts = {"connect_timeout": 5.0, "read_timeout": 5.0, "write_timeout": 5.0}
-    timeouts.update(pool_timeout=5.0, **kwargs)
-    upstream = UpstreamClient(**timeouts)  # type: ignore[arg-type]
+async def client(**kwargs: float) -> AsyncIterator[Pool]:
+    upstream = Pool(timeouts(**kwargs), proxies=NO_PROXY)
     try:
         yield upstream
     finally:
@@ -192,7 +110,7 @@ async def test_a_fresh_connection_dropped_without_answer_is_an_error() -> None:
 
 async def test_silence_after_the_head_is_a_read_timeout() -> None:
     head_only = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"
-    async with serving(answer(head_only)) as server, client(read_timeout=0.2) as upstream:
+    async with serving(answer(head_only)) as server, client(read=0.2) as upstream:
         response = await upstream.open("GET", url(server), headers={})
         body = response.aiter_raw()
         assert await body.__anext__() == b"abc"
@@ -215,9 +133,7 @@ async def test_a_refused_connection_is_a_connect_error() -> None:
 async def test_the_pool_limit_queues_then_times_out_and_frees_its_slot() -> None:
     body = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab"
     async with serving(answer(body), answer(OK)) as server:
-        upstream = UpstreamClient(
-            connect_timeout=5, read_timeout=5, write_timeout=5, pool_timeout=0.1, max_connections=1
-        )
+        upstream = Pool(timeouts(pool=0.1), max_connections=1, proxies=NO_PROXY)
         first = await upstream.open("GET", url(server), headers={})
         with pytest.raises(httpx.PoolTimeout):
             await upstream.open("GET", url(server), headers={})
@@ -314,13 +230,7 @@ async def test_tls_is_verified_against_the_trust_store() -> None:
     trusting = ssl.create_default_context()
     ca.configure_trust(trusting)
     async with serving(answer(OK), tls=server_context) as server:
-        upstream = UpstreamClient(
-            connect_timeout=5,
-            read_timeout=5,
-            write_timeout=5,
-            pool_timeout=5,
-            ssl_context=trusting,
-        )
+        upstream = Pool(timeouts(), ssl_context=trusting, proxies=NO_PROXY)
         response = await upstream.open("GET", url(server, scheme="https"), headers={})
         assert await response.aread() == b"{}"
         await upstream.aclose()
@@ -340,25 +250,6 @@ async def test_ssl_cert_file_names_a_private_authority(
     async with serving(answer(OK), tls=server_context) as server, client() as upstream:
         response = await upstream.open("GET", url(server, scheme="https"), headers={})
         assert await response.aread() == b"{}"
-
-
-async def test_a_proxy_in_the_environment_selects_httpx() -> None:
-    timeouts = {"connect_timeout": 5.0, "read_timeout": 5.0, "write_timeout": 5.0}
-    lean = make_upstream_client(**timeouts, pool_timeout=5.0, environ={"PATH": "/bin"})
-    assert isinstance(lean, UpstreamClient)
-    await lean.aclose()
-    proxied = make_upstream_client(
-        **timeouts, pool_timeout=5.0, environ={"HTTPS_PROXY": "http://proxy.invalid:3128"}
-    )
-    assert isinstance(proxied, HttpxUpstream)
-    await proxied.aclose()
-    # The httpx path answers through the same interface.
-    async with serving(answer(OK)) as server:
-        fallback = HttpxUpstream(httpx.AsyncClient(trust_env=False))
-        response = await fallback.open("POST", url(server), headers={"a": "b"}, content=b"{}")
-        assert (response.status_code, await response.aread()) == (200, b"{}")
-        await response.aclose()
-        await fallback.aclose()
 
 
 async def test_keep_alive_holds_when_socket_numbers_pass_1024() -> None:
@@ -387,27 +278,3 @@ async def test_a_corrupt_gzip_body_is_a_decoding_error() -> None:
             await response.aread()
         again = await upstream.open("GET", url(server), headers={})
         assert await again.aread() == b"{}"
-
-
-async def test_the_httpx_fallback_asks_for_identity_since_callers_read_raw_bytes() -> None:
-    """Callers read `aiter_raw()`, which httpx does not decode: a server that may compress
-    (httpx offers gzip by default) must be told not to, as the lean client does."""
-    text = b'{"hello": "world"}'
-
-    async def compressing(stream: trio.abc.Stream, request: bytes, server: Server) -> bool:
-        lines = request.lower().split(b"\r\n")
-        if any(line.startswith(b"accept-encoding:") and b"gzip" in line for line in lines):
-            body = gzip.compress(text)
-            await stream.send_all(b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\n")
-        else:
-            body = text
-            await stream.send_all(b"HTTP/1.1 200 OK\r\n")
-        await stream.send_all(b"content-length: %d\r\n\r\n%s" % (len(body), body))
-        return True
-
-    async with serving(compressing) as server:
-        fallback = HttpxUpstream(httpx.AsyncClient(trust_env=False))
-        response = await fallback.open("POST", url(server), headers={}, content=b"{}")
-        assert b"".join([chunk async for chunk in response.aiter_raw()]) == text
-        await response.aclose()
-        await fallback.aclose()
