@@ -16,7 +16,7 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.providers.base import Provider
 from aiclient_trio.reliability import Reliability
 from aiclient_trio.untrusted import client_text

@@ -23,11 +23,11 @@ import trio
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio.cli import main
-from aiclient_trio.demo import DEMO_GITHUB_TOKEN, DemoOptions, DemoRun, run_demo
-from aiclient_trio.doctor.checklist import Checklist, Status
-from aiclient_trio.doctor.install import requirement_problem
-from aiclient_trio.doctor.network import clock_skew
+from aiclient_trio.cli.demo import DEMO_GITHUB_TOKEN, DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli.doctor.checklist import Checklist, Status
+from aiclient_trio.cli.doctor.install import requirement_problem
+from aiclient_trio.cli.doctor.network import clock_skew
+from aiclient_trio.cli.main import main
 from aiclient_trio.providers import failures
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
 from aiclient_trio.providers.kiro.credentials import (

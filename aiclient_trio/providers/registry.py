@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 
 if TYPE_CHECKING:
     import click

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, InvalidRequest, ProviderUnavailable
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState
 from aiclient_trio.providers.registry import PROVIDER_NAMES

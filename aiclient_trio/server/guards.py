@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import untrusted
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import (
     AuthenticationError,
     InvalidRequest,

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from aiclient_trio import ir, untrusted
-from aiclient_trio.config_types import CopilotConfig, UpstreamConfig
+from aiclient_trio.config.types import CopilotConfig, UpstreamConfig
 from aiclient_trio.errors import (
     ContextLengthExceeded,
     GatewayError,

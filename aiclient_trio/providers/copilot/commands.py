@@ -14,7 +14,7 @@ import click
 import httpx
 import trio
 
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.providers.copilot.auth import (
     StoredCredential,
@@ -94,7 +94,7 @@ async def device_sign_in(
 
 def _load_config() -> Config:
     try:
-        from aiclient_trio.config import load_config
+        from aiclient_trio.config.load import load_config
 
         return load_config()
     except Exception as exc:  # sign-in works even with a broken config file

@@ -22,7 +22,7 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir, untrusted
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiclient_trio import untrusted
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import (
     AuthenticationError,
     ContextLengthExceeded,

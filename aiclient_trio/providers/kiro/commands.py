@@ -14,7 +14,7 @@ from typing import Any
 import click
 import trio
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro import credentials as creds
 from aiclient_trio.providers.kiro.login import (
     BUILDER_ID_START_URL,
@@ -30,7 +30,7 @@ __all__ = ["auth_command", "credential_summary", "revoke_credentials"]
 
 def _kiro_config() -> KiroConfig:
     try:
-        from aiclient_trio.config import load_config
+        from aiclient_trio.config.load import load_config
 
         return load_config().kiro
     except Exception:  # a broken config file must not block signing in

@@ -22,7 +22,7 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
 from aiclient_trio.providers.failures import watch_pool

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aiclient_trio import __version__
-from aiclient_trio.doctor.context import DoctorContext
+from aiclient_trio.cli.doctor.context import DoctorContext
 
 __all__ = ["LOG_LINES", "build_report", "literal_secrets", "redact_tree", "write_report"]
 
@@ -92,7 +92,7 @@ def _versions() -> dict[str, Any]:
 
 
 def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
-    from aiclient_trio.daemon import log_path
+    from aiclient_trio.daemon.main import log_path
     from aiclient_trio.log import tail_lines
 
     if ctx.daemon is not None and ctx.daemon.get("log_file"):
@@ -103,8 +103,8 @@ def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
 
 
 def build_report(ctx: DoctorContext) -> dict[str, Any]:
-    from aiclient_trio.config import config_to_dict
-    from aiclient_trio.doctor.network import hide_password
+    from aiclient_trio.cli.doctor.network import hide_password
+    from aiclient_trio.config.load import config_to_dict
 
     report = {
         "aiclient_doctor_report": 1,

@@ -15,7 +15,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
-from aiclient_trio import paths
+from aiclient_trio.config import paths
 
 __all__ = [
     "COMPLETE_VAR",
@@ -35,7 +35,7 @@ DAEMON_TIMEOUT = 1.0
 
 
 def _daemon_call(method: str) -> Any:
-    from aiclient_trio.control import ControlClient
+    from aiclient_trio.daemon.control import ControlClient
 
     try:
         return ControlClient(paths.control_socket(), timeout=DAEMON_TIMEOUT).call(method)

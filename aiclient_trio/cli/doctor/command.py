@@ -1,4 +1,4 @@
-# `aiclient doctor`: the command line of the doctor (aiclient_trio.doctor does the checks).
+# `aiclient doctor`: the command line of the doctor (aiclient_trio.cli.doctor does the checks).
 # Progress goes to stderr as each check finishes; the checklist (or --json) to stdout.
 """`aiclient doctor [--provider P] [--call] [--json] [--report FILE]`."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from aiclient_trio.completion import complete_providers
+from aiclient_trio.cli.completion import complete_providers
 from aiclient_trio.providers import registry
 
 __all__ = ["doctor"]
@@ -64,7 +64,7 @@ def doctor(
       aiclient doctor --report aiclient-report.json
       aiclient doctor --json | jq '.checks[] | select(.status != "ok")'
     """
-    from aiclient_trio.doctor import Check, DoctorOptions, run_doctor
+    from aiclient_trio.cli.doctor import Check, DoctorOptions, run_doctor
 
     def progress(check: Check) -> None:
         click.echo("  " + check.line(), err=True)
@@ -75,7 +75,7 @@ def doctor(
     options = DoctorOptions(provider=provider, call=call, timeout=timeout)
     ctx = run_doctor(options, on_check=progress, on_step=step)
     if report is not None:
-        from aiclient_trio.doctor.report import write_report
+        from aiclient_trio.cli.doctor.report import write_report
 
         written = write_report(ctx, report)
         click.echo(f"Report written to {written} (redacted; read it before you share it)", err=True)

@@ -13,9 +13,10 @@ from pathlib import Path
 import click
 
 from aiclient_trio import __version__
-from aiclient_trio.cli_config import config, provider
-from aiclient_trio.cli_doctor import doctor
-from aiclient_trio.cli_lifecycle import (
+from aiclient_trio.cli.completion import complete_models, completion
+from aiclient_trio.cli.config import config, provider
+from aiclient_trio.cli.doctor import doctor
+from aiclient_trio.cli.lifecycle import (
     NOT_RUNNING,
     call_daemon,
     fail,
@@ -26,12 +27,11 @@ from aiclient_trio.cli_lifecycle import (
     status,
     stop,
 )
-from aiclient_trio.cli_ops import auth_list, auth_revoke, models
-from aiclient_trio.completion import complete_models, completion
+from aiclient_trio.cli.ops import auth_list, auth_revoke, models
+from aiclient_trio.cli.service import service
+from aiclient_trio.cli.uninstall import uninstall
+from aiclient_trio.cli.version_check import version
 from aiclient_trio.providers import registry
-from aiclient_trio.service import service
-from aiclient_trio.uninstall import uninstall
-from aiclient_trio.version_check import version
 
 __all__ = ["main"]
 
@@ -93,7 +93,7 @@ def usage(since: str | None, until: str | None, group: str, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from aiclient_trio.usage_report import format_usage
+    from aiclient_trio.cli.usage_report import format_usage
 
     click.echo(format_usage(result))  # includes one quota line per provider
 
@@ -120,7 +120,7 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
       aiclient logs --level warning --lines 200
       aiclient logs -f
     """
-    from aiclient_trio.daemon import log_path
+    from aiclient_trio.daemon.main import log_path
     from aiclient_trio.log import tail_lines
 
     running = call_daemon("status", {"quota": False}, required=False)
@@ -259,8 +259,8 @@ def demo(port: int, host: str, log_level: str) -> None:
       aiclient demo
       aiclient demo --port 0
     """
-    from aiclient_trio.demo import DemoOptions
-    from aiclient_trio.demo import main as demo_main
+    from aiclient_trio.cli.demo import DemoOptions
+    from aiclient_trio.cli.demo import main as demo_main
 
     sys.exit(demo_main(DemoOptions(host=host, port=port, log_level=log_level)))
 
@@ -295,8 +295,8 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
       eval "$(aiclient env codex)" && codex --profile aiclient
       aiclient env openai
     """
-    from aiclient_trio import client_env
-    from aiclient_trio.cli_lifecycle import probe_url
+    from aiclient_trio.cli import client_env
+    from aiclient_trio.cli.lifecycle import probe_url
 
     config = load_or_exit()
     status_info = call_daemon("status", {"quota": False}, required=False)

@@ -11,8 +11,9 @@ import stat
 import sys
 from pathlib import Path
 
-from aiclient_trio import __version__, paths
-from aiclient_trio.doctor.context import DoctorContext
+from aiclient_trio import __version__
+from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.config import paths
 
 __all__ = ["check_install", "requirement_problem"]
 
@@ -23,7 +24,7 @@ _SPEC = re.compile(r"^\s*(>=|<=|==|!=|~=|>|<)\s*([^\s,]+)\s*$")
 
 def requirement_problem(requirement: str, installed: str | None) -> str | None:
     """Why `installed` does not satisfy `requirement` ("trio>=0.35,<0.36"), or None."""
-    from aiclient_trio.version_check import compare
+    from aiclient_trio.cli.version_check import compare
 
     match = _REQUIREMENT.match(requirement)
     if match is None:
@@ -55,7 +56,7 @@ def requirement_problem(requirement: str, installed: str | None) -> str | None:
 
 
 def _check_version(ctx: DoctorContext) -> None:
-    from aiclient_trio.version_check import check_release, upgrade_command
+    from aiclient_trio.cli.version_check import check_release, upgrade_command
 
     here = f"aiclient {__version__}"
     try:
@@ -83,7 +84,7 @@ def _check_python(ctx: DoctorContext) -> None:
 
 
 def _check_dependencies(ctx: DoctorContext) -> None:
-    from aiclient_trio.version_check import PACKAGE, upgrade_command
+    from aiclient_trio.cli.version_check import PACKAGE, upgrade_command
 
     try:
         requirements = importlib.metadata.requires(PACKAGE) or []
@@ -125,7 +126,7 @@ def _check_dependencies(ctx: DoctorContext) -> None:
 
 
 def _check_paths(ctx: DoctorContext) -> None:
-    from aiclient_trio.daemon import ledger_path, log_path
+    from aiclient_trio.daemon.main import ledger_path, log_path
 
     config = ctx.effective_config
     where = {
@@ -191,8 +192,8 @@ def _check_modes(ctx: DoctorContext) -> None:
 
 
 def _check_config(ctx: DoctorContext) -> None:
-    from aiclient_trio.config import ConfigError, default_config_path, load_config
-    from aiclient_trio.daemon import check_bind_safety
+    from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+    from aiclient_trio.daemon.main import check_bind_safety
 
     path = default_config_path()
     try:

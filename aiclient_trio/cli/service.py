@@ -27,7 +27,7 @@ from pathlib import Path
 
 import click
 
-from aiclient_trio import paths
+from aiclient_trio.config import paths
 
 __all__ = [
     "LAUNCHD_LABEL",
@@ -86,8 +86,8 @@ def service_environment(environ: Mapping[str, str] | None = None) -> dict[str, s
 
 def stop_timeout() -> float:
     """Seconds systemd waits after SIGTERM: the drain, its grace, and a margin."""
-    from aiclient_trio.config import ConfigError, default_config_path, load_config
-    from aiclient_trio.daemon import DRAIN_GRACE
+    from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+    from aiclient_trio.daemon.main import DRAIN_GRACE
 
     try:
         drain = load_config(path=default_config_path()).server.drain_timeout
@@ -300,8 +300,8 @@ def install(no_start: bool) -> None:
 
 def _stop_running_daemon() -> None:
     """A running daemon holds the PID lock the service's daemon needs: stop it first."""
-    from aiclient_trio.cli_lifecycle import _stop
-    from aiclient_trio.pidfile import running_pid
+    from aiclient_trio.cli.lifecycle import _stop
+    from aiclient_trio.daemon.pidfile import running_pid
 
     if running_pid(paths.pid_file()) is not None:
         click.echo("stopping the running daemon; the service starts it again")

@@ -1,6 +1,6 @@
 # `aiclient start|stop|restart|status`: the daemon's lifecycle seen from the command line.
 # The PID file's lock says whether a daemon runs; the control socket and /healthz say it is ready.
-"""Lifecycle commands, registered on the `aiclient` group by `aiclient_trio.cli`."""
+"""Lifecycle commands, registered on the `aiclient` group by `aiclient_trio.cli.main`."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from typing import Any, NoReturn
 
 import click
 
-from aiclient_trio import __version__, paths
-from aiclient_trio.config import ConfigError, default_config_path, load_config
-from aiclient_trio.config_types import Config
-from aiclient_trio.control import ControlClient, ControlError, DaemonNotRunning
-from aiclient_trio.pidfile import AlreadyRunning, running_pid
+from aiclient_trio import __version__
+from aiclient_trio.config import paths
+from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+from aiclient_trio.config.types import Config
+from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
+from aiclient_trio.daemon.pidfile import AlreadyRunning, running_pid
 
 __all__ = ["call_daemon", "fail", "load_or_exit", "restart", "start", "status", "stop"]
 
@@ -120,7 +121,7 @@ def _spawn(
     log_file: str | None,
     wait: float,
 ) -> None:
-    from aiclient_trio.daemon import check_bind_safety, log_path
+    from aiclient_trio.daemon.main import check_bind_safety, log_path
 
     try:
         check_bind_safety(config)
@@ -231,7 +232,7 @@ def start(
     if not foreground:
         _spawn(config, host, port, api_key, log_file, wait)
         return
-    from aiclient_trio.daemon import DaemonOptions, run_daemon
+    from aiclient_trio.daemon.main import DaemonOptions, run_daemon
 
     try:
         code = run_daemon(
@@ -359,7 +360,7 @@ def format_status(info: dict[str, Any]) -> str:
         f"  Log        {info.get('log_file')}",
         "  Providers",
     ]
-    from aiclient_trio.usage_report import format_quota
+    from aiclient_trio.cli.usage_report import format_quota
 
     providers = info.get("providers", {})
     quotas = info.get("quota") or {}

@@ -8,7 +8,7 @@ in the TOML layout: `api_key`, `server.port`, `providers.copilot.enabled`,
 `AICLIENT_API_KEY`, `AICLIENT_LOG_LEVEL`, `AICLIENT_LOG_FILE`, `AICLIENT_DEFAULT_PROVIDER`,
 `AICLIENT_OUTPUT_FORMAT`, and for every key `AICLIENT_` + the dotted key upper-cased with
 dots as underscores (`AICLIENT_SERVER_DRAIN_TIMEOUT`, `AICLIENT_PROVIDERS_KIRO_ENABLED`).
-Writing the file (`config set`, `config init`) lives in `aiclient_trio.config_file`.
+Writing the file (`config set`, `config init`) lives in `aiclient_trio.config.file`.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aiclient_trio import paths
-from aiclient_trio.config_types import (
+from aiclient_trio.config import paths
+from aiclient_trio.config.types import (
     Config,
     CopilotConfig,
     KiroConfig,

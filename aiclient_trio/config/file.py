@@ -20,15 +20,15 @@ from typing import Any
 
 import tomli_w
 
-from aiclient_trio import paths
-from aiclient_trio.config import (
+from aiclient_trio.config import paths
+from aiclient_trio.config.load import (
     ALIAS_PREFIX,
     ConfigError,
     flatten,
     read_file_layer,
     validate_flat,
 )
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 
 __all__ = ["STARTER_TEXT", "set_value", "write_atomic", "write_starter"]
 

@@ -1,7 +1,8 @@
 # `aiclient doctor`: checks a real setup end to end (install, daemon, providers, network and,
 # on request, real calls) and writes a redacted report to attach to a bug.
-"""The doctor: `run_doctor(options, progress)` runs every group of checks in order and returns
-the context holding the checklist (`checklist.exit_code()`: 0 ok, 1 failures, 2 warnings).
+"""The doctor: the `doctor` click command (`command`) and `run_doctor(options, ...)`, which
+runs every group of checks in order and returns the context holding the checklist
+(`checklist.exit_code()`: 0 ok, 1 failures, 2 warnings).
 
 Groups: `install`, `daemon` (daemon_checks), one per provider (providers), `network`, and
 `call` with `--call`. Each is a function over a `DoctorContext`; a group that cannot run
@@ -12,10 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from aiclient_trio.doctor.checklist import Check, Checklist, Status
-from aiclient_trio.doctor.context import DoctorContext, DoctorOptions
+from aiclient_trio.cli.doctor.checklist import Check, Checklist, Status
+from aiclient_trio.cli.doctor.command import doctor
+from aiclient_trio.cli.doctor.context import DoctorContext, DoctorOptions
 
-__all__ = ["Check", "Checklist", "DoctorContext", "DoctorOptions", "Status", "run_doctor"]
+__all__ = [
+    "Check",
+    "Checklist",
+    "DoctorContext",
+    "DoctorOptions",
+    "Status",
+    "doctor",
+    "run_doctor",
+]
 
 
 def run_doctor(
@@ -23,11 +33,11 @@ def run_doctor(
     on_check: Callable[[Check], None] = lambda check: None,
     on_step: Callable[[str], None] = lambda text: None,
 ) -> DoctorContext:
-    from aiclient_trio.doctor.calls import check_calls
-    from aiclient_trio.doctor.daemon_checks import check_daemon
-    from aiclient_trio.doctor.install import check_install
-    from aiclient_trio.doctor.network import check_network
-    from aiclient_trio.doctor.providers import check_providers
+    from aiclient_trio.cli.doctor.calls import check_calls
+    from aiclient_trio.cli.doctor.daemon_checks import check_daemon
+    from aiclient_trio.cli.doctor.install import check_install
+    from aiclient_trio.cli.doctor.network import check_network
+    from aiclient_trio.cli.doctor.providers import check_providers
 
     ctx = DoctorContext(options=options, checklist=Checklist(on_check=on_check))
     on_step("install: version, Python, dependencies, config, paths, file modes")

@@ -6,7 +6,7 @@ Methods: `status` ({quota?}: false skips the upstream quota calls), `config.show
 `config.set` ({key, value}), `config.reload`,
 `provider.enable` / `provider.disable` / `provider.reload` ({name}), `models` ({provider?}),
 `usage` ({since?, until?, group?}), `logs.tail` ({lines?, level?}). The wire format is
-in `aiclient_trio.control`.
+in `aiclient_trio.daemon.control`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from aiclient_trio.config import ConfigError, config_to_dict, parse_text_value
-from aiclient_trio.control import ControlError, Handler
+from aiclient_trio.config.load import ConfigError, config_to_dict, parse_text_value
+from aiclient_trio.daemon.control import ControlError, Handler
+from aiclient_trio.daemon.supervisor import describe_exception
 from aiclient_trio.log import tail_lines
 from aiclient_trio.providers.base import Provider
-from aiclient_trio.supervisor import describe_exception
 
 if TYPE_CHECKING:
-    from aiclient_trio.daemon import Daemon
+    from aiclient_trio.daemon.main import Daemon
 
 __all__ = ["control_handlers"]
 
@@ -56,8 +56,8 @@ async def ready_quotas(providers: Mapping[str, Provider], wait: float = 3.0) -> 
 
 
 def control_handlers(daemon: Daemon) -> dict[str, Handler]:
-    from aiclient_trio.config_file import set_value
-    from aiclient_trio.daemon import log_path
+    from aiclient_trio.config.file import set_value
+    from aiclient_trio.daemon.main import log_path
     from aiclient_trio.providers.registry import PROVIDER_NAMES
 
     async def status(params: Mapping[str, Any]) -> Any:

@@ -1,6 +1,6 @@
 # `aiclient config ...` and `aiclient provider ...`: the config file and runtime provider switches.
 # Changes are validated and written here, then applied to a running daemon over the control socket.
-"""Config and provider commands, registered on the `aiclient` group by `aiclient_trio.cli`."""
+"""Config and provider commands, registered on the `aiclient` group by `aiclient_trio.cli.main`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from typing import Any
 
 import click
 
-from aiclient_trio.cli_lifecycle import call_daemon, fail, load_or_exit
-from aiclient_trio.completion import complete_providers
-from aiclient_trio.config import ConfigError, config_to_dict, default_config_path, parse_text_value
+from aiclient_trio.cli.completion import complete_providers
+from aiclient_trio.cli.lifecycle import call_daemon, fail, load_or_exit
+from aiclient_trio.config.load import (
+    ConfigError,
+    config_to_dict,
+    default_config_path,
+    parse_text_value,
+)
 from aiclient_trio.providers import registry
 
 __all__ = ["config", "provider"]
@@ -43,7 +48,7 @@ def config_init(force: bool) -> None:
     Example:
       aiclient config init && $EDITOR ~/.config/aiclient/config.toml
     """
-    from aiclient_trio.config_file import write_starter
+    from aiclient_trio.config.file import write_starter
 
     path = default_config_path()
     if (
@@ -104,7 +109,7 @@ def config_set(key: str, value: str) -> None:
       aiclient config set providers.kiro.enabled false
       aiclient config set models.aliases.fast copilot/gpt-4.1,kiro/claude-haiku-4.5
     """
-    from aiclient_trio.config_file import set_value
+    from aiclient_trio.config.file import set_value
 
     path = default_config_path()
     try:
@@ -187,7 +192,7 @@ def provider() -> None:
 
 
 def _set_provider(name: str, enabled: bool) -> None:
-    from aiclient_trio.config_file import set_value
+    from aiclient_trio.config.file import set_value
 
     result = call_daemon(
         "provider.enable" if enabled else "provider.disable", {"name": name}, required=False

@@ -13,10 +13,11 @@ from typing import Any
 
 import httpx
 
-from aiclient_trio import __version__, paths
-from aiclient_trio.control import ControlClient, ControlError, DaemonNotRunning
-from aiclient_trio.doctor.context import DoctorContext
-from aiclient_trio.pidfile import running_pid
+from aiclient_trio import __version__
+from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.config import paths
+from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
+from aiclient_trio.daemon.pidfile import running_pid
 
 __all__ = ["check_daemon", "daemon_status", "port_in_use"]
 
@@ -54,7 +55,7 @@ def port_in_use(host: str, port: int) -> str | None:
 
 
 def _url(status: dict[str, Any]) -> str:
-    from aiclient_trio.cli_lifecycle import probe_url
+    from aiclient_trio.cli.lifecycle import probe_url
 
     return probe_url(str(status.get("url") or "")).rstrip("/")
 
@@ -154,7 +155,7 @@ def _check_host_guard(ctx: DoctorContext, status: dict[str, Any], client: httpx.
 
 
 def _check_api_key(ctx: DoctorContext, status: dict[str, Any], client: httpx.Client) -> None:
-    from aiclient_trio.daemon import is_loopback
+    from aiclient_trio.daemon.main import is_loopback
 
     url = _url(status)
     key = ctx.effective_config.api_key
@@ -228,7 +229,7 @@ def _check_control(ctx: DoctorContext) -> None:
 
 
 def _check_ledger(ctx: DoctorContext) -> None:
-    from aiclient_trio.daemon import ledger_path
+    from aiclient_trio.daemon.main import ledger_path
 
     config = ctx.effective_config
     if not config.ledger.enabled:

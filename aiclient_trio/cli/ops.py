@@ -21,8 +21,8 @@ from typing import Any
 
 import click
 
-from aiclient_trio.cli_lifecycle import call_daemon
-from aiclient_trio.completion import complete_providers
+from aiclient_trio.cli.completion import complete_providers
+from aiclient_trio.cli.lifecycle import call_daemon
 from aiclient_trio.providers import registry
 
 __all__ = [

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from aiclient_trio.doctor.context import DoctorContext
+from aiclient_trio.cli.doctor.context import DoctorContext
 
 __all__ = [
     "CLOCK_FAIL",
@@ -243,7 +243,7 @@ def _check_clock(ctx: DoctorContext) -> None:
 
 
 def check_network(ctx: DoctorContext) -> None:
-    from aiclient_trio.doctor.hosts import provider_urls
+    from aiclient_trio.cli.doctor.hosts import provider_urls
 
     proxy_ok = _check_proxy(ctx)
     ca_ok = _check_ca(ctx)

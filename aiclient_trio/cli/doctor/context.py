@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiclient_trio.config_types import Config
-from aiclient_trio.doctor.checklist import Checklist
+from aiclient_trio.cli.doctor.checklist import Checklist
+from aiclient_trio.config.types import Config
 
 __all__ = ["DoctorContext", "DoctorOptions"]
 

@@ -25,16 +25,17 @@ from typing import Any
 import trio
 from trio_util import AsyncValue
 
-from aiclient_trio import __version__, paths
-from aiclient_trio.config import ConfigError, load_config
-from aiclient_trio.config_types import Config
+from aiclient_trio import __version__
+from aiclient_trio.config import paths
+from aiclient_trio.config.load import ConfigError, load_config
+from aiclient_trio.config.types import Config
+from aiclient_trio.daemon.permissions import secure_private_trees
+from aiclient_trio.daemon.pidfile import PidLock
+from aiclient_trio.daemon.supervisor import ProviderManager
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.log import add_secrets, setup_logging
-from aiclient_trio.permissions import secure_private_trees
-from aiclient_trio.pidfile import PidLock
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
-from aiclient_trio.supervisor import ProviderManager
 
 __all__ = ["DaemonOptions", "check_bind_safety", "log_path", "run_daemon"]
 
@@ -194,8 +195,8 @@ class Daemon:
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until stopped; `task_status` reports the bound URLs once HTTP listens."""
-        from aiclient_trio.control import ControlServer
-        from aiclient_trio.daemon_control import control_handlers
+        from aiclient_trio.daemon.control import ControlServer
+        from aiclient_trio.daemon.methods import control_handlers
 
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
@@ -303,7 +304,7 @@ class Daemon:
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the file and apply it; ConfigError keeps the running config."""
-        from aiclient_trio.config import diff_keys, restart_keys
+        from aiclient_trio.config.load import diff_keys, restart_keys
         from aiclient_trio.log import set_level
 
         self.reloads["attempts"] += 1

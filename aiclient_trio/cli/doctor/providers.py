@@ -19,11 +19,11 @@ from typing import Any
 import trio
 import trio.testing
 
-from aiclient_trio import paths
-from aiclient_trio.config_types import Config
-from aiclient_trio.control import ControlClient, ControlError, DaemonNotRunning
-from aiclient_trio.doctor.context import DoctorContext
-from aiclient_trio.doctor.diagnose import Diagnosis, diagnose, kiro_region_problem
+from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.cli.doctor.diagnose import Diagnosis, diagnose, kiro_region_problem
+from aiclient_trio.config import paths
+from aiclient_trio.config.types import Config
+from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
 from aiclient_trio.providers import registry
 
 __all__ = ["check_providers", "probe"]
@@ -138,7 +138,7 @@ def _profile_region(name: str) -> str | None:
 def _check_credential(ctx: DoctorContext, name: str) -> bool:
     import time
 
-    from aiclient_trio.cli_ops import when
+    from aiclient_trio.cli.ops import when
 
     try:
         summary = registry.credential_summary(name)

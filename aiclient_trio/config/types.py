@@ -2,7 +2,7 @@
 
 The daemon swaps a whole `Config` on reload; a request keeps the snapshot it started with.
 Loading, merging (flags > environment > file > defaults) and validation live in
-`aiclient_trio.config`; this module only declares the shape and the defaults, so every
+`aiclient_trio.config.load`; this module only declares the shape and the defaults, so every
 part of the code base can depend on it without pulling in I/O.
 """
 

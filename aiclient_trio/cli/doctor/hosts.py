@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 
 __all__ = ["provider_urls"]
 
