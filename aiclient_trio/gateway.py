@@ -22,6 +22,7 @@ from aiclient_trio.reliability import Reliability
 from aiclient_trio.untrusted import client_text
 
 if TYPE_CHECKING:
+    from aiclient_trio.dashboard import Dashboard
     from aiclient_trio.ledger import Ledger
     from aiclient_trio.metrics import GatewayMetrics
 
@@ -80,11 +81,15 @@ class Gateway:
     active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
     # Called synchronously for every finished request (ledger, metrics, log line).
     observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    # Called synchronously as each API request starts: (request id, endpoint, unix time).
+    start_observers: list[Callable[[str, str, float], None]] = field(default_factory=list)
     # Circuit breakers per provider and rate-limit buckets per client.
     reliability: Reliability = field(default_factory=Reliability)
     # The usage ledger and metrics, when the daemon runs them (tests may leave them out).
     ledger: Ledger | None = None
     metrics: GatewayMetrics | None = None
+    # The dashboard at /ui, when the daemon runs one.
+    dashboard: Dashboard | None = None
 
     def expire_drain(self) -> None:
         """The drain deadline passed (or a second signal came): end every request in flight,
@@ -101,6 +106,10 @@ class Gateway:
 
     def discard_work(self, work: DrainableWork) -> None:
         self.live_work.discard(work)
+
+    def announce_start(self, request_id: str, endpoint: str) -> None:
+        for observer in self.start_observers:
+            observer(request_id, endpoint, time.time())
 
     def record(self, rec: RequestRecord) -> None:
         """Hand a finished request to every observer. The client's strings in it are made

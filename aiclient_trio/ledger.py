@@ -281,6 +281,58 @@ class Ledger:
             "premium_requests": {"today": today[0] or 0, "this_month": month[0] or 0},
         }
 
+    async def series(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        """Per time bucket (`bucket` seconds, aligned to UTC) and model since `since`: requests,
+        tokens, premium requests and credits. Rows are {"t": bucket start, "model", ...}."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._series, since, bucket)
+
+    async def request_row(self, request_id: str) -> dict[str, Any] | None:
+        """The newest ledger row of `request_id` (metadata only: the ledger holds no content)."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._request_row, request_id)
+
+    def _series(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        model = "COALESCE(provider, '-') || '/' || COALESCE(upstream_model, client_model, '-')"
+        sql = (
+            f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {model} AS m, COUNT(*), "
+            "SUM(input_tokens), SUM(output_tokens), "
+            f"SUM({_PREMIUM}), SUM(credits), SUM(status != 'ok') "
+            "FROM requests WHERE ts >= ? GROUP BY t, m ORDER BY t, m"
+        )
+        with self._lock:
+            conn = self._reader()
+            try:
+                rows = conn.execute(sql, (bucket, bucket, since)).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"cannot read {self.path}: {exc}") from exc
+        names = ("requests", "input_tokens", "output_tokens", "premium_requests", "credits")
+        return [
+            {
+                "t": row[0],
+                "model": row[1],
+                **dict(zip(names, (v or 0 for v in row[2:7]), strict=True)),
+                "errors": row[7] or 0,
+            }
+            for row in rows
+        ]
+
+    def _request_row(self, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            conn = self._reader()
+            try:
+                cursor = conn.execute(
+                    f"SELECT {_COLUMNS} FROM requests WHERE request_id = ? "
+                    "ORDER BY id DESC LIMIT 1",
+                    (request_id,),
+                )
+                row = cursor.fetchone()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"cannot read {self.path}: {exc}") from exc
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
+
     def _clear(self, before: float | None) -> int:
         with self._lock:
             conn = self._reader()

@@ -290,6 +290,7 @@ def banner(endpoint: Endpoint, *, home: str | None = None) -> str:
         "",
         f"Gateway: {endpoint.base_url}   (OpenAI: {endpoint.v1}, Anthropic: {endpoint.base_url})",
         f"API key: {endpoint.api_key if endpoint.api_key else 'none needed (any value works)'}",
+        f"Dashboard: {endpoint.base_url}/ui   (providers, sign-in, usage, live requests, logs)",
     ]
     if home:
         head.append(f"Home:    {home} (temporary, removed on exit)")

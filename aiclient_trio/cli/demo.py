@@ -186,6 +186,11 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
 
     async with trio.open_nursery() as nursery:
         state = SimState(github_tokens={DEMO_GITHUB_TOKEN}, login="demo-user")
+        # A device-flow sign-in (the dashboard's "Sign in") is authorised at the second poll.
+        state.faults.device_polls = [
+            {"error": "authorization_pending"},
+            {"access_token": DEMO_GITHUB_TOKEN, "token_type": "bearer", "scope": "read:user"},
+        ]
         copilot = await nursery.start(serve_copilot_simulators, state)
         kiro = await nursery.start(serve_kiro_simulator)
         config_path = paths.config_file()

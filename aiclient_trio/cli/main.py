@@ -15,6 +15,7 @@ import click
 from aiclient_trio import __version__
 from aiclient_trio.cli.completion import complete_models, completion
 from aiclient_trio.cli.config import config, provider
+from aiclient_trio.cli.dashboard import dashboard
 from aiclient_trio.cli.doctor import doctor
 from aiclient_trio.cli.lifecycle import (
     NOT_RUNNING,
@@ -62,7 +63,7 @@ for _group in (config, provider):
     main.add_command(_group)
 
 # Operations: models, service, uninstall, version, completion (auth list/revoke below).
-for _command in (models, service, uninstall, version, completion, doctor):
+for _command in (models, service, uninstall, version, completion, dashboard, doctor):
     main.add_command(_command)
 
 
@@ -325,6 +326,7 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
 
 SHORT_HELP: dict[tuple[str, ...], str] = {
     ("completion",): "Print the shell completion script (bash, zsh, fish).",
+    ("dashboard",): "Open the daemon's web dashboard (or print its URL).",
     ("demo",): "Try it without an account: gateway + simulated upstreams.",
     ("doctor",): "Check the setup end to end; say what is wrong and the fix.",
     ("models",): "List the ready providers' models, limits and aliases.",

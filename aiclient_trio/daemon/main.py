@@ -203,8 +203,10 @@ class Daemon:
                 self._nursery = nursery
                 self.manager = ProviderManager(self.gateway, nursery, self._create)
                 self._start_ledger_and_metrics(nursery)
-                control = ControlServer(paths.control_socket(), control_handlers(self))
+                handlers = control_handlers(self)
+                control = ControlServer(paths.control_socket(), handlers)
                 await nursery.start(control.serve)
+                await self._start_dashboard(nursery, handlers)
                 nursery.start_soon(self._watch_signals, signals)
                 nursery.start_soon(self._drain_deadline)
                 config = self.gateway.config.value
@@ -226,6 +228,14 @@ class Daemon:
                     await self.manager.stop_all()
                 nursery.cancel_scope.cancel()
         log.info("aiclient stopped")
+
+    async def _start_dashboard(self, nursery: trio.Nursery, handlers: dict[str, Any]) -> None:
+        """The dashboard at /ui (unless an embedder set its own); changes go through `handlers`."""
+        from aiclient_trio.dashboard import Dashboard
+
+        if self.gateway.dashboard is None:
+            self.gateway.dashboard = Dashboard(self.gateway, handlers, self.provider_names)
+        await nursery.start(self.gateway.dashboard.run)
 
     async def _serve_http(self, *, task_status: trio.TaskStatus[list[str]]) -> None:
         import hypercorn.config

@@ -415,6 +415,15 @@ class CopilotProvider(Provider):
                     item["embedding"] = encode_base64_floats(vector)
         return dict(data)
 
+    def describe(self) -> dict[str, Any]:
+        token = self.tokens.current if self.tokens is not None else None
+        facts: dict[str, Any] = {"api_version": self._cc.api_version}
+        if token is not None:
+            facts.update(endpoint=token.api_url, token_expires_at=token.expires_at)
+            if token.sku:
+                facts["plan"] = token.sku
+        return facts
+
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()
         return fresh if fresh is not None else self._quota

@@ -201,6 +201,17 @@ class KiroProvider(Provider):
     def resolve_model(self, name: str) -> ModelInfo:
         return resolve_model_id(name, self._models)
 
+    def describe(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "endpoint": self._api_base(),
+            "api_version": f"KiroIDE-{self.kiro.kiro_version}",
+        }
+        if self.auth.expires_at is not None:
+            facts["token_expires_at"] = self.auth.expires_at
+        if self.auth.auth_method:
+            facts["plan"] = self.auth.auth_method
+        return facts
+
     def _api_base(self) -> str:
         return client.api_base(self.kiro, client.api_region(self.kiro, self.auth.profile_arn))
 
