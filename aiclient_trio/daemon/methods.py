@@ -26,6 +26,7 @@ from aiclient_trio.errors import GatewayError
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.log import tail_lines
 from aiclient_trio.providers.base import Provider
+from aiclient_trio.providers.failures import last_failures
 from aiclient_trio.providers.registry import PROVIDER_NAMES
 from aiclient_trio.server.routes import usage_summary
 
@@ -91,6 +92,7 @@ class ControlMethods:
             "models": self.models,
             "usage": self.usage,
             "logs.tail": self.logs_tail,
+            "upstream.failures": self.upstream_failures,
         }
 
     async def status(self, params: Mapping[str, Any]) -> Any:
@@ -193,6 +195,9 @@ class ControlMethods:
             raise ControlError("invalid_params", "'level' must be a string such as 'warning'")
         path = log_path(self.daemon.gateway.config.value)
         return {"path": str(path), "lines": tail_lines(path, lines, level)}
+
+    async def upstream_failures(self, params: Mapping[str, Any]) -> Any:
+        return last_failures()  # redacted: for `aiclient doctor --report`
 
 
 def control_handlers(daemon: DaemonState) -> dict[str, Handler]:
