@@ -18,7 +18,7 @@ import trio.testing
 from copilot_helpers import start_copilot_for_tests, start_provider, start_simulators
 from fakes import make_gateway, serve
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot import CopilotSimulator

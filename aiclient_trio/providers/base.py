@@ -255,6 +255,11 @@ class Provider(abc.ABC):
         """OpenAI embeddings; `body["encoding_format"]` is "float" or "base64"."""
         raise NotFound(f"{self.name} does not serve embeddings", param="model")
 
+    def describe(self) -> dict[str, Any]:
+        """Facts for status screens, never a secret: {"endpoint": base URL in use,
+        "api_version": str, "token_expires_at": unix seconds, "plan": str}, each optional."""
+        return {}
+
     async def quota(self) -> dict[str, Any] | None:
         """Upstream quota, or None if unknown. Shape: {"remaining": n, "limit": n, "unit":
         "premium requests", "unlimited": bool, "resets_at": "YYYY-MM-DD", "raw": {...}}."""

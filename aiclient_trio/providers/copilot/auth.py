@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 import trio
 
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio import untrusted
+from aiclient_trio.config.paths import credentials_dir, ensure_private_dir
+from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.errors import AuthenticationError, GatewayError, RateLimited, UpstreamError
-from aiclient_trio.paths import credentials_dir, ensure_private_dir
 from aiclient_trio.providers.copilot.headers import github_headers
 
 __all__ = [
@@ -121,7 +122,7 @@ def save_credential(credential: StoredCredential, directory: Path | None = None)
 def load_credential(directory: Path | None = None) -> StoredCredential | None:
     path = credential_path(directory)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = untrusted.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     token = data.get("github_token") if isinstance(data, dict) else None

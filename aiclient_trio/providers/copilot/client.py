@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from aiclient_trio import ir
-from aiclient_trio.config_types import CopilotConfig, UpstreamConfig
+from aiclient_trio import ir, untrusted
+from aiclient_trio.config.types import CopilotConfig, UpstreamConfig
 from aiclient_trio.errors import (
     ContextLengthExceeded,
     GatewayError,
@@ -40,12 +40,11 @@ from aiclient_trio.providers.copilot.auth import (
     TokenRevoked,
 )
 from aiclient_trio.providers.copilot.headers import capi_headers
-from aiclient_trio.providers.transport import Response, Upstream, make_upstream_client
+from aiclient_trio.upstream import Pool, Response, Timeouts
 
 __all__ = [
     "CapiClient",
-    "make_capi_transport",
-    "make_http_client",
+    "make_pool",
     "map_upstream_error",
     "version_refused",
 ]
@@ -53,30 +52,17 @@ __all__ = [
 _MAX_MESSAGE = 500
 
 
-def make_http_client(upstream: UpstreamConfig) -> httpx.AsyncClient:
-    """The provider's one pooled client: explicit limits (many concurrent streams) and timeouts.
-
-    `read` bounds both the wait for the first byte and the idle time between chunks.
-    """
-    return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-        timeout=httpx.Timeout(
+def make_pool(upstream: UpstreamConfig) -> Pool:
+    """The provider's one connection pool (CAPI calls directly; sign-in, token and quota
+    calls through httpx on it). `read` bounds both the wait for the first byte and the idle
+    time between chunks."""
+    return Pool(
+        Timeouts(
             connect=upstream.connect_timeout,
             read=max(upstream.first_byte_timeout, upstream.idle_timeout),
             write=60.0,
             pool=upstream.connect_timeout,
-        ),
-        follow_redirects=False,
-    )
-
-
-def make_capi_transport(upstream: UpstreamConfig) -> Upstream:
-    """The lean pooled client for CAPI calls (httpx when a proxy is configured)."""
-    return make_upstream_client(
-        connect_timeout=upstream.connect_timeout,
-        read_timeout=max(upstream.first_byte_timeout, upstream.idle_timeout),
-        write_timeout=60.0,
-        pool_timeout=upstream.connect_timeout,
+        )
     )
 
 
@@ -85,7 +71,7 @@ def _extract(raw: bytes, content_type: str) -> tuple[str, str | None]:
     text = raw.decode("utf-8", "replace").strip()
     if "json" in content_type or text.startswith("{"):
         try:
-            data = json.loads(text)
+            data = untrusted.loads(text)
         except ValueError:
             data = None
         if isinstance(data, dict):
@@ -264,7 +250,7 @@ def transport_error(exc: httpx.HTTPError) -> GatewayError:
 class CapiClient:
     """POSTs to CAPI with the current token; one refresh and one replay on 401 or 403."""
 
-    def __init__(self, http: Upstream, config: CopilotConfig, tokens: TokenManager) -> None:
+    def __init__(self, http: Pool, config: CopilotConfig, tokens: TokenManager) -> None:
         self.http = http
         self.config = config
         self.tokens = tokens
@@ -293,7 +279,7 @@ class CapiClient:
 
     async def get_json(self, path: str, request_id: str) -> Any:
         async with self.open("GET", path, None, request_id=request_id, intent="model-access") as r:
-            return json.loads(await r.aread())
+            return untrusted.loads(await r.aread())
 
     @asynccontextmanager
     async def open(

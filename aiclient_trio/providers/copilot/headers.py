@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.config.types import CopilotConfig
 
 __all__ = [
     "KNOWN_ANTHROPIC_BETAS",

@@ -21,8 +21,8 @@ import httpx
 import trio
 from trio_util import AsyncValue
 
-from aiclient_trio import ir
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio import ir, untrusted
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -67,8 +67,7 @@ from aiclient_trio.providers.copilot.bodies import (
 from aiclient_trio.providers.copilot.client import (
     VERSION_SETTINGS,
     CapiClient,
-    make_capi_transport,
-    make_http_client,
+    make_pool,
     transport_error,
 )
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
@@ -85,7 +84,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -105,8 +104,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.http = make_http_client(config.upstream)  # sign-in, token and quota calls
-        self.upstream = make_capi_transport(config.upstream)  # the hot path: CAPI calls
+        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
@@ -465,7 +464,7 @@ class CopilotProvider(Provider):
             "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
         ) as response:
             try:
-                data = json.loads(await response.aread())
+                data = untrusted.loads(await response.aread())
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             except ValueError:
@@ -476,6 +475,15 @@ class CopilotProvider(Provider):
                 if isinstance(vector, list):
                     item["embedding"] = encode_base64_floats(vector)
         return dict(data)
+
+    def describe(self) -> dict[str, Any]:
+        token = self.tokens.current if self.tokens is not None else None
+        facts: dict[str, Any] = {"api_version": self._cc.api_version}
+        if token is not None:
+            facts.update(endpoint=token.api_url, token_expires_at=token.expires_at)
+            if token.sku:
+                facts["plan"] = token.sku
+        return facts
 
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()

@@ -7,13 +7,13 @@ never anything from our request (tokens stay out of every message).
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio import untrusted
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import (
     AuthenticationError,
     ContextLengthExceeded,
@@ -118,7 +118,7 @@ def request_headers(
 
 def _parse(body: bytes) -> tuple[str, str]:
     try:
-        data = json.loads(body) if body else {}
+        data = untrusted.loads(body) if body else {}
     except ValueError:
         return body[:200].decode("utf-8", "replace"), ""
     if not isinstance(data, dict):
@@ -132,7 +132,7 @@ def _error_type(headers: Mapping[str, str], body: bytes) -> str:
     name = headers.get("x-amzn-errortype", "")
     if not name:
         try:
-            data = json.loads(body)
+            data = untrusted.loads(body)
             name = str(data.get("__type", "")) if isinstance(data, dict) else ""
         except ValueError:
             name = ""

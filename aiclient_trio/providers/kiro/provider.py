@@ -1,6 +1,6 @@
 """The Kiro provider: IR requests to CodeWhisperer and its event stream back to IR events.
 
-Calls go through the lean pooled client of `providers/transport.py` (httpx for sign-in and
+Calls go through one `upstream.Pool` (directly on the hot path, through httpx for sign-in and
 the model list); the response body is read with `aiter_raw()` into the sans-I/O event-stream
 decoder, so leaving `open_stream` closes the upstream call at once. A 401/403 "bearer token
 invalid" forces one refresh and one retry.
@@ -22,7 +22,7 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
 from aiclient_trio.providers.kiro import client
@@ -32,7 +32,7 @@ from aiclient_trio.providers.kiro.credentials import TokenStore
 from aiclient_trio.providers.kiro.models import FALLBACK_MODELS, parse_model_list, resolve_model_id
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
-from aiclient_trio.providers.transport import Response, make_upstream_client
+from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
 
 __all__ = ["KiroProvider"]
 
@@ -117,22 +117,17 @@ class KiroProvider(Provider):
         self.config = config
         self.kiro = config.kiro
         upstream = config.upstream
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            timeout=httpx.Timeout(
+        # One pool: the hot path (generateAssistantResponse) calls it directly, sign-in,
+        # model-list and quota calls go through httpx on the same connections.
+        self._upstream = Pool(
+            Timeouts(
                 connect=upstream.connect_timeout,
                 read=upstream.idle_timeout,
                 write=upstream.idle_timeout,
                 pool=upstream.connect_timeout,
-            ),
+            )
         )
-        # The hot path (generateAssistantResponse) goes through the lean pooled client.
-        self._upstream = make_upstream_client(
-            connect_timeout=upstream.connect_timeout,
-            read_timeout=upstream.idle_timeout,
-            write_timeout=upstream.idle_timeout,
-            pool_timeout=upstream.connect_timeout,
-        )
+        self._http = http_client(self._upstream)
         self.auth = KiroAuth(
             self.kiro,
             self._http,
@@ -201,6 +196,17 @@ class KiroProvider(Provider):
 
     def resolve_model(self, name: str) -> ModelInfo:
         return resolve_model_id(name, self._models)
+
+    def describe(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "endpoint": self._api_base(),
+            "api_version": f"KiroIDE-{self.kiro.kiro_version}",
+        }
+        if self.auth.expires_at is not None:
+            facts["token_expires_at"] = self.auth.expires_at
+        if self.auth.auth_method:
+            facts["plan"] = self.auth.auth_method
+        return facts
 
     def _api_base(self) -> str:
         return client.api_base(self.kiro, client.api_region(self.kiro, self.auth.profile_arn))
