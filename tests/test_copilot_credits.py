@@ -23,6 +23,7 @@ from fakes import Records, make_gateway, serve
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiclient_trio import ir
+from aiclient_trio.cli.usage_report import format_quota, format_usage
 from aiclient_trio.gateway import Gateway, RequestRecord
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.metrics import GatewayMetrics
@@ -32,7 +33,6 @@ from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_billing import copilot_usage, with_token_prices
 from aiclient_trio.simulator.copilot_kit import SimState
 from aiclient_trio.simulator.copilot_models import SIM_MODELS
-from aiclient_trio.usage_report import format_quota, format_usage
 
 ASK = [{"role": "user", "content": "How much does this cost?"}]
 
