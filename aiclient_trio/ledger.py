@@ -306,7 +306,11 @@ class Ledger:
         return await trio.to_thread.run_sync(self._request_row, request_id)
 
     def _series(self, since: float, bucket: float) -> list[dict[str, Any]]:
-        model = "COALESCE(provider, '-') || '/' || COALESCE(upstream_model, client_model, '-')"
+        # A request no provider took (unknown model) counts under the name the client asked.
+        model = (
+            "CASE WHEN provider IS NULL THEN COALESCE(client_model, '-') "
+            "ELSE provider || '/' || COALESCE(upstream_model, client_model, '-') END"
+        )
         sql = (
             f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {model} AS m, COUNT(*), "
             "SUM(input_tokens), SUM(output_tokens), "

@@ -296,7 +296,7 @@ def banner(endpoint: Endpoint, *, home: str | None = None) -> str:
         head.append(f"Home:    {home} (temporary, removed on exit)")
         head.append(
             f"CLI:     XDG_CONFIG_HOME={home}/config XDG_RUNTIME_DIR={home}/run"
-            " aiclient status   (or models, env ..., usage)"
+            " aiclient status   (or doctor, models, env ..., usage)"
         )
     head += ["", "Models:", models]
     if embeddings:

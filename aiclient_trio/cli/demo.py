@@ -73,6 +73,9 @@ class DemoRun:
     endpoint: client_env.Endpoint
     providers: dict[str, Provider]
     stop: Callable[[], None]
+    # The simulators' handles (CopilotSimulator, KiroSimulator): tests inject faults there.
+    copilot: Any = None
+    kiro: Any = None
 
 
 @contextlib.contextmanager
@@ -231,7 +234,9 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
                 gateway.draining.set()
 
             endpoint = demo_endpoint(url, config.api_key, gateway.providers)
-            task_status.started(DemoRun(home, url, endpoint, dict(gateway.providers), stop))
+            task_status.started(
+                DemoRun(home, url, endpoint, dict(gateway.providers), stop, copilot, kiro)
+            )
             options.echo(client_env.banner(endpoint, home=str(home)))
             await done.wait()
         finally:

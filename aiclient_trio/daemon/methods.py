@@ -161,6 +161,11 @@ def control_handlers(daemon: Daemon) -> dict[str, Handler]:
         path = log_path(daemon.gateway.config.value)
         return {"path": str(path), "lines": tail_lines(path, lines, level)}
 
+    async def upstream_failures(params: Mapping[str, Any]) -> Any:
+        from aiclient_trio.providers.failures import last_failures
+
+        return last_failures()  # redacted: for `aiclient doctor --report`
+
     return {
         "status": status,
         "config.show": config_show,
@@ -172,4 +177,5 @@ def control_handlers(daemon: Daemon) -> dict[str, Handler]:
         "models": models,
         "usage": usage,
         "logs.tail": logs_tail,
+        "upstream.failures": upstream_failures,
     }

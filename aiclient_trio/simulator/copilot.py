@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -501,7 +502,10 @@ async def serve_copilot_simulators(
     """Serve the fake GitHub and the fake Copilot API on two 127.0.0.1 ports."""
     state = state or SimState()
     async with trio.open_nursery() as nursery:
-        api_url: str = await nursery.start(serve_app, CopilotAPISimulator(state))
+        api_url: str = await nursery.start(
+            partial(serve_app, clock_offset=lambda: state.faults.clock_offset),
+            CopilotAPISimulator(state),
+        )
         state.api_url = api_url
         github_url: str = await nursery.start(serve_github_simulator, state)
         task_status.started(CopilotSimulator(state, github_url, api_url))

@@ -199,4 +199,8 @@ async def serve_github_simulator(
     state: SimState, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Serve the fake GitHub on 127.0.0.1:0; reports its base URL (web and API share it)."""
-    await serve_app(GitHubSimulator(state), task_status=task_status)
+    await serve_app(
+        GitHubSimulator(state),
+        task_status=task_status,
+        clock_offset=lambda: state.faults.clock_offset,
+    )

@@ -84,6 +84,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
@@ -104,7 +105,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        # The hot path: CAPI calls (its failed answers are kept for `aiclient doctor`).
+        self.upstream = watch_pool(make_pool(config.upstream), self.name)
         self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
