@@ -34,7 +34,8 @@ class RequestRecord:
     usage: ir.Usage | None = None
     time_to_first_byte: float | None = None
     initiator: str | None = None  # Copilot X-Initiator: "user" (premium) or "agent"
-    credits: float | None = None  # Kiro metering, when reported
+    credits: float | None = None  # Kiro metering / Copilot AI credits, when known
+    credits_estimated: bool = False  # Copilot: estimated from token prices, not reported
     premium: float | None = None  # Copilot premium requests billed (multiplier x user turn)
     error_kind: str | None = None
     # Fallback chain: targets tried before the one that answered ("copilot/x", ...).

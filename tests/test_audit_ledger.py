@@ -144,6 +144,7 @@ async def test_every_row_field_is_stored(tmp_path: Path) -> None:
         time_to_first_byte=0.125,
         initiator="agent",
         credits=0.42,
+        credits_estimated=True,
         premium=0.0,
         error_kind="overloaded",
         fallback_from=("copilot/a", "copilot/b"),
@@ -186,4 +187,5 @@ async def test_every_row_field_is_stored(tmp_path: Path) -> None:
         "error_kind": "overloaded",
         "fallback_from": "copilot/a,copilot/b",
         "premium": 0.0,
+        "credits_estimated": 1,
     }

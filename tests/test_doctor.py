@@ -61,6 +61,8 @@ def test_exit_status_is_0_ok_1_failed_2_warnings_only() -> None:
     assert lines[2] == "  [FAIL] daemon   running: not running"
     assert lines[3].strip() == "fix: aiclient start"
     assert lines[-1] == "Result: 1 failed, 1 warning(s), 1 ok, 1 skipped"
+    checklist.ok("install", "config", "valid")
+    assert "  [  ok] install  python, config" in checklist.render()
 
 
 def test_checks_skipped_for_one_reason_share_a_line() -> None:

@@ -149,6 +149,13 @@ class SimState:
     # CAPI answers HTTP 466 to an X-GitHub-Api-Version older than this (since 2026-02-11;
     # the exact cut-off is unknown, official clients moved to 2025-10-01 and later).
     min_api_version: str = "2025-10-01"
+    # AI-credit billing (since 2026-06-01; False: an annual plan still billed per premium
+    # request, answers carry no `copilot_usage`), and where chat answers put `copilot_usage`:
+    # "beside" `usage` (peers' captures), "inside" it (the official type) or "none".
+    token_billing: bool = True
+    copilot_usage_at: str = "beside"
+    # The prompt cache: cache key -> prompt tokens written under it.
+    prompt_cache: dict[str, int] = field(default_factory=dict)
 
     def issue_copilot_token(self) -> tuple[str, int]:
         self.tokens_issued += 1

@@ -98,6 +98,7 @@ def _check_dependencies(ctx: DoctorContext) -> None:
         return
     problems: list[str] = []
     found: list[str] = []
+    seen: set[str] = set()
     for requirement in requirements:
         if "extra ==" in requirement:
             continue
@@ -105,6 +106,9 @@ def _check_dependencies(ctx: DoctorContext) -> None:
         if match is None:
             continue
         name = match.group(1)
+        if name.lower() in seen:
+            continue
+        seen.add(name.lower())
         try:
             installed: str | None = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
