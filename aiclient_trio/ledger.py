@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import trio
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.untrusted import client_text, scrub
 
 __all__ = [

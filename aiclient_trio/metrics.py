@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram", "Registry"]
 

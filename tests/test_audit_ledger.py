@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_ledger import _record
 
 from aiclient_trio import ir
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, UsageQuery
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.record import RequestRecord
 
 DAY = 86400.0
 

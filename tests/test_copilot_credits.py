@@ -24,11 +24,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiclient_trio import ir
 from aiclient_trio.cli.usage_report import format_quota, format_usage
-from aiclient_trio.gateway import Gateway, RequestRecord
+from aiclient_trio.gateway import Gateway
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.billing import PriceTier, TokenPrices, parse_token_prices
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_billing import copilot_usage, with_token_prices
 from aiclient_trio.simulator.copilot_kit import SimState

@@ -116,7 +116,10 @@ def test_banner_has_every_section() -> None:
     for title in ("curl", "openai", "anthropic", "Claude Code", "Codex CLI"):
         assert f"── {title} " in banner
     assert "Gateway: http://127.0.0.1:9999" in banner and "/tmp/h" in banner
-    assert "XDG_CONFIG_HOME=/tmp/h/config XDG_RUNTIME_DIR=/tmp/h/run aiclient status" in banner
+    assert (
+        "XDG_CONFIG_HOME=/tmp/h/config XDG_STATE_HOME=/tmp/h/state XDG_RUNTIME_DIR=/tmp/h/run "
+        "aiclient status" in banner
+    )
     assert banner.rstrip().endswith("Stop with Ctrl-C.")
 
 

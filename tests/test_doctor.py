@@ -61,6 +61,8 @@ def test_exit_status_is_0_ok_1_failed_2_warnings_only() -> None:
     assert lines[2] == "  [FAIL] daemon   running: not running"
     assert lines[3].strip() == "fix: aiclient start"
     assert lines[-1] == "Result: 1 failed, 1 warning(s), 1 ok, 1 skipped"
+    checklist.ok("install", "config", "valid")
+    assert "  [  ok] install  python, config" in checklist.render()
 
 
 def test_checks_skipped_for_one_reason_share_a_line() -> None:
@@ -82,6 +84,28 @@ def test_clock_skew_from_a_date_header() -> None:
     sent = 1_800_000_000.0
     assert clock_skew("Fri, 15 Jan 2027 08:10:00 GMT", sent, sent + 0.2) == pytest.approx(599.9)
     assert clock_skew("garbage", sent, sent) is None
+
+
+def test_diagnosis_table_for_kiro_answers() -> None:
+    from aiclient_trio.cli.doctor.diagnose import diagnose
+    from aiclient_trio.config.types import Config
+
+    def failure(status: int, path: str, body: str) -> dict[str, Any]:
+        return {"status": status, "path": path, "url": f"https://h.example{path}",
+                "headers": [], "first_bytes": body}  # fmt: skip
+
+    gone = diagnose(
+        "kiro", {"state": "ready"}, failure(404, "/", '{"message":"Not Found"}'), Config()
+    )
+    assert gone is not None and gone.kind == "retired_host" and "h.example" in gone.detail
+    refused = failure(403, "/ListAvailableModels", '{"message":"Invalid token"}')
+    region = diagnose("kiro", {"state": "ready"}, refused, Config(), "eu-central-1")
+    assert region is not None and region.kind == "wrong_region"
+    assert "eu-central-1" in region.fix
+    grant = failure(400, "/refreshToken", '{"error":"invalid_grant"}')
+    expired = diagnose("kiro", {"state": "unauthenticated"}, grant, Config())
+    assert expired is not None and expired.kind == "refresh_expired"
+    assert diagnose("kiro", {"state": "ready"}, None, Config()) is None
 
 
 # -- wiring -------------------------------------------------------------------------------------
@@ -231,16 +255,16 @@ async def test_port_taken_is_named_with_the_setting_that_moves_aiclient(
 
 
 @pytest.mark.parametrize(
-    ("fault", "check", "words", "fix"),
+    ("fault", "check", "words", "fix", "answer"),
     [
-        ("revoked", "sign-in", "rejected the stored token", "aiclient auth copilot"),
-        ("no_seat", "sign-in", "no Copilot seat", "https://github.com/settings/copilot"),
-        ("rate_limited", "sign-in", "rate-limited the Copilot token exchange", "wait"),
-        ("api_version", "models", "HTTP 466", "providers.copilot.api_version"),
+        ("revoked", "sign-in", "rejected the stored token", "aiclient auth copilot", 401),
+        ("no_seat", "sign-in", "no Copilot seat", "https://github.com/settings/copilot", 403),
+        ("rate_limited", "sign-in", "rate-limited the Copilot token exchange", "wait", 403),
+        ("api_version", "models", "HTTP 466", "providers.copilot.api_version", 466),
     ],
 )
 async def test_copilot_failure_classes(
-    doctor_env: XdgHome, fault: str, check: str, words: str, fix: str
+    doctor_env: XdgHome, fault: str, check: str, words: str, fix: str, answer: int
 ) -> None:
     async with upstreams(doctor_env) as ups:
         state = ups.copilot.state
@@ -252,7 +276,8 @@ async def test_copilot_failure_classes(
             state.faults.exchange_rate_limited = 100
         else:
             state.min_api_version = "2099-01-01"
-        result = await run_doctor("--provider", "copilot")
+        report = doctor_env.root / "report.json"
+        result = await run_doctor("--provider", "copilot", "--report", str(report))
     found = result.check("copilot", check)
     assert found["status"] == "failed", found
     assert words in found["detail"]
@@ -263,6 +288,11 @@ async def test_copilot_failure_classes(
         ("daemon", "running"),
         ("copilot", check),
     }
+    # The probe ran the provider here: its failed exchange is in the report.
+    exchange = json.loads(report.read_text())["last_failed_upstream_exchange"]["copilot"]
+    assert exchange["status"] == answer
+    assert exchange["path"] == ("/models" if answer == 466 else "/copilot_internal/v2/token")
+    assert exchange["first_bytes"].startswith("{")
 
 
 async def test_expired_kiro_refresh_token(doctor_env: XdgHome) -> None:

@@ -13,8 +13,8 @@ import trio
 from copilot_helpers import start_provider, start_simulators
 from fakes import Records, make_gateway, serve
 
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import _MIGRATIONS, Ledger, UsageQuery
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_kit import SimState
 

@@ -176,7 +176,8 @@ async def _wait_ready(providers: dict[str, Provider]) -> None:
 async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[DemoRun]) -> None:
     from aiclient_trio.config import paths
     from aiclient_trio.config.load import load_config
-    from aiclient_trio.daemon.main import Daemon, DaemonOptions, check_bind_safety, log_path
+    from aiclient_trio.config.paths import log_path
+    from aiclient_trio.daemon.main import Daemon, DaemonOptions, check_bind_safety
     from aiclient_trio.daemon.pidfile import PidLock
     from aiclient_trio.gateway import Gateway
     from aiclient_trio.log import log_request, setup_logging
@@ -249,7 +250,7 @@ async def run_demo(
 ) -> None:
     """Run the demo until SIGINT/SIGTERM (or `DemoRun.stop()`); cleans up its home."""
     if options.api_key is None:
-        from aiclient_trio.daemon.main import is_loopback
+        from aiclient_trio.config.load import is_loopback
 
         if not is_loopback(options.host):
             options.api_key = "demo-" + secrets.token_urlsafe(12)

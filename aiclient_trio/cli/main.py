@@ -121,7 +121,7 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
       aiclient logs --level warning --lines 200
       aiclient logs -f
     """
-    from aiclient_trio.daemon.main import log_path
+    from aiclient_trio.config.paths import log_path
     from aiclient_trio.log import tail_lines
 
     running = call_daemon("status", {"quota": False}, required=False)

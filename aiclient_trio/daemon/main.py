@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import ipaddress
 import logging
 import os
 import signal
@@ -27,7 +26,8 @@ from trio_util import AsyncValue
 
 from aiclient_trio import __version__
 from aiclient_trio.config import paths
-from aiclient_trio.config.load import ConfigError, load_config
+from aiclient_trio.config.load import ConfigError, check_bind_safety, load_config
+from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.permissions import secure_private_trees
 from aiclient_trio.daemon.pidfile import PidLock
@@ -37,7 +37,7 @@ from aiclient_trio.log import add_secrets, setup_logging
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
 
-__all__ = ["DaemonOptions", "check_bind_safety", "log_path", "run_daemon"]
+__all__ = ["DaemonOptions", "check_bind_safety", "run_daemon"]
 
 log = logging.getLogger("aiclient.daemon")
 
@@ -86,28 +86,6 @@ def _test_providers(environ: Mapping[str, str]) -> dict[str, Callable[[Config], 
         name, _, spec = item.partition("=")
         found[name.strip()] = _import(spec.strip())
     return found
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind_safety(config: Config) -> None:
-    if not is_loopback(config.server.host) and not config.api_key:
-        raise ConfigError(
-            f"refusing to listen on {config.server.host} without an api_key: any machine that "
-            "can reach this address could spend your Copilot/Kiro subscriptions. Set one with "
-            "`aiclient config set api_key <secret>` (or --api-key), or use --host 127.0.0.1."
-        )
-
-
-def log_path(config: Config) -> Path:
-    return Path(config.logging.file).expanduser() if config.logging.file else paths.log_file()
 
 
 async def keep_running(

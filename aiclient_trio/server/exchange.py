@@ -15,8 +15,8 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.errors import GatewayError, error_headers
-from aiclient_trio.gateway import RequestOutcome, RequestRecord
 from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.record import RequestOutcome, RequestRecord
 from aiclient_trio.server.http import (
     RawHeaders,
     Send,

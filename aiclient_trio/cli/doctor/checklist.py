@@ -111,12 +111,15 @@ class Checklist:
         lines = ["", "Checklist:"]
         shown: list[Check] = []
         for check in sorted(self.checks, key=lambda c: order[c.status]):
+            if check.status == Status.OK:  # details went by as progress (and are in --json)
+                check = Check(check.group, check.name, check.status)
             last = shown[-1] if shown else None
             if (
                 last is not None
-                and check.status == last.status == Status.SKIPPED
+                and check.status == last.status
+                and check.status in (Status.SKIPPED, Status.OK)
                 and (check.group, check.detail) == (last.group, last.detail)
-            ):  # one line for the checks skipped for the same reason
+            ):  # one line for a group's passed checks, or those skipped for one reason
                 shown[-1] = Check(
                     last.group, f"{last.name}, {check.name}", last.status, last.detail
                 )

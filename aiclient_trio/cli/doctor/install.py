@@ -98,6 +98,7 @@ def _check_dependencies(ctx: DoctorContext) -> None:
         return
     problems: list[str] = []
     found: list[str] = []
+    seen: set[str] = set()
     for requirement in requirements:
         if "extra ==" in requirement:
             continue
@@ -105,6 +106,9 @@ def _check_dependencies(ctx: DoctorContext) -> None:
         if match is None:
             continue
         name = match.group(1)
+        if name.lower() in seen:
+            continue
+        seen.add(name.lower())
         try:
             installed: str | None = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -126,7 +130,8 @@ def _check_dependencies(ctx: DoctorContext) -> None:
 
 
 def _check_paths(ctx: DoctorContext) -> None:
-    from aiclient_trio.daemon.main import ledger_path, log_path
+    from aiclient_trio.config.paths import log_path
+    from aiclient_trio.daemon.main import ledger_path
 
     config = ctx.effective_config
     where = {

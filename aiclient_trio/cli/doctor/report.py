@@ -92,7 +92,7 @@ def _versions() -> dict[str, Any]:
 
 
 def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
-    from aiclient_trio.daemon.main import log_path
+    from aiclient_trio.config.paths import log_path
     from aiclient_trio.log import tail_lines
 
     if ctx.daemon is not None and ctx.daemon.get("log_file"):

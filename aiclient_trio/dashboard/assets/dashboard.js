@@ -71,7 +71,8 @@
     if (p.circuit && p.circuit.state !== "closed") return ["circuit-open", "circuit open"];
     const reason = (p.reason || "").toLowerCase();
     if (p.state === "unauthenticated" && reason.includes("revoked")) return ["revoked", "revoked"];
-    if (p.state === "unauthenticated" && reason.includes("expired")) return ["expired", "expired"];
+    const lapsed = p.token_expires_at && p.token_expires_at < Date.now() / 1000;
+    if (p.state === "unauthenticated" && (lapsed || reason.includes("expired"))) return ["expired", "expired"];
     if (reason.includes("rate limit")) return ["rate-limited", "rate limited"];
     return [p.state, STATE_LABELS[p.state] || p.state];
   }
