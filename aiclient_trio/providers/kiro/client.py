@@ -15,13 +15,13 @@ from typing import Any
 from aiclient_trio import untrusted
 from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import (
-    AuthenticationError,
     ContextLengthExceeded,
     GatewayError,
     InvalidRequest,
     NotFound,
     Overloaded,
     PermissionDenied,
+    ProviderUnavailable,
     QuotaExceeded,
     RateLimited,
     UpstreamError,
@@ -160,11 +160,16 @@ def map_http_error(status: int, body: bytes, headers: Mapping[str, str]) -> Gate
             return NotFound(f"{said} (the model id is not available on Kiro)", param="model")
         return InvalidRequest(f"{said} The converted request was refused.")
     if status in (401, 403) and is_bearer_invalid(status, body):
-        return AuthenticationError(
-            f"Kiro rejected the access token even after a refresh; run `{FIX_COMMAND}`"
+        return ProviderUnavailable(
+            f"Kiro rejected the gateway's access token even after a refresh; run `{FIX_COMMAND}`",
+            should_retry=False,
         )
     if status == 401:
-        return AuthenticationError(f"{said}; run `{FIX_COMMAND}`")
+        detail = f": {message}" if message else ""
+        return ProviderUnavailable(
+            f"Kiro refused the gateway's credential (HTTP 401{detail}); run `{FIX_COMMAND}`",
+            should_retry=False,
+        )
     if status == 403:
         return PermissionDenied(said)
     if status == 402 or reason in _QUOTA_REASONS or kind.startswith("ServiceQuotaExceeded"):
