@@ -290,12 +290,14 @@ def banner(endpoint: Endpoint, *, home: str | None = None) -> str:
         "",
         f"Gateway: {endpoint.base_url}   (OpenAI: {endpoint.v1}, Anthropic: {endpoint.base_url})",
         f"API key: {endpoint.api_key if endpoint.api_key else 'none needed (any value works)'}",
+        f"Dashboard: {endpoint.base_url}/ui   (providers, sign-in, usage, live requests, logs)",
     ]
     if home:
         head.append(f"Home:    {home} (temporary, removed on exit)")
         head.append(
-            f"CLI:     XDG_CONFIG_HOME={home}/config XDG_RUNTIME_DIR={home}/run"
-            " aiclient status   (or models, env ..., usage)"
+            f"CLI:     XDG_CONFIG_HOME={home}/config XDG_STATE_HOME={home}/state"
+            f" XDG_RUNTIME_DIR={home}/run"
+            " aiclient status   (or doctor, models, env ..., usage)"
         )
     head += ["", "Models:", models]
     if embeddings:

@@ -24,7 +24,7 @@ import trio
 
 from aiclient_trio import untrusted
 from aiclient_trio.config.paths import UnsafePath, check_owned
-from aiclient_trio.log import redact
+from aiclient_trio.redact import redact
 
 __all__ = [
     "MAX_LINE",

@@ -28,6 +28,7 @@ from trio_util import AsyncValue
 from aiclient_trio import __version__
 from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, load_config
+from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.permissions import secure_private_trees
 from aiclient_trio.daemon.pidfile import PidLock
@@ -37,7 +38,7 @@ from aiclient_trio.log import add_secrets, setup_logging
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
 
-__all__ = ["DaemonOptions", "check_bind_safety", "log_path", "run_daemon"]
+__all__ = ["DaemonOptions", "check_bind_safety", "run_daemon"]
 
 log = logging.getLogger("aiclient.daemon")
 
@@ -104,10 +105,6 @@ def check_bind_safety(config: Config) -> None:
             "can reach this address could spend your Copilot/Kiro subscriptions. Set one with "
             "`aiclient config set api_key <secret>` (or --api-key), or use --host 127.0.0.1."
         )
-
-
-def log_path(config: Config) -> Path:
-    return Path(config.logging.file).expanduser() if config.logging.file else paths.log_file()
 
 
 async def keep_running(
@@ -203,8 +200,10 @@ class Daemon:
                 self._nursery = nursery
                 self.manager = ProviderManager(self.gateway, nursery, self._create)
                 self._start_ledger_and_metrics(nursery)
-                control = ControlServer(paths.control_socket(), control_handlers(self))
+                handlers = control_handlers(self)
+                control = ControlServer(paths.control_socket(), handlers)
                 await nursery.start(control.serve)
+                await self._start_dashboard(nursery, handlers)
                 nursery.start_soon(self._watch_signals, signals)
                 nursery.start_soon(self._drain_deadline)
                 config = self.gateway.config.value
@@ -226,6 +225,14 @@ class Daemon:
                     await self.manager.stop_all()
                 nursery.cancel_scope.cancel()
         log.info("aiclient stopped")
+
+    async def _start_dashboard(self, nursery: trio.Nursery, handlers: dict[str, Any]) -> None:
+        """The dashboard at /ui (unless an embedder set its own); changes go through `handlers`."""
+        from aiclient_trio.dashboard import Dashboard
+
+        if self.gateway.dashboard is None:
+            self.gateway.dashboard = Dashboard(self.gateway, handlers, self.provider_names)
+        await nursery.start(self.gateway.dashboard.run)
 
     async def _serve_http(self, *, task_status: trio.TaskStatus[list[str]]) -> None:
         import hypercorn.config

@@ -90,6 +90,8 @@ async def handle_api(
     ex.coalesce = config.server.stream_coalesce_ms / 1000
     gateway.active_requests.value += 1
     try:
+        if gateway.start_observers:
+            gateway.announce_start(request_id, ex.endpoint)
         await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)
     finally:
         gateway.active_requests.value -= 1

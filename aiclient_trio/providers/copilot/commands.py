@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ __all__ = [
     "device_sign_in",
     "import_github_token",
     "revoke_credentials",
+    "web_device_sign_in",
 ]
 
 
@@ -90,6 +92,21 @@ async def device_sign_in(
                 pass
         github_token = await run_device_flow(client, config, code, on_progress=echo)
         return await _check_and_store(client, config, github_token, directory)
+
+
+async def web_device_sign_in(
+    config: Config,
+    on_code: Callable[[str, str, float], None],
+    on_progress: Callable[[str], None],
+) -> str | None:
+    """The device flow for the dashboard: `on_code(user_code, verification_uri, expires_in)`
+    once GitHub gave the code, then poll, check and store; returns the account's login."""
+    async with one_off_client() as client:
+        code = await request_device_code(client, config.copilot)
+        on_code(code.user_code, code.verification_uri, code.expires_in)
+        github_token = await run_device_flow(client, config.copilot, code, on_progress=on_progress)
+        credential = await _check_and_store(client, config.copilot, github_token, None)
+        return credential.login
 
 
 def _load_config() -> Config:

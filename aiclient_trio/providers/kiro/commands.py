@@ -25,7 +25,7 @@ from aiclient_trio.providers.kiro.login import (
 )
 from aiclient_trio.upstream import one_off_client
 
-__all__ = ["auth_command", "credential_summary", "revoke_credentials"]
+__all__ = ["auth_command", "credential_summary", "revoke_credentials", "web_import"]
 
 
 def _kiro_config() -> KiroConfig:
@@ -111,6 +111,19 @@ def _import(kind: str, path: str | None) -> None:
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot import Kiro credentials: {exc}") from None
     _save(record, f"imported from {record['source']['path']}")
+
+
+def web_import(source: str) -> str:
+    """Import the Kiro IDE ("ide") or kiro-cli ("cli") token for the dashboard; returns where
+    it came from. ValueError/OSError say what is missing."""
+    if source == "ide":
+        record = creds.import_ide_cache()
+    elif source == "cli":
+        record = creds.import_cli_db()
+    else:
+        raise ValueError(f"unknown Kiro token source {source!r}; use 'ide' or 'cli'")
+    creds.TokenStore().save(record, replace=True)
+    return str(record["source"]["path"])
 
 
 @click.command("kiro")

@@ -25,6 +25,7 @@ from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamErro
 from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
+from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.providers.kiro import client
 from aiclient_trio.providers.kiro.auth import KiroAuth, SignedOut
 from aiclient_trio.providers.kiro.convert import KiroRequest, build_request
@@ -119,13 +120,16 @@ class KiroProvider(Provider):
         upstream = config.upstream
         # One pool: the hot path (generateAssistantResponse) calls it directly, sign-in,
         # model-list and quota calls go through httpx on the same connections.
-        self._upstream = Pool(
-            Timeouts(
-                connect=upstream.connect_timeout,
-                read=upstream.idle_timeout,
-                write=upstream.idle_timeout,
-                pool=upstream.connect_timeout,
-            )
+        self._upstream = watch_pool(
+            Pool(
+                Timeouts(
+                    connect=upstream.connect_timeout,
+                    read=upstream.idle_timeout,
+                    write=upstream.idle_timeout,
+                    pool=upstream.connect_timeout,
+                )
+            ),
+            self.name,
         )
         self._http = http_client(self._upstream)
         self.auth = KiroAuth(
@@ -196,6 +200,17 @@ class KiroProvider(Provider):
 
     def resolve_model(self, name: str) -> ModelInfo:
         return resolve_model_id(name, self._models)
+
+    def describe(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {
+            "endpoint": self._api_base(),
+            "api_version": f"KiroIDE-{self.kiro.kiro_version}",
+        }
+        if self.auth.expires_at is not None:
+            facts["token_expires_at"] = self.auth.expires_at
+        if self.auth.auth_method:
+            facts["plan"] = self.auth.auth_method
+        return facts
 
     def _api_base(self) -> str:
         return client.api_base(self.kiro, client.api_region(self.kiro, self.auth.profile_arn))
