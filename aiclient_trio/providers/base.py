@@ -236,6 +236,10 @@ class Provider(abc.ABC):
         """OpenAI embeddings; `body["encoding_format"]` is "float" or "base64"."""
         raise NotFound(f"{self.name} does not serve embeddings", param="model")
 
+    def details(self) -> dict[str, Any]:
+        """Provider-specific facts for `aiclient status` (endpoint in use, region...)."""
+        return {}
+
     async def quota(self) -> dict[str, Any] | None:
         """Upstream quota, or None if unknown. Shape: {"remaining": n, "limit": n, "unit":
         "premium requests", "unlimited": bool, "resets_at": "YYYY-MM-DD", "raw": {...}}."""
