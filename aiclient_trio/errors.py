@@ -172,9 +172,9 @@ _SHAPES: dict[ErrorKind, _Shape] = {
     "api_error": _Shape("api_error", "api_error", None, "server_error"),
     "overloaded": _Shape("overloaded_error", "server_error", "overloaded", "server_is_overloaded"),
     "timeout": _Shape("api_error", "timeout", "timeout", "server_error"),
-    "unavailable": _Shape(
-        "overloaded_error", "server_error", "service_unavailable", "server_error"
-    ),
+    # Not "overloaded_error": a signed-out provider is not busy, and clients show (and retry)
+    # overloaded errors as the service being under load.
+    "unavailable": _Shape("api_error", "server_error", "service_unavailable", "server_error"),
 }
 
 

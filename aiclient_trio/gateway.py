@@ -6,6 +6,7 @@ while running are `trio_util.AsyncValue`s so readers wait on change instead of p
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,15 +16,19 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.providers.base import Provider
 from aiclient_trio.reliability import Reliability
+from aiclient_trio.untrusted import client_text
 
 if TYPE_CHECKING:
+    from aiclient_trio.dashboard import Dashboard
     from aiclient_trio.ledger import Ledger
     from aiclient_trio.metrics import GatewayMetrics
 
 __all__ = ["DrainableWork", "Gateway", "RequestOutcome", "RequestRecord"]
+
+log = logging.getLogger("aiclient.gateway")
 
 RequestOutcome = Literal["ok", "client_error", "upstream_error", "cancelled"]
 
@@ -76,11 +81,15 @@ class Gateway:
     active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
     # Called synchronously for every finished request (ledger, metrics, log line).
     observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    # Called synchronously as each API request starts: (request id, endpoint, unix time).
+    start_observers: list[Callable[[str, str, float], None]] = field(default_factory=list)
     # Circuit breakers per provider and rate-limit buckets per client.
     reliability: Reliability = field(default_factory=Reliability)
     # The usage ledger and metrics, when the daemon runs them (tests may leave them out).
     ledger: Ledger | None = None
     metrics: GatewayMetrics | None = None
+    # The dashboard at /ui, when the daemon runs one.
+    dashboard: Dashboard | None = None
 
     def expire_drain(self) -> None:
         """The drain deadline passed (or a second signal came): end every request in flight,
@@ -98,6 +107,20 @@ class Gateway:
     def discard_work(self, work: DrainableWork) -> None:
         self.live_work.discard(work)
 
+    def announce_start(self, request_id: str, endpoint: str) -> None:
+        for observer in self.start_observers:
+            observer(request_id, endpoint, time.time())
+
     def record(self, rec: RequestRecord) -> None:
+        """Hand a finished request to every observer. The client's strings in it are made
+        safe first (encodable, capped, credentials masked): they become ledger rows, log
+        lines and metric labels. A failing observer is logged; the others still run."""
+        rec.client_model = client_text(rec.client_model)
+        rec.upstream_model = client_text(rec.upstream_model)
+        if rec.fallback_from:
+            rec.fallback_from = tuple(client_text(t) or "" for t in rec.fallback_from)
         for observer in self.observers:
-            observer(rec)
+            try:
+                observer(rec)
+            except Exception:
+                log.exception("request %s: observer %r failed", rec.request_id, observer)

@@ -7,10 +7,10 @@ modules (`aiclient_trio.formats.*`) parse client bodies into it and render it ba
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from aiclient_trio import untrusted
 from aiclient_trio.errors import GatewayError, UpstreamError
 
 __all__ = [
@@ -356,7 +356,7 @@ def parse_tool_arguments(raw: str) -> dict[str, Any]:
     if not raw or not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = untrusted.loads(raw)
     except ValueError:
         return {}
     if isinstance(value, dict):

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import trio
 
 from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.untrusted import client_text, scrub
 
 __all__ = ["Ledger", "LedgerUnavailable", "UsageQuery", "parse_time_bound"]
 
@@ -95,11 +96,11 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
     usage = rec.usage
     return (
         rec.started_at,
-        rec.request_id,
-        rec.endpoint,
+        scrub(rec.request_id),
+        scrub(rec.endpoint),
         rec.provider,
-        rec.client_model,
-        rec.upstream_model,
+        client_text(rec.client_model),
+        client_text(rec.upstream_model),
         int(rec.stream),
         rec.outcome,
         rec.http_status,
@@ -114,7 +115,7 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
         rec.initiator,
         rec.credits,
         rec.error_kind,
-        ",".join(rec.fallback_from) or None,
+        client_text(",".join(rec.fallback_from), 1000) or None,
         rec.premium,
     )
 
@@ -145,7 +146,7 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------------
 
     def record(self, rec: RequestRecord) -> None:
-        """Queue a finished request (a `Gateway` observer). Never raises, never blocks."""
+        """Queue a finished request (a `Gateway` observer). Never blocks."""
         self._pending.append(_row(rec))
         self._wakeup.set()
 
@@ -187,14 +188,47 @@ class Ledger:
             try:
                 with self._conn:
                     self._conn.executemany(_INSERT, batch)
-            except sqlite3.Error as exc:
+            except sqlite3.OperationalError as exc:
+                # The database itself (disk, lock, I/O): keep the rows and retry later.
                 self._fail(f"cannot write usage rows to {self.path}: {exc}")
+                return
+            except Exception as exc:
+                # A row the database refuses (a value it cannot store): the batch goes row
+                # by row and only the bad rows are dropped.
+                log.warning(
+                    "usage batch of %d rows refused (%s); writing them one by one", len(batch), exc
+                )
+                self._write_rows(len(batch))
                 return
             for _ in batch:
                 self._pending.popleft()
-            self.written += len(batch)
-            self.healthy = True
-            self.last_error = None
+            self._wrote(len(batch))
+
+    def _write_rows(self, count: int) -> None:
+        """Write the first `count` queued rows one at a time, dropping those refused."""
+        written = 0
+        for _ in range(count):
+            assert self._conn is not None
+            row = self._pending[0]
+            try:
+                with self._conn:
+                    self._conn.execute(_INSERT, row)
+                written += 1
+            except sqlite3.OperationalError as exc:
+                self._fail(f"cannot write usage rows to {self.path}: {exc}")
+                break
+            except Exception as exc:
+                log.error("usage row of request %r dropped: %s", row[1], exc)
+            self._pending.popleft()
+        else:
+            self._wrote(written)
+            return
+        self.written += written
+
+    def _wrote(self, count: int) -> None:
+        self.written += count
+        self.healthy = True
+        self.last_error = None
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -246,6 +280,58 @@ class Ledger:
             "groups": [{"key": row[0], **_sums(row[1:])} for row in groups],
             "premium_requests": {"today": today[0] or 0, "this_month": month[0] or 0},
         }
+
+    async def series(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        """Per time bucket (`bucket` seconds, aligned to UTC) and model since `since`: requests,
+        tokens, premium requests and credits. Rows are {"t": bucket start, "model", ...}."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._series, since, bucket)
+
+    async def request_row(self, request_id: str) -> dict[str, Any] | None:
+        """The newest ledger row of `request_id` (metadata only: the ledger holds no content)."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._request_row, request_id)
+
+    def _series(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        model = "COALESCE(provider, '-') || '/' || COALESCE(upstream_model, client_model, '-')"
+        sql = (
+            f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {model} AS m, COUNT(*), "
+            "SUM(input_tokens), SUM(output_tokens), "
+            f"SUM({_PREMIUM}), SUM(credits), SUM(status != 'ok') "
+            "FROM requests WHERE ts >= ? GROUP BY t, m ORDER BY t, m"
+        )
+        with self._lock:
+            conn = self._reader()
+            try:
+                rows = conn.execute(sql, (bucket, bucket, since)).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"cannot read {self.path}: {exc}") from exc
+        names = ("requests", "input_tokens", "output_tokens", "premium_requests", "credits")
+        return [
+            {
+                "t": row[0],
+                "model": row[1],
+                **dict(zip(names, (v or 0 for v in row[2:7]), strict=True)),
+                "errors": row[7] or 0,
+            }
+            for row in rows
+        ]
+
+    def _request_row(self, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            conn = self._reader()
+            try:
+                cursor = conn.execute(
+                    f"SELECT {_COLUMNS} FROM requests WHERE request_id = ? "
+                    "ORDER BY id DESC LIMIT 1",
+                    (request_id,),
+                )
+                row = cursor.fetchone()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"cannot read {self.path}: {exc}") from exc
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
     def _clear(self, before: float | None) -> int:
         with self._lock:

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from aiclient_trio.gateway import RequestRecord
 
@@ -41,21 +42,39 @@ LOGGERS = (LOGGER, "aiclient_trio")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 MASK = "[REDACTED]"
 
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+
+def _mask_field(match: re.Match[str]) -> str:
+    """A `key: value` credential field masked, unless the value is plainly prose: an unquoted
+    short lower-case word after "key: " ("without an api_key: any machine...")."""
+    head, value = match.group(1), match.group(2)
+    if head.rstrip()[-1:] == ":" and head[-1:].isspace() and _PROSE_WORD.fullmatch(value):
+        return match.group(0)
+    return head + MASK
+
+
+_PROSE_WORD = re.compile(r"[a-z]{1,10}")
+
+_PATTERNS: list[tuple[re.Pattern[str], Any]] = [
     # JSON / form fields whose value is a credential, whatever it looks like.
     (
         re.compile(
             r"""(?i)(["']?(?<![A-Za-z0-9_])(?:access_?token|refresh_?token|id_?token|client_?secret|api_?key|"""
             r"""password|device_code|token)["']?\s*[:=]\s*["']?)([^"'\s,;}&]+)"""
         ),
-        r"\1" + MASK,
+        _mask_field,
     ),
     # Authorization header values: "Bearer xyz", "token gho_...".
     (re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=:-]{8,})"), r"\1\2" + MASK),
     (re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)([^\"'\s,;}]+)"), r"\1" + MASK),
+    # Anthropic (sk-ant-...), OpenAI (sk-proj-..., sk-svcacct-..., sk-...) API keys.
+    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), MASK),
     # GitHub tokens (OAuth, user-to-server, personal, server, refresh) and fine-grained PATs.
     (re.compile(r"\bgh[oupsr]_[A-Za-z0-9]{8,}"), MASK),
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{8,}"), MASK),
+    # AWS access key ids (long-term AKIA, temporary ASIA).
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), MASK),
+    # Kiro API keys.
+    (re.compile(r"\bksk_[A-Za-z0-9_-]{8,}"), MASK),
     # Copilot session token: tid=...;exp=...;sku=...:<mac>
     (re.compile(r"\btid=[^\s\"',]+"), MASK),
     # Kiro / AWS IdC access and refresh tokens.
@@ -66,11 +85,14 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 
 # Substrings every pattern above needs to match (a superset, compared lower-cased): most log
 # lines (the per-request access line above all) contain none, and these plain substring scans
-# cost a tenth of running the eight patterns.
+# cost a tenth of running the patterns.
 _TRIGGERS = (
     "token", "secret", "api_key", "apikey", "api-key", "password", "device_code", "bearer",
     "gho_", "ghu_", "ghp_", "ghs_", "ghr_", "github_pat_", "tid=", "aoa", "aor", "eyj",
+    "sk-", "akia", "asia", "ksk_",
 )  # fmt: skip
+# A log message longer than this is cut (a client string can be megabytes).
+MAX_MESSAGE = 8192
 
 _secrets: tuple[str, ...] = ()
 
@@ -103,7 +125,10 @@ class RedactionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_aiclient_redacted", False):
             return True
-        record.msg = redact(record.getMessage())
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}...(+{len(message) - MAX_MESSAGE} chars)"
+        record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

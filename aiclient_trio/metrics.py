@@ -170,7 +170,9 @@ class GatewayMetrics:
 
     def observe(self, rec: RequestRecord) -> None:
         provider = rec.provider or "none"
-        model = rec.upstream_model or rec.client_model or "none"
+        # Labels come from a bounded set: a model the provider's catalog resolved, else one
+        # label for every name a client made up (each would otherwise be a series forever).
+        model = rec.upstream_model or ("other" if rec.client_model else "none")
         self.requests.inc(
             endpoint=rec.endpoint,
             provider=provider,

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from aiclient_trio.config_types import ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import ServerConfig, UpstreamConfig
 from aiclient_trio.errors import GatewayError, RateLimited
 
 __all__ = [

@@ -55,7 +55,7 @@ def _child(requests: int, events: int) -> dict[str, float]:
     from trio_util import AsyncValue
 
     from aiclient_trio import ir
-    from aiclient_trio.config_types import Config
+    from aiclient_trio.config.types import Config
     from aiclient_trio.gateway import Gateway
     from aiclient_trio.providers.base import (
         ModelInfo,

@@ -14,7 +14,7 @@ from daemon_hooks import ASGI
 from fakes import FakeProvider, text_events
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo, ProviderState, RequestContext
 

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import (
     ModelInfo,

@@ -21,7 +21,7 @@ from trio_util import AsyncValue
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.gateway import Gateway, RequestRecord
 from aiclient_trio.providers.base import (

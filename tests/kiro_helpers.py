@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at

@@ -24,7 +24,8 @@ from fault_kit import error_of
 from test_copilot_auth import _poll as poll_device_flow
 from test_faults_copilot import call
 
-from aiclient_trio.config_types import Config, CopilotConfig, UpstreamConfig
+from aiclient_trio.cli.usage_report import format_quota
+from aiclient_trio.config.types import Config, CopilotConfig, UpstreamConfig
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.copilot.auth import (
     DeviceFlowError,
@@ -37,7 +38,6 @@ from aiclient_trio.providers.copilot.headers import capi_headers
 from aiclient_trio.providers.copilot.provider import _backoff
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_models import SIM_MODELS
-from aiclient_trio.usage_report import format_quota
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 from e2e.demo_process import DemoProcess
 
-from aiclient_trio import client_env
+from aiclient_trio.cli import client_env
 
 HOST = "127.0.0.2"  # another loopback address: no API key needed, not the default
 

@@ -20,17 +20,17 @@ import trio
 from conftest import XdgHome
 from fakes import FakeProvider, Records, Script, make_gateway, serve
 
-from aiclient_trio import control
-from aiclient_trio.control import ControlServer
+from aiclient_trio.daemon import control
+from aiclient_trio.daemon.control import ControlServer
+from aiclient_trio.daemon.pidfile import running_pid
 from aiclient_trio.errors import GatewayError
-from aiclient_trio.pidfile import running_pid
 from aiclient_trio.server.app import create_app
 
 _STUBBORN = textwrap.dedent(
     """
     import signal, sys
     from pathlib import Path
-    from aiclient_trio.pidfile import PidLock
+    from aiclient_trio.daemon.pidfile import PidLock
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     PidLock(Path(sys.argv[1])).acquire()
     print("ready", flush=True)
@@ -111,7 +111,7 @@ async def test_control_socket_refuses_another_uid(
 
 def test_console_script_is_installed_and_runs(xdg_home: XdgHome) -> None:
     scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
-    assert scripts["aiclient"] == "aiclient_trio.cli:main"
+    assert scripts["aiclient"] == "aiclient_trio.cli.main:main"
     script = Path(sys.executable).parent / "aiclient"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AICLIENT_")}
     env.update(xdg_home.env)
@@ -155,7 +155,7 @@ async def test_message_content_is_never_logged_above_debug(
 
 
 def test_xdg_paths_and_their_fallbacks(xdg_home: XdgHome, monkeypatch: pytest.MonkeyPatch) -> None:
-    from aiclient_trio import paths
+    from aiclient_trio.config import paths
 
     assert paths.config_file() == xdg_home.config / "aiclient" / "config.toml"
     assert paths.pid_file() == xdg_home.runtime / "aiclient" / "aiclient.pid"
@@ -177,7 +177,7 @@ def test_xdg_paths_and_their_fallbacks(xdg_home: XdgHome, monkeypatch: pytest.Mo
 
 
 def test_status_text_is_readable_at_a_glance() -> None:
-    from aiclient_trio.cli_lifecycle import format_status
+    from aiclient_trio.cli.lifecycle import format_status
 
     text = format_status(
         {

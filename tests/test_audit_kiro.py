@@ -35,7 +35,8 @@ from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.cli.usage_report import format_quota
+from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
 from aiclient_trio.errors import AuthenticationError
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.kiro import KiroProvider, endpoints
@@ -50,7 +51,6 @@ from aiclient_trio.providers.kiro.models import FALLBACK_MODELS
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
 from aiclient_trio.simulator.kiro_rules import check_request
-from aiclient_trio.usage_report import format_quota
 
 # kiro.md 8.4: upstream answers -> (status, Anthropic error type, OpenAI type, OpenAI code,
 # a fragment of the message).

@@ -13,10 +13,10 @@ import pytest
 import trio
 from click.shell_completion import ShellComplete
 
-from aiclient_trio.cli import main
-from aiclient_trio.completion import COMPLETE_VAR
-from aiclient_trio.demo import DemoOptions, run_demo
-from aiclient_trio.pidfile import PidLock, running_pid
+from aiclient_trio.cli.completion import COMPLETE_VAR
+from aiclient_trio.cli.demo import DemoOptions, run_demo
+from aiclient_trio.cli.main import main
+from aiclient_trio.daemon.pidfile import PidLock, running_pid
 
 
 def complete(args: list[str], incomplete: str) -> list[str]:

@@ -22,7 +22,7 @@ from fakes import (
 )
 from test_faults_copilot import IDLE, MARGIN, PATHS, _config, body, call, copilot_rig
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import RateLimited, UpstreamError
 from aiclient_trio.server.app import create_app
 

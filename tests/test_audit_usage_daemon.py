@@ -21,9 +21,9 @@ from conftest import XdgHome
 from test_daemon import CONFIG, Cli, wait_for
 from test_ledger import _record
 
-from aiclient_trio.control import ControlClient, ControlError
+from aiclient_trio.daemon.control import ControlClient, ControlError
+from aiclient_trio.daemon.pidfile import running_pid
 from aiclient_trio.ledger import Ledger
-from aiclient_trio.pidfile import running_pid
 
 # How long a finished request may stay only in memory: the issue allows one second of rows
 # to be lost on `kill -9`. The ledger commits every 0.25 s, which leaves room for a loaded

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio.cli import main
-from aiclient_trio.config import load_config
+from aiclient_trio.cli.main import main
+from aiclient_trio.config.load import load_config
 
 
 def run(*args: str, code: int = 0, stdin: str | None = None) -> click.testing.Result:

@@ -6,7 +6,7 @@ import pytest
 from copilot_helpers import load
 
 from aiclient_trio import errors
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.providers.copilot.client import map_upstream_error
 from aiclient_trio.providers.copilot.headers import capi_headers, filter_anthropic_beta
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices, prepare_body

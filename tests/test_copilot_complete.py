@@ -20,7 +20,7 @@ from fakes import make_gateway, serve
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import Overloaded, UpstreamError
 from aiclient_trio.formats import openai_chat
 from aiclient_trio.providers.copilot import provider as copilot_provider

@@ -18,7 +18,7 @@ import trio
 from copilot_helpers import start_copilot_for_tests
 from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 
 READ = {

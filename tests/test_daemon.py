@@ -22,7 +22,7 @@ import httpx
 import pytest
 from conftest import XdgHome
 
-from aiclient_trio.pidfile import running_pid
+from aiclient_trio.daemon.pidfile import running_pid
 
 TESTS = Path(__file__).resolve().parent
 CONFIG = """\
@@ -234,7 +234,7 @@ def test_start_failure_prints_the_reason_and_last_log_lines(cli: Cli) -> None:
 
 
 def test_pid_lock_is_exclusive_and_replaces_stale_files(tmp_path: Path) -> None:
-    from aiclient_trio.pidfile import AlreadyRunning, PidLock
+    from aiclient_trio.daemon.pidfile import AlreadyRunning, PidLock
 
     path = tmp_path / "run" / "aiclient.pid"
     path.parent.mkdir()
@@ -267,7 +267,7 @@ def test_pid_lock_is_exclusive_and_replaces_stale_files(tmp_path: Path) -> None:
     ],
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
-    from aiclient_trio.daemon import is_loopback
+    from aiclient_trio.daemon.main import is_loopback
 
     assert is_loopback(host) is loopback
 
@@ -278,10 +278,10 @@ async def test_reload_applies_hot_keys_and_restarts_changed_providers(xdg_home: 
     from daemon_hooks import FlakyProvider
     from trio_util import AsyncValue
 
-    from aiclient_trio import paths
-    from aiclient_trio.config import ConfigError, load_config
-    from aiclient_trio.config_file import set_value
-    from aiclient_trio.daemon import Daemon, DaemonOptions
+    from aiclient_trio.config import paths
+    from aiclient_trio.config.file import set_value
+    from aiclient_trio.config.load import ConfigError, load_config
+    from aiclient_trio.daemon.main import Daemon, DaemonOptions
     from aiclient_trio.gateway import Gateway
 
     path = xdg_home.config_file

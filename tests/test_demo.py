@@ -22,9 +22,9 @@ from click.testing import CliRunner
 from conftest import XdgHome
 from e2e.demo_process import DemoProcess
 
-from aiclient_trio import client_env
-from aiclient_trio.cli import main
-from aiclient_trio.demo import XDG_VARS, DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli import client_env
+from aiclient_trio.cli.demo import XDG_VARS, DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli.main import main
 
 ENDPOINT = client_env.Endpoint(
     base_url="http://127.0.0.1:9999",

@@ -17,7 +17,7 @@ from copilot_helpers import _close_on_cancel, copilot_config, start_simulators
 from fakes import Records, make_gateway
 from fault_kit import KEEP_ALIVE, FaultProxy, Meter, error_of, http_answer, serve_app, task_named
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential

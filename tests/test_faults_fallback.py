@@ -20,7 +20,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.errors import InvalidRequest, Overloaded, QuotaExceeded, UpstreamError
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.reliability import BreakerState

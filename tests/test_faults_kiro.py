@@ -16,7 +16,7 @@ from fault_kit import Meter, error_of, serve_app, task_named
 from kiro_helpers import start_kiro_for_tests
 from test_faults_copilot import MARGIN, call
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroFaults, KiroSimulator
 

@@ -16,7 +16,7 @@ import trio
 from fakes import make_gateway, serve
 from kiro_helpers import start_kiro_for_tests
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
 from aiclient_trio.simulator.kiro_auth import BUILDER_ID_ARN
@@ -122,7 +122,7 @@ async def test_auto_moves_from_a_retired_runtime_to_q_and_remembers_it(tmp_path:
         sim.retired.add("runtime")
         async with serve(create_app(_gateway(provider))) as url:
             assert "You said: hello" in await _ask(url)
-            assert provider.details()["endpoint"] == "q"
+            assert provider.describe()["family"] == "q"
             assert "You said: again" in await _ask(url, "again")
         nursery.cancel_scope.cancel()
     assert len(sim.generate_requests("runtime")) == 1  # tried once, then remembered as gone
@@ -143,7 +143,7 @@ async def test_auto_moves_on_when_a_host_cannot_be_reached(tmp_path: Path) -> No
         async with serve(create_app(_gateway(provider))) as url:
             assert "You said: hello" in await _ask(url)
         nursery.cancel_scope.cancel()
-    assert provider.details()["endpoint"] == "q"
+    assert provider.describe()["family"] == "q"
     assert len(sim.generate_requests("q")) == 1
 
 
@@ -245,5 +245,5 @@ async def test_the_region_comes_from_the_profile_arn(tmp_path: Path) -> None:
     [call] = sim.generate_requests()
     assert call.path == "/runtime/eu-central-1/"
     assert ":eu-central-1:" in call.json()["profileArn"]
-    assert provider.details()["region"] == "eu-central-1"
+    assert provider.describe()["region"] == "eu-central-1"
     assert {r.path for r in sim.management_requests()} == {"/management/eu-central-1/"}

@@ -10,7 +10,7 @@ import trio
 import trio.testing
 from kiro_helpers import collect, kiro_config, summarize, user_request
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro.credentials import TokenStore
 from aiclient_trio.providers.kiro.login import DeviceCode, LoginError, device_login, social_login

@@ -60,7 +60,7 @@ async def test_text_answer_headers_and_body(nursery: trio.Nursery, tmp_path: Pat
     body = request.json()
     assert body["profileArn"].startswith("arn:aws:codewhisperer:us-east-1:")
     assert body["agentMode"] == "vibe"
-    assert provider.details()["endpoint"] == "runtime"
+    assert provider.describe()["family"] == "runtime"
 
 
 async def test_two_turn_tool_loop(nursery: trio.Nursery, tmp_path: Path) -> None:

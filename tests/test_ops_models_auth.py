@@ -17,10 +17,10 @@ import pytest
 import trio
 from click.testing import CliRunner
 
-from aiclient_trio.cli import main
-from aiclient_trio.cli_ops import format_credentials, format_models, model_listing, when
-from aiclient_trio.completion import daemon_model_names
-from aiclient_trio.demo import DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli.completion import daemon_model_names
+from aiclient_trio.cli.demo import DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli.main import main
+from aiclient_trio.cli.ops import format_credentials, format_models, model_listing, when
 
 REPLY = json.loads((Path(__file__).parent / "data" / "ops" / "models_reply.json").read_text())
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC

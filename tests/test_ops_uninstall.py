@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from conftest import XdgHome
 from test_ops_service import FakeTools
 
-from aiclient_trio import service
-from aiclient_trio.cli import main
-from aiclient_trio.pidfile import running_pid
+from aiclient_trio.cli import service
+from aiclient_trio.cli.main import main
+from aiclient_trio.daemon.pidfile import running_pid
 
 TESTS = Path(__file__).resolve().parent
 CONFIG = """\

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from fakes import FakeProvider, make_gateway, serve
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.server.app import create_app
 
 

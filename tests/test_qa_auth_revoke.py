@@ -8,7 +8,7 @@ import json
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio.cli import main
+from aiclient_trio.cli.main import main
 
 
 def test_revoke_without_a_credential_asks_nothing(xdg_home: XdgHome) -> None:

@@ -7,7 +7,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from aiclient_trio.cli import main
+from aiclient_trio.cli.main import main
 
 
 def _paths(group: click.Group, ctx: click.Context, prefix: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]

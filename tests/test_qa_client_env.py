@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio import cli, client_env
+from aiclient_trio.cli import client_env
+from aiclient_trio.cli import main as cli
 from aiclient_trio.providers.copilot.models import resolve_model_name
 from aiclient_trio.providers.kiro.models import normalize_model_id
 

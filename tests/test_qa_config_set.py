@@ -12,7 +12,7 @@ import pytest
 from conftest import XdgHome
 from test_daemon import CONFIG, Cli, wait_for
 
-from aiclient_trio.pidfile import running_pid
+from aiclient_trio.daemon.pidfile import running_pid
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import trio
 from click.testing import CliRunner
 from copilot_helpers import copilot_config, start_simulators
 
-from aiclient_trio.cli import main
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.cli.main import main
+from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.providers.copilot.auth import StoredCredential, load_credential
 from aiclient_trio.providers.copilot.provider import CopilotProvider, signed_in_config

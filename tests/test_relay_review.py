@@ -25,7 +25,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.providers.base import ModelInfo, RequestContext
 from aiclient_trio.server.app import create_app

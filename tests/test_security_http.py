@@ -14,7 +14,7 @@ import trio
 from fakes import FakeProvider, make_gateway, serve
 from test_faults_copilot import _config, body, copilot_rig
 
-from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.errors import InvalidRequest
 from aiclient_trio.log import MASK
 from aiclient_trio.server import guards

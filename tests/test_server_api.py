@@ -24,7 +24,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import Overloaded, RateLimited, UpstreamError
 from aiclient_trio.server.app import create_app
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fakes import FakeProvider, Records, load_json, make_gateway, serve
 
-from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.errors import AuthenticationError, InvalidRequest, PermissionDenied
 from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app

@@ -24,7 +24,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo, RequestContext

@@ -190,9 +190,12 @@ def encode_event(data: str, event: str | None = None, id: str | None = None) -> 
         body = "".join(f"data: {line}\n" for line in _NEWLINES.split(data))
     else:
         body = f"data: {data}\n"
-    return f"{head}{body}\n".encode()
+    # A lone surrogate an upstream sent cannot be UTF-8: it becomes "?" rather than an error.
+    return f"{head}{body}\n".encode("utf-8", "replace")
 
 
 def encode_comment(text: str = "") -> bytes:
     """A comment (ignored by readers; used as keep-alive), one `:` line per text line."""
-    return ("".join(f": {line}\n" for line in _NEWLINES.split(text)) + "\n").encode()
+    return ("".join(f": {line}\n" for line in _NEWLINES.split(text)) + "\n").encode(
+        "utf-8", "replace"
+    )

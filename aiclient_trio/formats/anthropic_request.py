@@ -295,9 +295,12 @@ def _parse_tools(raw: object) -> tuple[list[ir.Tool], list[dict[str, Any]]]:
         schema = tool.get("input_schema", {"type": "object"})
         schema = _obj(schema, f"tools.{i}.input_schema")
         description = tool.get("description")
+        name = _str(tool, "name", f"tools.{i}")
+        if not name:
+            _fail(f"tools.{i}.name", "must be a non-empty string")
         tools.append(
             ir.Tool(
-                name=_str(tool, "name", f"tools.{i}"),
+                name=name,
                 description=description if isinstance(description, str) else "",
                 input_schema=schema,
             )

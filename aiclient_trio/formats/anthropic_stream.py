@@ -16,7 +16,7 @@ import uuid
 from dataclasses import replace
 from typing import Any, Literal, cast, get_args
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEEvent, encode_event
 from aiclient_trio.errors import (
     ContextLengthExceeded,
@@ -178,7 +178,7 @@ class StreamParser:
         if self.finished or not event.data or event.data == "[DONE]":
             return []
         try:
-            data = json.loads(event.data)
+            data = untrusted.loads(event.data)
         except ValueError:
             return self._fail(UpstreamError("the upstream sent invalid JSON in its stream"))
         if not isinstance(data, dict):

@@ -17,14 +17,13 @@ client that ignores it still sees a stream without its terminator instead of a c
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEEvent
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats.openai_chat_wire import (
@@ -70,7 +69,7 @@ class _Channel:
         if not last.rstrip().endswith("}"):
             return False
         try:
-            json.loads("".join(self.arguments))
+            untrusted.loads("".join(self.arguments))
         except ValueError:
             return False
         return True
@@ -107,7 +106,7 @@ class StreamParser:
         if data == "[DONE]":
             return self._end(done_marker=True)
         try:
-            chunk = json.loads(data)
+            chunk = untrusted.loads(data)
         except ValueError:
             return self._fail(UpstreamError("the upstream sent a stream chunk that is not JSON"))
         if not isinstance(chunk, dict):

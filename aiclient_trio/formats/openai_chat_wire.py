@@ -135,7 +135,7 @@ def parse_usage(raw: Any) -> ir.Usage:
 
 def frame(payload: Any) -> bytes:
     """One SSE `data:` frame (compact JSON never contains a newline)."""
-    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode("utf-8", "replace") + b"\n\n"
 
 
 def render_stream_error(error: GatewayError) -> bytes:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiclient_trio import errors, ir
+from aiclient_trio import errors, ir, untrusted
 from aiclient_trio.codecs.sse import SSEEvent
 from aiclient_trio.formats.responses_items import (
     error_from_code,
@@ -61,7 +61,7 @@ class StreamParser:
         if self._done or event.data.strip() == "[DONE]":
             return []
         try:
-            data = json.loads(event.data)
+            data = untrusted.loads(event.data)
         except ValueError:
             data = None
         if not isinstance(data, dict):

@@ -42,6 +42,9 @@ class ProviderState(enum.StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     ERROR = "error"
     DISABLED = "disabled"
+    # The upstream refuses the client version we present (Copilot's HTTP 466): a setting or
+    # an upgrade fixes it, waiting does not.
+    OUTDATED = "outdated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,8 +239,9 @@ class Provider(abc.ABC):
         """OpenAI embeddings; `body["encoding_format"]` is "float" or "base64"."""
         raise NotFound(f"{self.name} does not serve embeddings", param="model")
 
-    def details(self) -> dict[str, Any]:
-        """Provider-specific facts for `aiclient status` (endpoint in use, region...)."""
+    def describe(self) -> dict[str, Any]:
+        """Facts for status screens, never a secret: {"endpoint": base URL in use,
+        "api_version": str, "token_expires_at": unix seconds, "plan": str}, each optional."""
         return {}
 
     async def quota(self) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -24,7 +24,7 @@ from aiclient_trio.errors import (
 )
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
-from aiclient_trio.providers.router import Target, resolve
+from aiclient_trio.providers.router import Target, for_kind, resolve
 from aiclient_trio.reliability import (
     RateLimiter,
 )
@@ -89,6 +89,8 @@ async def handle_api(
     ex.coalesce = config.server.stream_coalesce_ms / 1000
     gateway.active_requests.value += 1
     try:
+        if gateway.start_observers:
+            gateway.announce_start(request_id, ex.endpoint)
         await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)
     finally:
         gateway.active_requests.value -= 1
@@ -238,7 +240,9 @@ def _chat_work(
     ex.stream = request.stream
     client_model = request.model
     ex.client_model = client_model
-    targets = resolve(client_model, headers, config, gateway.providers)
+    targets = for_kind(
+        resolve(client_model, headers, config, gateway.providers), "chat", client_model
+    )
 
     async def attempt(target: Target, ctx: RequestContext) -> None:
         provider, model = target.provider, target.model
@@ -269,7 +273,9 @@ def _embeddings_work(
         raise InvalidRequest("missing 'input'", param="input")
     client_model: str = body["model"]
     body.setdefault("encoding_format", "float")
-    targets = resolve(client_model, headers, config, gateway.providers)
+    targets = for_kind(
+        resolve(client_model, headers, config, gateway.providers), "embeddings", client_model
+    )
 
     async def attempt(target: Target, ctx: RequestContext) -> None:
         native = {**body, "model": target.model.id}

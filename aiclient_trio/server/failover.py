@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import UpstreamConfig
+from aiclient_trio.config.types import UpstreamConfig
 from aiclient_trio.errors import GatewayError, ProviderUnavailable
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext

@@ -5,14 +5,14 @@ body size and JSON depth limits. Each refusal is a `GatewayError` the caller ren
 from __future__ import annotations
 
 import hmac
-import json
 import re
 import secrets
 from typing import Any
 
 import trio
 
-from aiclient_trio.config_types import Config
+from aiclient_trio import untrusted
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import (
     AuthenticationError,
     InvalidRequest,
@@ -173,25 +173,36 @@ def json_depth_exceeds(body: bytes, limit: int) -> bool:
         depth += 1
         if depth > limit:
             return True
-        brackets = _EMPTY_PAIR.sub(b"", brackets)
+        fewer = _EMPTY_PAIR.sub(b"", brackets)
+        if len(fewer) == len(brackets):
+            # Unbalanced (truncated or invalid): too deep if its unclosed openers are, else
+            # the parser says what is wrong (a truncated `{"model":` is not "too deep").
+            openers = brackets.count(b"[") + brackets.count(b"{")
+            return depth - 1 + openers > limit
+        brackets = fewer
     return False
 
 
 def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
-    """A JSON object body, or InvalidRequest (bad JSON, not an object, nested too deep).
+    """A JSON object body, or InvalidRequest (bad or truncated JSON, NaN/Infinity, not an
+    object, nested too deep, a string holding a lone surrogate: the error names its field).
 
     The depth is checked first: a deep body is refused without building its objects."""
-    too_deep = InvalidRequest(f"JSON nesting exceeds the limit of {max_depth} levels")
     if json_depth_exceeds(body, max_depth):
-        raise too_deep
+        raise InvalidRequest(f"JSON nesting exceeds the limit of {max_depth} levels")
     try:
-        value = json.loads(body)
-    except RecursionError:
-        raise too_deep from None
+        value = untrusted.loads(body, what="request body")
     except ValueError as exc:
-        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+        raise InvalidRequest(str(exc)) from None
     if not isinstance(value, dict):
         raise InvalidRequest("request body must be a JSON object")
+    where = untrusted.lone_surrogate_path(value, body)
+    if where is not None:
+        raise InvalidRequest(
+            f"{where} holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), "
+            "which is not text; send valid Unicode",
+            param=where,
+        )
     return value
 
 

@@ -44,8 +44,15 @@ JSON_TYPE = b"application/json"
 
 
 def dumps(value: Any) -> bytes:
-    """Compact JSON bytes (no spaces), the one serialiser of the hot path."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON bytes (no spaces), the one serialiser of the hot path.
+
+    Text that cannot be encoded (a lone surrogate someone echoed) goes out as a JSON escape
+    rather than failing the response."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(value, separators=(",", ":")).encode()
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -5,14 +5,13 @@ or upstream bytes relayed untouched while a parser reads usage on the side (pass
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from types import ModuleType
 from typing import Any, TypeVar
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.providers.base import ModelInfo, Provider, RequestContext
@@ -268,7 +267,7 @@ async def _relay_whole(
         ex.outcome = "client_error" if status < 500 and status != 429 else "upstream_error"
     else:
         try:
-            data = json.loads(raw)
+            data = untrusted.loads(raw)
         except ValueError:
             raise UpstreamError("the upstream answered with a malformed JSON body") from None
         try:

@@ -37,10 +37,26 @@ from aiclient_trio.simulator.copilot_responses import (
 from aiclient_trio.simulator.github import serve_github_simulator
 from aiclient_trio.simulator.script import count_tokens
 
-__all__ = ["SIM_MODELS", "CopilotAPISimulator", "CopilotSimulator", "serve_copilot_simulators"]
+__all__ = [
+    "SIM_MODELS",
+    "VERSION_REFUSED",
+    "CopilotAPISimulator",
+    "CopilotSimulator",
+    "serve_copilot_simulators",
+]
 
 
 _CHAT_PATHS = ("/chat/completions", "/v1/messages", "/responses")
+
+
+# The answer to an outdated X-GitHub-Api-Version (status 466, since 2026-02-11).
+VERSION_REFUSED: dict[str, Any] = {
+    "error": {
+        "message": "bad request: the specified API version is no longer supported. "
+        "You may need to update your client to a newer version.\n",
+        "type": "error",
+    }
+}
 
 
 def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
@@ -87,10 +103,14 @@ class CopilotAPISimulator:
 
     def _check_auth(self, headers: dict[str, str]) -> None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
+        if token in self.state.forbidden_tokens:
+            raise _Refusal(403, _error("Copilot access for this token was revoked", "forbidden"))
         if scheme.lower() != "bearer" or token not in self.state.copilot_tokens:
             raise _Refusal(401, "unauthorized: token expired")
         if not headers.get("editor-version"):
             raise _Refusal(400, _error("missing Editor-Version header for IDE auth", "bad_request"))
+        if headers.get("x-github-api-version", "") < self.state.min_api_version:
+            raise _Refusal(466, VERSION_REFUSED)
 
     def _check_queued(self) -> None:
         queued = self.state.faults.queued_errors

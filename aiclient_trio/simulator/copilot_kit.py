@@ -65,6 +65,9 @@ class Faults:
     # Lifetime of a device code, and token exchanges to fail (HTTP 502) before succeeding.
     device_expires_in: int = 900
     token_failures: int = 0
+    # Token exchanges to refuse with 403 "API rate limit exceeded" (GitHub's secondary rate
+    # limit: a 403 like a missing seat, told apart only by its body).
+    exchange_rate_limited: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
     # Chat streams: after this many events, a `{"error": {...}}` chunk ends the stream.
@@ -73,6 +76,34 @@ class Faults:
     hold_after_events: int | None = None
     # Cut every CAPI stream after this many events (connection aborted, no clean end).
     reset_after_events: int | None = None
+
+    def queue_upstream_rate_limit(self, retry_after: float = 1) -> None:
+        """The next CAPI call gets 503 `upstream_provider_rate_limit` (a rate limit, §8)."""
+        message = (
+            "Sorry, the upstream model provider is currently experiencing high demand. "
+            "Please try again later or consider switching models."
+        )
+        self.queue_error(
+            503,
+            {"error": {"message": message, "code": "upstream_provider_rate_limit"}},
+            {"retry-after": f"{retry_after:g}"},
+        )
+
+    def queue_quota(self, code: str = "quota_exceeded", reset: str | None = None) -> None:
+        """The next CAPI call gets 402 with a quota `code` and, when given, an HTTP-date
+        Retry-After (`reset`, e.g. "Wed, 01 Jan 2031 00:00:00 GMT")."""
+        messages = {
+            "quota_exceeded": "You have exceeded your monthly AI credit quota.",
+            "free_quota_exceeded": "You have reached the monthly limit of Copilot Free.",
+            "overage_limit_reached": "You have reached your overage budget limit.",
+            "billing_not_configured": "Billing is not configured for additional usage.",
+        }
+        message = next((m for k, m in messages.items() if code.startswith(k)), "Quota exceeded.")
+        self.queue_error(
+            402,
+            {"error": {"message": message, "code": code}},
+            {"retry-after": reset} if reset else None,
+        )
 
     def queue_error(
         self,
@@ -98,6 +129,7 @@ class SimState:
     login: str = "octo-sim"
     # Copilot tokens currently accepted by the Copilot API.
     copilot_tokens: set[str] = field(default_factory=set)
+    forbidden_tokens: set[str] = field(default_factory=set)  # answered 403, not 401
     tokens_issued: int = 0
     refresh_in: int = 1500
     token_lifetime: int = 1800
@@ -111,6 +143,9 @@ class SimState:
     open_streams: int = 0
     stream_opened: trio.Event = field(default_factory=trio.Event)
     quota: dict[str, Any] = field(default_factory=dict)
+    # CAPI answers HTTP 466 to an X-GitHub-Api-Version older than this (since 2026-02-11;
+    # the exact cut-off is unknown, official clients moved to 2025-10-01 and later).
+    min_api_version: str = "2025-10-01"
 
     def issue_copilot_token(self) -> tuple[str, int]:
         self.tokens_issued += 1
@@ -118,6 +153,12 @@ class SimState:
         token = f"tid=sim{self.tokens_issued};exp={expires};sku=copilot_pro;chat=1:c0ffee"
         self.copilot_tokens.add(token)
         return token, expires
+
+    def forbid_copilot_tokens(self) -> None:
+        """Every current Copilot token now gets 403 (minted before a seat or policy change);
+        a freshly exchanged one works."""
+        self.forbidden_tokens |= self.copilot_tokens
+        self.copilot_tokens.clear()
 
     def expire_copilot_tokens(self) -> None:
         """Every current Copilot token now gets 401 "unauthorized: token expired"."""

@@ -23,7 +23,13 @@ from aiclient_trio.simulator.copilot_kit import (
     serve_app,
 )
 
-__all__ = ["DEFAULT_QUOTA", "GitHubSimulator", "next_reset_date", "serve_github_simulator"]
+__all__ = [
+    "DEFAULT_QUOTA",
+    "EXCHANGE_RATE_LIMITED",
+    "GitHubSimulator",
+    "next_reset_date",
+    "serve_github_simulator",
+]
 
 
 def next_reset_date(today: date | None = None) -> str:
@@ -134,6 +140,10 @@ class GitHubSimulator:
         if token in self.state.no_seat:
             await send_json(send, 403, _NO_SEAT)
             return
+        if self.state.faults.exchange_rate_limited > 0:
+            self.state.faults.exchange_rate_limited -= 1
+            await send_json(send, 403, EXCHANGE_RATE_LIMITED, {"retry-after": "60"})
+            return
         if self.state.faults.token_failures > 0:
             self.state.faults.token_failures -= 1
             await send_json(send, 502, {"message": "Server Error"})
@@ -161,6 +171,13 @@ _BAD_CREDENTIALS = {
     "message": "Bad credentials",
     "documentation_url": "https://docs.github.com/rest",
     "status": "401",
+}
+# GitHub's secondary rate limit on the exchange: a 403 with no `error_details`.
+EXCHANGE_RATE_LIMITED = {
+    "message": "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for "
+    "help, please include the request ID 0000:0000:0000000:0000000:00000000.",
+    "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+    "status": "403",
 }
 _NO_SEAT = {
     "message": "Resource not accessible by integration",

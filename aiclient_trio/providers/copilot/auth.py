@@ -19,9 +19,10 @@ from typing import Any
 import httpx
 import trio
 
-from aiclient_trio.config_types import CopilotConfig
-from aiclient_trio.errors import AuthenticationError, GatewayError, UpstreamError
-from aiclient_trio.paths import credentials_dir, ensure_private_dir
+from aiclient_trio import untrusted
+from aiclient_trio.config.paths import credentials_dir, ensure_private_dir
+from aiclient_trio.config.types import CopilotConfig
+from aiclient_trio.errors import AuthenticationError, GatewayError, RateLimited, UpstreamError
 from aiclient_trio.providers.copilot.headers import github_headers
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CopilotToken",
     "DeviceCode",
     "DeviceFlowError",
+    "ExchangeRateLimited",
     "NoCopilotAccess",
     "StoredCredential",
     "TokenManager",
@@ -59,6 +61,11 @@ class NoCopilotAccess(AuthenticationError):
     """The GitHub account has no Copilot seat (403 from the token exchange)."""
 
     status = 403
+
+
+class ExchangeRateLimited(RateLimited):
+    """GitHub rate-limited the token exchange (a 403 whose body says so, no `error_details`):
+    retried with backoff; the current Copilot token keeps serving until it expires."""
 
 
 class DeviceFlowError(GatewayError):
@@ -115,7 +122,7 @@ def save_credential(credential: StoredCredential, directory: Path | None = None)
 def load_credential(directory: Path | None = None) -> StoredCredential | None:
     path = credential_path(directory)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = untrusted.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     token = data.get("github_token") if isinstance(data, dict) else None
@@ -295,10 +302,18 @@ async def exchange_token(
             f"GitHub rejected the stored token (revoked or expired); run `{FIX_COMMAND}`"
         )
     if response.status_code == 403:
+        # Told apart by the body, not the status (docs/copilot.md §2): `error_details` means
+        # no seat; a message starting "API rate limit exceeded" is GitHub's rate limit.
         data = _safe_json(response)
         details = data.get("error_details")
+        message = str(data.get("message") or "")
+        if not isinstance(details, dict) and message.lower().startswith("api rate limit"):
+            raise ExchangeRateLimited(
+                "GitHub rate-limited the Copilot token exchange; retrying with backoff",
+                retry_after=_seconds(response.headers.get("retry-after")),
+            )
         details = details if isinstance(details, dict) else {}
-        what = str(details.get("message") or data.get("message") or "no Copilot access")
+        what = str(details.get("message") or message or "no Copilot access")
         raise NoCopilotAccess(
             f"this GitHub account has no Copilot access: {what}; "
             f"enable Copilot at https://github.com/settings/copilot, then run `{FIX_COMMAND}`"
@@ -320,6 +335,13 @@ async def exchange_token(
         api_url=str(api_url).rstrip("/"),
         sku=data.get("sku") if isinstance(data.get("sku"), str) else None,
     )
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def _safe_json(response: httpx.Response) -> dict[str, Any]:

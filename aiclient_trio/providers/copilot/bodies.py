@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.upstream import Response
 
 __all__ = [
     "chat_response",
@@ -76,7 +76,7 @@ async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
     """A non-stream chat answer with Claude's split choices merged into one (F5)."""
     raw = await response.aread()
     try:
-        data = json.loads(raw)
+        data = untrusted.loads(raw)
     except ValueError:
         yield raw
         return
@@ -91,7 +91,7 @@ def chat_response(raw: bytes, model: str, input_estimate: Callable[[], int]) -> 
     estimate is computed only then) and a missing finish_reason means the turn ended.
     """
     try:
-        data = json.loads(raw)
+        data = untrusted.loads(raw)
     except ValueError:
         raise UpstreamError("the upstream answered with a malformed JSON body") from None
     if isinstance(data, dict):

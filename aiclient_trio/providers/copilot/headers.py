@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.config.types import CopilotConfig
 
 __all__ = [
     "KNOWN_ANTHROPIC_BETAS",
@@ -36,7 +36,7 @@ def github_headers(config: CopilotConfig, github_token: str | None = None) -> di
         "editor-version": config.editor_version,
         "editor-plugin-version": config.editor_plugin_version,
         "user-agent": config.user_agent,
-        "x-github-api-version": config.api_version,
+        "x-github-api-version": config.github_api_version,
         "x-vscode-user-agent-library-version": "electron-fetch",
     }
     if github_token is not None:

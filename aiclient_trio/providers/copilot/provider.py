@@ -21,8 +21,8 @@ import httpx
 import trio
 from trio_util import AsyncValue
 
-from aiclient_trio import ir
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio import ir, untrusted
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -58,9 +58,9 @@ from aiclient_trio.providers.copilot.bodies import (
     relay_bytes,
 )
 from aiclient_trio.providers.copilot.client import (
+    VERSION_SETTINGS,
     CapiClient,
-    make_capi_transport,
-    make_http_client,
+    make_pool,
     transport_error,
 )
 from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
@@ -77,7 +77,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
-from aiclient_trio.providers.transport import Response
+from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -97,8 +97,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.http = make_http_client(config.upstream)  # sign-in, token and quota calls
-        self.upstream = make_capi_transport(config.upstream)  # the hot path: CAPI calls
+        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
         self._models: list[ModelInfo] = []
@@ -159,6 +159,7 @@ class CopilotProvider(Provider):
             )
             self._capi = CapiClient(self.upstream, signed_in, self.tokens)
             self._capi.on_signed_out = self._signed_out
+            self._capi.on_version_refused = self._version_refused
             try:
                 await self.tokens.refresh(None)
             except (TokenRevoked, NoCopilotAccess) as exc:
@@ -172,11 +173,11 @@ class CopilotProvider(Provider):
                     ProviderState.ERROR, f"token exchange failed: {describe_error(exc)}"
                 )
                 report()
-                await trio.sleep(_backoff(failures))
+                await trio.sleep(_backoff(failures, exc))
                 continue
             failures = 0
             await self._refresh_models()
-            self.set_status(ProviderState.READY)
+            self._set_ready()
             report()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._refresh_loop, nursery.cancel_scope)
@@ -186,8 +187,23 @@ class CopilotProvider(Provider):
     def _signed_out(self, exc: GatewayError) -> None:
         self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
 
+    def _version_refused(self, exc: GatewayError) -> None:
+        """HTTP 466: nothing works until a setting or an upgrade names a newer version."""
+        self.set_status(
+            ProviderState.OUTDATED,
+            f"Copilot no longer accepts this client version (X-GitHub-Api-Version "
+            f"{self._cc.api_version}, {self._cc.editor_version}, {self._cc.editor_plugin_version})",
+            f"aiclient config set {VERSION_SETTINGS[0]} <newer date>; aiclient version --check",
+        )
+
+    def _set_ready(self) -> None:
+        """Ready, unless CAPI refused our version: a fresh token does not mend that."""
+        if self.status.value.state != ProviderState.OUTDATED:
+            self.set_status(ProviderState.READY)
+
     async def _refresh_loop(self, scope: trio.CancelScope) -> None:
-        """Refresh at `refresh_in - 60` s; backoff with jitter; stop when revoked."""
+        """Refresh at `refresh_in - 60` s; backoff with jitter (at least GitHub's retry-after);
+        stay ready while the current token is valid; stop when revoked or the seat is gone."""
         assert self.tokens is not None
         while True:
             token = await self.tokens.get()
@@ -195,9 +211,11 @@ class CopilotProvider(Provider):
             attempt = 0
             while True:
                 try:
-                    self.set_status(ProviderState.REFRESHING)
+                    valid = time.time() < token.expires_at
+                    if valid and self.status.value.state != ProviderState.OUTDATED:
+                        self.set_status(ProviderState.REFRESHING)
                     await self.tokens.refresh(token)
-                    self.set_status(ProviderState.READY)
+                    self._set_ready()
                     break
                 except (TokenRevoked, NoCopilotAccess) as exc:
                     self.set_status(ProviderState.UNAUTHENTICATED, exc.message, FIX_COMMAND)
@@ -210,7 +228,7 @@ class CopilotProvider(Provider):
                             ProviderState.ERROR, f"refresh failed: {describe_error(exc)}"
                         )
                     log.warning("copilot token refresh failed (%s)", describe_error(exc))
-                    await trio.sleep(_backoff(attempt))
+                    await trio.sleep(_backoff(attempt, exc))
 
     async def _health_loop(self) -> None:
         while True:
@@ -230,6 +248,8 @@ class CopilotProvider(Provider):
             self._models = parse_models(payload)
             self._models_at = time.time()
             self.models_version.value += 1
+            if self.status.value.state == ProviderState.OUTDATED:
+                self.set_status(ProviderState.READY)  # CAPI takes our version again
 
     async def _refresh_quota(self) -> dict[str, Any] | None:
         if self.tokens is None:
@@ -381,7 +401,7 @@ class CopilotProvider(Provider):
             "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
         ) as response:
             try:
-                data = json.loads(await response.aread())
+                data = untrusted.loads(await response.aread())
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             except ValueError:
@@ -392,6 +412,15 @@ class CopilotProvider(Provider):
                 if isinstance(vector, list):
                     item["embedding"] = encode_base64_floats(vector)
         return dict(data)
+
+    def describe(self) -> dict[str, Any]:
+        token = self.tokens.current if self.tokens is not None else None
+        facts: dict[str, Any] = {"api_version": self._cc.api_version}
+        if token is not None:
+            facts.update(endpoint=token.api_url, token_expires_at=token.expires_at)
+            if token.sku:
+                facts["plan"] = token.sku
+        return facts
 
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()
@@ -446,8 +475,14 @@ def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
     ctx.premium = premium_cost(initiator, model)
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0))
+def _backoff(attempt: int, exc: BaseException | None = None) -> float:
+    """Exponential backoff with jitter, never sooner than the upstream's retry-after (plus
+    jitter too, so daemons rate-limited together do not come back together)."""
+    delay = min(300.0, 2.0 ** min(attempt, 9)) * random.uniform(0.5, 1.0)
+    retry_after = exc.retry_after if isinstance(exc, GatewayError) else None
+    if retry_after is not None:
+        delay = max(delay, retry_after * random.uniform(1.0, 1.25))
+    return float(delay)
 
 
 def _request_id() -> str:

@@ -9,11 +9,11 @@ never anything from our request (tokens stay out of every message).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio import untrusted
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import (
     AuthenticationError,
     ContextLengthExceeded,
@@ -82,7 +82,7 @@ def machine_id(record: Mapping[str, Any]) -> str:
 
 def _parse(body: bytes) -> tuple[str, str]:
     try:
-        data = json.loads(body) if body else {}
+        data = untrusted.loads(body) if body else {}
     except ValueError:
         return body[:200].decode("utf-8", "replace"), ""
     if not isinstance(data, dict):
@@ -96,7 +96,7 @@ def _error_type(headers: Mapping[str, str], body: bytes) -> str:
     name = headers.get("x-amzn-errortype", "")
     if not name:
         try:
-            data = json.loads(body)
+            data = untrusted.loads(body)
             name = str(data.get("__type", "")) if isinstance(data, dict) else ""
         except ValueError:
             name = ""

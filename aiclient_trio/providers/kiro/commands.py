@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 import trio
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro import credentials as creds
 from aiclient_trio.providers.kiro.login import (
     BUILDER_ID_START_URL,
@@ -24,13 +23,14 @@ from aiclient_trio.providers.kiro.login import (
     device_login,
     social_login,
 )
+from aiclient_trio.upstream import one_off_client
 
-__all__ = ["auth_command", "credential_summary", "revoke_credentials"]
+__all__ = ["auth_command", "credential_summary", "revoke_credentials", "web_import"]
 
 
 def _kiro_config() -> KiroConfig:
     try:
-        from aiclient_trio.config import load_config
+        from aiclient_trio.config.load import load_config
 
         return load_config().kiro
     except Exception:  # a broken config file must not block signing in
@@ -84,7 +84,7 @@ async def _device(config: KiroConfig, start_url: str, region: str, browser: bool
         if browser:
             webbrowser.open(code.verification_uri_complete)
 
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with one_off_client() as http:
         return await device_login(
             http,
             config,
@@ -96,7 +96,7 @@ async def _device(config: KiroConfig, start_url: str, region: str, browser: bool
 
 
 async def _social(config: KiroConfig, idp: str, browser: bool) -> dict[str, Any]:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with one_off_client() as http:
         return await social_login(
             http, config, idp=idp, open_browser=lambda url: _open_browser(url, browser)
         )
@@ -111,6 +111,19 @@ def _import(kind: str, path: str | None) -> None:
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"cannot import Kiro credentials: {exc}") from None
     _save(record, f"imported from {record['source']['path']}")
+
+
+def web_import(source: str) -> str:
+    """Import the Kiro IDE ("ide") or kiro-cli ("cli") token for the dashboard; returns where
+    it came from. ValueError/OSError say what is missing."""
+    if source == "ide":
+        record = creds.import_ide_cache()
+    elif source == "cli":
+        record = creds.import_cli_db()
+    else:
+        raise ValueError(f"unknown Kiro token source {source!r}; use 'ide' or 'cli'")
+    creds.TokenStore().save(record, replace=True)
+    return str(record["source"]["path"])
 
 
 @click.command("kiro")

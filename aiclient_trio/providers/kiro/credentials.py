@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiclient_trio import paths
+from aiclient_trio import untrusted
+from aiclient_trio.config import paths
 
 __all__ = [
     "CLI_DB_PATHS",
@@ -84,7 +85,7 @@ class TokenStore:
 
     def load(self) -> dict[str, Any] | None:
         try:
-            data = json.loads(self.path.read_text())
+            data = untrusted.loads(self.path.read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError):
@@ -138,7 +139,7 @@ def import_ide_cache(cache_dir: Path | None = None) -> dict[str, Any]:
     """
     directory = cache_dir or IDE_CACHE_DIR
     path = directory / IDE_TOKEN_FILE
-    data = json.loads(path.read_text())
+    data = untrusted.loads(path.read_text())
     if not isinstance(data, dict) or not data.get("refreshToken"):
         raise ValueError(f"{path} holds no refreshToken")
     record: dict[str, Any] = {
@@ -164,7 +165,7 @@ def import_ide_cache(cache_dir: Path | None = None) -> dict[str, Any]:
     if isinstance(client_hash, str) and re.fullmatch(r"[0-9a-fA-F]{16,64}", client_hash):
         companion = directory / f"{client_hash}.json"
         if companion.exists():
-            registration = json.loads(companion.read_text())
+            registration = untrusted.loads(companion.read_text())
             for key in ("clientId", "clientSecret"):
                 if registration.get(key):
                     record[key] = registration[key]
@@ -184,7 +185,7 @@ def _json_value(db: sqlite3.Connection, table: str, key: str) -> Any:
     if row is None:
         return None
     try:
-        return json.loads(row[0])
+        return untrusted.loads(row[0])
     except (TypeError, ValueError):
         return None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro.endpoints import (
     AuthKind,
     management_headers,

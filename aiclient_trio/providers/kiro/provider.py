@@ -1,6 +1,6 @@
 """The Kiro provider: IR requests to Kiro's chat hosts and their event stream back to IR.
 
-Calls go through the lean pooled client of `providers/transport.py` (httpx for sign-in and
+Calls go through one `upstream.Pool` (directly on the hot path, through httpx for sign-in and
 the management API); the response body is read with `aiter_raw()` into the sans-I/O
 event-stream decoder, so leaving `open_stream` closes the upstream call at once. A 401/403
 "bearer token invalid" forces one refresh and one retry. With `endpoint = "auto"` a host
@@ -25,7 +25,7 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
 from aiclient_trio.providers.kiro import client, endpoints
@@ -48,7 +48,7 @@ from aiclient_trio.providers.kiro.models import (
 )
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
-from aiclient_trio.providers.transport import Response, make_upstream_client
+from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
 
 __all__ = ["KiroProvider"]
 
@@ -137,22 +137,17 @@ class KiroProvider(Provider):
         self.config = config
         self.kiro = config.kiro
         upstream = config.upstream
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
-            timeout=httpx.Timeout(
+        # One pool: the hot path (generateAssistantResponse) calls it directly, sign-in,
+        # model-list and quota calls go through httpx on the same connections.
+        self._upstream = Pool(
+            Timeouts(
                 connect=upstream.connect_timeout,
                 read=upstream.idle_timeout,
                 write=upstream.idle_timeout,
                 pool=upstream.connect_timeout,
-            ),
+            )
         )
-        # The hot path (generateAssistantResponse) goes through the lean pooled client.
-        self._upstream = make_upstream_client(
-            connect_timeout=upstream.connect_timeout,
-            read_timeout=upstream.idle_timeout,
-            write_timeout=upstream.idle_timeout,
-            pool_timeout=upstream.connect_timeout,
-        )
+        self._http = http_client(self._upstream)
         self.auth = KiroAuth(
             self.kiro,
             self._http,
@@ -299,17 +294,28 @@ class KiroProvider(Provider):
             region = self.kiro.api_region or "us-east-1"
         return region, arn
 
-    def details(self) -> dict[str, Any]:
-        """Shown by `aiclient status`: the chat family in use, region and account kind."""
+    def describe(self) -> dict[str, Any]:
+        """For `aiclient status` and the dashboard: the chat host family in use (remembered
+        per credential), its URL, region, account kind and where the model list came from."""
         record = self._record()
-        return {
-            "endpoint": self._families.get(self._credential_key()) if record else None,
+        family = self._families.get(self._credential_key()) if record else None
+        region = self._region() if record else None
+        facts: dict[str, Any] = {
+            "api_version": f"KiroIDE-{self.kiro.kiro_version}",
+            "family": family,
             "endpoint_setting": self.kiro.endpoint,
-            "region": self._region() if record else None,
-            "auth": self._kind() if record else None,
+            "region": region,
             "models": "live" if self._live_models else "built-in",
             "default_model": self._default_model,
         }
+        if family and region:
+            facts["endpoint"] = endpoints.chat_url(self.kiro, endpoints.FAMILIES[family], region)
+        if record:
+            facts["auth"] = self._kind()
+            facts["plan"] = (self._quota or {}).get("subscription") or self._kind()
+        if self.auth.expires_at is not None and self._kind() != "api_key":
+            facts["token_expires_at"] = self.auth.expires_at
+        return facts
 
     # -- models and quota -----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from aiclient_trio import ir
+from aiclient_trio import ir, untrusted
 from aiclient_trio.errors import (
     ContextLengthExceeded,
     GatewayError,
@@ -130,7 +130,7 @@ class KiroStreamTranslator:
             return []
         message_type = headers.get(":message-type")
         try:
-            data = json.loads(payload) if payload else {}
+            data = untrusted.loads(payload) if payload else {}
         except ValueError:
             return self.fail(UpstreamError("Kiro sent an event whose payload is not JSON"))
         if not isinstance(data, dict):
@@ -318,7 +318,7 @@ class KiroStreamTranslator:
         name, self._tool_id = self._tool_name, None
         if arguments.strip():
             try:
-                json.loads(arguments)
+                untrusted.loads(arguments)
             except ValueError:
                 return self.fail(
                     UpstreamError(

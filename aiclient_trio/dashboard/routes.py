@@ -1,0 +1,271 @@
+"""The dashboard's HTTP routes: a Quart blueprint under `/ui`, registered on the server's app.
+
+Every request passes the same Host allow-list as the API, then the same-origin checks; the
+API key (when set) is asked for once and kept as an HttpOnly SameSite cookie; every change is
+a JSON `POST` carrying the page's CSRF token. Responses carry a strict CSP and no CORS headers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, redirect, request
+
+from aiclient_trio import __version__
+from aiclient_trio.dashboard.security import (
+    COOKIE_NAME,
+    CSRF_HEADER,
+    SECURITY_HEADERS,
+    check_same_origin,
+)
+from aiclient_trio.dashboard.service import Dashboard
+from aiclient_trio.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
+from aiclient_trio.server import guards
+
+__all__ = ["dashboard_blueprint"]
+
+log = logging.getLogger("aiclient.dashboard")
+
+PREFIX = "/ui"
+# Seconds between keep-alive comments on the event stream.
+PING_SECONDS = 15.0
+_ASSET_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+# Pages and calls that work before the API key was given.
+_OPEN_ENDPOINTS = frozenset({"login_page", "login", "asset"})
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("aiclient_trio.dashboard").joinpath("assets", name).read_bytes()
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(value, separators=(",", ":"), default=str),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def _error(error: GatewayError) -> Response:
+    return _json({"error": {"message": error.message, "type": error.kind}}, error.status)
+
+
+async def _json_body() -> dict[str, Any]:
+    body = await request.get_data()
+    if len(body) > 64 * 1024:
+        raise InvalidRequest("request body too large for a dashboard call")
+    if not body:
+        return {}
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise InvalidRequest("the body must be JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("the body must be a JSON object")
+    return value
+
+
+def _str_field(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise InvalidRequest(f"field {name!r} (a string) is required", param=name)
+    return value
+
+
+def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
+    """The `/ui` routes serving `dashboard`."""
+    bp = Blueprint("dashboard", __name__, url_prefix=PREFIX)
+
+    def _api_key() -> str | None:
+        key: str | None = dashboard.gateway.config.value.api_key
+        return key
+
+    @bp.before_request
+    async def guard() -> Response | None:
+        config = dashboard.gateway.config.value
+        state_changing = request.method not in ("GET", "HEAD")
+        try:
+            scope: Any = request.scope
+            guards.check_host(scope, config)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            check_same_origin(headers, state_changing=state_changing)
+            endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+            if endpoint not in _OPEN_ENDPOINTS and not dashboard.keys.check_session(
+                request.cookies.get(COOKIE_NAME), config.api_key
+            ):
+                if request.method == "GET" and endpoint == "index":
+                    return redirect(f"{PREFIX}/login")  # type: ignore[return-value]
+                raise AuthenticationError("sign in to the dashboard with the gateway's API key")
+            if state_changing:
+                if request.mimetype != "application/json":
+                    raise InvalidRequest("dashboard changes are JSON POSTs sent by the page")
+                if endpoint != "login":
+                    dashboard.keys.check_csrf(request.headers.get(CSRF_HEADER))
+        except GatewayError as error:
+            if error.status == 403:  # a foreign page or host: worth a line in the log
+                log.warning("dashboard refused %s %s: %s", request.method, request.path, error)
+            return _error(error)
+        return None
+
+    @bp.after_request
+    async def secure(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers[name] = value
+        # No Access-Control-* header, ever: another site's page may not read anything here.
+        response.headers.remove("Access-Control-Allow-Origin")
+        return response
+
+    @bp.errorhandler(GatewayError)
+    async def gateway_error(error: GatewayError) -> Response:
+        return _error(error)
+
+    # -- pages ---------------------------------------------------------------------------------
+
+    @bp.get("")
+    @bp.get("/")
+    async def index() -> Response:
+        page = _asset("index.html").decode()
+        page = page.replace("{{csrf}}", dashboard.keys.csrf_token)
+        page = page.replace("{{version}}", __version__)
+        page = page.replace("{{logout}}", "" if _api_key() else "hidden")
+        return Response(page, content_type="text/html; charset=utf-8")
+
+    @bp.get("/login")
+    async def login_page() -> Response:
+        if not _api_key():
+            return redirect(PREFIX)  # type: ignore[return-value]
+        return Response(_asset("login.html"), content_type="text/html; charset=utf-8")
+
+    @bp.post("/login")
+    async def login() -> Response:
+        key = _api_key()
+        if not key:
+            return _json({"ok": True})
+        given = _str_field(await _json_body(), "key")
+        dashboard.keys.check_key(given, key)
+        response = _json({"ok": True})
+        response.set_cookie(
+            COOKIE_NAME,
+            dashboard.keys.session_for(key),
+            path=PREFIX,
+            httponly=True,
+            samesite="Strict",
+            secure=request.scheme == "https",
+        )
+        return response
+
+    @bp.post("/logout")
+    async def logout() -> Response:
+        response = _json({"ok": True})
+        response.delete_cookie(COOKIE_NAME, path=PREFIX, httponly=True, samesite="Strict")
+        return response
+
+    @bp.get("/assets/<name>")
+    async def asset(name: str) -> Response:
+        suffix = name[name.rfind(".") :] if "." in name else ""
+        if suffix not in _ASSET_TYPES or "/" in name or name.startswith("."):
+            raise NotFound(f"no dashboard asset {name!r}")
+        try:
+            body = _asset(name)
+        except (FileNotFoundError, IsADirectoryError):
+            raise NotFound(f"no dashboard asset {name!r}") from None
+        return Response(body, content_type=_ASSET_TYPES[suffix])
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    @bp.get("/api/overview")
+    async def overview() -> Response:
+        gateway = dashboard.gateway
+        return _json(
+            {
+                "version": __version__,
+                "started_at": gateway.started_at,
+                "uptime": time.time() - gateway.started_at,
+                "active_requests": gateway.active_requests.value,
+                "draining": gateway.draining.is_set(),
+                "providers": await dashboard.providers(),
+            }
+        )
+
+    @bp.get("/api/quota")
+    async def quota() -> Response:
+        return _json(await dashboard.quotas())
+
+    @bp.get("/api/usage")
+    async def usage() -> Response:
+        return _json(await dashboard.usage(request.args.get("range", "24h")))
+
+    @bp.get("/api/requests/<request_id>")
+    async def request_row(request_id: str) -> Response:
+        return _json(await dashboard.request_row(request_id))
+
+    @bp.get("/api/logs")
+    async def logs() -> Response:
+        raw = request.args.get("lines", "200")
+        if not raw.isdigit() or not 0 < int(raw) <= 2000:
+            raise InvalidRequest("lines must be a whole number from 1 to 2000", param="lines")
+        level = request.args.get("level") or None
+        return _json(await dashboard.logs(int(raw), level))
+
+    @bp.get("/api/settings")
+    async def settings() -> Response:
+        return _json({"settings": dashboard.settings()})
+
+    @bp.get("/api/events")
+    async def events() -> Response:
+        feed = dashboard.live
+        last = request.headers.get("last-event-id", "")
+        after = int(last) if last.isdigit() else max(0, feed.seq.value - 100)
+
+        async def stream() -> AsyncIterator[bytes]:
+            nonlocal after
+            yield b"retry: 2000\n\n"
+            while not feed.closed:
+                for event in feed.since(after):
+                    after = event.seq
+                    data = json.dumps(event.data, separators=(",", ":"), default=str)
+                    yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n".encode()
+                with trio.move_on_after(PING_SECONDS) as waited:
+                    await feed.wait_after(after)
+                if waited.cancelled_caught:
+                    yield b": ping\n\n"
+
+        response = Response(stream(), content_type="text/event-stream")
+        response.timeout = None
+        response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    # -- changes -------------------------------------------------------------------------------
+
+    @bp.post("/api/settings")
+    async def change_setting() -> Response:
+        body = await _json_body()
+        result = await dashboard.change_setting(_str_field(body, "key"), _str_field(body, "value"))
+        return _json(result)
+
+    @bp.post("/api/providers/<name>/<action>")
+    async def provider_action(name: str, action: str) -> Response:
+        if action == "enable":
+            return _json(await dashboard.set_enabled(name, True))
+        if action == "disable":
+            return _json(await dashboard.set_enabled(name, False))
+        if action == "sign-in":
+            return _json(await dashboard.start_device_sign_in(name))
+        if action == "import":
+            source = _str_field(await _json_body(), "source")
+            return _json(await dashboard.import_credentials(name, source))
+        if action == "sign-out":
+            return _json(await dashboard.sign_out(name))
+        raise NotFound(f"no provider action {action!r}")
+
+    return bp
