@@ -23,14 +23,20 @@ from typing import Any, Literal
 
 import trio
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.untrusted import client_text, scrub
 
-__all__ = ["Ledger", "LedgerUnavailable", "UsageQuery", "parse_time_bound"]
+__all__ = [
+    "USD_PER_COPILOT_CREDIT",
+    "Ledger",
+    "LedgerUnavailable",
+    "UsageQuery",
+    "parse_time_bound",
+]
 
 log = logging.getLogger("aiclient.ledger")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Migration n brings a database from version n-1 to n. Never edit a released step: add one.
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -62,7 +68,11 @@ _MIGRATIONS: dict[int, str] = {
     """,
     # Copilot premium requests a row cost (model multiplier; 0x models and agent turns 0).
     2: "ALTER TABLE requests ADD COLUMN premium REAL;",
+    # Copilot AI credits (in `credits`) estimated from token prices, not reported by Copilot.
+    3: "ALTER TABLE requests ADD COLUMN credits_estimated INTEGER NOT NULL DEFAULT 0;",
 }
+# What a Copilot AI credit costs; Kiro's credits are another unit and get no dollar value.
+USD_PER_COPILOT_CREDIT = 0.01
 # Premium requests of a row; rows from schema 1 count one per user-initiated call.
 _PREMIUM = "COALESCE(premium, initiator = 'user')"
 
@@ -70,9 +80,9 @@ _COLUMNS = (
     "ts, request_id, endpoint, provider, client_model, upstream_model, stream, status, "
     "http_status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
     "input_estimated, output_estimated, ttfb_ms, duration_ms, initiator, credits, error_kind, "
-    "fallback_from, premium"
+    "fallback_from, premium, credits_estimated"
 )
-_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 22)})"
+_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 # Rows kept in memory while the database is unavailable, beyond which the oldest go.
 _MAX_PENDING = 100_000
 # Rows older than the retention are pruned after the first write and then once a day.
@@ -117,6 +127,7 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
         rec.error_kind,
         client_text(",".join(rec.fallback_from), 1000) or None,
         rec.premium,
+        int(rec.credits_estimated),
     )
 
 
@@ -252,7 +263,9 @@ class Ledger:
         sums = (
             "COUNT(*), SUM(status = 'ok'), SUM(status != 'ok'), SUM(input_tokens), "
             "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
-            f"SUM({_PREMIUM}), SUM(input_estimated OR output_estimated), SUM(credits)"
+            f"SUM({_PREMIUM}), SUM(input_estimated OR output_estimated), SUM(credits), "
+            "SUM(CASE WHEN credits_estimated THEN credits END), "
+            f"SUM(CASE WHEN provider = 'copilot' THEN credits END) * {USD_PER_COPILOT_CREDIT}"
         )
         with self._lock:
             conn = self._reader()
@@ -293,7 +306,11 @@ class Ledger:
         return await trio.to_thread.run_sync(self._request_row, request_id)
 
     def _series(self, since: float, bucket: float) -> list[dict[str, Any]]:
-        model = "COALESCE(provider, '-') || '/' || COALESCE(upstream_model, client_model, '-')"
+        # A request no provider took (unknown model) counts under the name the client asked.
+        model = (
+            "CASE WHEN provider IS NULL THEN COALESCE(client_model, '-') "
+            "ELSE provider || '/' || COALESCE(upstream_model, client_model, '-') END"
+        )
         sql = (
             f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {model} AS m, COUNT(*), "
             "SUM(input_tokens), SUM(output_tokens), "
@@ -449,6 +466,8 @@ def _sums(row: Iterable[Any]) -> dict[str, Any]:
         "premium_requests",
         "estimated_rows",
         "credits",
+        "estimated_credits",
+        "usd",
     )
     return dict(zip(names, values, strict=True))
 

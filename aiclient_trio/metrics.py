@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram", "Registry"]
 
@@ -151,6 +151,11 @@ class GatewayMetrics:
             "aiclient_time_to_first_byte_seconds", "Time to the first byte sent to the client."
         )
         self.tokens = r.counter("aiclient_tokens", "Tokens by provider, model and kind.")
+        self.credits = r.counter(
+            "aiclient_credits",
+            "Credits by provider, model and source (reported or estimated); a Copilot AI "
+            "credit is $0.01, Kiro counts its own credits.",
+        )
         self.upstream_errors = r.counter(
             "aiclient_upstream_errors", "Failed requests by provider and error kind."
         )
@@ -192,6 +197,9 @@ class GatewayMetrics:
             ):
                 if value:
                     self.tokens.inc(value, provider=provider, model=model, kind=kind)
+        if rec.credits:
+            source = "estimated" if rec.credits_estimated else "reported"
+            self.credits.inc(rec.credits, provider=provider, model=model, source=source)
         if rec.outcome == "upstream_error":
             self.upstream_errors.inc(provider=provider, kind=rec.error_kind or "unknown")
 

@@ -23,7 +23,7 @@ from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
 from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError
-from aiclient_trio.gateway import Gateway, RequestRecord
+from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -31,6 +31,7 @@ from aiclient_trio.providers.base import (
     ProviderState,
     RequestContext,
 )
+from aiclient_trio.record import RequestRecord
 
 
 def text_events(

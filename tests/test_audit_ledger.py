@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_ledger import _record
 
 from aiclient_trio import ir
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, UsageQuery
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.record import RequestRecord
 
 DAY = 86400.0
 
@@ -144,6 +144,7 @@ async def test_every_row_field_is_stored(tmp_path: Path) -> None:
         time_to_first_byte=0.125,
         initiator="agent",
         credits=0.42,
+        credits_estimated=True,
         premium=0.0,
         error_kind="overloaded",
         fallback_from=("copilot/a", "copilot/b"),
@@ -186,4 +187,5 @@ async def test_every_row_field_is_stored(tmp_path: Path) -> None:
         "error_kind": "overloaded",
         "fallback_from": "copilot/a,copilot/b",
         "premium": 0.0,
+        "credits_estimated": 1,
     }

@@ -5,6 +5,7 @@ request, the usage chart, a settings change, and a cross-origin page that tries 
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import threading
@@ -288,3 +289,23 @@ def test_a_cross_origin_page_cannot_change_anything(
     expect(card(page, "copilot")).to_contain_text("demo-user")
     after = running_config(demo)
     assert after == before
+
+
+def test_kiro_signs_in_again_by_importing_the_kiro_ide_token(page: Page, demo: DemoProcess) -> None:
+    # The Kiro IDE signed in with the demo's account: its token cache holds a working token.
+    ours = json.loads((demo.home / "config" / "aiclient" / "kiro" / "token.json").read_text())
+    ide_cache = demo.log_path.parent / "home" / ".aws" / "sso" / "cache"
+    ide_cache.mkdir(parents=True, exist_ok=True)
+    fields = ("accessToken", "refreshToken", "expiresAt", "authMethod", "provider", "profileArn")
+    (ide_cache / "kiro-auth-token.json").write_text(json.dumps({k: ours[k] for k in fields}))
+
+    page.goto(demo.url + "/ui")
+    kiro = card(page, "kiro")
+    expect(kiro.locator(".state")).to_have_text("ready")
+    kiro.locator("button.sign-out").click()
+    expect(kiro.locator(".state")).to_have_text("signed out")
+    kiro.locator("button.import-ide").click()
+    expect(kiro.locator('.sign-in[data-state="done"]')).to_contain_text("kiro-auth-token.json")
+    expect(kiro.locator(".state")).to_have_text("ready")
+    html = page.content()
+    assert ours["refreshToken"] not in html and ours["accessToken"] not in html

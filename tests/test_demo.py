@@ -116,7 +116,10 @@ def test_banner_has_every_section() -> None:
     for title in ("curl", "openai", "anthropic", "Claude Code", "Codex CLI"):
         assert f"── {title} " in banner
     assert "Gateway: http://127.0.0.1:9999" in banner and "/tmp/h" in banner
-    assert "XDG_CONFIG_HOME=/tmp/h/config XDG_RUNTIME_DIR=/tmp/h/run aiclient status" in banner
+    assert (
+        "XDG_CONFIG_HOME=/tmp/h/config XDG_STATE_HOME=/tmp/h/state XDG_RUNTIME_DIR=/tmp/h/run "
+        "aiclient status" in banner
+    )
     assert banner.rstrip().endswith("Stop with Ctrl-C.")
 
 
@@ -190,6 +193,13 @@ async def test_demo_signs_in_serves_both_providers_and_cleans_up(
         assert result.exit_code == 0, result.output
         assert f'base_url = "{run.url}/v1"' in result.stdout
         assert 'model = "copilot/gpt-5-codex"' in result.stdout
+        # The demo bills in AI credits like today's Copilot: `usage` and `status` show them.
+        usage = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["usage"]))
+        assert usage.exit_code == 0, usage.output
+        assert "Copilot AI credits: 0 " not in usage.stdout
+        assert "Copilot AI credits: " in usage.stdout and "at $0.01 a credit" in usage.stdout
+        status = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["status"]))
+        assert "billed in AI credits" in status.stdout, status.output
         run.stop()
     assert not home.exists()
     assert {name: os.environ.get(name) for name in XDG_VARS} == before

@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, LedgerUnavailable, UsageQuery, parse_time_bound
+from aiclient_trio.record import RequestRecord
 
 
 def _record(

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aiclient_trio import log as aclog
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 
 CASES = json.loads((Path(__file__).parent / "data" / "log" / "credentials.json").read_text())[
     "cases"
@@ -157,7 +157,7 @@ _FRAGMENTS = [
 @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=12), max_size=6))
 def test_fast_path_never_skips_what_the_patterns_would_mask(parts: list[str]) -> None:
     """The substring pre-check is a pure shortcut: same result as running every pattern."""
-    from aiclient_trio.log import _PATTERNS, redact
+    from aiclient_trio.redact import _PATTERNS, redact
 
     text = "".join(parts)
     slow = text

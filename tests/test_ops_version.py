@@ -86,7 +86,7 @@ def test_uninstall_hint_names_the_installer(
     monkeypatch: pytest.MonkeyPatch, prefix: str, command: str
 ) -> None:
     """The README's `pipx install .` is undone by the command `aiclient uninstall` prints."""
-    from aiclient_trio import uninstall
+    from aiclient_trio.cli import uninstall
 
     monkeypatch.setattr(version_check.sys, "prefix", prefix)
     assert uninstall.uninstall_command_hint() == command

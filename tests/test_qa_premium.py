@@ -10,12 +10,13 @@ from pathlib import Path
 
 import httpx
 import trio
-from copilot_helpers import start_copilot_for_tests
+from copilot_helpers import start_provider, start_simulators
 from fakes import Records, make_gateway, serve
 
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import _MIGRATIONS, Ledger, UsageQuery
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.server.app import create_app
+from aiclient_trio.simulator.copilot_kit import SimState
 
 
 def _record(request_id: str, model: str, premium: float | None, initiator: str) -> RequestRecord:
@@ -72,7 +73,10 @@ async def test_ledger_sums_premium_and_migrates_schema_1(tmp_path: Path) -> None
 
 async def test_copilot_reports_the_multiplier_of_user_turns(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
-        provider, _sim = await start_copilot_for_tests(nursery, tmp_path)
+        # An account still billed per premium request (annual Pro/Pro+ since 2026-06-01).
+        sim = await start_simulators(nursery, SimState(token_billing=False))
+        provider = await start_provider(nursery, tmp_path, sim)
+        assert provider.billing == "premium_requests"
         multipliers = {m.id: m.premium_multiplier for m in provider.models()}
         assert multipliers["gpt-4.1"] == 0 and multipliers["claude-sonnet-4.5"] == 1
         gateway = make_gateway(provider)

@@ -25,10 +25,10 @@ from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.daemon.control import ControlClient, ControlServer
 from aiclient_trio.daemon.main import keep_running
 from aiclient_trio.errors import InvalidRequest
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, UsageQuery
 from aiclient_trio.log import log_request
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
 

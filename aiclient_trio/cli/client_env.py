@@ -295,8 +295,9 @@ def banner(endpoint: Endpoint, *, home: str | None = None) -> str:
     if home:
         head.append(f"Home:    {home} (temporary, removed on exit)")
         head.append(
-            f"CLI:     XDG_CONFIG_HOME={home}/config XDG_RUNTIME_DIR={home}/run"
-            " aiclient status   (or models, env ..., usage)"
+            f"CLI:     XDG_CONFIG_HOME={home}/config XDG_STATE_HOME={home}/state"
+            f" XDG_RUNTIME_DIR={home}/run"
+            " aiclient status   (or doctor, models, env ..., usage)"
         )
     head += ["", "Models:", models]
     if embeddings:

@@ -1,5 +1,5 @@
 # `aiclient dashboard`: open the running daemon's dashboard (/ui) in a browser, or print its URL.
-"""The dashboard command, registered on the `aiclient` group by `aiclient_trio.cli`."""
+"""The dashboard command, registered on the `aiclient` group by `aiclient_trio.cli.main`."""
 
 from __future__ import annotations
 

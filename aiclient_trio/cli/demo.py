@@ -73,6 +73,9 @@ class DemoRun:
     endpoint: client_env.Endpoint
     providers: dict[str, Provider]
     stop: Callable[[], None]
+    # The simulators' handles (CopilotSimulator, KiroSimulator): tests inject faults there.
+    copilot: Any = None
+    kiro: Any = None
 
 
 @contextlib.contextmanager
@@ -177,7 +180,8 @@ async def _wait_ready(providers: dict[str, Provider]) -> None:
 async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[DemoRun]) -> None:
     from aiclient_trio.config import paths
     from aiclient_trio.config.load import load_config
-    from aiclient_trio.daemon.main import Daemon, DaemonOptions, check_bind_safety, log_path
+    from aiclient_trio.config.paths import log_path
+    from aiclient_trio.daemon.main import Daemon, DaemonOptions, check_bind_safety
     from aiclient_trio.daemon.pidfile import PidLock
     from aiclient_trio.gateway import Gateway
     from aiclient_trio.log import log_request, setup_logging
@@ -235,7 +239,9 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
                 gateway.draining.set()
 
             endpoint = demo_endpoint(url, config.api_key, gateway.providers)
-            task_status.started(DemoRun(home, url, endpoint, dict(gateway.providers), stop))
+            task_status.started(
+                DemoRun(home, url, endpoint, dict(gateway.providers), stop, copilot, kiro)
+            )
             options.echo(client_env.banner(endpoint, home=str(home)))
             await done.wait()
         finally:

@@ -121,7 +121,8 @@ def _spawn(
     log_file: str | None,
     wait: float,
 ) -> None:
-    from aiclient_trio.daemon.main import check_bind_safety, log_path
+    from aiclient_trio.config.paths import log_path
+    from aiclient_trio.daemon.main import check_bind_safety
 
     try:
         check_bind_safety(config)

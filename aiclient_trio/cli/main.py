@@ -16,6 +16,7 @@ from aiclient_trio import __version__
 from aiclient_trio.cli.completion import complete_models, completion
 from aiclient_trio.cli.config import config, provider
 from aiclient_trio.cli.dashboard import dashboard
+from aiclient_trio.cli.doctor import doctor
 from aiclient_trio.cli.lifecycle import (
     NOT_RUNNING,
     call_daemon,
@@ -62,7 +63,7 @@ for _group in (config, provider):
     main.add_command(_group)
 
 # Operations: models, service, uninstall, version, completion (auth list/revoke below).
-for _command in (models, service, uninstall, version, completion, dashboard):
+for _command in (models, service, uninstall, version, completion, dashboard, doctor):
     main.add_command(_command)
 
 
@@ -120,7 +121,7 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
       aiclient logs --level warning --lines 200
       aiclient logs -f
     """
-    from aiclient_trio.daemon.main import log_path
+    from aiclient_trio.config.paths import log_path
     from aiclient_trio.log import tail_lines
 
     running = call_daemon("status", {"quota": False}, required=False)
@@ -327,6 +328,7 @@ SHORT_HELP: dict[tuple[str, ...], str] = {
     ("completion",): "Print the shell completion script (bash, zsh, fish).",
     ("dashboard",): "Open the daemon's web dashboard (or print its URL).",
     ("demo",): "Try it without an account: gateway + simulated upstreams.",
+    ("doctor",): "Check the setup end to end; say what is wrong and the fix.",
     ("models",): "List the ready providers' models, limits and aliases.",
     ("provider",): "Enable or disable a provider (at once, and saved).",
     ("restart",): "Stop the daemon if it runs, then start it again.",

@@ -43,7 +43,7 @@ def _size(path: Path) -> str:
 
 def _configured_log() -> Path | None:
     from aiclient_trio.config.load import ConfigError, default_config_path, load_config
-    from aiclient_trio.daemon.main import log_path
+    from aiclient_trio.config.paths import log_path
 
     try:
         return log_path(load_config(path=default_config_path()))

@@ -18,6 +18,12 @@ def _n(value: Any) -> str:
     return f"{int(value or 0):,}"
 
 
+def _credits(value: Any) -> str:
+    """Credits keep four decimals: one short call costs a fraction of a credit."""
+    number = float(value or 0)
+    return f"{number:,.4f}".rstrip("0").rstrip(".") if number else "0"
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """Left-align the first column, right-align the others."""
     widths = [len(h) for h in headers]
@@ -40,6 +46,7 @@ _COLUMNS = (
     ("input", "input_tokens"),
     ("output", "output_tokens"),
     ("cache read", "cache_read_tokens"),
+    ("cache write", "cache_write_tokens"),
     ("premium", "premium_requests"),
 )
 
@@ -47,18 +54,30 @@ _COLUMNS = (
 def format_usage(summary: Mapping[str, Any]) -> str:
     """The ledger summary as a table, with totals and premium requests today / this month."""
     group = str(summary.get("group", "model"))
-    rows = [
-        [str(g["key"]), *(_n(g.get(field)) for _, field in _COLUMNS)]
-        for g in summary.get("groups", ())
-    ]
+
+    def row(key: str, values: Mapping[str, Any]) -> list[str]:
+        cells = [_n(values.get(field)) for _, field in _COLUMNS]
+        return [
+            key,
+            *cells,
+            _credits(values.get("credits")),
+            f"${float(values.get('usd') or 0):,.2f}",
+        ]
+
+    rows = [row(str(g["key"]), g) for g in summary.get("groups", ())]
     totals = summary.get("totals", {})
-    rows.append(["total", *(_n(totals.get(field)) for _, field in _COLUMNS)])
-    text = format_table([group, *(title for title, _ in _COLUMNS)], rows)
+    rows.append(row("total", totals))
+    titles = [group, *(title for title, _ in _COLUMNS), "credits", "usd"]
+    text = format_table(titles, rows)
     premium = summary.get("premium_requests", {})
     text += (
         f"\n\nCopilot premium requests: {_n(premium.get('today'))} today, "
         f"{_n(premium.get('this_month'))} this month"
     )
+    usd = float(totals.get("usd") or 0)
+    text += f"\nCopilot AI credits: {_credits(round(usd * 100, 6))} (${usd:,.2f} at $0.01 a credit)"
+    if totals.get("estimated_credits"):
+        text += f", of which {_credits(totals['estimated_credits'])} estimated from token prices"
     if totals.get("estimated_rows"):
         text += f"\n{_n(totals['estimated_rows'])} request(s) carry estimated token counts"
     quotas = summary.get("quota") or {}
@@ -81,6 +100,12 @@ def format_quota(quota: Mapping[str, Any] | None) -> str:
         parts.append(f"{_n(remaining)} of {_n(limit)} {quota.get('unit', 'requests')} left")
     elif remaining is not None:
         parts.append(f"{_n(remaining)} {quota.get('unit', 'requests')} left")
+    elif quota.get("percent_remaining") is not None:
+        parts.append(f"{_n(quota['percent_remaining'])}% left")
+    if quota.get("has_quota") is False:
+        parts.append("allowance spent")
     if quota.get("resets_at"):
         parts.append(f"resets {quota['resets_at']}")
+    if quota.get("billing"):
+        parts.append(f"billed in {quota['billing']}")
     return ", ".join(parts) or "quota unknown"

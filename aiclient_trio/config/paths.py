@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from aiclient_trio.config.types import Config
+
 __all__ = [
     "config_dir",
     "config_file",
@@ -49,6 +51,11 @@ def state_dir() -> Path:
 
 def log_file() -> Path:
     return state_dir() / "aiclient.log"
+
+
+def log_path(config: Config) -> Path:
+    """The daemon's log file: `logging.file` when configured, else the XDG default."""
+    return Path(config.logging.file).expanduser() if config.logging.file else log_file()
 
 
 def runtime_dir() -> Path:

@@ -92,6 +92,10 @@ class CopilotConfig:
     api_version: str = "2026-06-01"
     # ...and on GitHub's own endpoints (token exchange, /copilot_internal/user), still older.
     github_api_version: str = "2025-04-01"
+    # How the account pays: "credits" (AI credits per token, most plans since 2026-06-01),
+    # "premium_requests" (annual Pro/Pro+ kept on the old scheme) or "auto" (what
+    # /copilot_internal/user says, else credits).
+    billing: Literal["auto", "credits", "premium_requests"] = "auto"
     # Model used for haiku-class background requests ("" = no rerouting).
     small_model: str = ""
     models_ttl: float = 600.0

@@ -23,7 +23,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import untrusted
-from aiclient_trio.log import redact
+from aiclient_trio.redact import redact
 
 __all__ = [
     "MAX_LINE",

@@ -28,6 +28,7 @@ from trio_util import AsyncValue
 from aiclient_trio import __version__
 from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, load_config
+from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.permissions import secure_private_trees
 from aiclient_trio.daemon.pidfile import PidLock
@@ -37,7 +38,7 @@ from aiclient_trio.log import add_secrets, setup_logging
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
 
-__all__ = ["DaemonOptions", "check_bind_safety", "log_path", "run_daemon"]
+__all__ = ["DaemonOptions", "check_bind_safety", "run_daemon"]
 
 log = logging.getLogger("aiclient.daemon")
 
@@ -104,10 +105,6 @@ def check_bind_safety(config: Config) -> None:
             "can reach this address could spend your Copilot/Kiro subscriptions. Set one with "
             "`aiclient config set api_key <secret>` (or --api-key), or use --host 127.0.0.1."
         )
-
-
-def log_path(config: Config) -> Path:
-    return Path(config.logging.file).expanduser() if config.logging.file else paths.log_file()
 
 
 async def keep_running(

@@ -12,20 +12,39 @@ in `aiclient_trio.daemon.control`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import trio
 
+from aiclient_trio.config.file import set_value
 from aiclient_trio.config.load import ConfigError, config_to_dict, parse_text_value
+from aiclient_trio.config.paths import log_path
 from aiclient_trio.daemon.control import ControlError, Handler
-from aiclient_trio.daemon.supervisor import describe_exception
+from aiclient_trio.daemon.supervisor import ProviderManager, describe_exception
+from aiclient_trio.errors import GatewayError
+from aiclient_trio.gateway import Gateway
 from aiclient_trio.log import tail_lines
 from aiclient_trio.providers.base import Provider
+from aiclient_trio.providers.failures import last_failures
+from aiclient_trio.providers.registry import PROVIDER_NAMES
+from aiclient_trio.server.routes import usage_summary
 
-if TYPE_CHECKING:
-    from aiclient_trio.daemon.main import Daemon
+__all__ = ["ControlMethods", "DaemonState", "control_handlers"]
 
-__all__ = ["control_handlers"]
+
+class DaemonState(Protocol):
+    """What the control methods need of the running daemon (`daemon.main.Daemon`)."""
+
+    gateway: Gateway
+    config_path: Path
+    manager: ProviderManager | None
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def reload(self) -> dict[str, Any]: ...
+
+    def provider_names(self) -> list[str]: ...
 
 
 def _str_param(params: Mapping[str, Any], name: str) -> str:
@@ -55,121 +74,132 @@ async def ready_quotas(providers: Mapping[str, Provider], wait: float = 3.0) -> 
     return dict(sorted(quotas.items()))
 
 
-def control_handlers(daemon: Daemon) -> dict[str, Handler]:
-    from aiclient_trio.config.file import set_value
-    from aiclient_trio.daemon.main import log_path
-    from aiclient_trio.providers.registry import PROVIDER_NAMES
+class ControlMethods:
+    """The control-socket methods, each a coroutine from JSON params to a JSON-able result."""
 
-    async def status(params: Mapping[str, Any]) -> Any:
-        info = daemon.status()
-        if params.get("quota", True):
-            info["quota"] = await ready_quotas(daemon.gateway.providers)
-        return info
+    def __init__(self, daemon: DaemonState) -> None:
+        self.daemon = daemon
 
-    async def config_show(params: Mapping[str, Any]) -> Any:
+    def handlers(self) -> dict[str, Handler]:
         return {
-            "path": str(daemon.config_path),
-            "config": config_to_dict(daemon.gateway.config.value),
+            "status": self.status,
+            "config.show": self.config_show,
+            "config.set": self.config_set,
+            "config.reload": self.reload,
+            "provider.enable": self.enable,
+            "provider.disable": self.disable,
+            "provider.reload": self.provider_reload,
+            "models": self.models,
+            "usage": self.usage,
+            "logs.tail": self.logs_tail,
+            "upstream.failures": self.upstream_failures,
         }
 
-    async def reload(params: Mapping[str, Any]) -> Any:
+    async def status(self, params: Mapping[str, Any]) -> Any:
+        info = self.daemon.status()
+        if params.get("quota", True):
+            info["quota"] = await ready_quotas(self.daemon.gateway.providers)
+        return info
+
+    async def config_show(self, params: Mapping[str, Any]) -> Any:
+        return {
+            "path": str(self.daemon.config_path),
+            "config": config_to_dict(self.daemon.gateway.config.value),
+        }
+
+    async def reload(self, params: Mapping[str, Any]) -> Any:
         try:
-            return await daemon.reload()
+            return await self.daemon.reload()
         except ConfigError as exc:
             raise ControlError("failed", f"{exc} (the running config is unchanged)") from None
 
-    async def config_set(params: Mapping[str, Any]) -> Any:
+    async def config_set(self, params: Mapping[str, Any]) -> Any:
         key = _str_param(params, "key")
         raw = params.get("value")
         if not isinstance(raw, str):
             raise ControlError("invalid_params", "parameter 'value' (a string) is required")
         try:
             value = parse_text_value(key, raw, "config set")
-            set_value(daemon.config_path, key, value)
+            set_value(self.daemon.config_path, key, value)
         except ConfigError as exc:
             raise ControlError("failed", str(exc)) from None
-        return await reload(params)
+        return await self.reload(params)
 
-    def _provider(params: Mapping[str, Any]) -> str:
+    def _provider(self, params: Mapping[str, Any]) -> str:
         name = _str_param(params, "name")
-        known = daemon.provider_names()
+        known = self.daemon.provider_names()
         if name not in known:
             raise ControlError("failed", f"unknown provider {name!r}; known: {', '.join(known)}")
         return name
 
-    async def set_enabled(params: Mapping[str, Any], enabled: bool) -> Any:
-        name = _provider(params)
-        assert daemon.manager is not None
+    async def _set_enabled(self, params: Mapping[str, Any], enabled: bool) -> Any:
+        name = self._provider(params)
+        manager = self.daemon.manager
+        assert manager is not None
         if name in PROVIDER_NAMES:
             try:
-                set_value(daemon.config_path, f"providers.{name}.enabled", enabled)
+                set_value(self.daemon.config_path, f"providers.{name}.enabled", enabled)
             except ConfigError as exc:
                 raise ControlError("failed", f"cannot persist the change: {exc}") from None
-            result = await reload(params)
+            result = await self.reload(params)
             # A flag or environment override wins over the file; still honour the request now.
         else:
             result = {"changed": [], "needs_restart": []}
         if enabled:
-            await daemon.manager.start(name)
+            await manager.start(name)
         else:
-            await daemon.manager.stop(name)
+            await manager.stop(name)
         return {**result, "provider": name, "enabled": enabled}
 
-    async def enable(params: Mapping[str, Any]) -> Any:
-        return await set_enabled(params, True)
+    async def enable(self, params: Mapping[str, Any]) -> Any:
+        return await self._set_enabled(params, True)
 
-    async def disable(params: Mapping[str, Any]) -> Any:
-        return await set_enabled(params, False)
+    async def disable(self, params: Mapping[str, Any]) -> Any:
+        return await self._set_enabled(params, False)
 
-    async def provider_reload(params: Mapping[str, Any]) -> Any:
-        name = _provider(params)
-        assert daemon.manager is not None
-        await daemon.manager.restart(name)
-        return {"provider": name, "restarted": name in daemon.manager.running()}
+    async def provider_reload(self, params: Mapping[str, Any]) -> Any:
+        name = self._provider(params)
+        manager = self.daemon.manager
+        assert manager is not None
+        await manager.restart(name)
+        return {"provider": name, "restarted": name in manager.running()}
 
-    async def models(params: Mapping[str, Any]) -> Any:
+    async def models(self, params: Mapping[str, Any]) -> Any:
         only = params.get("provider")
+        gateway = self.daemon.gateway
         listed = [
             m.to_json()
-            for name, p in sorted(daemon.gateway.providers.items())
+            for name, p in sorted(gateway.providers.items())
             if only in (None, name)
             for m in p.models()
         ]
-        aliases = {k: list(v) for k, v in daemon.gateway.config.value.aliases.items()}
+        aliases = {k: list(v) for k, v in gateway.config.value.aliases.items()}
         return {"models": listed, "aliases": aliases}
 
-    async def usage(params: Mapping[str, Any]) -> Any:
-        from aiclient_trio.errors import GatewayError
-        from aiclient_trio.server.routes import usage_summary
-
+    async def usage(self, params: Mapping[str, Any]) -> Any:
         bounds = {k: params.get(k) for k in ("since", "until")}
         group = params.get("group", "model")
         if not all(v is None or isinstance(v, str) for v in (*bounds.values(), group)):
             raise ControlError("invalid_params", "'since', 'until' and 'group' must be strings")
         try:
-            return await usage_summary(daemon.gateway, group=group, **bounds)
+            return await usage_summary(self.daemon.gateway, group=group, **bounds)
         except GatewayError as exc:
             raise ControlError("failed", exc.message) from None
 
-    async def logs_tail(params: Mapping[str, Any]) -> Any:
+    async def logs_tail(self, params: Mapping[str, Any]) -> Any:
         lines = params.get("lines", 50)
         level = params.get("level")
         if not isinstance(lines, int) or lines < 0:
             raise ControlError("invalid_params", "'lines' must be a whole number >= 0")
         if level is not None and not isinstance(level, str):
             raise ControlError("invalid_params", "'level' must be a string such as 'warning'")
-        path = log_path(daemon.gateway.config.value)
+        path = log_path(self.daemon.gateway.config.value)
         return {"path": str(path), "lines": tail_lines(path, lines, level)}
 
-    return {
-        "status": status,
-        "config.show": config_show,
-        "config.set": config_set,
-        "config.reload": reload,
-        "provider.enable": enable,
-        "provider.disable": disable,
-        "provider.reload": provider_reload,
-        "models": models,
-        "usage": usage,
-        "logs.tail": logs_tail,
-    }
+    async def upstream_failures(self, params: Mapping[str, Any]) -> Any:
+        return last_failures()  # redacted: for `aiclient doctor --report`
+
+
+def control_handlers(daemon: DaemonState) -> dict[str, Handler]:
+    """The method table the daemon's control server answers."""
+    return ControlMethods(daemon).handlers()

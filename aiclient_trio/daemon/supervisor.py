@@ -23,7 +23,6 @@ from aiclient_trio import ir
 from aiclient_trio.config.types import Config
 from aiclient_trio.errors import ProviderUnavailable
 from aiclient_trio.gateway import Gateway
-from aiclient_trio.log import redact
 from aiclient_trio.providers.base import (
     ModelInfo,
     Provider,
@@ -31,6 +30,7 @@ from aiclient_trio.providers.base import (
     ProviderStatus,
     RequestContext,
 )
+from aiclient_trio.redact import redact
 
 __all__ = [
     "BackoffPolicy",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from trio_util import AsyncValue
 
 if TYPE_CHECKING:
-    from aiclient_trio.gateway import RequestRecord
+    from aiclient_trio.record import RequestRecord
 
 __all__ = ["LiveEvent", "LiveFeed", "wire_format_of"]
 

@@ -11,6 +11,7 @@ server reaches providers only through `aiclient_trio.providers.registry`.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -119,12 +120,27 @@ class RequestContext:
     credits: float | None = None
     # Copilot premium requests this call costs: the model's multiplier for a user turn, else 0.
     premium: float | None = None
+    # Copilot AI credits: `credits` is an estimate (no `copilot_usage` in the answer); the
+    # upstream's own token split (truer than the format's usage about cache writes); how to
+    # estimate credits from the final usage when the answer reported none.
+    credits_estimated: bool = False
+    billed_usage: ir.Usage | None = None
+    estimate_credits: Callable[[ir.Usage], float] | None = None
     # True once any byte went to the client: from then on no retry or fallback.
     committed: bool = False
     # Set by the server on translated streams: a provider awaits it before each upstream
     # read, so what the events of the previous read rendered leaves in one write (and a
     # burst can be paced, see server.stream_coalesce_ms). None: nothing to call.
     before_read: Callable[[], Awaitable[None]] | None = None
+
+    def billing(self, usage: ir.Usage | None) -> tuple[ir.Usage | None, float | None, bool]:
+        """(usage, credits, credits estimated?) to record once the call ended."""
+        if self.billed_usage is not None:
+            reasoning = usage.reasoning_tokens if usage is not None else 0
+            usage = dataclasses.replace(self.billed_usage, reasoning_tokens=reasoning)
+        if self.credits is None and self.estimate_credits is not None and usage is not None:
+            return usage, self.estimate_credits(usage), True
+        return usage, self.credits, self.credits_estimated
 
 
 @dataclass(slots=True)

@@ -15,8 +15,8 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.errors import GatewayError, error_headers
-from aiclient_trio.gateway import RequestOutcome, RequestRecord
 from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.record import RequestOutcome, RequestRecord
 from aiclient_trio.server.http import (
     RawHeaders,
     Send,
@@ -250,6 +250,7 @@ class Exchange:
 
     def record(self) -> RequestRecord:
         ctx = self.ctx
+        usage, credits, estimated = ctx.billing(self.usage) if ctx else (self.usage, None, False)
         return RequestRecord(
             request_id=self.request_id,
             endpoint=self.endpoint,
@@ -262,10 +263,11 @@ class Exchange:
             provider=self.provider,
             client_model=self.client_model,
             upstream_model=ctx.upstream_model if ctx else None,
-            usage=self.usage,
+            usage=usage,
             time_to_first_byte=self.ttfb,
             initiator=ctx.initiator if ctx else None,
-            credits=ctx.credits if ctx else None,
+            credits=credits,
+            credits_estimated=estimated,
             premium=ctx.premium if ctx else None,
             error_kind=self.error_kind,
             fallback_from=tuple(self.fallback_from),

@@ -11,13 +11,14 @@
     return el;
   }
 
-  // The axis top: four equal steps of 1, 2 or 5 times a power of ten (whole steps for counts).
+  // The axis top: four equal steps of a round size (whole steps once they exceed one).
   function niceMax(value) {
     if (value <= 0) return 4;
     const raw = value / 4;
     const power = Math.pow(10, Math.floor(Math.log10(raw)));
-    for (const step of [1, 2, 5, 10]) {
-      if (raw <= step * power) return 4 * Math.max(step * power, raw > 1 ? 1 : step * power);
+    for (const factor of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) {
+      const step = factor * power;
+      if (raw <= step && (value < 1 || Number.isInteger(step))) return 4 * step;
     }
     return 40 * power;
   }

@@ -71,7 +71,8 @@
     if (p.circuit && p.circuit.state !== "closed") return ["circuit-open", "circuit open"];
     const reason = (p.reason || "").toLowerCase();
     if (p.state === "unauthenticated" && reason.includes("revoked")) return ["revoked", "revoked"];
-    if (p.state === "unauthenticated" && reason.includes("expired")) return ["expired", "expired"];
+    const lapsed = p.token_expires_at && p.token_expires_at < Date.now() / 1000;
+    if (p.state === "unauthenticated" && (lapsed || reason.includes("expired"))) return ["expired", "expired"];
     if (reason.includes("rate limit")) return ["rate-limited", "rate limited"];
     return [p.state, STATE_LABELS[p.state] || p.state];
   }
@@ -285,6 +286,14 @@
     $("live-empty").hidden = true;
   }
 
+  function ledgerValue(key, value) {
+    if (value === null || value === undefined) return "–";
+    if (key === "ts") return new Date(value * 1000).toLocaleString();
+    if (key === "stream" || key.endsWith("_estimated")) return value ? "yes" : "no";
+    if (typeof value === "number" && !Number.isInteger(value)) return value.toFixed(1);
+    return String(value);
+  }
+
   async function showRequest(id) {
     for (const tr of $("live-table").tBodies[0].rows) tr.classList.toggle("selected", tr.dataset.id === id);
     const box = $("request-detail");
@@ -293,7 +302,7 @@
       const row = await api(`/ui/api/requests/${encodeURIComponent(id)}`);
       const facts = el("dl", { class: "facts" });
       for (const [key, value] of Object.entries(row)) {
-        facts.append(el("dt", {}, key), el("dd", {}, value === null ? "–" : key === "ts" ? new Date(value * 1000).toLocaleString() : String(value)));
+        facts.append(el("dt", {}, key), el("dd", {}, ledgerValue(key, value)));
       }
       box.replaceChildren(el("h2", {}, `Ledger row of ${id}`), facts);
     } catch (exc) {

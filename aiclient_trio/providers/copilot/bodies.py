@@ -20,6 +20,7 @@ from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
+from aiclient_trio.providers.copilot.billing import UsageFinder
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices
 from aiclient_trio.upstream import Response
 
@@ -41,18 +42,26 @@ def encode_base64_floats(vector: Sequence[float]) -> str:
 
 
 def quota_from_user(data: Any) -> dict[str, Any]:
-    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13)."""
+    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13).
+
+    `token_based_billing` (2026) says whether the premium snapshot counts AI credits;
+    `has_quota: false` means a pooled seat's allowance is spent.
+    """
     if not isinstance(data, dict):
         return {"error": "unexpected quota answer"}
     snapshots = data.get("quota_snapshots") or {}
     premium = snapshots.get("premium_interactions") or {}
+    token_billing = data.get("token_based_billing")
     return {
-        "unit": "premium requests",
+        "unit": "AI credits" if token_billing else "premium requests",
+        "token_based_billing": token_billing if isinstance(token_billing, bool) else None,
         "remaining": premium.get("remaining"),
         "limit": premium.get("entitlement"),
         "percent_remaining": premium.get("percent_remaining"),
         "unlimited": bool(premium.get("unlimited")),
         "overage_permitted": bool(premium.get("overage_permitted")),
+        "overage_count": premium.get("overage_count"),
+        "has_quota": premium.get("has_quota"),
         "resets_at": data.get("quota_reset_date"),
         "plan": data.get("copilot_plan"),
     }
@@ -126,20 +135,27 @@ def _output_chars(response: ir.Response) -> int:
     return total
 
 
-async def relay_bytes(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """Upstream bytes as they arrive; a broken stream raises UpstreamError (the server then
-    ends the client's stream with its format's error event)."""
+async def relay_bytes(
+    raw: AsyncIterator[bytes], finder: UsageFinder | None = None
+) -> AsyncGenerator[bytes, None]:
+    """Upstream bytes as they arrive (`finder` reads the billing off them); a broken stream
+    raises UpstreamError (the server then ends the client's stream with its error event)."""
     try:
         async for chunk in raw:
+            if finder is not None:
+                finder.feed(chunk)
             yield chunk
     except httpx.HTTPError as exc:
         raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
+    if finder is not None:
+        finder.close()
 
 
 async def ir_events(
     raw: AsyncIterator[bytes],
     parser: Any,
     before_read: Callable[[], Awaitable[None]] | None = None,
+    finder: UsageFinder | None = None,
 ) -> AsyncGenerator[ir.StreamEvent, None]:
     decoder = SSEDecoder()
     try:
@@ -150,11 +166,17 @@ async def ir_events(
                 chunk = await raw.__anext__()
             except StopAsyncIteration:
                 break
+            if finder is not None:
+                finder.feed(chunk)
             for sse in decoder.feed(chunk):
                 for event in parser.feed(sse):
+                    if isinstance(event, ir.MessageStop) and finder is not None:
+                        finder.close()  # billed before the server records the call
                     yield event
                     if isinstance(event, ir.MessageStop | ir.StreamError):
                         return
+        if finder is not None:
+            finder.close()
         tail = [e for sse in decoder.close() for e in parser.feed(sse)]
     except httpx.HTTPError as exc:
         yield ir.StreamError(UpstreamError(f"the Copilot stream broke off ({describe_error(exc)})"))

@@ -258,6 +258,8 @@ class CapiClient:
         self.on_signed_out: Callable[[GatewayError], None] = lambda _exc: None
         # Called when CAPI refuses our client version (HTTP 466).
         self.on_version_refused: Callable[[GatewayError], None] = lambda _exc: None
+        # Called with the headers of every answer that is not an error (quota snapshots).
+        self.on_answer: Callable[[Mapping[str, str]], None] = lambda _headers: None
 
     async def _token(self, stale: CopilotToken | None) -> CopilotToken:
         """The current (or a fresh) token; sign-in problems become 503 for the client."""
@@ -313,6 +315,7 @@ class CapiClient:
             except httpx.HTTPError as exc:
                 raise transport_error(exc) from None
             if response.status_code < 400:
+                self.on_answer(response.headers)
                 break
             try:
                 raw = await response.aread()

@@ -11,7 +11,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -47,6 +47,13 @@ from aiclient_trio.providers.copilot.auth import (
     github_urls,
     load_credential,
 )
+from aiclient_trio.providers.copilot.billing import (
+    Billed,
+    TokenPrices,
+    UsageFinder,
+    parse_quota_headers,
+    parse_token_prices,
+)
 from aiclient_trio.providers.copilot.bodies import (
     chat_response,
     close_body,
@@ -77,6 +84,7 @@ from aiclient_trio.providers.copilot.models import (
     resolve_model_name,
 )
 from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
@@ -97,7 +105,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        # The hot path: CAPI calls (its failed answers are kept for `aiclient doctor`).
+        self.upstream = watch_pool(make_pool(config.upstream), self.name)
         self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
@@ -106,6 +115,11 @@ class CopilotProvider(Provider):
         # Bumped at every successful model-list refresh (the health monitor's heartbeat).
         self.models_version: AsyncValue[int] = AsyncValue(0)
         self._quota: dict[str, Any] | None = None
+        # AI-credit prices per model id (from /models), whether /copilot_internal/user says
+        # the account pays per token, and the last quota snapshot header CAPI sent.
+        self._prices: dict[str, TokenPrices] = {}
+        self._token_billing: bool | None = None
+        self._quota_header: Mapping[str, str] = {}
         self._credentials_event = trio.Event()
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -160,6 +174,7 @@ class CopilotProvider(Provider):
             self._capi = CapiClient(self.upstream, signed_in, self.tokens)
             self._capi.on_signed_out = self._signed_out
             self._capi.on_version_refused = self._version_refused
+            self._capi.on_answer = self._note_answer_headers
             try:
                 await self.tokens.refresh(None)
             except (TokenRevoked, NoCopilotAccess) as exc:
@@ -177,6 +192,7 @@ class CopilotProvider(Provider):
                 continue
             failures = 0
             await self._refresh_models()
+            await self._refresh_quota()  # which billing applies (AI credits or requests)
             self._set_ready()
             report()
             async with trio.open_nursery() as nursery:
@@ -245,6 +261,13 @@ class CopilotProvider(Provider):
             log.warning("copilot model list failed (%s)", describe_error(exc))
             return
         if isinstance(payload, dict):
+            self._prices = {
+                str(entry["id"]): prices
+                for entry in payload.get("data") or []
+                if isinstance(entry, dict)
+                and "id" in entry
+                and (prices := parse_token_prices(entry)) is not None
+            }
             self._models = parse_models(payload)
             self._models_at = time.time()
             self.models_version.value += 1
@@ -268,7 +291,42 @@ class CopilotProvider(Provider):
             self._quota = quota_from_user(response.json())
         except ValueError:
             return {"error": "unreadable quota answer"}
+        if self._quota.get("token_based_billing") is not None:
+            self._token_billing = bool(self._quota["token_based_billing"])
         return self._quota
+
+    # -- billing ----------------------------------------------------------------------------
+
+    @property
+    def billing(self) -> str:
+        """ "credits" (AI credits per token) or "premium_requests" (annual Pro/Pro+)."""
+        if self._cc.billing != "auto":
+            return self._cc.billing
+        return "premium_requests" if self._token_billing is False else "credits"
+
+    def _note_answer_headers(self, headers: Mapping[str, str]) -> None:
+        snapshot = {k: v for k, v in headers.items() if k.startswith("x-quota-snapshot-")}
+        if snapshot:
+            self._quota_header = snapshot  # parsed only when someone asks for the quota
+
+    def _note_call(
+        self, ctx: RequestContext, model: ModelInfo, initiator: str
+    ) -> Callable[[Billed], None]:
+        """What the ledger records of a chat call: the model, who started the turn, its cost
+        (premium requests, or AI credits read off the answer, else estimated from prices)."""
+        ctx.upstream_model = model.id
+        ctx.initiator = initiator
+        credits = self.billing == "credits"
+        ctx.premium = 0.0 if credits else premium_cost(initiator, model)
+        prices = self._prices.get(model.id)
+        if credits and prices is not None:
+            ctx.estimate_credits = prices.estimate
+
+        def found(billed: Billed) -> None:
+            ctx.credits, ctx.credits_estimated = billed.credits, False
+            ctx.billed_usage = billed.usage
+
+        return found
 
     # -- models -----------------------------------------------------------------------------
 
@@ -307,7 +365,7 @@ class CopilotProvider(Provider):
             raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
         capi = self._client()
         upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
-        _note_call(ctx, model, initiator_for(fmt, body))
+        billed = self._note_call(ctx, model, initiator_for(fmt, body))
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         async with capi.open(
             "POST",
@@ -323,7 +381,8 @@ class CopilotProvider(Provider):
             raw = response.aiter_raw()
             if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
                 raw = merged_chat_body(response)
-            relay = relay_bytes(raw)
+            finder = UsageFinder(billed, streaming="event-stream" in content_type)
+            relay = relay_bytes(raw, finder)
             try:
                 yield PassthroughResponse(
                     status=response.status_code,
@@ -353,10 +412,12 @@ class CopilotProvider(Provider):
             rendered["stream_options"] = {"include_usage": True}
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         content = json.dumps(upstream)
-        async with _post_translated(capi, fmt, upstream, request, model, ctx) as response:
+        billed = self._note_call(ctx, model, initiator_for_ir(request))
+        async with _post_translated(capi, fmt, upstream, request, ctx) as response:
             parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
             raw = response.aiter_raw()
-            events = ir_events(raw, parser, ctx.before_read)
+            finder = UsageFinder(billed, streaming=True)
+            events = ir_events(raw, parser, ctx.before_read, finder)
             try:
                 yield events
             finally:
@@ -380,13 +441,17 @@ class CopilotProvider(Provider):
             request = replace(request, model=model.id, stream=False)
         rendered = openai_chat.render_request(request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        async with _post_translated(capi, fmt, upstream, request, model, ctx) as response:
+        billed = self._note_call(ctx, model, initiator_for_ir(request))
+        async with _post_translated(capi, fmt, upstream, request, ctx) as response:
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
                 raise UpstreamError(
                     f"the Copilot stream broke off ({describe_error(exc)})"
                 ) from None
+        finder = UsageFinder(billed, streaming=False)
+        finder.feed(raw)
+        finder.close()
         on_progress()
         return chat_response(raw, model.id, lambda: max(1, len(json.dumps(upstream)) // 4))
 
@@ -424,7 +489,15 @@ class CopilotProvider(Provider):
 
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()
-        return fresh if fresh is not None else self._quota
+        quota = dict(fresh if fresh is not None else self._quota or {})
+        snapshot = parse_quota_headers(self._quota_header)
+        if snapshot is not None:
+            quota["snapshot"] = snapshot  # what the last answer said, between quota calls
+            if quota.get("error") and snapshot["percent_remaining"] is not None:
+                quota.setdefault("percent_remaining", snapshot["percent_remaining"])
+                quota.setdefault("resets_at", snapshot["resets_at"])
+        quota["billing"] = "AI credits" if self.billing == "credits" else "premium requests"
+        return quota
 
 
 def _surely_short(request: ir.Request) -> bool:
@@ -451,11 +524,9 @@ def _post_translated(
     fmt: ir.WireFormat,
     upstream: dict[str, Any],
     request: ir.Request,
-    model: ModelInfo,
     ctx: RequestContext,
 ) -> AbstractAsyncContextManager[Response]:
-    """POST a translated request to its format's endpoint, noting the call for the ledger."""
-    _note_call(ctx, model, initiator_for_ir(request))
+    """POST a translated request to its format's endpoint (the call noted for the ledger)."""
     return capi.open(
         "POST",
         FORMAT_PATHS[fmt],
@@ -466,13 +537,6 @@ def _post_translated(
         extra_headers=filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {},
         inbound=ctx.inbound_format,
     )
-
-
-def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
-    """What the ledger records of a chat call: the model, who started the turn, its cost."""
-    ctx.upstream_model = model.id
-    ctx.initiator = initiator
-    ctx.premium = premium_cost(initiator, model)
 
 
 def _backoff(attempt: int, exc: BaseException | None = None) -> float:

@@ -27,11 +27,14 @@ from aiclient_trio.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from aiclient_trio.providers.kiro import endpoints
 
 __all__ = [
     "BEARER_INVALID",
     "FIX_COMMAND",
     "account_trouble",
+    "api_base",
+    "api_region",
     "is_bearer_invalid",
     "is_signature_invalid",
     "machine_id",
@@ -56,6 +59,16 @@ _CLIENT_ERRORS = (
     ("invalid tool use format", "a tool call in the history has an invalid format"),
     ("context window is full", "the conversation no longer fits the model's context window"),
 )
+
+
+def api_region(config: KiroConfig, profile_arn: str | None) -> str:
+    """API region: configured, else the profile ARN's, else us-east-1."""
+    return config.api_region or endpoints.region_of_arn(profile_arn) or "us-east-1"
+
+
+def api_base(config: KiroConfig, region: str) -> str:
+    """The chat URL tried first: the pinned family's, or runtime's in `auto` (api_url wins)."""
+    return endpoints.chat_url(config, endpoints.family_order(config, None)[0], region)
 
 
 def social_base(config: KiroConfig, region: str | None) -> str:

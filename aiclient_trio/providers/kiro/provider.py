@@ -28,6 +28,7 @@ from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamErro
 from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
+from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.providers.kiro import client, endpoints
 from aiclient_trio.providers.kiro.auth import KiroAuth, SignedOut
 from aiclient_trio.providers.kiro.convert import (
@@ -139,13 +140,16 @@ class KiroProvider(Provider):
         upstream = config.upstream
         # One pool: the hot path (generateAssistantResponse) calls it directly, sign-in,
         # model-list and quota calls go through httpx on the same connections.
-        self._upstream = Pool(
-            Timeouts(
-                connect=upstream.connect_timeout,
-                read=upstream.idle_timeout,
-                write=upstream.idle_timeout,
-                pool=upstream.connect_timeout,
-            )
+        self._upstream = watch_pool(
+            Pool(
+                Timeouts(
+                    connect=upstream.connect_timeout,
+                    read=upstream.idle_timeout,
+                    write=upstream.idle_timeout,
+                    pool=upstream.connect_timeout,
+                )
+            ),
+            self.name,
         )
         self._http = http_client(self._upstream)
         self.auth = KiroAuth(
