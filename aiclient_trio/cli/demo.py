@@ -254,7 +254,7 @@ async def run_demo(
 ) -> None:
     """Run the demo until SIGINT/SIGTERM (or `DemoRun.stop()`); cleans up its home."""
     if options.api_key is None:
-        from aiclient_trio.daemon.main import is_loopback
+        from aiclient_trio.config.load import is_loopback
 
         if not is_loopback(options.host):
             options.api_key = "demo-" + secrets.token_urlsafe(12)

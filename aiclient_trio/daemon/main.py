@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import importlib
-import ipaddress
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ from trio_util import AsyncValue
 
 from aiclient_trio import __version__
 from aiclient_trio.config import paths
-from aiclient_trio.config.load import ConfigError, load_config
+from aiclient_trio.config.load import ConfigError, check_bind_safety, load_config
 from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.permissions import secure_private_trees
@@ -87,24 +86,6 @@ def _test_providers(environ: Mapping[str, str]) -> dict[str, Callable[[Config], 
         name, _, spec = item.partition("=")
         found[name.strip()] = _import(spec.strip())
     return found
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind_safety(config: Config) -> None:
-    if not is_loopback(config.server.host) and not config.api_key:
-        raise ConfigError(
-            f"refusing to listen on {config.server.host} without an api_key: any machine that "
-            "can reach this address could spend your Copilot/Kiro subscriptions. Set one with "
-            "`aiclient config set api_key <secret>` (or --api-key), or use --host 127.0.0.1."
-        )
 
 
 async def keep_running(
