@@ -377,6 +377,9 @@ def format_status(info: dict[str, Any]) -> str:
             line += f": {state['reason']}"
         if state.get("fix") and state.get("state") not in ("ready", "refreshing"):
             line += f"  -> fix: {state['fix']}"
+        details = state.get("details") or {}
+        if details.get("family"):  # the Kiro host family in use, and its region
+            line += f"  [{details['family']} host, {details.get('region')}]"
         if name in quotas:
             line += f"  ({format_quota(quotas[name])})"
         lines.append(line)
