@@ -327,7 +327,7 @@ class Daemon:
         return {"changed": changed, "needs_restart": needs_restart}
 
     def status(self) -> dict[str, Any]:
-        providers = {}
+        providers: dict[str, dict[str, Any]] = {}
         for name in self.provider_names():
             provider = self.gateway.providers.get(name)
             if provider is None:
@@ -340,6 +340,7 @@ class Daemon:
                 providers[name] = {
                     **provider.status.value.to_json(),
                     "since": provider.status.value.since,
+                    "details": provider.describe(),
                 }
         return {
             "running": True,
@@ -385,7 +386,7 @@ def run_daemon(options: DaemonOptions) -> int:
     )
     check_bind_safety(config)
     os.umask(0o077)  # logs, ledger and sockets are the user's business only
-    paths.ensure_private_dir(paths.runtime_dir())
+    paths.ensure_runtime_dir()
     lock = PidLock(paths.pid_file())
     lock.acquire()
     try:
