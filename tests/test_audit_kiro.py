@@ -37,7 +37,7 @@ from test_faults_kiro import MODEL, kiro_rig
 from aiclient_trio import ir
 from aiclient_trio.cli.usage_report import format_quota
 from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
-from aiclient_trio.errors import AuthenticationError
+from aiclient_trio.errors import ProviderUnavailable
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.kiro import KiroProvider, endpoints
 from aiclient_trio.providers.kiro import client as kiro_client
@@ -76,12 +76,13 @@ HTTP_TABLE: dict[tuple[str, ...], tuple[int, str, str, str | None, str]] = {
         "model_not_found",
         "not available",
     ),
-    # Still refused after the one forced refresh and retry.
+    # Still refused after the one forced refresh and retry: the gateway's credential, not
+    # the client's key, so a 503 naming the sign-in command (issue 14 item 6).
     ("bearer", "bearer"): (
-        401,
-        "authentication_error",
-        "authentication_error",
-        "invalid_api_key",
+        503,
+        "api_error",
+        "server_error",
+        "service_unavailable",
         "aiclient auth kiro",
     ),
     ("forbidden",): (403, "permission_error", "permission_error", None, "not authorized"),
@@ -627,5 +628,8 @@ def test_bearer_invalid_is_recognised_on_401_and_403_only() -> None:
     assert not kiro_client.is_bearer_invalid(400, said)
     assert not kiro_client.is_bearer_invalid(403, b'{"message":"User is not authorized."}')
     error = kiro_client.map_http_error(401, said, {})
-    assert isinstance(error, AuthenticationError) and error.status == 401
+    assert isinstance(error, ProviderUnavailable) and error.status == 503
     assert "aiclient auth kiro" in error.message
+    plain = kiro_client.map_http_error(401, b'{"message":"x"}', {})
+    assert plain.status == 503 and not plain.message.startswith("Kiro: x")
+    assert "Kiro refused the gateway's credential (HTTP 401: x)" in plain.message

@@ -214,7 +214,7 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
         await _sign_in_copilot(copilot.github_url)
         _sign_in_kiro(kiro)
 
-        paths.ensure_private_dir(paths.runtime_dir())
+        paths.ensure_runtime_dir()
         lock = PidLock(paths.pid_file())
         lock.acquire()
         try:

@@ -20,7 +20,7 @@ from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, default_config_path, load_config
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
-from aiclient_trio.daemon.pidfile import AlreadyRunning, running_pid
+from aiclient_trio.daemon.pidfile import AlreadyRunning, is_our_daemon, running_pid
 
 __all__ = ["call_daemon", "fail", "load_or_exit", "restart", "start", "status", "stop"]
 
@@ -261,6 +261,11 @@ def _stop(timeout: float | None) -> bool:
     if pid <= 0:
         raise click.ClickException(
             f"a daemon holds {pid_path} but its PID is unreadable; stop it by hand"
+        )
+    if not is_our_daemon(pid):
+        raise click.ClickException(
+            f"{pid_path} names PID {pid}, which is not an aiclient daemon of yours; nothing was "
+            f"signalled. Remove {pid_path} if no aiclient runs."
         )
     if timeout is None:
         config = load_or_defaults("stop timeout")

@@ -35,6 +35,8 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
     max_json_depth: int = 64
+    # Seconds a request body may take to arrive in full (a stalled upload gets 408).
+    body_timeout: float = 60.0
     # Whether /readyz and /metrics require the API key too (/healthz never does).
     protect_probes: bool = False
     # Token bucket per client, requests per minute (0 = unlimited) and FIFO queue depth.

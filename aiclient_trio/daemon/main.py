@@ -386,7 +386,7 @@ def run_daemon(options: DaemonOptions) -> int:
     )
     check_bind_safety(config)
     os.umask(0o077)  # logs, ledger and sockets are the user's business only
-    paths.ensure_private_dir(paths.runtime_dir())
+    paths.ensure_runtime_dir()
     lock = PidLock(paths.pid_file())
     lock.acquire()
     try:

@@ -49,6 +49,8 @@ HTTP_ERRORS: dict[str, Outcome] = {
         {"x-amzn-errortype": "ValidationException"},
     ),
     "bearer": (403, {"message": BEARER_INVALID}, {"x-amzn-errortype": "AccessDeniedException"}),
+    # The same refusal as a 401 (docs/kiro.md: "401/403 whose body says ...").
+    "bearer_401": (401, {"message": BEARER_INVALID}, {"x-amzn-errortype": "UnauthorizedException"}),
     "forbidden": (
         403,
         {"message": "User is not authorized to make this call.", "reason": None},

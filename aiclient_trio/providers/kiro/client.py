@@ -15,13 +15,13 @@ from typing import Any
 from aiclient_trio import untrusted
 from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import (
-    AuthenticationError,
     ContextLengthExceeded,
     GatewayError,
     InvalidRequest,
     NotFound,
     Overloaded,
     PermissionDenied,
+    ProviderUnavailable,
     QuotaExceeded,
     RateLimited,
     UpstreamError,
@@ -162,8 +162,9 @@ def map_http_error(status: int, body: bytes, headers: Mapping[str, str]) -> Gate
                 )
         return InvalidRequest(f"{said} The converted request was refused.")
     if status in (401, 403) and is_bearer_invalid(status, body):
-        return AuthenticationError(
-            f"Kiro rejected the access token even after a refresh; run `{FIX_COMMAND}`"
+        return ProviderUnavailable(
+            f"Kiro rejected the gateway's access token even after a refresh; run `{FIX_COMMAND}`",
+            should_retry=False,
         )
     trouble = account_trouble(status, body)
     if trouble:
@@ -171,7 +172,11 @@ def map_http_error(status: int, body: bytes, headers: Mapping[str, str]) -> Gate
             f"{trouble}. Sign in with another account (`{FIX_COMMAND}`) or contact Kiro support."
         )
     if status == 401:
-        return AuthenticationError(f"{said}; run `{FIX_COMMAND}`")
+        detail = f": {message}" if message else ""
+        return ProviderUnavailable(
+            f"Kiro refused the gateway's credential (HTTP 401{detail}); run `{FIX_COMMAND}`",
+            should_retry=False,
+        )
     if status == 403:
         return PermissionDenied(said)
     quota_reason = reason in _QUOTA_REASONS or reason.endswith("_REQUEST_COUNT")
