@@ -159,6 +159,9 @@ class Daemon:
                 provider_ready=lambda: {
                     name: p.status.value.ready for name, p in gateway.providers.items()
                 },
+                circuits=lambda: {
+                    target: str(b.state) for target, b in gateway.reliability.breakers.items()
+                },
             )
             gateway.observers.append(gateway.metrics.observe)
         if gateway.ledger is None and config.ledger.enabled:
@@ -327,7 +330,7 @@ class Daemon:
         return {"changed": changed, "needs_restart": needs_restart}
 
     def status(self) -> dict[str, Any]:
-        providers = {}
+        providers: dict[str, dict[str, Any]] = {}
         for name in self.provider_names():
             provider = self.gateway.providers.get(name)
             if provider is None:
@@ -340,6 +343,7 @@ class Daemon:
                 providers[name] = {
                     **provider.status.value.to_json(),
                     "since": provider.status.value.since,
+                    "details": provider.describe(),
                 }
         return {
             "running": True,
@@ -385,7 +389,7 @@ def run_daemon(options: DaemonOptions) -> int:
     )
     check_bind_safety(config)
     os.umask(0o077)  # logs, ledger and sockets are the user's business only
-    paths.ensure_private_dir(paths.runtime_dir())
+    paths.ensure_runtime_dir()
     lock = PidLock(paths.pid_file())
     lock.acquire()
     try:
