@@ -270,7 +270,7 @@ def test_pid_lock_is_exclusive_and_replaces_stale_files(tmp_path: Path) -> None:
     ],
 )
 def test_loopback_detection(host: str, loopback: bool) -> None:
-    from aiclient_trio.daemon.main import is_loopback
+    from aiclient_trio.config.load import is_loopback
 
     assert is_loopback(host) is loopback
 

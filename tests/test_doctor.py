@@ -37,7 +37,7 @@ from aiclient_trio.providers.kiro.credentials import (
 )
 from aiclient_trio.simulator.copilot import CopilotSimulator, serve_copilot_simulators
 from aiclient_trio.simulator.copilot_kit import SimState
-from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
+from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator, urls_for
 
 GITHUB_TOKEN = "gho_doctortest0123456789"
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -167,11 +167,8 @@ class Upstreams:
                     "github_url": self.copilot.github_url,
                     "github_api_url": self.copilot.github_url,
                 },
-                "kiro": {
-                    "api_url": self.kiro.base_url,
-                    "auth_url": self.kiro.base_url,
-                    "oidc_url": self.kiro.base_url,
-                },
+                # Every Kiro host (runtime, q, codewhisperer, management) on the simulator.
+                "kiro": urls_for(self.kiro),
             },
         }
         for key, value in extra.items():

@@ -45,3 +45,51 @@ def test_config_set_explains_start_flags_and_takes_negative_values(cli: Cli) -> 
     assert "overrides" not in out
     assert "port = 4321" in path.read_text()
     cli("stop")
+
+
+def test_a_refused_config_set_changes_nothing(cli: Cli) -> None:
+    path = cli.xdg.config_file
+    before = path.read_bytes()
+    # Listening beyond loopback needs an api_key: `start` would refuse it, so `set` does.
+    refused = cli("config", "set", "server.host", "0.0.0.0", code=1)
+    assert "refusing to listen on 0.0.0.0 without an api_key" in refused.stderr
+    assert "aiclient config set api_key" in refused.stderr
+    assert f"{path} left unchanged" in refused.stderr
+    assert path.read_bytes() == before
+    # Unsetting the key that makes a wide host safe is refused the same way.
+    cli("config", "set", "api_key", "a-long-local-secret")
+    cli("config", "set", "server.host", "0.0.0.0")
+    kept = path.read_bytes()
+    assert "without an api_key" in cli("config", "set", "api_key", "", code=1).stderr
+    assert path.read_bytes() == kept
+    cli("config", "set", "server.host", "127.0.0.1")
+    cli("config", "set", "api_key", "")
+    assert "api_key" not in path.read_text()
+
+
+def test_a_config_set_the_running_daemon_refuses_is_undone(cli: Cli) -> None:
+    path = cli.xdg.config_file
+    cli("start", "--port", "0")
+    before = path.read_bytes()
+    # The command's own environment has a key, the daemon's has not: the file would be fine
+    # for the command, but the running daemon refuses to reload it. The file goes back.
+    cli.env["AICLIENT_API_KEY"] = "a-long-local-secret"
+    refused = cli("config", "set", "server.host", "0.0.0.0", code=1)
+    assert "without an api_key" in refused.stderr
+    assert f"{path} left unchanged" in refused.stderr
+    assert path.read_bytes() == before
+    del cli.env["AICLIENT_API_KEY"]
+    assert cli.status()["running"] is True
+    cli("stop")
+
+
+def test_status_reports_a_running_daemon_whatever_the_config_file_says(cli: Cli) -> None:
+    cli("start", "--port", "0")
+    url = cli.status()["url"]
+    for broken in ("server = [\n", '[server]\nhost = "0.0.0.0"\n', 'output_format = "xml"\n'):
+        cli.xdg.config_file.write_text(broken)
+        shown = cli("status")
+        assert f"URL        {url}" in shown.stdout, broken
+        info = cli.status()
+        assert info["running"] is True and info["url"] == url
+    cli("stop")

@@ -109,15 +109,28 @@ def config_set(key: str, value: str) -> None:
       aiclient config set providers.kiro.enabled false
       aiclient config set models.aliases.fast copilot/gpt-4.1,kiro/claude-haiku-4.5
     """
-    from aiclient_trio.config.file import set_value
+    from aiclient_trio.config.file import restore_text, set_value
 
     path = default_config_path()
+    try:
+        before = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        before = None
+    except OSError as exc:
+        fail(f"{path}: cannot read: {exc.strerror}")
     try:
         set_value(path, key, parse_text_value(key, value, "config set"))
     except ConfigError as exc:
         fail(f"{exc} ({path} left unchanged)")
+    try:
+        result = call_daemon("config.reload", required=False)
+    except click.ClickException as exc:
+        # The running daemon refused what the file now says: put the file back as it was,
+        # so a refused `config set` changes nothing.
+        restore_text(path, before)
+        fail(f"{exc.message} ({path} left unchanged)")
     click.echo(f"set {key} in {path}")
-    _report_reload(call_daemon("config.reload", required=False))
+    _report_reload(result)
     _report_start_flag(key, value)
 
 

@@ -21,7 +21,7 @@ from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, default_config_path, load_config
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
-from aiclient_trio.daemon.pidfile import AlreadyRunning, running_pid
+from aiclient_trio.daemon.pidfile import AlreadyRunning, is_our_daemon, running_pid
 
 if TYPE_CHECKING:
     from aiclient_trio.daemon.main import Extensions
@@ -293,6 +293,11 @@ def _stop(timeout: float | None) -> bool:
         raise click.ClickException(
             f"a daemon holds {pid_path} but its PID is unreadable; stop it by hand"
         )
+    if not is_our_daemon(pid):
+        raise click.ClickException(
+            f"{pid_path} names PID {pid}, which is not an aiclient daemon of yours; nothing was "
+            f"signalled. Remove {pid_path} if no aiclient runs."
+        )
     if timeout is None:
         config = load_or_defaults("stop timeout")
         timeout = max(10.0, config.server.drain_timeout + 5.0)
@@ -403,6 +408,9 @@ def format_status(info: dict[str, Any]) -> str:
             line += f": {state['reason']}"
         if state.get("fix") and state.get("state") not in ("ready", "refreshing"):
             line += f"  -> fix: {state['fix']}"
+        details = state.get("details") or {}
+        if details.get("family"):  # the Kiro host family in use, and its region
+            line += f"  [{details['family']} host, {details.get('region')}]"
         if name in quotas:
             line += f"  ({format_quota(quotas[name])})"
         lines.append(line)

@@ -24,9 +24,9 @@ from aiclient_trio.config import paths
 from aiclient_trio.config.load import (
     ALIAS_PREFIX,
     ConfigError,
+    check_file_layer,
     flatten,
     read_file_layer,
-    validate_flat,
 )
 from aiclient_trio.config.types import Config
 
@@ -103,6 +103,14 @@ def write_atomic(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def restore_text(path: Path, text: str | None) -> None:
+    """Put back a file's earlier `text` (None: the file did not exist)."""
+    if text is None:
+        path.unlink(missing_ok=True)
+    else:
+        write_atomic(path, text)
 
 
 def write_starter(path: Path) -> None:
@@ -182,7 +190,8 @@ def _nest(flat: dict[str, Any]) -> dict[str, Any]:
 def set_value(path: Path, key: str, value: Any) -> Config:
     """Set `key` (already type-checked value; None unsets) in the file; return the file's Config.
 
-    Raises ConfigError (and writes nothing) if the file would not be valid afterwards.
+    Raises ConfigError (and writes nothing) if the file would not be valid afterwards, or
+    `aiclient start` (environment included) would refuse it.
     """
     current = read_file_layer(path)
     wanted = dict(current)
@@ -190,7 +199,7 @@ def set_value(path: Path, key: str, value: Any) -> Config:
         wanted.pop(key, None)
     else:
         wanted[key] = value
-    config = validate_flat([(str(path), wanted)])
+    config = check_file_layer(path, wanted)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

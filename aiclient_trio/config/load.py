@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 import types
@@ -39,11 +40,14 @@ __all__ = [
     "ENV_ALIASES",
     "HOT_KEYS",
     "ConfigError",
+    "check_bind_safety",
+    "check_file_layer",
     "config_to_dict",
     "default_config_path",
     "diff_keys",
     "env_name",
     "flatten",
+    "is_loopback",
     "known_keys",
     "load_config",
     "mask_secret",
@@ -391,6 +395,39 @@ def load_config(
     overrides = {k: v for k, v in (cli_overrides or {}).items() if v is not None}
     layers.append(("command-line flag", overrides))
     return validate_flat(layers)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind_safety(config: Config) -> None:
+    """A non-loopback listen address needs an api_key: refuse the config otherwise."""
+    if not is_loopback(config.server.host) and not config.api_key:
+        raise ConfigError(
+            f"refusing to listen on {config.server.host} without an api_key: any machine that "
+            "can reach this address could spend your Copilot/Kiro subscriptions. Set one with "
+            "`aiclient config set api_key <secret>` (or --api-key), or use --host 127.0.0.1."
+        )
+
+
+def check_file_layer(
+    path: Path, flat: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Config:
+    """Would `flat` (dotted key -> value) be a file the daemon accepts? The file's own Config,
+    after checking it as `start` would load it (environment on top) and the rules that
+    `start` and a reload enforce. Raises ConfigError naming the problem."""
+    environ = os.environ if environ is None else environ
+    own = validate_flat([(str(path), flat)])
+    layers: list[tuple[str, Mapping[str, Any]]] = [(str(path), flat)]
+    layers += [(where, {key: value}) for key, where, value in _env_layer(environ)]
+    check_bind_safety(validate_flat(layers))
+    return own
 
 
 # -- presentation and comparison -----------------------------------------------------------------

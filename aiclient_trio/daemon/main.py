@@ -11,7 +11,6 @@ which cancels the remaining requests' work so they end with a terminal error eve
 from __future__ import annotations
 
 import errno
-import ipaddress
 import logging
 import os
 import signal
@@ -26,7 +25,7 @@ from trio_util import AsyncValue
 
 from aiclient_trio import __version__
 from aiclient_trio.config import paths
-from aiclient_trio.config.load import ConfigError, load_config
+from aiclient_trio.config.load import ConfigError, check_bind_safety, load_config
 from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.permissions import secure_private_trees
@@ -83,24 +82,6 @@ class DaemonOptions:
     stderr_logging: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     extensions: Extensions = field(default_factory=Extensions)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind_safety(config: Config) -> None:
-    if not is_loopback(config.server.host) and not config.api_key:
-        raise ConfigError(
-            f"refusing to listen on {config.server.host} without an api_key: any machine that "
-            "can reach this address could spend your Copilot/Kiro subscriptions. Set one with "
-            "`aiclient config set api_key <secret>` (or --api-key), or use --host 127.0.0.1."
-        )
 
 
 async def keep_running(
@@ -342,7 +323,7 @@ class Daemon:
         return {"changed": changed, "needs_restart": needs_restart}
 
     def status(self) -> dict[str, Any]:
-        providers = {}
+        providers: dict[str, dict[str, Any]] = {}
         for name in self.provider_names():
             provider = self.gateway.providers.get(name)
             if provider is None:
@@ -355,6 +336,7 @@ class Daemon:
                 providers[name] = {
                     **provider.status.value.to_json(),
                     "since": provider.status.value.since,
+                    "details": provider.describe(),
                 }
         return {
             "running": True,
@@ -400,7 +382,7 @@ def run_daemon(options: DaemonOptions) -> int:
     )
     check_bind_safety(config)
     os.umask(0o077)  # logs, ledger and sockets are the user's business only
-    paths.ensure_private_dir(paths.runtime_dir())
+    paths.ensure_runtime_dir()
     lock = PidLock(paths.pid_file())
     lock.acquire()
     try:

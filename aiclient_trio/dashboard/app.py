@@ -17,6 +17,7 @@ __all__ = ["configure_for_dashboard", "create_dashboard_app"]
 def configure_for_dashboard(app: QuartTrio) -> None:
     """Settings the dashboard needs: the event stream runs as long as the page is open."""
     app.config["RESPONSE_TIMEOUT"] = None
+    app.url_map.strict_slashes = False  # /ui/ is /ui
 
 
 def create_dashboard_app(dashboard: Dashboard) -> QuartTrio:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -28,7 +29,7 @@ from aiclient_trio.dashboard.service import Dashboard
 from aiclient_trio.errors import AuthenticationError, GatewayError, InvalidRequest, NotFound
 from aiclient_trio.server import guards
 
-__all__ = ["dashboard_blueprint"]
+__all__ = ["DashboardHTTP", "DashboardRoute", "dashboard_blueprint"]
 
 log = logging.getLogger("aiclient.dashboard")
 
@@ -41,7 +42,7 @@ _ASSET_TYPES = {
     ".svg": "image/svg+xml",
 }
 # Pages and calls that work before the API key was given.
-_OPEN_ENDPOINTS = frozenset({"login_page", "login", "asset"})
+_OPEN_RULES = frozenset({f"{PREFIX}/login", f"{PREFIX}/assets/<name>"})
 
 
 def _asset(name: str) -> bytes:
@@ -54,10 +55,6 @@ def _json(value: Any, status: int = 200) -> Response:
         status=status,
         content_type="application/json",
     )
-
-
-def _error(error: GatewayError) -> Response:
-    return _json({"error": {"message": error.message, "type": error.kind}}, error.status)
 
 
 async def _json_body() -> dict[str, Any]:
@@ -82,81 +79,115 @@ def _str_field(body: dict[str, Any], name: str) -> str:
     return value
 
 
-def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
-    """The `/ui` routes serving `dashboard`."""
-    bp = Blueprint("dashboard", __name__, url_prefix=PREFIX)
+@dataclass(frozen=True, slots=True)
+class DashboardRoute:
+    """One dashboard route: a Quart rule (full path), its methods and its view."""
 
-    def _api_key() -> str | None:
-        key: str | None = dashboard.gateway.config.value.api_key
+    rule: str
+    methods: tuple[str, ...]
+    view: Callable[..., Awaitable[Response]]
+
+    @property
+    def name(self) -> str:
+        return f"dashboard:{','.join(self.methods)}:{self.rule}"
+
+
+class DashboardHTTP:
+    """The routes and the hooks a server registers for the dashboard: `routes()` for its route
+    map, `guard()` before each of them, `secure()` on each answer, `error()` for refusals."""
+
+    def __init__(self, dashboard: Dashboard) -> None:
+        self.dashboard = dashboard
+
+    def _api_key(self) -> str | None:
+        key: str | None = self.dashboard.gateway.config.value.api_key
         return key
 
-    @bp.before_request
-    async def guard() -> Response | None:
+    # -- hooks ---------------------------------------------------------------------------------
+
+    async def guard(self) -> Response | None:
+        """Host allow-list, same origin, the session (when a key is set), JSON + CSRF on POST."""
+        dashboard = self.dashboard
         config = dashboard.gateway.config.value
         state_changing = request.method not in ("GET", "HEAD")
+        rule = request.url_rule.rule if request.url_rule is not None else request.path
         try:
             scope: Any = request.scope
             guards.check_host(scope, config)
             headers = {k.lower(): v for k, v in request.headers.items()}
             check_same_origin(headers, state_changing=state_changing)
-            endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
-            if endpoint not in _OPEN_ENDPOINTS and not dashboard.keys.check_session(
+            if rule not in _OPEN_RULES and not dashboard.keys.check_session(
                 request.cookies.get(COOKIE_NAME), config.api_key
             ):
-                if request.method == "GET" and endpoint == "index":
+                if request.method == "GET" and rule == PREFIX:
                     return redirect(f"{PREFIX}/login")  # type: ignore[return-value]
                 raise AuthenticationError("sign in to the dashboard with the gateway's API key")
             if state_changing:
                 if request.mimetype != "application/json":
                     raise InvalidRequest("dashboard changes are JSON POSTs sent by the page")
-                if endpoint != "login":
+                if rule != f"{PREFIX}/login":
                     dashboard.keys.check_csrf(request.headers.get(CSRF_HEADER))
         except GatewayError as error:
             if error.status == 403:  # a foreign page or host: worth a line in the log
                 log.warning("dashboard refused %s %s: %s", request.method, request.path, error)
-            return _error(error)
+            return self.error(error)
         return None
 
-    @bp.after_request
-    async def secure(response: Response) -> Response:
+    def secure(self, response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers[name] = value
         # No Access-Control-* header, ever: another site's page may not read anything here.
         response.headers.remove("Access-Control-Allow-Origin")
         return response
 
-    @bp.errorhandler(GatewayError)
-    async def gateway_error(error: GatewayError) -> Response:
-        return _error(error)
+    def error(self, error: GatewayError) -> Response:
+        return _json({"error": {"message": error.message, "type": error.kind}}, error.status)
+
+    # -- the route list ------------------------------------------------------------------------
+
+    def routes(self) -> list[DashboardRoute]:
+        get, post = ("GET",), ("POST",)
+        return [
+            DashboardRoute(PREFIX, get, self.index),
+            DashboardRoute(f"{PREFIX}/login", get, self.login_page),
+            DashboardRoute(f"{PREFIX}/login", post, self.login),
+            DashboardRoute(f"{PREFIX}/logout", post, self.logout),
+            DashboardRoute(f"{PREFIX}/assets/<name>", get, self.asset),
+            DashboardRoute(f"{PREFIX}/api/overview", get, self.overview),
+            DashboardRoute(f"{PREFIX}/api/quota", get, self.quota),
+            DashboardRoute(f"{PREFIX}/api/usage", get, self.usage),
+            DashboardRoute(f"{PREFIX}/api/requests/<request_id>", get, self.request_row),
+            DashboardRoute(f"{PREFIX}/api/logs", get, self.logs),
+            DashboardRoute(f"{PREFIX}/api/settings", get, self.settings),
+            DashboardRoute(f"{PREFIX}/api/settings", post, self.change_setting),
+            DashboardRoute(f"{PREFIX}/api/events", get, self.events),
+            DashboardRoute(f"{PREFIX}/api/providers/<name>/<action>", post, self.provider_action),
+        ]
 
     # -- pages ---------------------------------------------------------------------------------
 
-    @bp.get("")
-    @bp.get("/")
-    async def index() -> Response:
+    async def index(self) -> Response:
         page = _asset("index.html").decode()
-        page = page.replace("{{csrf}}", dashboard.keys.csrf_token)
+        page = page.replace("{{csrf}}", self.dashboard.keys.csrf_token)
         page = page.replace("{{version}}", __version__)
-        page = page.replace("{{logout}}", "" if _api_key() else "hidden")
+        page = page.replace("{{logout}}", "" if self._api_key() else "hidden")
         return Response(page, content_type="text/html; charset=utf-8")
 
-    @bp.get("/login")
-    async def login_page() -> Response:
-        if not _api_key():
+    async def login_page(self) -> Response:
+        if not self._api_key():
             return redirect(PREFIX)  # type: ignore[return-value]
         return Response(_asset("login.html"), content_type="text/html; charset=utf-8")
 
-    @bp.post("/login")
-    async def login() -> Response:
-        key = _api_key()
+    async def login(self) -> Response:
+        key = self._api_key()
         if not key:
             return _json({"ok": True})
         given = _str_field(await _json_body(), "key")
-        dashboard.keys.check_key(given, key)
+        self.dashboard.keys.check_key(given, key)
         response = _json({"ok": True})
         response.set_cookie(
             COOKIE_NAME,
-            dashboard.keys.session_for(key),
+            self.dashboard.keys.session_for(key),
             path=PREFIX,
             httponly=True,
             samesite="Strict",
@@ -164,14 +195,12 @@ def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
         )
         return response
 
-    @bp.post("/logout")
-    async def logout() -> Response:
+    async def logout(self) -> Response:
         response = _json({"ok": True})
         response.delete_cookie(COOKIE_NAME, path=PREFIX, httponly=True, samesite="Strict")
         return response
 
-    @bp.get("/assets/<name>")
-    async def asset(name: str) -> Response:
+    async def asset(self, name: str) -> Response:
         suffix = name[name.rfind(".") :] if "." in name else ""
         if suffix not in _ASSET_TYPES or "/" in name or name.startswith("."):
             raise NotFound(f"no dashboard asset {name!r}")
@@ -183,9 +212,8 @@ def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
 
     # -- reads ---------------------------------------------------------------------------------
 
-    @bp.get("/api/overview")
-    async def overview() -> Response:
-        gateway = dashboard.gateway
+    async def overview(self) -> Response:
+        gateway = self.dashboard.gateway
         return _json(
             {
                 "version": __version__,
@@ -193,37 +221,31 @@ def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
                 "uptime": time.time() - gateway.started_at,
                 "active_requests": gateway.active_requests.value,
                 "draining": gateway.draining.is_set(),
-                "providers": await dashboard.providers(),
+                "providers": await self.dashboard.providers(),
             }
         )
 
-    @bp.get("/api/quota")
-    async def quota() -> Response:
-        return _json(await dashboard.quotas())
+    async def quota(self) -> Response:
+        return _json(await self.dashboard.quotas())
 
-    @bp.get("/api/usage")
-    async def usage() -> Response:
-        return _json(await dashboard.usage(request.args.get("range", "24h")))
+    async def usage(self) -> Response:
+        return _json(await self.dashboard.usage(request.args.get("range", "24h")))
 
-    @bp.get("/api/requests/<request_id>")
-    async def request_row(request_id: str) -> Response:
-        return _json(await dashboard.request_row(request_id))
+    async def request_row(self, request_id: str) -> Response:
+        return _json(await self.dashboard.request_row(request_id))
 
-    @bp.get("/api/logs")
-    async def logs() -> Response:
+    async def logs(self) -> Response:
         raw = request.args.get("lines", "200")
         if not raw.isdigit() or not 0 < int(raw) <= 2000:
             raise InvalidRequest("lines must be a whole number from 1 to 2000", param="lines")
         level = request.args.get("level") or None
-        return _json(await dashboard.logs(int(raw), level))
+        return _json(await self.dashboard.logs(int(raw), level))
 
-    @bp.get("/api/settings")
-    async def settings() -> Response:
-        return _json({"settings": dashboard.settings()})
+    async def settings(self) -> Response:
+        return _json({"settings": self.dashboard.settings()})
 
-    @bp.get("/api/events")
-    async def events() -> Response:
-        feed = dashboard.live
+    async def events(self) -> Response:
+        feed = self.dashboard.live
         last = request.headers.get("last-event-id", "")
         after = int(last) if last.isdigit() else max(0, feed.seq.value - 100)
 
@@ -247,14 +269,13 @@ def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
 
     # -- changes -------------------------------------------------------------------------------
 
-    @bp.post("/api/settings")
-    async def change_setting() -> Response:
+    async def change_setting(self) -> Response:
         body = await _json_body()
-        result = await dashboard.change_setting(_str_field(body, "key"), _str_field(body, "value"))
-        return _json(result)
+        key, value = _str_field(body, "key"), _str_field(body, "value")
+        return _json(await self.dashboard.change_setting(key, value))
 
-    @bp.post("/api/providers/<name>/<action>")
-    async def provider_action(name: str, action: str) -> Response:
+    async def provider_action(self, name: str, action: str) -> Response:
+        dashboard = self.dashboard
         if action == "enable":
             return _json(await dashboard.set_enabled(name, True))
         if action == "disable":
@@ -268,4 +289,22 @@ def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
             return _json(await dashboard.sign_out(name))
         raise NotFound(f"no provider action {action!r}")
 
+
+def dashboard_blueprint(dashboard: Dashboard) -> Blueprint:
+    """The dashboard as a Quart blueprint (its routes with its own hooks), for an app that
+    does not list them in its route table."""
+    http = DashboardHTTP(dashboard)
+    bp = Blueprint("dashboard", __name__)
+    for route in http.routes():
+        bp.add_url_rule(route.rule, route.name, route.view, methods=list(route.methods))
+    bp.before_request(http.guard)
+
+    async def secure(response: Response) -> Response:
+        return http.secure(response)
+
+    async def error(exc: GatewayError) -> Response:
+        return http.error(exc)
+
+    bp.after_request(secure)
+    bp.register_error_handler(GatewayError, error)
     return bp

@@ -19,6 +19,7 @@ from aiclient_trio.errors import (
     InvalidRequest,
     Overloaded,
     RateLimited,
+    RequestTimeout,
     RequestTooLarge,
     UpstreamTimeout,
 )
@@ -112,7 +113,9 @@ async def _serve(
 ) -> None:
     try:
         ex.cors = guards.run_guards(scope, config, api=True)
-        raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
+        raw = await guards.read_body(
+            scope, receive, config.server.max_body_bytes, config.server.body_timeout
+        )
         body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
@@ -133,7 +136,7 @@ async def _serve(
         ex.disconnected, ex.outcome = True, "cancelled"
         return
     except GatewayError as error:
-        if isinstance(error, RequestTooLarge):
+        if isinstance(error, RequestTooLarge | RequestTimeout):
             # The rest of the body is unread: the connection cannot carry another request,
             # and saying so keeps clients from reusing it (and failing their next request).
             ex.cors = [*ex.cors, (b"connection", b"close")]

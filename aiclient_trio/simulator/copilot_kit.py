@@ -71,6 +71,8 @@ class Faults:
     exchange_rate_limited: int = 0
     # Seconds the services' clocks run ahead of ours (negative: behind), seen in `Date`.
     clock_offset: float = 0.0
+    # GET /models calls to answer 429 (the model list is rate-limited like any call).
+    models_rate_limited: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
     # Chat streams: after this many events, a `{"error": {...}}` chunk ends the stream.

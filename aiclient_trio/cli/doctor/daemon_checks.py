@@ -155,7 +155,7 @@ def _check_host_guard(ctx: DoctorContext, status: dict[str, Any], client: httpx.
 
 
 def _check_api_key(ctx: DoctorContext, status: dict[str, Any], client: httpx.Client) -> None:
-    from aiclient_trio.daemon.main import is_loopback
+    from aiclient_trio.config.load import is_loopback
 
     url = _url(status)
     key = ctx.effective_config.api_key

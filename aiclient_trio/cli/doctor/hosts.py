@@ -35,12 +35,15 @@ def _copilot(config: Config, api_url: str | None) -> dict[str, str]:
 def _kiro(config: Config) -> dict[str, str]:
     from aiclient_trio.providers.kiro import client
     from aiclient_trio.providers.kiro.credentials import TokenStore
+    from aiclient_trio.providers.kiro.endpoints import management_url
 
     settings = config.kiro
     record = TokenStore().load() or {}
     arn = record.get("profileArn")
+    api_region = client.api_region(settings, arn or None)
     urls = {
-        "Kiro API": client.api_base(settings, client.api_region(settings, arn or None)),
+        "Kiro API": client.api_base(settings, api_region),
+        "Kiro management": management_url(settings, api_region),
     }
     method = str(record.get("authMethod") or "social").lower()
     region = record.get("region")
