@@ -1,6 +1,6 @@
 """Daemon test hooks for the usage audit: a scripted provider whose streams outlive SIGTERM.
 
-The real daemon runs them as the "usage" profile of tests/daemon_entry.py.
+The real daemon runs them as the "usage" profile of tests/aiclient_entry.py.
 """
 
 from __future__ import annotations

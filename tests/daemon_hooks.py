@@ -1,6 +1,6 @@
 """Test providers and an app hook for supervisor and daemon tests.
 
-The test harness hands them to the daemon as `Extensions` (tests/daemon_entry.py, or
+The test harness hands them to the daemon as `Extensions` (tests/aiclient_entry.py, or
 `DaemonOptions(extensions=...)` in process).
 """
 

@@ -38,7 +38,7 @@ enabled = false
 
 
 class Cli:
-    """`aiclient` as a user runs it, with the test providers of `profile` (daemon_entry.py)."""
+    """`aiclient` as a user runs it, with the test providers of `profile` (aiclient_entry.py)."""
 
     def __init__(self, xdg: XdgHome, profile: str = "steady") -> None:
         self.xdg = xdg
@@ -49,7 +49,7 @@ class Cli:
         self.pid_file = xdg.runtime / "aiclient" / "aiclient.pid"
 
     def argv(self, *args: str) -> list[str]:
-        return [sys.executable, str(TESTS / "daemon_entry.py"), self.profile, *args]
+        return [sys.executable, str(TESTS / "aiclient_entry.py"), self.profile, *args]
 
     def __call__(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

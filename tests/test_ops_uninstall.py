@@ -129,7 +129,7 @@ def test_stops_a_running_daemon_first(xdg_home: XdgHome) -> None:
 
     def aiclient(*args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, str(TESTS / "daemon_entry.py"), "steady", *args],
+            [sys.executable, str(TESTS / "aiclient_entry.py"), "steady", *args],
             env=env,
             capture_output=True,
             text=True,

@@ -45,7 +45,7 @@ class Launch:
     """How `start` and `restart` run the daemon: the command that runs the detached daemon
     (followed by `start --foreground ...`) and the extensions it runs with. `aiclient` uses
     the defaults; a program embedding the command line passes its own as click's `obj`
-    (`main(args, obj=Launch(...))`, as tests/daemon_entry.py does)."""
+    (`main(args, obj=Launch(...))`, as tests/aiclient_entry.py does)."""
 
     command: tuple[str, ...] = (sys.executable, "-m", "aiclient_trio")
     extensions: Extensions | None = None

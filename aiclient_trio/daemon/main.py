@@ -67,7 +67,7 @@ class Extensions:
 
     `providers` are extra provider factories by name (always enabled unless the name is a
     real provider, whose factory they replace); `wrap_app(gateway, app)` returns the ASGI app
-    to serve instead of `app`. The test harness passes them in (tests/daemon_entry.py):
+    to serve instead of `app`. The test harness passes them in (tests/aiclient_entry.py):
     nothing in the environment can make the daemon import code.
     """
 

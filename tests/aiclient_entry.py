@@ -1,6 +1,9 @@
 """The `aiclient` command line with the test harness's providers and routes added.
 
-    python tests/daemon_entry.py <profile> <aiclient arguments...>
+    python tests/aiclient_entry.py <profile> <aiclient arguments...>
+
+(Its name contains "aiclient" because `aiclient stop` signals only a process whose command
+line does, see daemon.pidfile.is_our_daemon.)
 
 The profile names the extensions (see `PROFILES`). They reach the daemon as click's `obj`
 (`Launch`), in this process for `start --foreground` and in the detached daemon that
