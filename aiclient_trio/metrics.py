@@ -139,6 +139,7 @@ class GatewayMetrics:
         *,
         active_streams: Callable[[], int] = lambda: 0,
         provider_ready: Callable[[], dict[str, bool]] = dict,
+        circuits: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.registry = r = Registry()
         self.requests = r.counter(
@@ -171,6 +172,16 @@ class GatewayMetrics:
             "aiclient_provider_ready",
             "1 when the provider can serve requests.",
             lambda: {(("provider", name),): float(ok) for name, ok in provider_ready().items()},
+        )
+        r.gauge(
+            "aiclient_circuit_open",
+            "1 while the circuit of a provider's model is open or probing (calls fail fast).",
+            lambda: {
+                (("model", target.partition("/")[2]), ("provider", target.partition("/")[0])): (
+                    0.0 if state == "closed" else 1.0
+                )
+                for target, state in circuits().items()
+            },
         )
 
     def observe(self, rec: RequestRecord) -> None:
