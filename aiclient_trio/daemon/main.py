@@ -159,6 +159,9 @@ class Daemon:
                 provider_ready=lambda: {
                     name: p.status.value.ready for name, p in gateway.providers.items()
                 },
+                provider_quota=lambda: {
+                    name: p.cached_quota() for name, p in gateway.providers.items()
+                },
             )
             gateway.observers.append(gateway.metrics.observe)
         if gateway.ledger is None and config.ledger.enabled:
