@@ -154,6 +154,7 @@ class GatewayMetrics:
         active_streams: Callable[[], int] = lambda: 0,
         provider_ready: Callable[[], dict[str, bool]] = dict,
         provider_quota: Callable[[], dict[str, dict[str, Any] | None]] = dict,
+        circuits: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.registry = r = Registry()
         self.requests = r.counter(
@@ -193,6 +194,16 @@ class GatewayMetrics:
                 f"The upstream quota {what}, as the provider last read it (Kiro: credits).",
                 partial(_quota_samples, provider_quota, key),
             )
+        r.gauge(
+            "aiclient_circuit_open",
+            "1 while the circuit of a provider's model is open or probing (calls fail fast).",
+            lambda: {
+                (("model", target.partition("/")[2]), ("provider", target.partition("/")[0])): (
+                    0.0 if state == "closed" else 1.0
+                )
+                for target, state in circuits().items()
+            },
+        )
 
     def observe(self, rec: RequestRecord) -> None:
         provider = rec.provider or "none"

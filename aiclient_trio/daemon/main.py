@@ -162,6 +162,9 @@ class Daemon:
                 provider_quota=lambda: {
                     name: p.cached_quota() for name, p in gateway.providers.items()
                 },
+                circuits=lambda: {
+                    target: str(b.state) for target, b in gateway.reliability.breakers.items()
+                },
             )
             gateway.observers.append(gateway.metrics.observe)
         if gateway.ledger is None and config.ledger.enabled:
