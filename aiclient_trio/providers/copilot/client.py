@@ -223,6 +223,14 @@ def map_upstream_error(
         return NotFound(f"Copilot: {message}")
     if status == 413:
         return RequestTooLarge(f"Copilot: {message}")
+    if code == "previous_response_not_found":
+        return InvalidRequest(
+            f"Copilot no longer has the response named in previous_response_id ({message}); "
+            "it keeps unstored responses only briefly: send the full conversation in input "
+            "(or start a new session)",
+            param="previous_response_id",
+            code=code,
+        )
     if code == "model_not_supported":
         return InvalidRequest(
             f"{message} Enable the model in your GitHub Copilot settings "

@@ -89,7 +89,7 @@ from aiclient_trio.providers.copilot.models import (
     parse_models,
     resolve_model_name,
 )
-from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.copilot.sanitize import carry_cache_hints, prepare_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
 
@@ -436,6 +436,7 @@ class CopilotProvider(Provider):
         rendered["stream"] = True
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
+        carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
         content = json.dumps(upstream)
@@ -468,6 +469,7 @@ class CopilotProvider(Provider):
         if request.model != model.id or request.stream:  # the server's request already is
             request = replace(request, model=model.id, stream=False)
         rendered = openai_chat.render_request(request)
+        carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
         billed = self._note_call(ctx, model, initiator_for_ir(request))
