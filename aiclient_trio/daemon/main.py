@@ -155,6 +155,9 @@ class Daemon:
                 provider_ready=lambda: {
                     name: p.status.value.ready for name, p in gateway.providers.items()
                 },
+                provider_quota=lambda: {
+                    name: p.cached_quota() for name, p in gateway.providers.items()
+                },
                 circuits=lambda: {
                     target: str(b.state) for target, b in gateway.reliability.breakers.items()
                 },
