@@ -302,6 +302,25 @@ async def test_expired_kiro_refresh_token(doctor_env: XdgHome) -> None:
     assert found["fix"].startswith("aiclient auth kiro")
 
 
+async def test_retired_kiro_host(doctor_env: XdgHome) -> None:
+    async with upstreams(doctor_env) as ups:
+        ups.write_config(**{"providers.kiro.endpoint": "q"})
+        ups.kiro.retired.add("q")
+        pinned = await run_doctor("--provider", "kiro")
+        ups.write_config()  # auto: runtime first
+        ups.kiro.retired = {"runtime"}
+        auto = await run_doctor("--provider", "kiro")
+    found = pinned.check("kiro", "endpoint")
+    assert found["status"] == "failed"
+    assert "no Kiro chat host answers" in found["detail"] and "HTTP 404" in found["detail"]
+    assert "aiclient config set providers.kiro.endpoint auto" in found["fix"]
+    moved = auto.check("kiro", "endpoint")
+    assert moved["status"] == "warning", moved
+    assert moved["detail"].startswith("q at ") and "runtime" in moved["detail"]
+    assert "upgrade aiclient" in moved["fix"]
+    assert auto.code == 1  # the stopped daemon; the endpoint alone is a warning
+
+
 async def test_wrong_kiro_region(doctor_env: XdgHome) -> None:
     async with upstreams(doctor_env) as ups:
         ups.write_config(**{"providers.kiro.api_region": "eu-central-1"})
@@ -339,7 +358,7 @@ async def test_unreachable_proxy(doctor_env: XdgHome, monkeypatch: pytest.Monkey
     assert "hunter2" not in json.dumps(result.data), "the proxy password is hidden"
     assert "unset HTTPS_PROXY" in found["fix"]
     # The host checks would only repeat it.
-    assert result.check("network", "kiro: Kiro API")["status"] == "skipped"
+    assert result.check("network", "kiro: Kiro chat (runtime)")["status"] == "skipped"
 
 
 async def test_bad_ca_file(
