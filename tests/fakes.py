@@ -283,7 +283,11 @@ async def open_raw_post(url: str, path: str, body: dict[str, Any]) -> trio.Socke
         f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(payload)}\r\n\r\n"
     ).encode()
-    await stream.send_all(head + payload)
+    try:
+        await stream.send_all(head + payload)
+    except BaseException:
+        await trio.aclose_forcefully(stream)  # a failed send leaves no socket behind
+        raise
     return stream
 
 
