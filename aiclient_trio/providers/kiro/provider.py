@@ -178,6 +178,7 @@ class KiroProvider(Provider):
             # Ready once the model list is known (or its fetch gave up), like Copilot.
             with trio.move_on_after(self.config.upstream.connect_timeout):
                 await self.refresh_models()
+                await self.refresh_quota()
             self.set_status(ProviderState.READY)
         else:
             self._signed_out("Kiro is not signed in")
@@ -355,6 +356,9 @@ class KiroProvider(Provider):
             log.warning("Kiro GetUsageLimits failed: %s", exc)
             return self._quota
         self._quota = quota_from_limits(data)
+        return self._quota
+
+    def cached_quota(self) -> dict[str, Any] | None:
         return self._quota
 
     async def quota(self) -> dict[str, Any] | None:
