@@ -22,10 +22,12 @@ __all__ = [
     "ProviderUnavailable",
     "QuotaExceeded",
     "RateLimited",
+    "RequestTimeout",
     "RequestTooLarge",
     "UpstreamError",
     "UpstreamTimeout",
     "anthropic_error_body",
+    "credential_refused",
     "error_headers",
     "openai_error_body",
     "responses_error_object",
@@ -96,6 +98,12 @@ class RequestTooLarge(GatewayError):
     status, kind = 413, "request_too_large"
 
 
+class RequestTimeout(GatewayError):
+    """The client did not send its request (body) in time."""
+
+    status, kind = 408, "invalid_request"
+
+
 class RateLimited(GatewayError):
     status, kind = 429, "rate_limit"
 
@@ -132,6 +140,20 @@ class ProviderUnavailable(GatewayError):
     """The provider is not ready (signed out, refreshing failed, disabled)."""
 
     status, kind = 503, "unavailable"
+
+
+def credential_refused(error: GatewayError, provider: str | None) -> None:
+    """An upstream that refused the *gateway's* credential (an upstream 401, a signed-out
+    provider) is never shown to the client as its own 401: clients such as Claude Code then
+    blame their API key. It becomes a 503 naming the sign-in command, for every provider.
+    Changes `error` in place (it may already sit in a stream event)."""
+    if error.status != 401:
+        return
+    error.status, error.kind = 503, "unavailable"
+    error.should_retry = False
+    if "aiclient auth" not in error.message:
+        fix = f"aiclient auth {provider}" if provider else "aiclient auth <provider>"
+        error.message = f"{error.message}; sign the gateway in again: `{fix}`"
 
 
 # --------------------------------------------------------------------------- the mapping table

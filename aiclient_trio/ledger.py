@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -378,6 +379,7 @@ class Ledger:
     def _open_locked(self) -> bool:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _make_private(self.path)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -422,6 +424,18 @@ class Ledger:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+def _make_private(path: Path) -> None:
+    """The database 0600 from its first byte, whatever the umask; SQLite gives its -wal and
+    -shm files the database's mode. Files left looser by an older version are tightened."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            if os.stat(f"{path}{suffix}").st_mode & 0o077:
+                os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

@@ -285,7 +285,7 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     limits = upstream["capabilities"]["limits"]
     assert claude["context_window"] == limits["max_context_window_tokens"]
     assert claude["max_prompt_tokens"] == claude["max_input_tokens"] == limits["max_prompt_tokens"]
-    assert claude["max_output_tokens"] == claude["max_tokens"] == 16000
+    assert claude["max_output_tokens"] == claude["max_tokens"] == limits["max_output_tokens"]
     assert claude["supports_tools"] and claude["supports_vision"] and claude["supports_thinking"]
     assert claude["enabled"] is True
     assert by_id["copilot/gpt-5-codex"]["supports_vision"] is False

@@ -37,9 +37,9 @@ from test_faults_kiro import MODEL, kiro_rig
 from aiclient_trio import ir
 from aiclient_trio.cli.usage_report import format_quota
 from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
-from aiclient_trio.errors import AuthenticationError
+from aiclient_trio.errors import ProviderUnavailable
 from aiclient_trio.ledger import Ledger
-from aiclient_trio.providers.kiro import KiroProvider
+from aiclient_trio.providers.kiro import KiroProvider, endpoints
 from aiclient_trio.providers.kiro import client as kiro_client
 from aiclient_trio.providers.kiro import commands as kiro_commands
 from aiclient_trio.providers.kiro import credentials as kiro_credentials
@@ -76,12 +76,13 @@ HTTP_TABLE: dict[tuple[str, ...], tuple[int, str, str, str | None, str]] = {
         "model_not_found",
         "not available",
     ),
-    # Still refused after the one forced refresh and retry.
+    # Still refused after the one forced refresh and retry: the gateway's credential, not
+    # the client's key, so a 503 naming the sign-in command (issue 14 item 6).
     ("bearer", "bearer"): (
-        401,
-        "authentication_error",
-        "authentication_error",
-        "invalid_api_key",
+        503,
+        "api_error",
+        "server_error",
+        "service_unavailable",
         "aiclient auth kiro",
     ),
     ("forbidden",): (403, "permission_error", "permission_error", None, "not authorized"),
@@ -329,13 +330,25 @@ async def test_refresh_starts_when_under_ten_minutes_remain(tmp_path: Path) -> N
 def test_api_region_comes_from_the_profile_arn_and_sign_in_region_stays_separate() -> None:
     config = KiroConfig()
     eu = "arn:aws:codewhisperer:eu-central-1:123456789012:profile/X"
-    assert kiro_client.api_region(config, eu) == "eu-central-1"
-    assert kiro_client.api_region(config, None) == "us-east-1"
+    assert endpoints.region_of_arn(eu) == "eu-central-1"
+    assert endpoints.region_of_arn(None) is None
     # A region that hosts no Kiro profiles is not an API region.
-    assert kiro_client.api_region(config, eu.replace("eu-central-1", "us-east-2")) == "us-east-1"
-    assert kiro_client.api_region(KiroConfig(api_region="eu-central-1"), None) == "eu-central-1"
-    api = kiro_client.api_base(config, kiro_client.api_region(config, eu))
-    assert api == "https://q.eu-central-1.amazonaws.com"
+    assert endpoints.region_of_arn(eu.replace("eu-central-1", "us-east-2")) is None
+    assert endpoints.region_of_arn(eu.replace("eu-central-1", "us-gov-west-1")) == "us-gov-west-1"
+    runtime, q = endpoints.FAMILIES["runtime"], endpoints.FAMILIES["q"]
+    assert (
+        endpoints.chat_url(config, runtime, "eu-central-1")
+        == "https://runtime.eu-central-1.kiro.dev"
+    )
+    assert endpoints.chat_url(config, q, "eu-central-1") == "https://q.eu-central-1.amazonaws.com"
+    assert (
+        endpoints.management_url(config, "eu-central-1")
+        == "https://management.eu-central-1.kiro.dev"
+    )
+    # api_url still overrides the chat host (with no fallback).
+    pinned = KiroConfig(api_url="https://proxy.example/kiro/")
+    assert endpoints.chat_url(pinned, runtime, "us-east-1") == "https://proxy.example/kiro"
+    assert [f.name for f in endpoints.family_order(pinned, None)] == ["runtime"]
     # The Identity Center refresh goes to the token's own (sign-in) region...
     assert kiro_client.oidc_base(config, "us-east-2") == "https://oidc.us-east-2.amazonaws.com"
     # ...and social refresh lives in us-east-1 whatever the API region is.
@@ -447,18 +460,20 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
         entry = by_id[f"kiro/{upstream['modelId']}"]
         assert entry["owned_by"] == "kiro"
         assert entry["context_window"] == entry["max_input_tokens"] == upstream["window"]
-        assert entry["max_tokens"] == 64_000  # the simulator's tokenLimits.maxOutputTokens
+        assert entry["max_tokens"] == upstream["output"]  # tokenLimits.maxOutputTokens
     assert by_id["kiro/claude-sonnet-4.6"]["context_window"] == 1_000_000
-    asked = [r for r in sim.requests if r.path == "/ListAvailableModels"]
+    assert by_id["kiro/gpt-5.6-sol"]["context_window"] == 272_000
+    asked = sim.management_requests("ListAvailableModels")
     assert len(asked) == 1  # the listing is cached, not fetched per /v1/models call
-    assert asked[0].query["origin"] == "AI_EDITOR"
+    assert asked[0].json()["origin"] == "AI_EDITOR"
+    assert asked[0].headers["x-amz-target"] == "KiroControlPlaneBearerService.ListAvailableModels"
     quota = usage["quota"]["kiro"]
     assert quota["limit"] == sim.credit_limit and quota["unit"] == "credits"
+    assert quota["subscription"] == "KIRO FREE" and quota["overage"] == "DISABLED"
     # The line `aiclient status` and `aiclient usage` print for it.
     assert f"of {sim.credit_limit:g} credits left" in format_quota(quota)
-    assert [r.query["resourceType"] for r in sim.requests if r.path == "/getUsageLimits"] == [
-        "AGENTIC_REQUEST"
-    ]
+    limits = sim.management_requests("GetUsageLimits")
+    assert [r.json()["profileArn"] for r in limits] == [provider.auth.profile_arn]
 
 
 async def test_fallback_model_list_when_the_service_cannot_list(tmp_path: Path) -> None:
@@ -475,7 +490,7 @@ async def test_fallback_model_list_when_the_service_cannot_list(tmp_path: Path) 
         finally:
             await provider.aclose()
         nursery.cancel_scope.cancel()
-    assert any(r.path == "/ListAvailableModels" for r in sim.requests)
+    assert sim.management_requests("ListAvailableModels")
 
 
 async def test_kiro_ide_headers_on_every_request(tmp_path: Path) -> None:
@@ -492,22 +507,23 @@ async def test_kiro_ide_headers_on_every_request(tmp_path: Path) -> None:
     machine = hashlib.sha256(record["profileArn"].encode()).hexdigest()
     assert re.fullmatch(r"[0-9a-f]{64}", machine)
     for headers in (first, second):
-        assert headers["content-type"] == "application/json"
+        assert headers["content-type"] == "application/x-amz-json-1.0"
+        assert headers["x-amz-target"] == "KiroRuntimeService.GenerateAssistantResponse"
         assert headers["amz-sdk-request"] == "attempt=1; max=3"
         assert headers["x-amzn-codewhisperer-optout"] == "true"
-        assert headers["x-amzn-kiro-agent-mode"] == "vibe"
-        assert headers["x-amz-user-agent"] == f"aws-sdk-js/1.0.34 KiroIDE-0.7.45-{machine}"
-        assert headers["user-agent"].startswith("aws-sdk-js/1.0.34 ua/2.1 os/")
-        assert " api/codewhispererstreaming#1.0.34 m/E " in headers["user-agent"]
+        assert headers["x-amzn-kiro-client-attribution"] == "kiro-ide"
+        assert headers["x-amz-user-agent"] == f"aws-sdk-js/1.0.0 KiroIDE-0.7.45-{machine}"
+        assert headers["user-agent"].startswith("aws-sdk-js/1.0.0 ua/2.1 os/")
+        assert " api/kiroruntime#1.0.0 m/N " in headers["user-agent"]
         assert headers["user-agent"].endswith(f"KiroIDE-0.7.45-{machine}")
         assert str(uuid.UUID(headers["amz-sdk-invocation-id"])) == headers["amz-sdk-invocation-id"]
-        assert "tokentype" not in headers  # only API-key / external-IdP credentials send it
+        assert "tokentype" not in headers  # social tokens send no TokenType
     assert first["amz-sdk-invocation-id"] != second["amz-sdk-invocation-id"]
     # Another account, another machine id; API-key credentials say so.
     other = kiro_client.machine_id({"profileArn": "arn:aws:codewhisperer:us-east-1:2:profile/Y"})
     assert other != machine
-    api_key = kiro_client.request_headers(
-        "ksk_x", machine=other, kiro_version="0.7.45", auth_method="api_key"
+    api_key = endpoints.chat_headers(
+        endpoints.FAMILIES["runtime"], "ksk_x", kind="api_key", machine=other, config=KiroConfig()
     )
     assert api_key["tokentype"] == "API_KEY"
 
@@ -612,5 +628,8 @@ def test_bearer_invalid_is_recognised_on_401_and_403_only() -> None:
     assert not kiro_client.is_bearer_invalid(400, said)
     assert not kiro_client.is_bearer_invalid(403, b'{"message":"User is not authorized."}')
     error = kiro_client.map_http_error(401, said, {})
-    assert isinstance(error, AuthenticationError) and error.status == 401
+    assert isinstance(error, ProviderUnavailable) and error.status == 503
     assert "aiclient auth kiro" in error.message
+    plain = kiro_client.map_http_error(401, b'{"message":"x"}', {})
+    assert plain.status == 503 and not plain.message.startswith("Kiro: x")
+    assert "Kiro refused the gateway's credential (HTTP 401: x)" in plain.message

@@ -37,7 +37,7 @@ from aiclient_trio.providers.kiro.credentials import (
 )
 from aiclient_trio.simulator.copilot import CopilotSimulator, serve_copilot_simulators
 from aiclient_trio.simulator.copilot_kit import SimState
-from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
+from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator, urls_for
 
 GITHUB_TOKEN = "gho_doctortest0123456789"
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -167,11 +167,8 @@ class Upstreams:
                     "github_url": self.copilot.github_url,
                     "github_api_url": self.copilot.github_url,
                 },
-                "kiro": {
-                    "api_url": self.kiro.base_url,
-                    "auth_url": self.kiro.base_url,
-                    "oidc_url": self.kiro.base_url,
-                },
+                # Every Kiro host (runtime, q, codewhisperer, management) on the simulator.
+                "kiro": urls_for(self.kiro),
             },
         }
         for key, value in extra.items():
@@ -305,6 +302,25 @@ async def test_expired_kiro_refresh_token(doctor_env: XdgHome) -> None:
     assert found["fix"].startswith("aiclient auth kiro")
 
 
+async def test_retired_kiro_host(doctor_env: XdgHome) -> None:
+    async with upstreams(doctor_env) as ups:
+        ups.write_config(**{"providers.kiro.endpoint": "q"})
+        ups.kiro.retired.add("q")
+        pinned = await run_doctor("--provider", "kiro")
+        ups.write_config()  # auto: runtime first
+        ups.kiro.retired = {"runtime"}
+        auto = await run_doctor("--provider", "kiro")
+    found = pinned.check("kiro", "endpoint")
+    assert found["status"] == "failed"
+    assert "no Kiro chat host answers" in found["detail"] and "HTTP 404" in found["detail"]
+    assert "aiclient config set providers.kiro.endpoint auto" in found["fix"]
+    moved = auto.check("kiro", "endpoint")
+    assert moved["status"] == "warning", moved
+    assert moved["detail"].startswith("q at ") and "runtime" in moved["detail"]
+    assert "upgrade aiclient" in moved["fix"]
+    assert auto.code == 1  # the stopped daemon; the endpoint alone is a warning
+
+
 async def test_wrong_kiro_region(doctor_env: XdgHome) -> None:
     async with upstreams(doctor_env) as ups:
         ups.write_config(**{"providers.kiro.api_region": "eu-central-1"})
@@ -342,7 +358,7 @@ async def test_unreachable_proxy(doctor_env: XdgHome, monkeypatch: pytest.Monkey
     assert "hunter2" not in json.dumps(result.data), "the proxy password is hidden"
     assert "unset HTTPS_PROXY" in found["fix"]
     # The host checks would only repeat it.
-    assert result.check("network", "kiro: Kiro API")["status"] == "skipped"
+    assert result.check("network", "kiro: Kiro chat (runtime)")["status"] == "skipped"
 
 
 async def test_bad_ca_file(

@@ -82,7 +82,7 @@ async def test_circuit_opens_skips_the_provider_then_probes_it() -> None:
     async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
         for _ in range(2):
             assert (await _chat(client)).status_code == 200
-        breaker = gateway.reliability.breakers["copilot"]
+        breaker = gateway.reliability.breakers["copilot/fake-model"]
         assert breaker.state is BreakerState.OPEN
         calls = len(copilot.calls)
         response = await _chat(client)

@@ -98,7 +98,9 @@ def _private_home(home: Path) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _write_config(path: Path, options: DemoOptions, github_url: str, kiro_url: str) -> None:
+def _write_config(
+    path: Path, options: DemoOptions, github_url: str, kiro_urls: dict[str, str]
+) -> None:
     data: dict[str, Any] = {
         "server": {
             "host": options.host,
@@ -108,7 +110,9 @@ def _write_config(path: Path, options: DemoOptions, github_url: str, kiro_url: s
         "logging": {"level": options.log_level},
         "providers": {
             "copilot": {"github_url": github_url, "github_api_url": github_url},
-            "kiro": {"api_url": kiro_url, "auth_url": kiro_url, "oidc_url": kiro_url},
+            # Every Kiro host (runtime, q, codewhisperer, management, sign-in) on the
+            # simulator; `endpoint = "runtime"`: the demo uses today's host family.
+            "kiro": {"endpoint": "runtime", **kiro_urls},
         },
     }
     if options.api_key:
@@ -183,7 +187,7 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
     from aiclient_trio.log import log_request, setup_logging
     from aiclient_trio.simulator.copilot import serve_copilot_simulators
     from aiclient_trio.simulator.copilot_kit import SimState
-    from aiclient_trio.simulator.kiro import serve_kiro_simulator
+    from aiclient_trio.simulator.kiro import serve_kiro_simulator, urls_for
 
     async with trio.open_nursery() as nursery:
         state = SimState(github_tokens={DEMO_GITHUB_TOKEN}, login="demo-user")
@@ -195,7 +199,7 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
         copilot = await nursery.start(serve_copilot_simulators, state)
         kiro = await nursery.start(serve_kiro_simulator)
         config_path = paths.config_file()
-        _write_config(config_path, options, copilot.github_url, kiro.base_url)
+        _write_config(config_path, options, copilot.github_url, urls_for(kiro))
         daemon_options = DaemonOptions(
             config_path=config_path, stderr_logging=options.stderr_logging, environ={}
         )
@@ -210,7 +214,7 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
         await _sign_in_copilot(copilot.github_url)
         _sign_in_kiro(kiro)
 
-        paths.ensure_private_dir(paths.runtime_dir())
+        paths.ensure_runtime_dir()
         lock = PidLock(paths.pid_file())
         lock.acquire()
         try:

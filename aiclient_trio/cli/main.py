@@ -9,6 +9,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -32,12 +33,23 @@ from aiclient_trio.cli.ops import auth_list, auth_revoke, models
 from aiclient_trio.cli.service import service
 from aiclient_trio.cli.uninstall import uninstall
 from aiclient_trio.cli.version_check import version
+from aiclient_trio.config.paths import UnsafePath
 from aiclient_trio.providers import registry
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; a runtime path that is not ours ends any command with the reason."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UnsafePath as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aiclient")
 def main() -> None:
     """aiclient: local AI gateway for GitHub Copilot and Kiro.

@@ -35,6 +35,8 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
     max_json_depth: int = 64
+    # Seconds a request body may take to arrive in full (a stalled upload gets 408).
+    body_timeout: float = 60.0
     # Whether /readyz and /metrics require the API key too (/healthz never does).
     protect_probes: bool = False
     # Token bucket per client, requests per minute (0 = unlimited) and FIFO queue depth.
@@ -104,17 +106,41 @@ class CopilotConfig:
 @dataclass(frozen=True, slots=True)
 class KiroConfig:
     enabled: bool = True
-    # Inference/model/quota base URL override (default https://q.{api_region}.amazonaws.com).
+    # Which chat host family to call (docs/kiro.md): "auto" tries runtime, then q, then
+    # codewhisperer, moving on only when a host is gone (never on 429/402).
+    endpoint: Literal["auto", "runtime", "codewhisperer", "q"] = "auto"
+    # Host templates per family; `{region}` is the API region. Tests point them at 127.0.0.1.
+    runtime_url: str = "https://runtime.{region}.kiro.dev"
+    q_url: str = "https://q.{region}.amazonaws.com"
+    codewhisperer_url: str = "https://codewhisperer.us-east-1.amazonaws.com"
+    management_url: str = "https://management.{region}.kiro.dev"
+    # Chat URL override: every chat call goes there, with the `endpoint` family's protocol
+    # (runtime when "auto"), and no fallback.
     api_url: str | None = None
     # Social refresh base override (default https://prod.{auth_region}.auth.desktop.kiro.dev).
     auth_url: str | None = None
     # OIDC base override (default https://oidc.{sso_region}.amazonaws.com).
     oidc_url: str | None = None
     api_region: str | None = None  # default: from the profile ARN, else us-east-1
-    kiro_version: str = "0.11.107"
+    # The Kiro IDE persona's versions (user agent); Kiro updates them often.
+    kiro_version: str = "1.0.437"
+    node_version: str = "22.22.0"
+    # TokenType: SSO_OIDC for Builder ID / Identity Center tokens (the IDE sends it; one
+    # kiro-cli capture does not). API keys always send API_KEY, external IdP EXTERNAL_IDP.
+    idc_token_type: bool = True
+    # Builder ID has no profile but runtime demands one: Kiro's own fixed profile ARN.
+    builder_id_profile_arn: str = (
+        "arn:aws:codewhisperer:us-east-1:638616132270:profile/AAAACCCCXXXX"
+    )
+    # GetUsageLimits' x-amz-target service; the other one is tried when this is unknown.
+    usage_limits_service: Literal["KiroControlPlaneBearerService", "AmazonCodeWhispererService"] = (
+        "KiroControlPlaneBearerService"
+    )
     # Local guard: bodies above this many bytes get "prompt is too long" without a call.
     max_request_bytes: int = 600_000
-    models_ttl: float = 3600.0
+    # Tool descriptions longer than this move into the system prompt (a pointer stays).
+    max_tool_description: int = 10_000
+    models_ttl: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import untrusted
+from aiclient_trio.config.paths import UnsafePath, check_owned
 from aiclient_trio.redact import redact
 
 __all__ = [
@@ -61,7 +62,7 @@ def _error(req_id: Any, code: str, message: str) -> bytes:
     return _encode({"id": req_id, "error": {"code": code, "message": message}})
 
 
-def _peer_uid(sock: trio.socket.SocketType) -> int | None:
+def _peer_uid(sock: trio.socket.SocketType | socket.socket) -> int | None:
     if not hasattr(socket, "SO_PEERCRED"):
         return None
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -190,12 +191,23 @@ class ControlClient:
 
     def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
         """The method's result; ControlError on an error reply; DaemonNotRunning if no daemon."""
+        try:
+            check_owned(self.path.parent, directory=True)
+            check_owned(self.path)
+        except FileNotFoundError as exc:
+            raise DaemonNotRunning(str(self.path)) from exc
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(self.timeout)
             try:
                 sock.connect(str(self.path))
             except (FileNotFoundError, ConnectionRefusedError) as exc:
                 raise DaemonNotRunning(str(self.path)) from exc
+            uid = _peer_uid(sock)
+            if uid is not None and uid != os.getuid():
+                raise UnsafePath(
+                    f"the process listening on {self.path} runs as uid {uid}, not as you: "
+                    "it is not your aiclient daemon"
+                )
             sock.sendall(_encode({"id": 1, "method": method, "params": dict(params or {})}))
             chunks: list[bytes] = []
             while True:

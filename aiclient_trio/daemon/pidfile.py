@@ -10,11 +10,14 @@ recognised as stale and replaced. The CLI asks `running_pid()` which probes the 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
 
-__all__ = ["AlreadyRunning", "PidLock", "running_pid"]
+from aiclient_trio.config.paths import UnsafePath, check_owned
+
+__all__ = ["AlreadyRunning", "PidLock", "is_our_daemon", "running_pid"]
 
 
 class AlreadyRunning(Exception):
@@ -38,7 +41,8 @@ class PidLock:
     def acquire(self) -> None:
         """Lock and write our PID; AlreadyRunning if another live process holds the lock."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        check_owned(self.path.parent, directory=True)
+        fd = _open_ours(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -61,10 +65,47 @@ class PidLock:
         self._fd = None
 
 
-def running_pid(path: Path) -> int | None:
-    """PID of the daemon holding the lock on `path`, or None when no daemon runs."""
+def _open_ours(path: Path, flags: int) -> int:
+    """Open `path` (never through a symbolic link) and require it to be our own file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, flags | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{path} is a symbolic link; aiclient does not follow it") from None
+        raise
+    owner = os.fstat(fd).st_uid
+    if owner != os.getuid():
+        os.close(fd)
+        raise UnsafePath(
+            f"{path} belongs to uid {owner}, not to you (uid {os.getuid()}); another local "
+            "user may have planted it. Remove it, or set XDG_RUNTIME_DIR to a private directory."
+        )
+    return fd
+
+
+def is_our_daemon(pid: int) -> bool:
+    """True when process `pid` runs as us and is an aiclient daemon (Linux /proc; elsewhere
+    the ownership checks on the PID file stand alone)."""
+    proc = Path(f"/proc/{pid}")
+    if not Path("/proc/self").exists():
+        return True
+    try:
+        if proc.stat().st_uid != os.getuid():
+            return False
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"aiclient" in cmdline
+
+
+def running_pid(path: Path) -> int | None:
+    """PID of the daemon holding the lock on `path`, or None when no daemon runs.
+
+    The directory and the file must be ours (`UnsafePath` otherwise): in a /tmp fallback
+    another user could have created them."""
+    try:
+        check_owned(path.parent, directory=True)
+        fd = _open_ours(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:

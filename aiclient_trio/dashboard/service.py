@@ -103,9 +103,10 @@ class Dashboard:
                 "sign_in": [],
                 "sign_in_progress": self._sign_in_shown(name),
             }
-            breaker = self.gateway.reliability.breakers.get(name)
-            if breaker is not None and breaker.state != "closed":
-                row["circuit"] = {"state": str(breaker.state), "retry_in": breaker.retry_in()}
+            circuits = self.gateway.reliability.circuits(name)
+            if circuits:  # breakers are per model: the provider's open ones
+                row["circuits"] = circuits
+                row["circuit"] = next(iter(circuits.values()))
             if provider is not None:
                 try:
                     row.update(provider.describe())

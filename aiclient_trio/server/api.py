@@ -19,6 +19,7 @@ from aiclient_trio.errors import (
     InvalidRequest,
     Overloaded,
     RateLimited,
+    RequestTimeout,
     RequestTooLarge,
     UpstreamTimeout,
 )
@@ -112,7 +113,9 @@ async def _serve(
 ) -> None:
     try:
         ex.cors = guards.run_guards(scope, config, api=True)
-        raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
+        raw = await guards.read_body(
+            scope, receive, config.server.max_body_bytes, config.server.body_timeout
+        )
         body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
@@ -133,7 +136,7 @@ async def _serve(
         ex.disconnected, ex.outcome = True, "cancelled"
         return
     except GatewayError as error:
-        if isinstance(error, RequestTooLarge):
+        if isinstance(error, RequestTooLarge | RequestTimeout):
             # The rest of the body is unread: the connection cannot carry another request,
             # and saying so keeps clients from reusing it (and failing their next request).
             ex.cors = [*ex.cors, (b"connection", b"close")]
@@ -234,7 +237,11 @@ def _chat_work(
     headers: dict[str, str],
 ) -> Callable[[], Awaitable[None]]:
     """Parse and route now (clean 4xx), return the upstream work to run supervised."""
-    request: ir.Request = format_module(inbound).parse_request(body)
+    # A Responses conversation kept upstream (`previous_response_id`) can only be relayed to
+    # an upstream that speaks Responses itself; translation has no history to send.
+    previous = body.get("previous_response_id") if inbound == "responses" else None
+    parsed = {k: v for k, v in body.items() if k != "previous_response_id"} if previous else body
+    request: ir.Request = format_module(inbound).parse_request(parsed)
     response_fmt, forced = response_format(inbound, headers, config)
     ex.fmt = response_fmt
     ex.stream = request.stream
@@ -250,6 +257,13 @@ def _chat_work(
             native = {**body, "model": model.id}
             await relay_passthrough(ex, provider, model, native, ctx, inbound)
             return
+        if previous is not None:
+            raise InvalidRequest(
+                f"previous_response_id is not supported for {provider.name}/{model.id}: it is "
+                "reached by translation and this gateway keeps no conversations; send the full "
+                "conversation in input, or use a model served on /responses natively",
+                param="previous_response_id",
+            )
         _note_dropped(request, f"{provider.name}/{model.id}")
         upstream_request = request.with_model(model.id)
         relay = relay_stream if request.stream else relay_response

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.errors import GatewayError, error_headers
+from aiclient_trio.errors import GatewayError, credential_refused, error_headers
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.record import RequestOutcome, RequestRecord
 from aiclient_trio.server.http import (
@@ -224,6 +224,8 @@ class Exchange:
         # Every error a client sees passes here first: mask credentials an upstream echoed,
         # and cut a message that quotes a huge client string.
         error.message = client_text(error.message, MAX_ERROR_MESSAGE) or ""
+        if upstream:
+            credential_refused(error, self.provider)
         self.error_kind = error.kind
         if self.outcome != "cancelled":
             # Our own refusals (bad input, our rate limit) are the client's; anything the

@@ -5,6 +5,7 @@ body size and JSON depth limits. Each refusal is a `GatewayError` the caller ren
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
 from typing import Any
@@ -17,6 +18,7 @@ from aiclient_trio.errors import (
     AuthenticationError,
     InvalidRequest,
     PermissionDenied,
+    RequestTimeout,
     RequestTooLarge,
 )
 from aiclient_trio.server.http import Receive, Scope, header
@@ -142,13 +144,27 @@ def check_api_key(scope: Scope, config: Config) -> None:
         )
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; 413 as soon as it is known to exceed `limit`."""
+async def read_body(scope: Scope, receive: Receive, limit: int, within: float = math.inf) -> bytes:
+    """The whole request body; 413 as soon as it is known to exceed `limit`, 408 when it has
+    not arrived in full `within` seconds (an upload that stalls, chunked or short of
+    its Content-Length, would otherwise hold the connection forever)."""
     too_large = RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
     length = header(scope, b"content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_large
     chunks: list[bytes] = []
+    with trio.move_on_after(within):
+        return await _receive_body(receive, limit, too_large, chunks)
+    raise RequestTimeout(
+        f"the request body did not arrive in full within {within:g} s "
+        f"({sum(map(len, chunks))} bytes came); send the whole body at once "
+        "(server.body_timeout sets the limit)"
+    )
+
+
+async def _receive_body(
+    receive: Receive, limit: int, too_large: RequestTooLarge, chunks: list[bytes]
+) -> bytes:
     size = 0
     while True:
         message = await receive()

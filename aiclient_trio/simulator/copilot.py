@@ -184,6 +184,10 @@ class CopilotAPISimulator:
     ) -> None:
         if method == "GET" and path == "/models":
             self._check_auth(headers)
+            if self.state.faults.models_rate_limited > 0:
+                self.state.faults.models_rate_limited -= 1
+                message = "Sorry, you've hit a rate limit; please try again in 60 seconds."
+                raise _Refusal(429, _error(message, "rate_limited"), {"retry-after": "60"})
             version = headers.get("x-github-api-version", "")
             data = [with_token_prices(m, version) for m in self.models.values()]
             await send_json(send, 200, {"object": "list", "data": data})
@@ -259,6 +263,10 @@ class CopilotAPISimulator:
                 await send_json(send, 200, billed.put(replies.messages_body(turn, model)), extra)
         elif stream:
             raw = responses_events(turn, model, custom_tool_names(body))
+            response_id = self._response_id()
+            for _, event in raw:
+                if isinstance(event.get("response"), dict):
+                    event["response"]["id"] = response_id
             for name, event in raw:
                 if name == "response.completed":
                     billed.put(event)
@@ -266,7 +274,13 @@ class CopilotAPISimulator:
             await self._stream(send, receive, frames, stall, reset, extra)
         else:
             answer = responses_body(turn, model, custom=custom_tool_names(body))
+            answer["id"] = self._response_id()
             await send_json(send, 200, billed.put(answer), extra)
+
+    def _response_id(self) -> str:
+        response_id = f"resp_sim{len(self.state.response_ids) + 1}"
+        self.state.response_ids.append(response_id)
+        return response_id
 
     def _bill(self, model: str, turn: replies.Turn) -> dict[str, Any] | None:
         """The call's `copilot_usage` (None for accounts billed per request), spent from
@@ -286,6 +300,7 @@ class CopilotAPISimulator:
                 400,
                 _error("missing required Copilot-Vision-Request header for vision requests", ""),
             )
+        self._check_limits(path, entry, body)
         breakpoints = _count_key(
             body, "copilot_cache_control" if path != "/v1/messages" else "cache_control"
         )
@@ -359,8 +374,68 @@ class CopilotAPISimulator:
                             },
                         },
                     )
+        previous = body.get("previous_response_id")
+        if (
+            path == "/responses"
+            and previous is not None
+            and previous not in self.state.response_ids
+        ):
+            raise _Refusal(
+                400,
+                _error(
+                    f"Previous response with id '{previous}' not found.",
+                    "previous_response_not_found",
+                    param="previous_response_id",
+                ),
+            )
         if path == "/responses" and body.get("service_tier") is not None:
             raise _Refusal(400, _error("service_tier is not supported", "invalid_request_body"))
+
+    def _check_limits(self, path: str, entry: dict[str, Any], body: dict[str, Any]) -> None:
+        """The 2026 limits: non-stream output, 128 tools (OpenAI endpoints), vision."""
+        limits = entry["capabilities"]["limits"]
+        anthropic = path == "/v1/messages"
+
+        def refuse(message: str) -> _Refusal:
+            if anthropic:
+                error = {"type": "invalid_request_error", "message": message}
+                return _Refusal(400, {"type": "error", "error": error})
+            return _Refusal(400, _error(message, "invalid_request_body"))
+
+        non_streaming = limits.get("max_non_streaming_output_tokens")
+        wanted = next(
+            (
+                body[k]
+                for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
+                if isinstance(body.get(k), int)
+            ),
+            None,
+        )
+        if not body.get("stream") and non_streaming and wanted and wanted > non_streaming:
+            raise refuse(
+                f"max_tokens {wanted} exceeds the limit of {non_streaming} for non-streaming "
+                "requests to this model; use streaming"
+            )
+        tools = body.get("tools") or []
+        if not anthropic and len(tools) > 128:
+            raise refuse(
+                f"Invalid 'tools': array too long. Expected an array with maximum length 128, "
+                f"but got an array with length {len(tools)} instead."
+            )
+        vision = limits.get("vision") or {}
+        images = list(_images(body))
+        if images and vision:
+            if len(images) > vision["max_prompt_images"]:
+                raise refuse(
+                    f"too many images: {len(images)} > {vision['max_prompt_images']} allowed"
+                )
+            for media_type, size in images:
+                if media_type and media_type not in vision["supported_media_types"]:
+                    raise refuse(f"image media type {media_type} is not supported")
+                if size > vision["max_prompt_image_size"]:
+                    raise refuse(
+                        f"image of {size} bytes exceeds {vision['max_prompt_image_size']} bytes"
+                    )
 
     @staticmethod
     def _scripted_error(path: str, status: int) -> tuple[int, dict[str, Any] | str, dict[str, str]]:
@@ -391,6 +466,15 @@ class CopilotAPISimulator:
             )
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs or []]
+        limit = self.models[str(body["model"])]["capabilities"].get("limits", {}).get("max_inputs")
+        if limit and len(texts) > limit:
+            raise _Refusal(
+                400,
+                _error(
+                    f"Too many inputs: {len(texts)} > {limit} allowed per request",
+                    "invalid_request_body",
+                ),
+            )
         data = [
             {"object": "embedding", "index": i, "embedding": _vector(t)}
             for i, t in enumerate(texts)
@@ -469,6 +553,37 @@ class CopilotAPISimulator:
             if faults.hold_after_events is not None and len(frames) >= faults.hold_after_events:
                 await trio.sleep_forever()  # every event sent, the stream left open
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _images(value: Any) -> list[tuple[str | None, int]]:
+    """(media type, decoded size) of every inline or linked image, in any endpoint's shape."""
+    found: list[tuple[str | None, int]] = []
+    if isinstance(value, list):
+        for item in value:
+            found += _images(item)
+    elif isinstance(value, dict):
+        kind = value.get("type")
+        url: Any = None
+        if kind == "image_url":
+            url = value.get("image_url")
+            url = url.get("url") if isinstance(url, dict) else url
+        elif kind == "input_image":
+            url = value.get("image_url")
+        elif kind == "image" and isinstance(value.get("source"), dict):
+            source = value["source"]
+            if source.get("type") == "base64":
+                data = str(source.get("data", ""))
+                return [(source.get("media_type"), len(data) * 3 // 4)]
+            url = source.get("url")
+        if isinstance(url, str):
+            if url.startswith("data:"):
+                head, _, data = url.partition(",")
+                return [(head[5:].split(";")[0] or None, len(data) * 3 // 4)]
+            return [(None, 0)]
+        for item in value.values():
+            if isinstance(item, list | dict):
+                found += _images(item)
+    return found
 
 
 def _count_key(value: Any, key: str) -> int:

@@ -71,6 +71,8 @@ class Faults:
     exchange_rate_limited: int = 0
     # Seconds the services' clocks run ahead of ours (negative: behind), seen in `Date`.
     clock_offset: float = 0.0
+    # GET /models calls to answer 429 (the model list is rate-limited like any call).
+    models_rate_limited: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
     # Chat streams: after this many events, a `{"error": {...}}` chunk ends the stream.
@@ -154,6 +156,9 @@ class SimState:
     # "beside" `usage` (peers' captures), "inside" it (the official type) or "none".
     token_billing: bool = True
     copilot_usage_at: str = "beside"
+    # Ids of the /responses answers given, which `previous_response_id` may name (cleared:
+    # the service forgot them, as it does with unstored responses after a while).
+    response_ids: list[str] = field(default_factory=list)
     # The prompt cache: cache key -> prompt tokens written under it.
     prompt_cache: dict[str, int] = field(default_factory=dict)
 

@@ -1,9 +1,11 @@
-"""A simulated Kiro / CodeWhisperer service: a real HTTP server on loopback.
+"""A simulated Kiro service as it is in late 2026: a real HTTP server on loopback.
 
-Speaks the binary event stream, enforces the request rules of kiro.md section 10.1 with the
-service's own "Improperly formed request." refusal, checks bearer tokens, and serves the
-refresh, device-flow, PKCE, model-list and quota endpoints. Faults come from a switchboard
-(`KiroFaults`) and from the shared script's directives. Never imports the gateway's codecs.
+Serves the chat host families (runtime, q, codewhisperer) and the management API under
+path prefixes (`simulator.kiro_hosts`), speaks the binary event stream, enforces the
+request rules of kiro.md section 10.1 with the service's own "Improperly formed request."
+refusal, checks bearer tokens, API keys and their regions, and serves the refresh,
+device-flow and PKCE endpoints. Faults come from a switchboard (`KiroFaults`) and from the
+shared script's directives. Never imports the gateway's codecs.
 """
 
 from __future__ import annotations
@@ -21,17 +23,32 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 from trio_util import AsyncValue
 
-from aiclient_trio.simulator.kiro_auth import PROFILE_ARN, KiroAccounts, Outcome
+from aiclient_trio.simulator.kiro_auth import KiroAccounts, Outcome, profile_arn
 from aiclient_trio.simulator.kiro_eventstream import encode_error, encode_event, encode_exception
-from aiclient_trio.simulator.kiro_reply import (
+from aiclient_trio.simulator.kiro_hosts import (
+    AWS_JSON,
+    CHAT_FAMILIES,
+    chat_refusal,
+    check_chat_protocol,
+    management_operation,
+    profiles_answer,
+    split_host,
+    wrong_region,
+)
+from aiclient_trio.simulator.kiro_models import (
     DEFAULT_MODELS,
+    check_model_fields,
+    list_models_answer,
+)
+from aiclient_trio.simulator.kiro_reply import (
     HTTP_ERRORS,
     STATUS_ERRORS,
     FrameSpec,
     plan_frames,
     reply_for,
+    signature_for,
 )
-from aiclient_trio.simulator.kiro_rules import check_request
+from aiclient_trio.simulator.kiro_rules import check_request, iter_messages
 
 __all__ = [
     "HTTP_ERRORS",
@@ -40,6 +57,7 @@ __all__ = [
     "ReceivedRequest",
     "encode_frames",
     "serve_kiro_simulator",
+    "urls_for",
 ]
 
 Scope = dict[str, Any]
@@ -60,13 +78,15 @@ class KiroFaults:
     exception: str | None = None  # ThrottlingException / ContentLengthExceededException
     error_frame: bool = False
     native_reasoning: bool = False
-    usage_events: bool = True
+    usage_events: bool = True  # False: the stream ends without its usage tail (cut off)
+    stop_reason: str | None = None  # e.g. "CONTENT_FILTERED" in the tail's metadataEvent
     # Names from HTTP_ERRORS, answered one per generate call before behaving normally.
     http_errors: list[str] = field(default_factory=list)
     # Exact frame lists (S1-S10 sequences), consumed one per generate call.
     scripts: list[list[FrameSpec]] = field(default_factory=list)
     max_body_bytes: int = 1_500_000
-    require_profile_arn: bool = True
+    # Management operations that fail (HTTP 500) while listed here, e.g. "ListAvailableModels".
+    failing_operations: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +118,31 @@ class KiroSimulator:
     completed_streams: int = 0
     credits_used: float = 0.0
     credit_limit: float = 50.0
+    # Chat families that are gone (answer 404), e.g. {"q"} after its shutdown; `doctor` and
+    # the `auto` fallback tests switch hosts off here.
+    retired: set[str] = field(default_factory=set)
 
-    def generate_requests(self) -> list[ReceivedRequest]:
-        return [r for r in self.requests if r.path in ("/generateAssistantResponse", "/")]
+    def generate_requests(self, family: str | None = None) -> list[ReceivedRequest]:
+        """Chat calls that reached a host (any family, or the one named)."""
+        found = []
+        for request in self.requests:
+            host = split_host(request.path)
+            if host and host[0] in CHAT_FAMILIES and (family is None or host[0] == family):
+                found.append(request)
+        return found
+
+    def management_requests(self, operation: str | None = None) -> list[ReceivedRequest]:
+        found = []
+        for request in self.requests:
+            host = split_host(request.path)
+            if host and host[0] == "management":
+                target = request.headers.get("x-amz-target", "")
+                if operation is None or target.endswith("." + operation):
+                    found.append(request)
+        return found
+
+    def url(self, host: str, region: str = "us-east-1") -> str:
+        return f"{self.base_url}/{host}/{region}"
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -130,12 +172,12 @@ class KiroSimulator:
 
     async def _route(self, request: ReceivedRequest, receive: Receive, send: Send) -> None:
         method, path = request.method, request.path
-        target = request.headers.get("x-amz-target", "")
-        if method == "POST" and (
-            path == "/generateAssistantResponse"
-            or (path == "/" and target.endswith("GenerateAssistantResponse"))
-        ):
-            await self._generate(request, receive, send)
+        host = split_host(path)
+        if host is not None and host[0] in CHAT_FAMILIES:
+            await self._generate(host[0], host[1], host[2], request, receive, send)
+            return
+        if host is not None:
+            await _respond(send, self._management(host[1], host[2], request))
             return
         try:
             payload = request.json() if request.body and method == "POST" else None
@@ -156,58 +198,100 @@ class KiroSimulator:
             outcome = accounts.login_redirect(request.query)
         elif method == "POST" and path == "/oauth/token":
             outcome = accounts.pkce_token(payload)
-        elif method == "GET" and path == "/ListAvailableModels":
-            outcome = self._authorized(request) or self._list_models()
-        elif method == "GET" and path == "/getUsageLimits":
-            outcome = self._authorized(request) or self._usage_limits()
         else:
             outcome = (404, {"message": f"no route {method} {path}"}, {})
         await _respond(send, outcome)
 
-    def _authorized(self, request: ReceivedRequest) -> Outcome | None:
+    def _caller(self, request: ReceivedRequest, region: str) -> tuple[str, Outcome | None]:
+        """(token kind, None) for a bearer the service accepts in `region`, else ("", refusal)."""
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip()
-        if not auth.startswith("Bearer ") or self.accounts.token_kind(token) is None:
-            return HTTP_ERRORS["bearer"]
-        return None
+        kind = self.accounts.token_kind(token) if auth.startswith("Bearer ") else None
+        if kind is None:
+            return "", HTTP_ERRORS["bearer"]
+        if kind == "api_key" and request.headers.get("tokentype") != "API_KEY":
+            return "", HTTP_ERRORS["bearer"]  # a key without its TokenType: a bad bearer
+        if self.accounts.token_region(token) != region:
+            return "", wrong_region()
+        return kind, None
 
-    def _list_models(self) -> Outcome:
-        models = [
-            {
-                "modelId": m["modelId"],
-                "modelName": m["modelName"],
-                "description": m["modelName"],
-                "supportedInputTypes": ["TEXT", "IMAGE"],
-                "tokenLimits": {"maxInputTokens": m["window"], "maxOutputTokens": 64_000},
-            }
-            for m in self.models
-        ]
-        return 200, {"models": models, "defaultModel": models[0]}, {}
+    # -- management.{region}.kiro.dev -------------------------------------------------------------
+
+    def _management(self, region: str, rest: str, request: ReceivedRequest) -> Outcome:
+        kind, refused = self._caller(request, region)
+        if refused is not None:
+            return refused
+        if request.method == "GET" and rest == "/getUsageLimits":
+            return self._usage_limits()  # the query form kiro-cli uses (and the key probe)
+        operation, refusal = management_operation(
+            request.headers.get("x-amz-target", ""), request.headers
+        )
+        if refusal is not None or request.method != "POST" or rest != "/":
+            return refusal or (404, {"message": "Not Found"}, {})
+        if operation in self.faults.failing_operations:
+            return HTTP_ERRORS["internal"]
+        try:
+            body = request.json() or {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return 400, {"__type": "SerializationException", "message": "body is not JSON"}, {}
+        if operation == "ListAvailableProfiles":
+            return profiles_answer(kind, region)
+        if kind not in ("api_key", "builder_id"):
+            own = profile_arn(kind, region)
+            if body.get("profileArn") != own:
+                return HTTP_ERRORS["forbidden"]
+        if operation == "GetUsageLimits":
+            return self._usage_limits()
+        return 200, list_models_answer(self.models), {"content-type": AWS_JSON}
 
     def _usage_limits(self) -> Outcome:
+        used = round(self.credits_used, 4)
         return (
             200,
             {
                 "usageBreakdownList": [
                     {
-                        "resourceType": "AGENTIC_REQUEST",
+                        "resourceType": "CREDIT",
+                        "currentUsage": int(used),
+                        "currentUsageWithPrecision": used,
+                        "usageLimit": int(self.credit_limit),
                         "usageLimitWithPrecision": self.credit_limit,
-                        "currentUsageWithPrecision": round(self.credits_used, 4),
+                        "overageCap": 0,
+                        "bonuses": [],
                         "unit": "credit",
                     }
                 ],
-                "subscriptionInfo": {"subscriptionTitle": "KIRO FREE"},
+                "subscriptionInfo": {"subscriptionTitle": "KIRO FREE", "type": "Q_DEVELOPER_FREE"},
+                "overageConfiguration": {"overageStatus": "DISABLED"},
                 "nextDateReset": 1_900_000_000,
             },
-            {},
+            {"content-type": AWS_JSON},
         )
 
     # -- generateAssistantResponse ------------------------------------------------------------
 
-    async def _generate(self, request: ReceivedRequest, receive: Receive, send: Send) -> None:
+    async def _generate(
+        self,
+        family: str,
+        region: str,
+        rest: str,
+        request: ReceivedRequest,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         faults = self.faults
-        denied = self._authorized(request)
-        if denied:
+        if family in self.retired:
+            await _respond(send, (404, {"message": "Not Found"}, {}))
+            return
+        refused = check_chat_protocol(family, request.method, rest, request.headers)
+        if refused is not None:
+            self.violations.append(refused[1])
+            await _respond(send, refused[0])
+            return
+        kind, denied = self._caller(request, "us-east-1" if family == "codewhisperer" else region)
+        if denied is not None:
             await _respond(send, denied)
             return
         if faults.http_errors:
@@ -221,22 +305,41 @@ class KiroSimulator:
         except ValueError:
             body = None
         problem = check_request(body)
-        if problem is None and faults.require_profile_arn:
-            token = request.headers["authorization"].removeprefix("Bearer ").strip()
-            if (
-                self.accounts.token_kind(token) == "social"
-                and body.get("profileArn") != PROFILE_ARN
-            ):
-                problem = "profileArn missing or wrong for a social account"
+        if problem is None:
+            refusal = chat_refusal(family, kind, region, body)
+            if refusal is not None:
+                self.violations.append(refusal[1])
+                await _respond(send, refusal[0])
+                return
         if problem is not None:
             self.violations.append(problem)
             await _respond(send, HTTP_ERRORS["malformed"])
             return
         state = body["conversationState"]
         model_id = state["currentMessage"]["userInputMessage"]["modelId"]
-        if model_id not in {m["modelId"] for m in self.models}:
+        model = next((m for m in self.models if m["modelId"] == model_id), None)
+        if model is None:
             await _respond(send, HTTP_ERRORS["invalid_model"])
             return
+        fields = body.get("additionalModelRequestFields")
+        if fields is not None:
+            problem = check_model_fields(model, fields)
+            if problem is not None:
+                self.violations.append(problem)
+                await _respond(
+                    send,
+                    (
+                        400,
+                        {"message": f"Invalid request: {problem}", "reason": "INVALID_FIELDS"},
+                        {"x-amzn-errortype": "ValidationException"},
+                    ),
+                )
+                return
+        if _bad_signature(state):
+            self.violations.append("a replayed thinking signature does not match its text")
+            await _respond(send, HTTP_ERRORS["signature"])
+            return
+        native = faults.native_reasoning or "thinking" in model_id or _effort_on(fields)
         stall = 0.0
         if faults.scripts:
             frames = faults.scripts.pop(0)
@@ -250,11 +353,13 @@ class KiroSimulator:
             frames = plan_frames(
                 state,
                 reply,
-                native_reasoning=faults.native_reasoning or "thinking" in model_id,
+                native_reasoning=native,
                 exception=faults.exception,
                 error_frame=faults.error_frame,
                 usage_events=faults.usage_events,
                 conversation_id=str(state["conversationId"]),
+                metadata_event=family == "runtime",
+                stop_reason=faults.stop_reason,
             )
             if reply.reset_after is not None:
                 frames = [*frames[: reply.reset_after], {"reset": True}]
@@ -319,6 +424,38 @@ class KiroSimulator:
         return True
 
 
+def _effort_on(fields: Any) -> bool:
+    """Thinking asked for through additionalModelRequestFields (Claude or GPT shape)."""
+    if not isinstance(fields, dict):
+        return False
+    thinking = fields.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "adaptive":
+        return True
+    return isinstance(fields.get("reasoning"), dict)
+
+
+def _bad_signature(state: dict[str, Any]) -> bool:
+    for role, message in iter_messages(state):
+        reasoning = message.get("reasoningContent") if role == "assistantResponseMessage" else None
+        text = (reasoning or {}).get("reasoningText") if isinstance(reasoning, dict) else None
+        if isinstance(text, dict) and text.get("signature") != signature_for(str(text["text"])):
+            return True
+    return False
+
+
+def urls_for(simulator: KiroSimulator) -> dict[str, str]:
+    """KiroConfig settings that point every Kiro host at `simulator` (region templated)."""
+    base = simulator.base_url
+    return {
+        "runtime_url": base + "/runtime/{region}",
+        "q_url": base + "/q/{region}",
+        "codewhisperer_url": base + "/codewhisperer/us-east-1",
+        "management_url": base + "/management/{region}",
+        "auth_url": base,
+        "oidc_url": base,
+    }
+
+
 def encode_frames(frames: list[FrameSpec]) -> bytes:
     """Frame specs (`event`/`exception`/`error` dicts, as in tests/data/kiro) to bytes."""
     out = bytearray()
@@ -345,7 +482,8 @@ async def _body(send: Send, data: bytes, chunk: int | None) -> None:
 async def _respond(send: Send, outcome: Outcome) -> None:
     status, payload, extra = outcome
     body = json.dumps(payload).encode() if payload != {} or status != 302 else b""
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    extra = {"content-type": "application/json", **extra}
+    headers = [(b"content-length", str(len(body)).encode())]
     headers += [(k.encode(), v.encode()) for k, v in extra.items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

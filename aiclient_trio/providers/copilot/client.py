@@ -214,7 +214,8 @@ def map_upstream_error(
         )
     if status == 401:
         return ProviderUnavailable(
-            f"Copilot refused the credential ({message}); run `aiclient auth copilot`"
+            f"Copilot refused the gateway's credential ({message}); run `aiclient auth copilot`",
+            should_retry=False,  # as for Kiro: signing in again is the fix, not retrying
         )
     if status == 403:
         return PermissionDenied(f"Copilot refused the request: {message}")
@@ -222,6 +223,14 @@ def map_upstream_error(
         return NotFound(f"Copilot: {message}")
     if status == 413:
         return RequestTooLarge(f"Copilot: {message}")
+    if code == "previous_response_not_found":
+        return InvalidRequest(
+            f"Copilot no longer has the response named in previous_response_id ({message}); "
+            "it keeps unstored responses only briefly: send the full conversation in input "
+            "(or start a new session)",
+            param="previous_response_id",
+            code=code,
+        )
     if code == "model_not_supported":
         return InvalidRequest(
             f"{message} Enable the model in your GitHub Copilot settings "
@@ -269,7 +278,7 @@ class CapiClient:
             return await self.tokens.refresh(stale)
         except (TokenRevoked, NoCopilotAccess) as exc:
             self.on_signed_out(exc)
-            raise ProviderUnavailable(exc.message) from None
+            raise ProviderUnavailable(exc.message, should_retry=False) from None
         except ExchangeRateLimited as exc:
             raise RateLimited(exc.message, retry_after=exc.retry_after) from None
         except GatewayError as exc:

@@ -11,7 +11,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -77,13 +77,19 @@ from aiclient_trio.providers.copilot.initiator import (
     initiator_for_ir,
     premium_cost,
 )
+from aiclient_trio.providers.copilot.limits import (
+    ModelLimits,
+    check_request,
+    parse_limits,
+    requested_output,
+)
 from aiclient_trio.providers.copilot.models import (
     FORMAT_PATHS,
     choose_upstream_format,
     parse_models,
     resolve_model_name,
 )
-from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.copilot.sanitize import carry_cache_hints, prepare_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
 
@@ -118,6 +124,7 @@ class CopilotProvider(Provider):
         # AI-credit prices per model id (from /models), whether /copilot_internal/user says
         # the account pays per token, and the last quota snapshot header CAPI sent.
         self._prices: dict[str, TokenPrices] = {}
+        self._limits: dict[str, ModelLimits] = {}
         self._token_billing: bool | None = None
         self._quota_header: Mapping[str, str] = {}
         self._credentials_event = trio.Event()
@@ -268,6 +275,11 @@ class CopilotProvider(Provider):
                 and "id" in entry
                 and (prices := parse_token_prices(entry)) is not None
             }
+            self._limits = {
+                str(entry["id"]): parse_limits(entry)
+                for entry in payload.get("data") or []
+                if isinstance(entry, dict) and "id" in entry
+            }
             self._models = parse_models(payload)
             self._models_at = time.time()
             self.models_version.value += 1
@@ -365,6 +377,15 @@ class CopilotProvider(Provider):
             raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
         capi = self._client()
         upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
+        limits = self._limits.get(model.id, ModelLimits())
+        check_request(fmt, upstream, model.id, limits)
+        # A whole answer longer than the model's non-stream limit is streamed and gathered.
+        wanted, most = requested_output(upstream), limits.max_non_streaming_output
+        gather = not upstream.get("stream") and most is not None and (wanted or 0) > most
+        if gather:
+            upstream = {**upstream, "stream": True}
+            if fmt == "openai_chat":
+                upstream["stream_options"] = {"include_usage": True}
         billed = self._note_call(ctx, model, initiator_for(fmt, body))
         extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
         async with capi.open(
@@ -379,10 +400,15 @@ class CopilotProvider(Provider):
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
-            if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
-                raw = merged_chat_body(response)
-            finder = UsageFinder(billed, streaming="event-stream" in content_type)
-            relay = relay_bytes(raw, finder)
+            if gather:
+                content_type = "application/json"
+                finder = UsageFinder(billed, streaming=True)
+                relay = _gathered(fmt, raw, model.id, upstream, finder)
+            else:
+                if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
+                    raw = merged_chat_body(response)
+                finder = UsageFinder(billed, streaming="event-stream" in content_type)
+                relay = relay_bytes(raw, finder)
             try:
                 yield PassthroughResponse(
                     status=response.status_code,
@@ -410,7 +436,9 @@ class CopilotProvider(Provider):
         rendered["stream"] = True
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
+        carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
+        check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
         content = json.dumps(upstream)
         billed = self._note_call(ctx, model, initiator_for_ir(request))
         async with _post_translated(capi, fmt, upstream, request, ctx) as response:
@@ -434,13 +462,16 @@ class CopilotProvider(Provider):
         """A short chat/completions answer in one JSON body (no SSE chunks to parse); the
         other endpoints and long answers gather the stream as before."""
         fmt = choose_upstream_format(model, ctx.inbound_format)
-        if fmt != "openai_chat" or not _surely_short(request):
+        most = self._limits.get(model.id, ModelLimits()).max_non_streaming_output
+        if fmt != "openai_chat" or not _surely_short(request, most):
             return await super().complete(request, model, ctx, on_progress)
         capi = self._client()
         if request.model != model.id or request.stream:  # the server's request already is
             request = replace(request, model=model.id, stream=False)
         rendered = openai_chat.render_request(request)
+        carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
+        check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
         billed = self._note_call(ctx, model, initiator_for_ir(request))
         async with _post_translated(capi, fmt, upstream, request, ctx) as response:
             try:
@@ -458,10 +489,36 @@ class CopilotProvider(Provider):
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
     ) -> dict[str, Any]:
-        capi = self._client()
+        """OpenAI embeddings; more inputs than the model's `max_inputs` go in several calls
+        whose results are joined in input order."""
         ctx.upstream_model = model.id
         upstream = {k: v for k, v in body.items() if k not in ("encoding_format", "user")}
         upstream["model"] = model.id
+        inputs = upstream.get("input")
+        size = self._limits.get(model.id, ModelLimits()).max_inputs
+        batched = (
+            isinstance(inputs, list)
+            and len(inputs) > size
+            and not all(isinstance(i, int) for i in inputs)  # a list of ints is one input
+        )
+        if not batched:
+            data = await self._embed(upstream, ctx)
+        else:
+            assert isinstance(inputs, list)
+            parts = [
+                await self._embed({**upstream, "input": inputs[i : i + size]}, ctx)
+                for i in range(0, len(inputs), size)
+            ]
+            data = _joined_embeddings(parts, size)
+        if body.get("encoding_format") == "base64":
+            for item in data.get("data") or []:
+                vector = item.get("embedding")
+                if isinstance(vector, list):
+                    item["embedding"] = encode_base64_floats(vector)
+        return dict(data)
+
+    async def _embed(self, upstream: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        capi = self._client()
         async with capi.open(
             "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
         ) as response:
@@ -471,12 +528,9 @@ class CopilotProvider(Provider):
                 raise transport_error(exc) from None
             except ValueError:
                 raise UpstreamError("Copilot returned an invalid embeddings body") from None
-        if body.get("encoding_format") == "base64":
-            for item in data.get("data") or []:
-                vector = item.get("embedding")
-                if isinstance(vector, list):
-                    item["embedding"] = encode_base64_floats(vector)
-        return dict(data)
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise UpstreamError("Copilot returned an invalid embeddings body")
+        return data
 
     def describe(self) -> dict[str, Any]:
         token = self.tokens.current if self.tokens is not None else None
@@ -500,12 +554,61 @@ class CopilotProvider(Provider):
         return quota
 
 
-def _surely_short(request: ir.Request) -> bool:
-    """The answer's output limit (thinking included) is known and small."""
+def _surely_short(request: ir.Request, non_streaming_limit: int | None = None) -> bool:
+    """The answer's output limit (thinking included) is known and small (and within the
+    model's non-stream limit)."""
     if request.max_tokens is None:
         return False
     budget = request.thinking.budget_tokens if request.thinking is not None else None
-    return request.max_tokens + (budget or 0) <= _ONE_BODY_MAX_TOKENS
+    most = min(_ONE_BODY_MAX_TOKENS, non_streaming_limit or _ONE_BODY_MAX_TOKENS)
+    return request.max_tokens + (budget or 0) <= most
+
+
+async def _gathered(
+    fmt: ir.WireFormat,
+    raw: AsyncIterator[bytes],
+    model_id: str,
+    upstream: dict[str, Any],
+    finder: UsageFinder,
+) -> AsyncGenerator[bytes, None]:
+    """A streamed upstream answer as the one JSON body a non-stream client asked for."""
+    module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
+    parser = module.StreamParser(model=model_id, input_estimate=len(json.dumps(upstream)) // 4)
+    builder = ir.ResponseBuilder()
+    events = ir_events(raw, parser, None, finder)
+    try:
+        async for event in events:
+            builder.feed(event)
+    finally:
+        await events.aclose()
+    response = builder.response()  # the stream's error, if it failed, is raised here
+    if fmt == "responses":
+        custom = frozenset(
+            str(t.get("name"))
+            for t in upstream.get("tools") or []
+            if isinstance(t, dict) and t.get("type") == "custom"
+        )
+        rendered = module.render_response(response, custom_tools=custom, model=model_id)
+    else:
+        rendered = module.render_response(response)
+    yield json.dumps(rendered).encode()
+
+
+def _joined_embeddings(parts: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    """Batch answers as one: indexes shifted by each batch's offset, usage summed."""
+    data: list[dict[str, Any]] = []
+    usage = {"prompt_tokens": 0, "total_tokens": 0}
+    for n, part in enumerate(parts):
+        for item in part["data"]:
+            index = item.get("index") if isinstance(item, dict) else None
+            data.append({**item, "index": n * size + (index if isinstance(index, int) else 0)})
+        raw_counts = part.get("usage")
+        counts: dict[str, Any] = raw_counts if isinstance(raw_counts, dict) else {}
+        for key in usage:
+            value = counts.get(key)
+            usage[key] += value if isinstance(value, int) else 0
+    data.sort(key=lambda item: int(item["index"]))
+    return {**parts[0], "data": data, "usage": usage}
 
 
 def signed_in_config(config: CopilotConfig, credential: StoredCredential) -> CopilotConfig:

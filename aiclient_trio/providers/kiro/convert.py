@@ -18,11 +18,24 @@ from aiclient_trio import ir
 from aiclient_trio.errors import ContextLengthExceeded, InvalidRequest
 from aiclient_trio.providers.kiro.tools import ToolNames, drop_empty_keys, tool_spec
 
-__all__ = ["KiroRequest", "build_request", "thinking_prefix"]
+__all__ = [
+    "KiroRequest",
+    "build_request",
+    "conversation_id",
+    "effort_fields",
+    "encode_for",
+    "strip_reasoning",
+    "thinking_prefix",
+]
 
 ORIGIN = "AI_EDITOR"
 EMPTY = "(empty)"
-CONTINUE = "Continue"
+# After an assistant prefill the current message says this (a bare "Continue" is obeyed
+# as an instruction by the model, kiro-2026.md).
+PREFILL_NOTE = (
+    "[Your previous answer above was cut off. Continue it exactly where it stopped, "
+    "without repeating any of it.]"
+)
 TOOL_RESULTS_ONLY = "Tool results provided."
 EMPTY_RESULT = "(empty result)"
 IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
@@ -38,6 +51,8 @@ class KiroRequest:
     tool_names: ToolNames
     thinking: bool  # tag-emulated thinking was requested: parse <thinking> in the answer
     model_id: str
+    # True when some history turn carries reasoningContent (stripped on a bad signature).
+    has_reasoning: bool = False
 
 
 @dataclass(slots=True)
@@ -51,6 +66,7 @@ class _User:
 class _Assistant:
     text: list[str] = field(default_factory=list)
     uses: list[ir.ToolUseBlock] = field(default_factory=list)
+    reasoning: dict[str, Any] | None = None
 
 
 _Turn = _User | _Assistant
@@ -67,6 +83,94 @@ def thinking_prefix(thinking: ir.ThinkingConfig | None) -> str:
     return (
         f"<thinking_mode>enabled</thinking_mode><max_thinking_length>{budget}</max_thinking_length>"
     )
+
+
+# Headers a client may send to name its conversation (Kiro's prompt cache keys on it).
+SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id", "session_id", "x-conversation-id")
+_CONVERSATIONS = uuid.UUID("7d0c0f7e-3c52-4c1e-9a55-6b1f0e0c2a11")
+
+
+def conversation_id(request: ir.Request, ctx: Any) -> str:
+    """A conversationId that stays the same for every turn of one client conversation.
+
+    From the client's session header when it sends one; else from the system prompt and
+    the first user turn (the part of a conversation that never changes).
+    """
+    headers = getattr(ctx, "headers", {}) or {}
+    for name in SESSION_HEADERS:
+        if headers.get(name):
+            return str(uuid.uuid5(_CONVERSATIONS, "session:" + headers[name]))
+    first = next((m for m in request.messages if m.role == "user"), None)
+    seed = [request.system_text or ""]
+    if first is not None:
+        for block in first.content:
+            if isinstance(block, ir.TextBlock):
+                seed.append(block.text)
+            elif isinstance(block, ir.ImageBlock):
+                seed.append(block.data or block.url or "")
+            elif isinstance(block, ir.ToolResultBlock):
+                seed.append(block.tool_use_id)
+    return str(uuid.uuid5(_CONVERSATIONS, "first:" + "\x00".join(seed)))
+
+
+_EFFORT_BY_BUDGET = ((4_096, "low"), (16_000, "medium"))
+
+
+def _effort(thinking: ir.ThinkingConfig) -> str:
+    if thinking.effort:
+        return thinking.effort
+    budget = thinking.budget_tokens or THINKING_DEFAULT
+    return next((name for limit, name in _EFFORT_BY_BUDGET if budget <= limit), "high")
+
+
+def _allowed(schema: dict[str, Any], *path: str) -> list[Any] | None:
+    """The enum at `path` in the model's schema (None: the schema has no such field)."""
+    node: Any = schema
+    for key in path:
+        node = (node.get("properties") or {}).get(key) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    values = node.get("enum") if isinstance(node, dict) else None
+    return list(values) if isinstance(values, list) else []
+
+
+def _pick(value: str, allowed: list[Any]) -> str | None:
+    if not allowed or value in allowed:
+        return value
+    order = ["low", "medium", "high", "max"]
+    if value in order:  # the nearest level the model takes, downwards first
+        for candidate in reversed(order[: order.index(value) + 1]):
+            if candidate in allowed:
+                return candidate
+    return str(allowed[-1]) if allowed else None
+
+
+def effort_fields(
+    thinking: ir.ThinkingConfig | None, schema: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """`additionalModelRequestFields` for the model's schema (kiro-2026.md section 6):
+    Claude `{thinking: {type}, output_config: {effort}}`, GPT `{reasoning: {effort}}`.
+    Only values the schema allows; None when the model takes no such fields."""
+    if schema is None:
+        return None
+    on = thinking is not None and thinking.type != "disabled"
+    fields: dict[str, Any] = {}
+    types = _allowed(schema, "thinking", "type")
+    if types is not None:
+        wanted = "adaptive" if on else "disabled"
+        if not types or wanted in types:
+            fields["thinking"] = {"type": wanted}
+        efforts = _allowed(schema, "output_config", "effort")
+        if on and thinking is not None and efforts is not None:
+            effort = _pick(_effort(thinking), efforts)
+            if effort:
+                fields["output_config"] = {"effort": effort}
+    efforts = _allowed(schema, "reasoning", "effort")
+    if on and thinking is not None and efforts is not None:
+        effort = _pick(_effort(thinking), efforts)
+        if effort:
+            fields["reasoning"] = {"effort": effort}
+    return fields or None
 
 
 def _image(block: ir.ImageBlock) -> dict[str, Any]:
@@ -95,9 +199,8 @@ def _image(block: ir.ImageBlock) -> dict[str, Any]:
     return {"format": IMAGE_FORMATS[subtype], "source": {"bytes": data}}
 
 
-def _turns(request: ir.Request, textify_tools: bool) -> list[_Turn]:
+def _turns(request: ir.Request, textify_tools: bool, thinking_on: bool) -> list[_Turn]:
     """IR messages as turns, adjacent same-role messages merged."""
-    thinking_on = bool(thinking_prefix(request.thinking))
     turns: list[_Turn] = []
     for message in request.messages:
         turn: _Turn
@@ -130,14 +233,15 @@ def _turns(request: ir.Request, textify_tools: bool) -> list[_Turn]:
                     turn.text.append(f"[Tool call {block.name} {block.id}]\n{arguments}")
                 else:
                     turn.uses.append(block)
-            elif (
-                isinstance(block, ir.ThinkingBlock)
-                and isinstance(turn, _Assistant)
-                and thinking_on
-                and block.thinking
-            ):
-                # Replayed as tags inside the content (rule 13); dropped if thinking is off.
-                turn.text.append(f"<thinking>{block.thinking}</thinking>")
+            elif isinstance(block, ir.ThinkingBlock) and isinstance(turn, _Assistant):
+                if block.signature and block.thinking and turn.reasoning is None:
+                    # Signed (native) thinking goes back as reasoningContent, signature intact.
+                    turn.reasoning = {
+                        "reasoningText": {"text": block.thinking, "signature": block.signature}
+                    }
+                elif thinking_on and block.thinking and not block.signature:
+                    # Tag thinking is replayed as tags (rule 13); dropped if thinking is off.
+                    turn.text.append(f"<thinking>{block.thinking}</thinking>")
     return turns
 
 
@@ -194,6 +298,8 @@ def _user_item(turn: _User, model_id: str, names: ToolNames, keep_images: bool) 
 def _assistant_item(turn: _Assistant, names: ToolNames) -> dict[str, Any]:
     text = "\n\n".join(turn.text)
     item: dict[str, Any] = {"content": text if text.strip() else EMPTY}
+    if turn.reasoning is not None:
+        item["reasoningContent"] = turn.reasoning
     if turn.uses:
         item["toolUses"] = [
             {
@@ -213,29 +319,49 @@ def build_request(
     profile_arn: str | None = None,
     conversation_id: str | None = None,
     max_bytes: int | None = None,
+    effort_schema: dict[str, Any] | None = None,
+    max_tool_description: int = 10_000,
 ) -> KiroRequest:
-    """The CodeWhisperer body for `request`; ContextLengthExceeded above `max_bytes`."""
+    """The CodeWhisperer body for `request`; ContextLengthExceeded above `max_bytes`.
+
+    `effort_schema` is the model's additionalModelRequestFieldsSchema: with one, thinking
+    is asked for in `additionalModelRequestFields` (native reasoning events come back);
+    without one, through the `<thinking_mode>` tags of rule 13.
+    """
     names = ToolNames()
-    tools = [tool_spec(tool, names) for tool in request.tools]
+    tools: list[dict[str, Any]] = []
+    moved: list[str] = []
+    for tool in request.tools:
+        spec, long_description = tool_spec(tool, names, max_description=max_tool_description)
+        tools.append(spec)
+        if long_description is not None:
+            name = spec["toolSpecification"]["name"]
+            moved.append(f"## Tool {name}\n{long_description}")
     has_tool_content = any(
         isinstance(b, ir.ToolUseBlock | ir.ToolResultBlock)
         for m in request.messages
         for b in m.content
     )
+    fields = effort_fields(request.thinking, effort_schema)
+    prefix = "" if effort_schema is not None else thinking_prefix(request.thinking)
     # Rule 6: tool content without tool definitions becomes plain text.
-    turns = _turns(request, textify_tools=has_tool_content and not tools)
-    # Rule 1: a trailing assistant turn (prefill) stays in history; "Continue" is sent.
+    turns = _turns(request, textify_tools=has_tool_content and not tools, thinking_on=bool(prefix))
+    # Rule 1: a trailing assistant turn (prefill) stays in history, and the current message
+    # asks to continue it (no bare "Continue": the model obeys that word).
     if not turns or isinstance(turns[-1], _Assistant):
-        turns.append(_User(text=[CONTINUE]))
+        turns.append(_User(text=[PREFILL_NOTE] if turns else [EMPTY]))
     _pair_tools(turns)
     # Rule 2: history starts with a user turn.
     if isinstance(turns[0], _Assistant):
         turns.insert(0, _User(text=[EMPTY]))
-    # Rule 4 and 13: system prompt (and thinking tags) lead the first user content.
+    # Rule 4 and 13: system prompt (and thinking tags) lead the first user content; tool
+    # descriptions too long for a spec follow the system prompt in full.
     first = turns[0]
     assert isinstance(first, _User)
-    prefix = thinking_prefix(request.thinking)
-    lead = "\n\n".join(p for p in (request.system_text,) if p)
+    system = request.system_text
+    if moved:
+        system = "\n\n".join(p for p in (system, "# Tool descriptions", *moved) if p)
+    lead = "\n\n".join(p for p in (system,) if p)
     already = any("<thinking_mode>" in t for t in first.text) or "<thinking_mode>" in lead
     if prefix and not already:
         lead = prefix + ("\n\n" + lead if lead else "")
@@ -248,7 +374,7 @@ def build_request(
         if isinstance(turn, _Assistant) and tools:
             for use in turn.uses:
                 if names.upstream(use.name).lower() not in defined:
-                    tools.append(tool_spec(ir.Tool(name=use.name), names))
+                    tools.append(tool_spec(ir.Tool(name=use.name), names)[0])
                     defined.add(names.upstream(use.name).lower())
 
     history: list[dict[str, Any]] = []
@@ -274,13 +400,48 @@ def build_request(
     if history:
         state["history"] = history
     body: dict[str, Any] = {"conversationState": state}
+    if fields is not None:
+        body["additionalModelRequestFields"] = fields
     if profile_arn:
         body["profileArn"] = profile_arn
-    encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    encoded = _encode(body)
     if max_bytes is not None and len(encoded) > max_bytes:
         raise ContextLengthExceeded(
             f"prompt is too long: the request is {len(encoded)} bytes, over Kiro's limit of "
             f"{max_bytes} bytes",
             param="messages",
         )
-    return KiroRequest(body, encoded, names, bool(prefix), model_id)
+    has_reasoning = any(isinstance(t, _Assistant) and t.reasoning for t in turns)
+    return KiroRequest(body, encoded, names, bool(prefix), model_id, has_reasoning)
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_for(request: KiroRequest, *, profile_arn: str | None, agent_mode: bool) -> bytes:
+    """The body as one host family wants it: its profileArn, agentMode in the body or not."""
+    body = {k: v for k, v in request.body.items() if k not in ("profileArn", "agentMode")}
+    if agent_mode:
+        body["agentMode"] = "vibe"
+    if profile_arn:
+        body["profileArn"] = profile_arn
+    return _encode(body)
+
+
+def strip_reasoning(request: KiroRequest) -> KiroRequest:
+    """The request without replayed reasoningContent (after THINKING_SIGNATURE_INVALID)."""
+    state = dict(request.body["conversationState"])
+    history = []
+    for item in state.get("history") or []:
+        message = item.get("assistantResponseMessage")
+        if isinstance(message, dict) and "reasoningContent" in message:
+            message = {k: v for k, v in message.items() if k != "reasoningContent"}
+            item = {"assistantResponseMessage": message}
+        history.append(item)
+    if history:
+        state["history"] = history
+    body = {**request.body, "conversationState": state}
+    return KiroRequest(
+        body, _encode(body), request.tool_names, request.thinking, request.model_id, False
+    )
