@@ -235,6 +235,16 @@ async def test_daemon_down_is_named_with_its_fix_and_the_rest_still_runs(
     assert "Checking daemon" in result.stderr and "[FAIL] daemon   running" in result.stderr
 
 
+async def test_report_to_a_missing_directory_says_so(doctor_env: XdgHome) -> None:
+    target = doctor_env.root / "no-such-dir" / "report.json"
+    args = ["doctor", "--provider", "kiro", "--report", str(target)]
+    async with upstreams(doctor_env):
+        result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, args))
+    assert result.exit_code == 1
+    assert f"cannot write the report to {target}" in result.stderr
+    assert "Traceback" not in result.output
+
+
 async def test_port_taken_is_named_with_the_setting_that_moves_aiclient(
     doctor_env: XdgHome,
 ) -> None:
@@ -438,6 +448,8 @@ async def test_report_keeps_no_credential_of_the_fixtures(tmp_path: Path) -> Non
             *copilot_tokens,
             str(kiro_record["accessToken"]),
             str(kiro_record["refreshToken"]),
+            run.kiro.accounts.issue_api_key(),  # ksk_...
+            "sk-ant-api03-doctortest0123456789abcdef",
         ]
         # A log written before redaction existed...
         log_file = Path(run.home) / "state" / "aiclient" / "aiclient.log"
@@ -463,7 +475,7 @@ async def test_report_keeps_no_credential_of_the_fixtures(tmp_path: Path) -> Non
     assert report.stat().st_mode & 0o777 == 0o600
     for secret in secrets:
         assert secret not in text, secret
-    for shape in ("gho_", "tid=", "eyJhbGci", "Bearer ey"):
+    for shape in ("gho_", "tid=", "eyJhbGci", "Bearer ey", "ksk_", "sk-ant"):
         assert shape not in text, shape
     data = json.loads(text)
     assert data["checklist"] == result.data["checks"]

@@ -77,7 +77,13 @@ def doctor(
     if report is not None:
         from aiclient_trio.cli.doctor.report import write_report
 
-        written = write_report(ctx, report)
+        try:
+            written = write_report(ctx, report)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write the report to {report}: {exc.strerror or exc} "
+                "(choose a file in a directory you can write to)"
+            ) from None
         click.echo(f"Report written to {written} (redacted; read it before you share it)", err=True)
     checklist = ctx.checklist
     if as_json:

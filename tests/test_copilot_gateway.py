@@ -1,4 +1,4 @@
-"""Audit of issue 5 (Copilot): the gaps the earlier tests left open.
+"""Copilot through the gateway, over real sockets.
 
 The CAPI base from `endpoints.api` with the account type / enterprise domain only as a
 fallback; the OpenAI SDK streaming and two-turn tool loops on every routing case.
@@ -19,14 +19,13 @@ import pytest
 import trio
 import trio.testing
 from copilot_helpers import copilot_config, start_copilot_for_tests, start_simulators
-from fakes import make_gateway, serve, sse_events
+from fakes import make_gateway, serve, sse_events, start_ledger
 from fault_kit import error_of
 from test_copilot_auth import _poll as poll_device_flow
 from test_faults_copilot import call
 
 from aiclient_trio.cli.usage_report import format_quota
 from aiclient_trio.config.types import Config, CopilotConfig, UpstreamConfig
-from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.copilot.auth import (
     DeviceFlowError,
     exchange_token,
@@ -272,9 +271,7 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     async with trio.open_nursery() as nursery:
         provider, _sim = await start_copilot_for_tests(nursery, tmp_path)
         gateway = make_gateway(provider, config=Config(default_provider="copilot"))
-        ledger = Ledger(tmp_path / "usage.db")
-        gateway.ledger = ledger
-        await nursery.start(ledger.run)
+        await start_ledger(nursery, gateway, tmp_path / "usage.db")
         async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
             listing = (await http.get("/v1/models")).json()
             usage = (await http.get("/v1/usage")).json()
