@@ -208,9 +208,10 @@ class KiroSimulator:
             return usage_limits_answer(
                 self.credits_used, self.credit_limit
             )  # the query form kiro-cli uses (and the key probe)
-        operation, refusal = management_operation(
-            request.headers.get("x-amz-target", ""), request.headers
-        )
+        target = request.headers.get("x-amz-target", "")
+        operation, refusal = management_operation(target, request.headers)
+        if target.partition(".")[0] in self.faults.unknown_services:
+            operation, refusal = None, HTTP_ERRORS["unknown_operation"]
         if refusal is not None or request.method != "POST" or rest != "/":
             return refusal or (404, {"message": "Not Found"}, {})
         if operation in self.faults.failing_operations:

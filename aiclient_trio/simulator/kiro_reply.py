@@ -140,6 +140,14 @@ HTTP_ERRORS: dict[str, Outcome] = {
         {"message": "Invalid thinking signature.", "reason": "THINKING_SIGNATURE_INVALID"},
         {"x-amzn-errortype": "ValidationException"},
     ),
+    "unknown_operation": (
+        400,
+        {
+            "__type": "com.amazon.coral.service#UnknownOperationException",
+            "message": "Unknown operation",
+        },
+        {"x-amzn-errortype": "UnknownOperationException"},
+    ),
     "internal": (
         500,
         {

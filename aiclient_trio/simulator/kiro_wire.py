@@ -54,6 +54,8 @@ class KiroFaults:
     max_body_bytes: int = 1_500_000
     # Management operations that fail (HTTP 500) while listed here, e.g. "ListAvailableModels".
     failing_operations: set[str] = field(default_factory=set)
+    # Management target services the host does not know (GetUsageLimits' is disputed).
+    unknown_services: set[str] = field(default_factory=set)
 
 
 async def send_frames(frames: list[FrameSpec], send: Send, faults: KiroFaults) -> bool:
