@@ -157,6 +157,12 @@ def _render_content_block(block: ir.ContentBlock) -> dict[str, Any] | None:
             return _render_text(block) if block.text.strip() else None
         case ir.ImageBlock():
             return _render_image(block)
+        case ir.DocumentBlock():
+            source = {"type": "base64", "media_type": block.media_type, "data": block.data}
+            document: dict[str, Any] = {"type": "document", "source": source}
+            if block.name:
+                document["title"] = block.name
+            return document
         case ir.ToolResultBlock():
             out: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.tool_use_id}
             parts = [

@@ -60,6 +60,10 @@ def _user_content(blocks: list[ir.ContentBlock]) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ir.ImageBlock):
             parts.append(_image_part(block))
+        elif isinstance(block, ir.DocumentBlock):
+            data_url = f"data:{block.media_type};base64,{block.data}"
+            name = block.name or "document.pdf"
+            parts.append({"type": "file", "file": {"filename": name, "file_data": data_url}})
     return parts
 
 
@@ -75,7 +79,7 @@ def _render_user(message: ir.Message) -> list[dict[str, Any]]:
             out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
             # chat/completions tool messages are text-only: images follow as user content
             rest.extend(b for b in block.content if isinstance(b, ir.ImageBlock))
-        elif isinstance(block, ir.TextBlock | ir.ImageBlock):
+        elif isinstance(block, ir.TextBlock | ir.ImageBlock | ir.DocumentBlock):
             rest.append(block)
     rest = [b for b in rest if not isinstance(b, ir.TextBlock) or b.text]
     if rest or not out:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ PREFILL_NOTE = (
 )
 TOOL_RESULTS_ONLY = "Tool results provided."
 EMPTY_RESULT = "(empty result)"
+MAX_DOCUMENTS = 5
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_ -]+")
 IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
 # Images survive in the current message and this many most recent history messages.
 IMAGE_HISTORY = 5
@@ -60,6 +63,7 @@ class _User:
     text: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     results: list[ir.ToolResultBlock] = field(default_factory=list)
+    documents: list[ir.DocumentBlock] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -221,6 +225,8 @@ def _turns(request: ir.Request, textify_tools: bool, thinking_on: bool) -> list[
                     turn.text.append(block.text)
             elif isinstance(block, ir.ImageBlock) and isinstance(turn, _User):
                 turn.images.append(_image(block))
+            elif isinstance(block, ir.DocumentBlock) and isinstance(turn, _User):
+                turn.documents.append(block)
             elif isinstance(block, ir.ToolResultBlock) and isinstance(turn, _User):
                 if textify_tools:
                     turn.text.append(f"[Tool result {block.tool_use_id}]\n{block.text}")
@@ -271,7 +277,39 @@ def _pair_tools(turns: list[_Turn]) -> None:
         previous.uses = []
 
 
-def _user_item(turn: _User, model_id: str, names: ToolNames, keep_images: bool) -> dict[str, Any]:
+def _document_name(document: ir.DocumentBlock, position: int) -> str:
+    stem = (document.name or "").rsplit("/", 1)[-1]
+    if "." in stem:
+        stem = stem.rsplit(".", 1)[0]
+    stem = _UNSAFE_NAME.sub("-", stem).strip("-")[:64]
+    return stem or f"document-{position + 1}"
+
+
+def _documents(
+    blocks: list[ir.DocumentBlock], *, current: bool
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """PDFs as the service takes them (kiro-2026.md section 8): on the current message only,
+    at most five, named without an extension; a text note says what was left out."""
+    documents: list[dict[str, Any]] = []
+    notes: list[str] = []
+    for position, block in enumerate(blocks):
+        name = _document_name(block, position)
+        if block.media_type != "application/pdf":
+            notes.append(f"[document {name} omitted: Kiro takes only PDF documents]")
+        elif not current:
+            notes.append(
+                f"[document {name} omitted: Kiro takes documents only in the latest message]"
+            )
+        elif len(documents) >= MAX_DOCUMENTS:
+            notes.append(f"[document {name} omitted: Kiro takes at most {MAX_DOCUMENTS} documents]")
+        else:
+            documents.append({"format": "pdf", "name": name, "source": {"bytes": block.data}})
+    return documents, notes
+
+
+def _user_item(
+    turn: _User, model_id: str, names: ToolNames, keep_images: bool, current: bool = False
+) -> dict[str, Any]:
     text = "\n\n".join(turn.text)
     if not text.strip():
         text = TOOL_RESULTS_ONLY if turn.results else EMPTY
@@ -281,6 +319,12 @@ def _user_item(turn: _User, model_id: str, names: ToolNames, keep_images: bool) 
             item["images"] = turn.images
         else:
             item["content"] += f"\n[{len(turn.images)} earlier image(s) omitted]"
+    if turn.documents:
+        documents, notes = _documents(turn.documents, current=current)
+        if documents:
+            item["documents"] = documents
+        if notes:
+            item["content"] += "\n" + "\n".join(notes)
     if turn.results:
         item["userInputMessageContext"] = {
             "toolResults": [
@@ -387,7 +431,7 @@ def build_request(
             history.append({"assistantResponseMessage": _assistant_item(turn, names)})
     last = turns[-1]
     assert isinstance(last, _User)
-    current = _user_item(last, model_id, names, keep_images=True)
+    current = _user_item(last, model_id, names, keep_images=True, current=True)
     if tools:
         current.setdefault("userInputMessageContext", {})["tools"] = tools
 
