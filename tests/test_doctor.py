@@ -334,11 +334,16 @@ async def test_retired_kiro_host(doctor_env: XdgHome) -> None:
 async def test_wrong_kiro_region(doctor_env: XdgHome) -> None:
     async with upstreams(doctor_env) as ups:
         ups.write_config(**{"providers.kiro.api_region": "eu-central-1"})
-        result = await run_doctor("--provider", "kiro")
+        report = doctor_env.root / "report.json"
+        result = await run_doctor("--provider", "kiro", "--report", str(report))
     found = result.check("kiro", "endpoint")
     assert found["status"] == "failed"
     assert "eu-central-1" in found["detail"] and "us-east-1" in found["detail"]
     assert "aiclient config set providers.kiro.api_region us-east-1" in found["fix"]
+    # What the service said: the token is not valid in that region.
+    exchange = json.loads(report.read_text())["last_failed_upstream_exchange"]["kiro"]
+    assert exchange["status"] == 403 and "Invalid token" in exchange["first_bytes"]
+    assert "/management/eu-central-1" in exchange["url"]
 
 
 @pytest.mark.parametrize(("offset", "status"), [(600.0, "failed"), (-45.0, "warning")])
