@@ -24,6 +24,7 @@ from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
 from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.gateway import Gateway
+from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -208,6 +209,15 @@ def make_gateway(*providers: Provider, config: Config | None = None) -> Gateway:
     for provider in providers:
         gateway.providers[provider.name] = provider
     return gateway
+
+
+async def start_ledger(nursery: trio.Nursery, gateway: Gateway, path: Path) -> Ledger:
+    """A running ledger at `path` that the gateway's /v1/usage reads (rows come from
+    `gateway.observers` only if the test adds `ledger.record`)."""
+    ledger = Ledger(path)
+    gateway.ledger = ledger
+    await nursery.start(ledger.run)
+    return ledger
 
 
 class Records:

@@ -267,3 +267,51 @@ async def test_a_restricted_account_shows_in_the_provider_state(tmp_path: Path, 
     assert status.state == ProviderState.ERROR
     assert status.reason is not None and "Kiro" in status.reason
     assert status.fix is not None and "aiclient auth kiro" in status.fix
+
+
+async def test_pdfs_go_as_documents_on_the_current_message(tmp_path: Path) -> None:
+    pdf = "JVBERi0xLjQKJcOkw7zDtsOfCg=="
+
+    def document(title: str) -> dict[str, Any]:
+        source = {"type": "base64", "media_type": "application/pdf", "data": pdf}
+        return {"type": "document", "source": source, "title": title}
+
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        async with serve(create_app(_gateway(provider))) as url, _client(url) as client:
+            messages: Any = [
+                {
+                    "role": "user",
+                    "content": [document("old.pdf"), {"type": "text", "text": "Read"}],
+                },
+                {"role": "assistant", "content": "Done."},
+                {
+                    "role": "user",
+                    "content": [
+                        *(document(f"report {i}.pdf") for i in range(6)),
+                        {"type": "text", "text": "Summarise these"},
+                    ],
+                },
+            ]
+            answer = await client.messages.create(
+                model="kiro/claude-sonnet-4.5", max_tokens=64, messages=messages
+            )
+        nursery.cancel_scope.cancel()
+    assert answer.stop_reason == "end_turn"
+    assert sim.violations == []
+    [call] = sim.generate_requests()
+    state = call.json()["conversationState"]
+    current = state["currentMessage"]["userInputMessage"]
+    assert [d["name"] for d in current["documents"]] == [f"report {i}" for i in range(5)]
+    assert current["documents"][0] == {
+        "format": "pdf",
+        "name": "report 0",
+        "source": {"bytes": pdf},
+    }
+    assert "[document report 5 omitted: Kiro takes at most 5 documents]" in current["content"]
+    earlier = state["history"][0]["userInputMessage"]
+    assert "documents" not in earlier
+    assert (
+        "[document old omitted: Kiro takes documents only in the latest message]"
+        in earlier["content"]
+    )

@@ -72,6 +72,8 @@ def _fold_system_messages(body: dict[str, Any]) -> None:
 
 def _anthropic(body: dict[str, Any]) -> None:
     _fold_system_messages(body)
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        body.pop("top_p")  # newer Claude models refuse both together; temperature wins
     body.pop("cache_control", None)  # top-level cache_control is refused on 4.5-class models
     _strip_cache_scope(body.get("system"))
     _strip_cache_scope(body.get("messages"))

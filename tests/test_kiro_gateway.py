@@ -1,4 +1,4 @@
-"""Audit of issue 4 (Kiro): the gaps the earlier tests left open, each over real sockets.
+"""Kiro through the gateway, each over real sockets.
 
 kiro.md section 8.4 per client format, mid-stream faults in every format, the OpenAI SDKs'
 two-turn tool loops and thinking against a `kiro/` model.
@@ -22,7 +22,7 @@ import pytest
 import trio
 import trio.testing
 from click.testing import CliRunner
-from fakes import make_gateway, serve
+from fakes import make_gateway, serve, start_ledger
 from fault_kit import error_of
 from kiro_helpers import (
     collect,
@@ -39,7 +39,6 @@ from aiclient_trio import ir
 from aiclient_trio.cli.usage_report import format_quota
 from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
 from aiclient_trio.errors import ProviderUnavailable
-from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.kiro import KiroProvider, endpoints
 from aiclient_trio.providers.kiro import client as kiro_client
 from aiclient_trio.providers.kiro import commands as kiro_commands
@@ -456,9 +455,7 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         gateway = make_gateway(provider, config=Config(default_provider="kiro"))
-        ledger = Ledger(tmp_path / "usage.db")
-        gateway.ledger = ledger
-        await nursery.start(ledger.run)
+        await start_ledger(nursery, gateway, tmp_path / "usage.db")
         async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
             listings = [(await http.get("/v1/models")).json() for _ in range(3)]
             usage = (await http.get("/v1/usage")).json()

@@ -1,4 +1,4 @@
-"""Audit of issue 2 gaps: `aiclient stop` escalates to SIGKILL with a warning, the control
+"""`aiclient stop` escalates to SIGKILL with a warning, the control
 socket refuses another uid (SO_PEERCRED), the `aiclient` console script is installed, and
 message content never reaches the logs above debug level.
 """

@@ -1,4 +1,4 @@
-"""Audit gaps of the reliability issue: a 429 (rate limit with a long wait) and a 5xx
+"""A 429 (rate limit with a long wait) and a 5xx
 fall back along an alias chain, and every fallback is logged and recorded in the ledger; a
 client that hangs up right after a complete passthrough answer is recorded as served."""
 
