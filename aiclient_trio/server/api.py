@@ -126,12 +126,15 @@ async def _serve(
         model_name = body.get("model")
         ex.client_model = model_name if isinstance(model_name, str) else None
         if route == "count_tokens":
-            await _count_tokens(ex, body)
+            await _count_tokens(ex, body, len(raw))
             return
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
-            work = _chat_work(gateway, config, inbound, ex, body, headers)
+            request = await guards.off_loop_if_big(
+                len(raw), lambda: format_module(inbound).parse_request(body)
+            )
+            work = _chat_work(gateway, config, inbound, ex, body, request, headers)
     except guards.ClientDisconnected:
         ex.disconnected, ex.outcome = True, "cancelled"
         return
@@ -188,9 +191,13 @@ async def _wait_turn(
     return True
 
 
-async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
-    request = format_module("anthropic").parse_request(body)
-    estimate: int = format_module("tokens").estimate_request_tokens(request)
+async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
+    def count() -> int:
+        request = format_module("anthropic").parse_request(body)
+        estimate: int = format_module("tokens").estimate_request_tokens(request)
+        return estimate
+
+    estimate = await guards.off_loop_if_big(size, count)
     ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
     await ex.send_json(200, {"input_tokens": estimate})
 
@@ -234,10 +241,10 @@ def _chat_work(
     inbound: ir.WireFormat,
     ex: Exchange,
     body: dict[str, Any],
+    request: ir.Request,
     headers: dict[str, str],
 ) -> Callable[[], Awaitable[None]]:
-    """Parse and route now (clean 4xx), return the upstream work to run supervised."""
-    request: ir.Request = format_module(inbound).parse_request(body)
+    """Route now (clean 4xx), return the upstream work to run supervised."""
     response_fmt, forced = response_format(inbound, headers, config)
     ex.fmt = response_fmt
     ex.stream = request.stream
