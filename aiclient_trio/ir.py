@@ -18,6 +18,7 @@ __all__ = [
     "BlockStart",
     "BlockStop",
     "ContentBlock",
+    "DocumentBlock",
     "ImageBlock",
     "Message",
     "MessageDelta",
@@ -90,6 +91,22 @@ class ImageBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentBlock:
+    """An inline document (a PDF, base64) a user attached; `name` is its title if any."""
+
+    data: str
+    media_type: str = "application/pdf"
+    name: str | None = None
+    type: Literal["document"] = "document"
+
+    @property
+    def placeholder(self) -> str:
+        """What upstreams without document support get instead (the text it always was)."""
+        prefix = f"{self.name}\n\n" if self.name else ""
+        return f"{prefix}[document omitted: {self.media_type}]"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolUseBlock:
     id: str
     name: str
@@ -125,7 +142,13 @@ class RedactedThinkingBlock:
 
 
 ContentBlock = (
-    TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock
+    TextBlock
+    | ImageBlock
+    | DocumentBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
 )
 # Blocks an assistant response can hold (what a stream's BlockStart may open).
 Block = TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock

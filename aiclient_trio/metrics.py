@@ -10,6 +10,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 from aiclient_trio.record import RequestRecord
 
@@ -129,6 +131,18 @@ class Registry:
         return "".join(metric.render() for metric in self.metrics)
 
 
+def _quota_samples(
+    read: Callable[[], dict[str, dict[str, Any] | None]], key: str
+) -> dict[Labels, float]:
+    samples: dict[Labels, float] = {}
+    for name, quota in read().items():
+        value = (quota or {}).get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            unit = str((quota or {}).get("unit") or "requests")
+            samples[(("provider", name), ("unit", unit))] = float(value)
+    return samples
+
+
 class GatewayMetrics:
     """The gateway's metrics. `observe` is a `Gateway` observer; providers report refreshes."""
 
@@ -139,6 +153,7 @@ class GatewayMetrics:
         *,
         active_streams: Callable[[], int] = lambda: 0,
         provider_ready: Callable[[], dict[str, bool]] = dict,
+        provider_quota: Callable[[], dict[str, dict[str, Any] | None]] = dict,
         circuits: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.registry = r = Registry()
@@ -173,6 +188,12 @@ class GatewayMetrics:
             "1 when the provider can serve requests.",
             lambda: {(("provider", name),): float(ok) for name, ok in provider_ready().items()},
         )
+        for key, what in (("remaining", "left"), ("limit", "in the period")):
+            r.gauge(
+                f"aiclient_quota_{key}",
+                f"The upstream quota {what}, as the provider last read it (Kiro: credits).",
+                partial(_quota_samples, provider_quota, key),
+            )
         r.gauge(
             "aiclient_circuit_open",
             "1 while the circuit of a provider's model is open or probing (calls fail fast).",

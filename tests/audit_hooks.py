@@ -1,6 +1,6 @@
 """Daemon test hooks for the usage audit: a scripted provider whose streams outlive SIGTERM.
 
-Loaded by the real daemon through `AICLIENT_TEST_PROVIDERS` / `AICLIENT_TEST_APP`.
+The real daemon runs them as the "usage" profile of tests/aiclient_entry.py.
 """
 
 from __future__ import annotations

@@ -38,19 +38,22 @@ enabled = false
 
 
 class Cli:
-    def __init__(self, xdg: XdgHome) -> None:
+    """`aiclient` as a user runs it, with the test providers of `profile` (aiclient_entry.py)."""
+
+    def __init__(self, xdg: XdgHome, profile: str = "steady") -> None:
         self.xdg = xdg
+        self.profile = profile
         env = {k: v for k, v in os.environ.items() if not k.startswith("AICLIENT_")}
         env.update(xdg.env)
-        env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
-        env["AICLIENT_TEST_PROVIDERS"] = "steady=daemon_hooks:SteadyProvider"
-        env["AICLIENT_TEST_APP"] = "daemon_hooks:slow_route"
         self.env = env
         self.pid_file = xdg.runtime / "aiclient" / "aiclient.pid"
 
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, str(TESTS / "aiclient_entry.py"), self.profile, *args]
+
     def __call__(self, *args: str, code: int | None = 0) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "aiclient_trio", *args],
+            self.argv(*args),
             env=self.env,
             capture_output=True,
             text=True,
@@ -275,13 +278,13 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
 async def test_reload_applies_hot_keys_and_restarts_changed_providers(xdg_home: XdgHome) -> None:
     """In-process: the reload logic itself, with a test provider standing in for copilot."""
     import trio
-    from daemon_hooks import FlakyProvider
+    from daemon_hooks import FlakyProvider, SteadyProvider
     from trio_util import AsyncValue
 
     from aiclient_trio.config import paths
     from aiclient_trio.config.file import set_value
     from aiclient_trio.config.load import ConfigError, load_config
-    from aiclient_trio.daemon.main import Daemon, DaemonOptions
+    from aiclient_trio.daemon.main import Daemon, DaemonOptions, Extensions
     from aiclient_trio.gateway import Gateway
 
     path = xdg_home.config_file
@@ -291,7 +294,7 @@ async def test_reload_applies_hot_keys_and_restarts_changed_providers(xdg_home: 
         cli_overrides={"server.port": 0},
         config_path=path,
         stderr_logging=False,
-        environ={"AICLIENT_TEST_PROVIDERS": "copilot=daemon_hooks:SteadyProvider"},
+        extensions=Extensions(providers={"copilot": SteadyProvider}),
     )
     gateway = Gateway(config=AsyncValue(load_config(cli_overrides={"server.port": 0}, path=path)))
     daemon = Daemon(gateway, options, path)

@@ -235,6 +235,16 @@ async def test_daemon_down_is_named_with_its_fix_and_the_rest_still_runs(
     assert "Checking daemon" in result.stderr and "[FAIL] daemon   running" in result.stderr
 
 
+async def test_report_to_a_missing_directory_says_so(doctor_env: XdgHome) -> None:
+    target = doctor_env.root / "no-such-dir" / "report.json"
+    args = ["doctor", "--provider", "kiro", "--report", str(target)]
+    async with upstreams(doctor_env):
+        result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, args))
+    assert result.exit_code == 1
+    assert f"cannot write the report to {target}" in result.stderr
+    assert "Traceback" not in result.output
+
+
 async def test_port_taken_is_named_with_the_setting_that_moves_aiclient(
     doctor_env: XdgHome,
 ) -> None:
@@ -302,14 +312,38 @@ async def test_expired_kiro_refresh_token(doctor_env: XdgHome) -> None:
     assert found["fix"].startswith("aiclient auth kiro")
 
 
+async def test_retired_kiro_host(doctor_env: XdgHome) -> None:
+    async with upstreams(doctor_env) as ups:
+        ups.write_config(**{"providers.kiro.endpoint": "q"})
+        ups.kiro.retired.add("q")
+        pinned = await run_doctor("--provider", "kiro")
+        ups.write_config()  # auto: runtime first
+        ups.kiro.retired = {"runtime"}
+        auto = await run_doctor("--provider", "kiro")
+    found = pinned.check("kiro", "endpoint")
+    assert found["status"] == "failed"
+    assert "no Kiro chat host answers" in found["detail"] and "HTTP 404" in found["detail"]
+    assert "aiclient config set providers.kiro.endpoint auto" in found["fix"]
+    moved = auto.check("kiro", "endpoint")
+    assert moved["status"] == "warning", moved
+    assert moved["detail"].startswith("q at ") and "runtime" in moved["detail"]
+    assert "upgrade aiclient" in moved["fix"]
+    assert auto.code == 1  # the stopped daemon; the endpoint alone is a warning
+
+
 async def test_wrong_kiro_region(doctor_env: XdgHome) -> None:
     async with upstreams(doctor_env) as ups:
         ups.write_config(**{"providers.kiro.api_region": "eu-central-1"})
-        result = await run_doctor("--provider", "kiro")
+        report = doctor_env.root / "report.json"
+        result = await run_doctor("--provider", "kiro", "--report", str(report))
     found = result.check("kiro", "endpoint")
     assert found["status"] == "failed"
     assert "eu-central-1" in found["detail"] and "us-east-1" in found["detail"]
     assert "aiclient config set providers.kiro.api_region us-east-1" in found["fix"]
+    # What the service said: the token is not valid in that region.
+    exchange = json.loads(report.read_text())["last_failed_upstream_exchange"]["kiro"]
+    assert exchange["status"] == 403 and "Invalid token" in exchange["first_bytes"]
+    assert "/management/eu-central-1" in exchange["url"]
 
 
 @pytest.mark.parametrize(("offset", "status"), [(600.0, "failed"), (-45.0, "warning")])
@@ -339,7 +373,7 @@ async def test_unreachable_proxy(doctor_env: XdgHome, monkeypatch: pytest.Monkey
     assert "hunter2" not in json.dumps(result.data), "the proxy password is hidden"
     assert "unset HTTPS_PROXY" in found["fix"]
     # The host checks would only repeat it.
-    assert result.check("network", "kiro: Kiro API")["status"] == "skipped"
+    assert result.check("network", "kiro: Kiro chat (runtime)")["status"] == "skipped"
 
 
 async def test_bad_ca_file(
@@ -419,6 +453,8 @@ async def test_report_keeps_no_credential_of_the_fixtures(tmp_path: Path) -> Non
             *copilot_tokens,
             str(kiro_record["accessToken"]),
             str(kiro_record["refreshToken"]),
+            run.kiro.accounts.issue_api_key(),  # ksk_...
+            "sk-ant-api03-doctortest0123456789abcdef",
         ]
         # A log written before redaction existed...
         log_file = Path(run.home) / "state" / "aiclient" / "aiclient.log"
@@ -444,7 +480,7 @@ async def test_report_keeps_no_credential_of_the_fixtures(tmp_path: Path) -> Non
     assert report.stat().st_mode & 0o777 == 0o600
     for secret in secrets:
         assert secret not in text, secret
-    for shape in ("gho_", "tid=", "eyJhbGci", "Bearer ey"):
+    for shape in ("gho_", "tid=", "eyJhbGci", "Bearer ey", "ksk_", "sk-ant"):
         assert shape not in text, shape
     data = json.loads(text)
     assert data["checklist"] == result.data["checks"]

@@ -76,7 +76,9 @@ async def test_chain_falls_back_before_the_first_byte_and_records_it() -> None:
     assert len(kiro.calls) == 4
 
 
-async def test_circuit_opens_skips_the_provider_then_probes_it() -> None:
+async def test_circuit_opens_skips_the_provider_then_probes_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     copilot, _, gateway, records = _setup(circuit_failures=2, circuit_cooldown=0.3)
     copilot.scripts["fake-model"] = Script(error=UpstreamError("bad gateway"))
     async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:

@@ -17,6 +17,7 @@ from fakes import make_gateway, serve
 from kiro_helpers import start_kiro_for_tests
 
 from aiclient_trio.config.types import Config, UpstreamConfig
+from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
 from aiclient_trio.simulator.kiro_auth import BUILDER_ID_ARN
@@ -247,3 +248,73 @@ async def test_the_region_comes_from_the_profile_arn(tmp_path: Path) -> None:
     assert ":eu-central-1:" in call.json()["profileArn"]
     assert provider.describe()["region"] == "eu-central-1"
     assert {r.path for r in sim.management_requests()} == {"/management/eu-central-1/"}
+
+
+async def test_usage_limits_reach_v1_usage_and_metrics(tmp_path: Path) -> None:
+    """GetUsageLimits (credits with precision, reset, subscription, overage) in /v1/usage,
+    and as gauges in /metrics (read from the cache: /metrics never calls upstream)."""
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        sim.credits_used = 12.3456
+        await provider.refresh_quota()
+        gateway = _gateway(provider)
+        gateway.metrics = GatewayMetrics(provider_quota=lambda: {"kiro": provider.cached_quota()})
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            metrics = (await http.get("/metrics")).text
+            before = len(sim.management_requests("GetUsageLimits"))
+            await http.get("/metrics")
+            assert len(sim.management_requests("GetUsageLimits")) == before
+        nursery.cancel_scope.cancel()
+    assert 'aiclient_quota_remaining{provider="kiro",unit="credits"} 37.6544' in metrics
+    assert 'aiclient_quota_limit{provider="kiro",unit="credits"} 50' in metrics
+    quota = provider.cached_quota()
+    assert quota is not None and quota["used"] == 12.3456
+    assert quota["subscription"] == "KIRO FREE" and quota["overage"] == "DISABLED"
+    assert quota["resets_at"] == "2030-03-17"
+
+
+async def test_auto_moves_on_an_unknown_operation_answer(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        sim.faults.http_errors.append("unknown_operation")  # runtime no longer knows the call
+        async with serve(create_app(_gateway(provider))) as url:
+            assert "You said: hello" in await _ask(url)
+        nursery.cancel_scope.cancel()
+    assert [r.path for r in sim.generate_requests()] == ["/runtime/us-east-1/", "/q/us-east-1/"]
+    assert provider.describe()["family"] == "q"
+
+
+async def test_get_usage_limits_tries_the_other_target_service_once(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        sim.faults.unknown_services.add("KiroControlPlaneBearerService")
+        first = await provider.refresh_quota()
+        second = await provider.refresh_quota()
+        nursery.cancel_scope.cancel()
+    assert first is not None and second is not None and second["limit"] == 50.0
+    targets = [r.headers["x-amz-target"] for r in sim.management_requests("GetUsageLimits")]
+    # Refused once under the configured name, answered under the other, which is kept.
+    assert targets[-3:] == [
+        "KiroControlPlaneBearerService.GetUsageLimits",
+        "AmazonCodeWhispererService.GetUsageLimits",
+        "AmazonCodeWhispererService.GetUsageLimits",
+    ]
+
+
+def test_status_names_the_kiro_host_family_and_region() -> None:
+    from aiclient_trio.cli.lifecycle import format_status
+
+    text = format_status(
+        {
+            "version": "x",
+            "pid": 1,
+            "uptime": 5,
+            "providers": {
+                "kiro": {
+                    "state": "ready",
+                    "details": {"family": "runtime", "region": "eu-central-1"},
+                }
+            },
+        }
+    )
+    assert "kiro  ready  [runtime host, eu-central-1]" in text

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 from fakes import FakeProvider, make_gateway, serve
 from test_faults_copilot import _config, body, copilot_rig
 
@@ -142,7 +143,9 @@ async def test_probes_follow_protect_probes() -> None:
             assert (await client.get("/v1/models")).status_code == 401
 
 
-async def test_no_endpoint_returns_an_upstream_credential(tmp_path: Path) -> None:
+async def test_no_endpoint_returns_an_upstream_credential(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with copilot_rig(tmp_path, _config()) as rig:
         state = rig.sim.state
         secrets = {"gho_test", GITHUB_TOKEN, *state.copilot_tokens}

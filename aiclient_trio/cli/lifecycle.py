@@ -10,8 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -22,9 +23,38 @@ from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
 from aiclient_trio.daemon.pidfile import AlreadyRunning, is_our_daemon, running_pid
 
-__all__ = ["call_daemon", "fail", "load_or_exit", "restart", "start", "status", "stop"]
+if TYPE_CHECKING:
+    from aiclient_trio.daemon.main import Extensions
+
+__all__ = [
+    "Launch",
+    "call_daemon",
+    "fail",
+    "load_or_exit",
+    "restart",
+    "start",
+    "status",
+    "stop",
+]
 
 POLL = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """How `start` and `restart` run the daemon: the command that runs the detached daemon
+    (followed by `start --foreground ...`) and the extensions it runs with. `aiclient` uses
+    the defaults; a program embedding the command line passes its own as click's `obj`
+    (`main(args, obj=Launch(...))`, as tests/aiclient_entry.py does)."""
+
+    command: tuple[str, ...] = (sys.executable, "-m", "aiclient_trio")
+    extensions: Extensions | None = None
+
+
+def _launch() -> Launch:
+    ctx = click.get_current_context(silent=True)
+    found = ctx.find_object(Launch) if ctx is not None else None
+    return found if found is not None else Launch()
 
 
 def _overrides(
@@ -138,7 +168,7 @@ def _spawn(
     log = log_path(config)
     log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     offset = log.stat().st_size if log.exists() else 0
-    argv = [sys.executable, "-m", "aiclient_trio", "start", "--foreground", "--detached-child"]
+    argv = [*_launch().command, "start", "--foreground", "--detached-child"]
     for flag, value in (("--host", host), ("--port", port), ("--log-file", log_file)):
         if value is not None:
             argv += [flag, str(value)]
@@ -233,7 +263,7 @@ def start(
     if not foreground:
         _spawn(config, host, port, api_key, log_file, wait)
         return
-    from aiclient_trio.daemon.main import DaemonOptions, run_daemon
+    from aiclient_trio.daemon.main import DaemonOptions, Extensions, run_daemon
 
     try:
         code = run_daemon(
@@ -241,6 +271,7 @@ def start(
                 cli_overrides=overrides,
                 config_path=default_config_path(),
                 stderr_logging=not detached_child,
+                extensions=_launch().extensions or Extensions(),
             )
         )
     except AlreadyRunning as exc:

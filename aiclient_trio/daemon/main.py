@@ -11,7 +11,6 @@ which cancels the remaining requests' work so they end with a terminal error eve
 from __future__ import annotations
 
 import errno
-import importlib
 import logging
 import os
 import signal
@@ -37,14 +36,9 @@ from aiclient_trio.log import add_secrets, setup_logging
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
 
-__all__ = ["DaemonOptions", "check_bind_safety", "run_daemon"]
+__all__ = ["DaemonOptions", "Extensions", "check_bind_safety", "run_daemon"]
 
 log = logging.getLogger("aiclient.daemon")
-
-# Hidden test hooks: "name=module:Class,..." registers extra providers (always enabled unless
-# the name is a real provider); "module:function" wraps the ASGI app: function(gateway, app).
-TEST_PROVIDERS_ENV = "AICLIENT_TEST_PROVIDERS"
-TEST_APP_ENV = "AICLIENT_TEST_APP"
 
 
 def ledger_path() -> Path:
@@ -67,25 +61,27 @@ def ledger_path() -> Path:
 DRAIN_GRACE = 5.0
 
 
+@dataclass(frozen=True, slots=True)
+class Extensions:
+    """Code a program embedding the daemon adds to it; the `aiclient` command adds none.
+
+    `providers` are extra provider factories by name (always enabled unless the name is a
+    real provider, whose factory they replace); `wrap_app(gateway, app)` returns the ASGI app
+    to serve instead of `app`. The test harness passes them in (tests/aiclient_entry.py):
+    nothing in the environment can make the daemon import code.
+    """
+
+    providers: Mapping[str, Callable[[Config], Provider]] = field(default_factory=dict)
+    wrap_app: Callable[[Gateway, Any], Any] | None = None
+
+
 @dataclass(slots=True)
 class DaemonOptions:
     cli_overrides: dict[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     stderr_logging: bool = True
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
-
-
-def _import(spec: str) -> Any:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
-
-
-def _test_providers(environ: Mapping[str, str]) -> dict[str, Callable[[Config], Provider]]:
-    found: dict[str, Callable[[Config], Provider]] = {}
-    for item in filter(None, environ.get(TEST_PROVIDERS_ENV, "").split(",")):
-        name, _, spec = item.partition("=")
-        found[name.strip()] = _import(spec.strip())
-    return found
+    extensions: Extensions = field(default_factory=Extensions)
 
 
 async def keep_running(
@@ -120,7 +116,7 @@ class Daemon:
         self.gateway = gateway
         self.options = options
         self.config_path = config_path
-        self.test_providers = _test_providers(options.environ)
+        self.extra_providers = options.extensions.providers
         self.urls: list[str] = []
         self.http_done = trio.Event()
         self.reloads: dict[str, Any] = {"attempts": 0, "ok": 0, "last_error": None}
@@ -132,7 +128,7 @@ class Daemon:
     def provider_names(self) -> list[str]:
         return [
             *registry.PROVIDER_NAMES,
-            *(n for n in self.test_providers if n not in registry.PROVIDER_NAMES),
+            *(n for n in self.extra_providers if n not in registry.PROVIDER_NAMES),
         ]
 
     def enabled(self, config: Config, name: str) -> bool:
@@ -140,7 +136,7 @@ class Daemon:
         return bool(getattr(section, "enabled", True))
 
     def _create(self, name: str, config: Config) -> Provider:
-        factory = self.test_providers.get(name)
+        factory = self.extra_providers.get(name)
         provider = factory(config) if factory else registry.create_provider(name, config)
         metrics = self.gateway.metrics
         if metrics is not None:
@@ -158,6 +154,9 @@ class Daemon:
                 active_streams=lambda: gateway.active_requests.value,
                 provider_ready=lambda: {
                     name: p.status.value.ready for name, p in gateway.providers.items()
+                },
+                provider_quota=lambda: {
+                    name: p.cached_quota() for name, p in gateway.providers.items()
                 },
                 circuits=lambda: {
                     target: str(b.state) for target, b in gateway.reliability.breakers.items()
@@ -236,9 +235,9 @@ class Daemon:
         hc.accesslog = None
         hc.errorlog = logging.getLogger("aiclient.http")
         app: Any = create_app(self.gateway)
-        hook = self.options.environ.get(TEST_APP_ENV)
-        if hook:
-            app = _import(hook)(self.gateway, app)
+        wrap_app = self.options.extensions.wrap_app
+        if wrap_app is not None:
+            app = wrap_app(self.gateway, app)
         try:
             await hypercorn.trio.serve(
                 app, hc, shutdown_trigger=self.gateway.draining.wait, task_status=task_status

@@ -157,6 +157,9 @@ def _render_content_block(block: ir.ContentBlock) -> dict[str, Any] | None:
             return _render_text(block) if block.text.strip() else None
         case ir.ImageBlock():
             return _render_image(block)
+        case ir.DocumentBlock():
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            return {"type": "text", "text": block.placeholder}
         case ir.ToolResultBlock():
             out: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.tool_use_id}
             parts = [

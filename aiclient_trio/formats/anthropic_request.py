@@ -213,6 +213,17 @@ def _parse_block(block: dict[str, Any], path: str) -> ir.ContentBlock:
         return ir.ThinkingBlock(_str(block, "thinking", path, ""), signature or None)
     if kind == "redacted_thinking":
         return ir.RedactedThinkingBlock(_str(block, "data", path))
+    if kind == "document":
+        source = block.get("source")
+        if (
+            isinstance(source, dict)
+            and source.get("type") == "base64"
+            and source.get("media_type") == "application/pdf"
+            and isinstance(source.get("data"), str)
+        ):
+            title = block.get("title")
+            name = title if isinstance(title, str) and title else None
+            return ir.DocumentBlock(source["data"], "application/pdf", name)
     if kind in ("document", "search_result"):
         return ir.TextBlock(_describe_block(block))
     _fail(f"{path}.type", f"unknown block type {kind!r}")

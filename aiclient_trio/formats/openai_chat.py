@@ -60,6 +60,9 @@ def _user_content(blocks: list[ir.ContentBlock]) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ir.ImageBlock):
             parts.append(_image_part(block))
+        elif isinstance(block, ir.DocumentBlock):
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            parts.append({"type": "text", "text": block.placeholder})
     return parts
 
 
@@ -75,7 +78,7 @@ def _render_user(message: ir.Message) -> list[dict[str, Any]]:
             out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
             # chat/completions tool messages are text-only: images follow as user content
             rest.extend(b for b in block.content if isinstance(b, ir.ImageBlock))
-        elif isinstance(block, ir.TextBlock | ir.ImageBlock):
+        elif isinstance(block, ir.TextBlock | ir.ImageBlock | ir.DocumentBlock):
             rest.append(block)
     rest = [b for b in rest if not isinstance(b, ir.TextBlock) or b.text]
     if rest or not out:

@@ -24,6 +24,7 @@ _KEPT_FIELDS = (
     "service_tier",
     "prediction",
     "verbosity",
+    "prompt_cache_key",
 )
 
 # --------------------------------------------------------------------------- validation helpers

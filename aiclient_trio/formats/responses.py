@@ -54,6 +54,9 @@ def _render_parts(blocks: list[ir.ContentBlock], role: str) -> dict[str, Any]:
             content.append({"type": text_type, "text": block.text})
         elif isinstance(block, ir.ImageBlock):
             content.append({"type": "input_image", "image_url": block.data_url, "detail": "auto"})
+        elif isinstance(block, ir.DocumentBlock):
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            content.append({"type": text_type, "text": block.placeholder})
     return {"type": "message", "role": role, "content": content}
 
 
@@ -77,7 +80,7 @@ def _render_items(message: ir.Message) -> list[dict[str, Any]]:
             pending.clear()
 
     for block in message.content:
-        if isinstance(block, ir.TextBlock | ir.ImageBlock):
+        if isinstance(block, ir.TextBlock | ir.ImageBlock | ir.DocumentBlock):
             if message.role == "user" or isinstance(block, ir.TextBlock):
                 pending.append(block)
             continue

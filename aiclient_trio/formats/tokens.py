@@ -152,6 +152,9 @@ def _block_tokens(block: ir.ContentBlock) -> int:
         return estimate_text_tokens(block.text)
     if isinstance(block, ir.ImageBlock):
         return IMAGE_TOKENS
+    if isinstance(block, ir.DocumentBlock):
+        # A rough figure: about one token per 50 base64 characters of PDF, never below a page.
+        return max(IMAGE_TOKENS, len(block.data) // 50)
     if isinstance(block, ir.ToolUseBlock):
         return (
             _BLOCK_OVERHEAD

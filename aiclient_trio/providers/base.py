@@ -260,6 +260,10 @@ class Provider(abc.ABC):
         "api_version": str, "token_expires_at": unix seconds, "plan": str}, each optional."""
         return {}
 
+    def cached_quota(self) -> dict[str, Any] | None:
+        """The quota as last read (no I/O; for /metrics), or None."""
+        return None
+
     async def quota(self) -> dict[str, Any] | None:
         """Upstream quota, or None if unknown. Shape: {"remaining": n, "limit": n, "unit":
         "premium requests", "unlimited": bool, "resets_at": "YYYY-MM-DD", "raw": {...}}."""

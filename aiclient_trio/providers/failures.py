@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiclient_trio.log import MASK, redact
+from aiclient_trio.redact import MASK, redact
 from aiclient_trio.upstream import Pool, Timeouts, UpstreamResponse
 
 __all__ = ["FailedExchange", "clear", "last_failures", "record", "watch_pool"]

@@ -131,9 +131,7 @@ async def _serve(
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
-            request = await guards.off_loop_if_big(
-                len(raw), lambda: format_module(inbound).parse_request(body)
-            )
+            request = await guards.off_loop_if_big(len(raw), lambda: _parse(inbound, body))
             work = _chat_work(gateway, config, inbound, ex, body, request, headers)
     except guards.ClientDisconnected:
         ex.disconnected, ex.outcome = True, "cancelled"
@@ -235,6 +233,21 @@ def _note_dropped(request: ir.Request, target: str) -> None:
     )
 
 
+def _previous_response_id(inbound: ir.WireFormat, body: dict[str, Any]) -> Any:
+    # A Responses conversation kept upstream (`previous_response_id`) can only be relayed to
+    # an upstream that speaks Responses itself; translation has no history to send.
+    return body.get("previous_response_id") if inbound == "responses" else None
+
+
+def _parse(inbound: ir.WireFormat, body: dict[str, Any]) -> ir.Request:
+    """The request as IR (a clean 4xx on bad input); CPU work, so big bodies come here in a
+    worker thread."""
+    if _previous_response_id(inbound, body):
+        body = {k: v for k, v in body.items() if k != "previous_response_id"}
+    request: ir.Request = format_module(inbound).parse_request(body)
+    return request
+
+
 def _chat_work(
     gateway: Gateway,
     config: Config,
@@ -245,6 +258,7 @@ def _chat_work(
     headers: dict[str, str],
 ) -> Callable[[], Awaitable[None]]:
     """Route now (clean 4xx), return the upstream work to run supervised."""
+    previous = _previous_response_id(inbound, body)
     response_fmt, forced = response_format(inbound, headers, config)
     ex.fmt = response_fmt
     ex.stream = request.stream
@@ -260,6 +274,13 @@ def _chat_work(
             native = {**body, "model": model.id}
             await relay_passthrough(ex, provider, model, native, ctx, inbound)
             return
+        if previous is not None:
+            raise InvalidRequest(
+                f"previous_response_id is not supported for {provider.name}/{model.id}: it is "
+                "reached by translation and this gateway keeps no conversations; send the full "
+                "conversation in input, or use a model served on /responses natively",
+                param="previous_response_id",
+            )
         _note_dropped(request, f"{provider.name}/{model.id}")
         upstream_request = request.with_model(model.id)
         relay = relay_stream if request.stream else relay_response

@@ -263,6 +263,10 @@ class CopilotAPISimulator:
                 await send_json(send, 200, billed.put(replies.messages_body(turn, model)), extra)
         elif stream:
             raw = responses_events(turn, model, custom_tool_names(body))
+            response_id = self._response_id()
+            for _, event in raw:
+                if isinstance(event.get("response"), dict):
+                    event["response"]["id"] = response_id
             for name, event in raw:
                 if name == "response.completed":
                     billed.put(event)
@@ -270,7 +274,13 @@ class CopilotAPISimulator:
             await self._stream(send, receive, frames, stall, reset, extra)
         else:
             answer = responses_body(turn, model, custom=custom_tool_names(body))
+            answer["id"] = self._response_id()
             await send_json(send, 200, billed.put(answer), extra)
+
+    def _response_id(self) -> str:
+        response_id = f"resp_sim{len(self.state.response_ids) + 1}"
+        self.state.response_ids.append(response_id)
+        return response_id
 
     def _bill(self, model: str, turn: replies.Turn) -> dict[str, Any] | None:
         """The call's `copilot_usage` (None for accounts billed per request), spent from
@@ -285,7 +295,10 @@ class CopilotAPISimulator:
     def _check_body(
         self, path: str, entry: dict[str, Any], headers: dict[str, str], body: dict[str, Any]
     ) -> None:
-        if has_image(body) and headers.get("copilot-vision-request") != "true":
+        # The vision header is required on chat/completions only (the official client sends
+        # it nowhere else; whether /responses and /v1/messages need it is not known).
+        vision = headers.get("copilot-vision-request") == "true"
+        if path == "/chat/completions" and has_image(body) and not vision:
             raise _Refusal(
                 400,
                 _error("missing required Copilot-Vision-Request header for vision requests", ""),
@@ -349,6 +362,18 @@ class CopilotAPISimulator:
                         },
                     },
                 )
+            if body.get("temperature") is not None and body.get("top_p") is not None:
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "`temperature` and `top_p` cannot both be specified "
+                            "for this model. Please use only one.",
+                        },
+                    },
+                )
             for tool in body.get("tools") or []:
                 if isinstance(tool, dict) and (
                     "eager_input_streaming" in tool
@@ -364,6 +389,20 @@ class CopilotAPISimulator:
                             },
                         },
                     )
+        previous = body.get("previous_response_id")
+        if (
+            path == "/responses"
+            and previous is not None
+            and previous not in self.state.response_ids
+        ):
+            raise _Refusal(
+                400,
+                _error(
+                    f"Previous response with id '{previous}' not found.",
+                    "previous_response_not_found",
+                    param="previous_response_id",
+                ),
+            )
         if path == "/responses" and body.get("service_tier") is not None:
             raise _Refusal(400, _error("service_tier is not supported", "invalid_request_body"))
 

@@ -156,6 +156,9 @@ class SimState:
     # "beside" `usage` (peers' captures), "inside" it (the official type) or "none".
     token_billing: bool = True
     copilot_usage_at: str = "beside"
+    # Ids of the /responses answers given, which `previous_response_id` may name (cleared:
+    # the service forgot them, as it does with unstored responses after a while).
+    response_ids: list[str] = field(default_factory=list)
     # The prompt cache: cache key -> prompt tokens written under it.
     prompt_cache: dict[str, int] = field(default_factory=dict)
 

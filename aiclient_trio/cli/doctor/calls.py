@@ -153,7 +153,7 @@ def _one_call(
 
 def check_calls(ctx: DoctorContext, notice: Callable[[str], None]) -> None:
     from aiclient_trio.cli.lifecycle import probe_url
-    from aiclient_trio.log import redact
+    from aiclient_trio.redact import redact
 
     if ctx.daemon is None:
         ctx.checklist.skip(GROUP, "requests", "skipped: --call needs the running daemon")

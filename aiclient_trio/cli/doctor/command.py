@@ -73,11 +73,21 @@ def doctor(
         click.echo(f"Checking {text}", err=True)
 
     options = DoctorOptions(provider=provider, call=call, timeout=timeout)
-    ctx = run_doctor(options, on_check=progress, on_step=step)
+
+    def note(text: str) -> None:
+        click.echo(f"Note: {text}", err=True)
+
+    ctx = run_doctor(options, on_check=progress, on_step=step, on_note=note)
     if report is not None:
         from aiclient_trio.cli.doctor.report import write_report
 
-        written = write_report(ctx, report)
+        try:
+            written = write_report(ctx, report)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write the report to {report}: {exc.strerror or exc} "
+                "(choose a file in a directory you can write to)"
+            ) from None
         click.echo(f"Report written to {written} (redacted; read it before you share it)", err=True)
     checklist = ctx.checklist
     if as_json:

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
-from aiclient_trio.config.types import Config
+from typing import Any
 
-__all__ = ["provider_urls"]
+from aiclient_trio.config.types import Config, KiroConfig
+
+__all__ = ["kiro_chat_hosts", "provider_urls"]
 
 
 def _copilot(config: Config, api_url: str | None) -> dict[str, str]:
@@ -32,25 +34,43 @@ def _copilot(config: Config, api_url: str | None) -> dict[str, str]:
     return urls
 
 
-def _kiro(config: Config) -> dict[str, str]:
-    from aiclient_trio.providers.kiro import client
+def _kiro_region(settings: KiroConfig, record: dict[str, Any]) -> str:
+    """As the provider picks it: configured, else the profile ARN's, else the token's."""
+    from aiclient_trio.providers.kiro import endpoints
+
+    region = settings.api_region or endpoints.region_of_arn(record.get("profileArn"))
+    if region is None and record.get("region") in endpoints.API_REGIONS:
+        region = str(record["region"])
+    return region or "us-east-1"
+
+
+def kiro_chat_hosts(config: Config) -> list[tuple[str, str, str]]:
+    """(family, chat URL, x-amz-target) in the order the provider tries them."""
+    from aiclient_trio.providers.kiro import endpoints
     from aiclient_trio.providers.kiro.credentials import TokenStore
-    from aiclient_trio.providers.kiro.endpoints import management_url
+
+    settings = config.kiro
+    region = _kiro_region(settings, TokenStore().load() or {})
+    return [
+        (family.name, endpoints.chat_url(settings, family, region), family.chat_target)
+        for family in endpoints.family_order(settings, None)
+    ]
+
+
+def _kiro(config: Config) -> dict[str, str]:
+    from aiclient_trio.providers.kiro import client, endpoints
+    from aiclient_trio.providers.kiro.credentials import TokenStore
 
     settings = config.kiro
     record = TokenStore().load() or {}
-    arn = record.get("profileArn")
-    api_region = client.api_region(settings, arn or None)
-    urls = {
-        "Kiro API": client.api_base(settings, api_region),
-        "Kiro management": management_url(settings, api_region),
-    }
-    method = str(record.get("authMethod") or "social").lower()
-    region = record.get("region")
-    if method == "social":
-        urls["Kiro sign-in refresh"] = client.social_base(settings, region)
-    elif method != "api_key":
-        urls["AWS SSO OIDC refresh"] = client.oidc_base(settings, region)
+    region = _kiro_region(settings, record)
+    urls = {f"Kiro chat ({name})": url for name, url, _target in kiro_chat_hosts(config)}
+    urls["Kiro management"] = endpoints.management_url(settings, region)
+    kind = endpoints.auth_kind(record)
+    if kind == "social":
+        urls["Kiro sign-in refresh"] = client.social_base(settings, record.get("region"))
+    elif kind in ("idc", "builder_id"):
+        urls["AWS SSO OIDC refresh"] = client.oidc_base(settings, record.get("region"))
     return urls
 
 

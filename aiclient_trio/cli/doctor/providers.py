@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import trio
 import trio.testing
 
@@ -235,7 +236,10 @@ def _check_view(
     else:
         ctx.checklist.ok(name, "quota", _quota_text(quota))
     if not _place(ctx, name, "endpoint", diagnosis):
-        ctx.checklist.ok(name, "endpoint", _endpoint_text(ctx.effective_config, name, view))
+        if name == "kiro":
+            _check_kiro_hosts(ctx)
+        else:
+            ctx.checklist.ok(name, "endpoint", _endpoint_text(ctx.effective_config, name, view))
 
 
 def _quota_text(quota: dict[str, Any]) -> str:
@@ -256,15 +260,69 @@ def _endpoint_text(config: Config, name: str, view: dict[str, Any]) -> str:
             f"API version {config.copilot.api_version}, {config.copilot.editor_version} "
             f"accepted; Copilot API {api}"
         )
-    if name == "kiro":
-        from aiclient_trio.providers.kiro import client
-
-        region = _profile_region(name)
-        used = client.api_region(config.kiro, f"arn:aws:x:{region}:" if region else None)
-        return (
-            f"region {used} (profile: {region or 'none'}), API {client.api_base(config.kiro, used)}"
-        )
     return "in use"
+
+
+def chat_host_state(url: str, target: str, timeout: float) -> tuple[bool | None, str]:
+    """Does a Kiro chat host still serve the API? One credential-free call (no quota): a
+    live host refuses it (400/403), a retired one answers as `auto` fallback reads "gone".
+    (True, why) alive, (False, why) gone, (None, why) unreachable."""
+    from aiclient_trio.providers.kiro import endpoints
+
+    headers = {"content-type": endpoints.AWS_JSON, "x-amz-target": target}
+    try:
+        with httpx.Client(timeout=timeout, trust_env=True) as client:
+            response = client.post(url + "/", content=b"{}", headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if endpoints.moves_to_next_family(response.status_code, response.content):
+        return False, f"HTTP {response.status_code}"
+    return True, f"HTTP {response.status_code}"
+
+
+def _check_kiro_hosts(ctx: DoctorContext) -> None:
+    """The chat host family in use answers (the endpoint family / API version check)."""
+    from aiclient_trio.cli.doctor.hosts import kiro_chat_hosts
+
+    config = ctx.effective_config
+    region = _profile_region("kiro")
+    tried: list[str] = []
+    for family, url, target in kiro_chat_hosts(config):
+        alive, why = chat_host_state(url, target, ctx.options.timeout)
+        if alive:
+            note = f" ({', '.join(tried)} gone: auto moved on)" if tried else ""
+            detail = f"{family} at {url} answers{note}; profile region {region or 'unknown'}"
+            if tried:
+                ctx.checklist.warn(
+                    "kiro",
+                    "endpoint",
+                    detail,
+                    f"upgrade aiclient ({_upgrade()}): Kiro has moved hosts since this release",
+                )
+            else:
+                ctx.checklist.ok("kiro", "endpoint", detail)
+            return
+        tried.append(f"{family} {url} {why}")
+    setting = config.kiro.endpoint
+    pinned = (
+        f"; providers.kiro.endpoint is {setting}: aiclient config set providers.kiro.endpoint auto"
+        if setting != "auto"
+        else ""
+    )
+    ctx.checklist.fail(
+        "kiro",
+        "endpoint",
+        "no Kiro chat host answers (retired, or out of reach: see the network checks): "
+        + "; ".join(tried),
+        f"upgrade aiclient ({_upgrade()}): Kiro moves its API hosts{pinned}; remove any "
+        "providers.kiro.api_url override",
+    )
+
+
+def _upgrade() -> str:
+    from aiclient_trio.cli.version_check import upgrade_command
+
+    return upgrade_command()
 
 
 def check_providers(ctx: DoctorContext) -> None:

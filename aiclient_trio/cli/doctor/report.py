@@ -62,7 +62,7 @@ def literal_secrets(ctx: DoctorContext) -> list[str]:
 
 
 def redact_tree(value: Any, secrets: list[str]) -> Any:
-    from aiclient_trio.log import MASK, redact
+    from aiclient_trio.redact import MASK, redact
 
     if isinstance(value, str):
         for secret in secrets:

@@ -1,4 +1,4 @@
-"""QA regression: `aiclient auth copilot --account-type/--enterprise-domain` is remembered with
+"""`aiclient auth copilot --account-type/--enterprise-domain` is remembered with
 the credential, and the provider uses that host and plan even when the config names none (a
 GitHub token only works on the host that issued it)."""
 

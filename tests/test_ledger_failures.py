@@ -1,4 +1,4 @@
-"""Audit of issue 7: a corrupted, unwritable or locked ledger database never breaks request
+"""A corrupted, unwritable or locked ledger database never breaks request
 serving (stream and non-stream answer normally, `/v1/usage` says what is wrong), and rows
 queued while the database was locked land once it is free.
 """

@@ -35,9 +35,7 @@ DURABLE_WITHIN = 1.0
 def cli(xdg_home: XdgHome) -> Iterator[Cli]:
     xdg_home.config_file.parent.mkdir(parents=True)
     xdg_home.config_file.write_text(CONFIG.replace("drain_timeout = 10.0", "drain_timeout = 5.0"))
-    runner = Cli(xdg_home)
-    runner.env["AICLIENT_TEST_PROVIDERS"] = "steady=audit_hooks:UsageProvider"
-    runner.env["AICLIENT_TEST_APP"] = "audit_hooks:remember_gateway"
+    runner = Cli(xdg_home, profile="usage")
     yield runner
     pid = running_pid(runner.pid_file)
     if pid is not None and pid > 0:

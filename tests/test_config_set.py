@@ -1,4 +1,4 @@
-"""QA regression for `aiclient config set` against a real daemon: a key the daemon's start
+"""A key the daemon's start
 flag overrides is explained (not a bare "no change"), negative numbers are values, and a
 refused value says the file was left unchanged."""
 

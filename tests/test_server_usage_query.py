@@ -1,4 +1,4 @@
-"""Audit of issue 7: `/v1/usage` filters (`since`/`until` as durations and ISO dates), groups
+"""`/v1/usage` filters (`since`/`until` as durations and ISO dates), groups
 (provider, model, day) and `DELETE /v1/usage?before=` over a real socket, on a ledger with
 rows at known times.
 """

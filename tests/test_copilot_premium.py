@@ -1,4 +1,4 @@
-"""QA regression: premium requests follow Copilot's billing (model multiplier for a user turn,
+"""Premium requests follow Copilot's billing (model multiplier for a user turn,
 nothing for included 0x models or agent turns) instead of counting every user-initiated call;
 ledgers written before the `premium` column keep their old counts."""
 

@@ -1,4 +1,4 @@
-"""Audit of issue 2 gaps: `aiclient stop` escalates to SIGKILL with a warning, the control
+"""`aiclient stop` escalates to SIGKILL with a warning, the control
 socket refuses another uid (SO_PEERCRED), the `aiclient` console script is installed, and
 message content never reaches the logs above debug level.
 """
@@ -218,7 +218,7 @@ def test_foreground_logs_to_stderr_and_sigterm_exits_0(xdg_home: XdgHome) -> Non
     xdg_home.config_file.write_text(CONFIG)
     cli = Cli(xdg_home)
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "aiclient_trio", "start", "--foreground", "--port", "0"],
+        cli.argv("start", "--foreground", "--port", "0"),
         env=cli.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

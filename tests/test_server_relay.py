@@ -1,4 +1,4 @@
-"""Review of the stream relay's supervision and write coalescing together: how a stream ends
+"""The stream relay's supervision and write coalescing together: how a stream ends
 when something happens after (or while) its events are held, paced or already delivered."""
 
 from __future__ import annotations

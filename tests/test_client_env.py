@@ -1,4 +1,4 @@
-"""QA regression: the Claude Code setup spells Claude ids the way Claude Code does
+"""The Claude Code setup spells Claude ids the way Claude Code does
 (`claude-sonnet-4-5`; the dotted `claude-sonnet-4.5` made it warn that Sonnet 4 is retired),
 and both providers resolve that spelling to the same model."""
 

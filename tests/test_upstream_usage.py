@@ -1,6 +1,6 @@
-"""Audits against the simulated upstreams. Issue 3: an Anthropic stream's message_start
+"""An Anthropic stream's message_start
 carries an input-token estimate even when the upstream reports usage only at the end.
-Issue 7: upstream quotas in /v1/usage, Kiro credits in the ledger, refreshes in /metrics.
+Upstream quotas in /v1/usage, Kiro credits in the ledger, refreshes in /metrics.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Audit of issue 7 gaps: ledger retention pruning, and the metric families the issue lists
+"""Ledger retention pruning, and the metric families the usage issue lists
 (time-to-first-byte histogram, every token kind, refresh successes, provider readiness).
 """
 

@@ -1,4 +1,4 @@
-"""QA regression: a signed-out or disabled provider answers 503 in each inbound format with
+"""A signed-out or disabled provider answers 503 in each inbound format with
 the fix command and `x-should-retry: false` (so SDKs and Claude Code do not retry a sign-in
 problem for minutes); the disabled hint names the real command."""
 

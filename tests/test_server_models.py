@@ -1,4 +1,4 @@
-"""QA regression: `GET /v1/models/{id}` (the SDKs' `models.retrieve`) answers one model, by
+"""`GET /v1/models/{id}` (the SDKs' `models.retrieve`) answers one model, by
 qualified id, bare upstream id or alias; unknown ids and unknown routes get honest 404s."""
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""QA regression: the Copilot simulator answers Codex's freeform (`custom`) tools on
+"""The Copilot simulator answers Codex's freeform (`custom`) tools on
 `/responses` with `custom_tool_call` items, as the real API does, through the gateway."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from aiclient_trio.simulator.copilot_responses import (
     responses_body,
     responses_events,
 )
+from aiclient_trio.simulator.github import next_reset_date
 
 PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\n"
 TOOLS: list[Any] = [
@@ -85,3 +87,14 @@ async def test_codex_apply_patch_through_the_gateway(tmp_path: Path) -> None:
     for call in (done[-1], plain.output[-1]):
         assert call.type == "custom_tool_call"
         assert (call.name, call.input) == ("apply_patch", PATCH)
+
+
+# The simulated Copilot quota resets on the first day of next month, so the
+# demo never shows a reset date in the past.
+
+
+def test_next_reset_date() -> None:
+    assert next_reset_date(date(2026, 11, 27)) == "2026-12-01"
+    assert next_reset_date(date(2026, 12, 31)) == "2027-01-01"
+    assert next_reset_date(date(2026, 1, 1)) == "2026-02-01"
+    assert next_reset_date() > date.today().isoformat()

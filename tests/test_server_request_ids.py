@@ -1,4 +1,4 @@
-"""Audit of issues 3 and 7: every response carries `x-request-id` (Anthropic routes also
+"""Every response carries `x-request-id` (Anthropic routes also
 `request-id`), on the hot path, the plain-ASGI off-path routes, errors and streams alike.
 """
 

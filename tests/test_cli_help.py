@@ -1,4 +1,4 @@
-"""QA regression: every command list reads as whole one-line summaries at 80 columns (no
+"""Every command list reads as whole one-line summaries at 80 columns (no
 phrase cut with "..."), and every command's --help carries examples."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Audit gaps of the reliability issue: a 429 (rate limit with a long wait) and a 5xx
+"""A 429 (rate limit with a long wait) and a 5xx
 fall back along an alias chain, and every fallback is logged and recorded in the ledger; a
 client that hangs up right after a complete passthrough answer is recorded as served."""
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+import trio.testing
 from fakes import (
     FakeProvider,
     Records,
@@ -77,7 +78,7 @@ async def _read_to_terminal(url: str, fmt: str) -> int:
 
 @pytest.mark.parametrize("fmt", sorted(TERMINAL))
 async def test_hanging_up_after_the_whole_passthrough_message_is_not_a_cancellation(
-    tmp_path: Path, fmt: str
+    tmp_path: Path, fmt: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     async with copilot_rig(tmp_path, _config()) as rig:
         events = await _read_to_terminal(rig.url, fmt)
@@ -94,7 +95,7 @@ async def test_hanging_up_after_the_whole_passthrough_message_is_not_a_cancellat
 
 @pytest.mark.parametrize("fmt", sorted(TERMINAL))
 async def test_an_upstream_left_open_after_its_last_event_ends_cleanly(
-    tmp_path: Path, fmt: str
+    tmp_path: Path, fmt: str, autojump_clock: trio.testing.MockClock
 ) -> None:
     """The client waits for the end of the body; the upstream sent everything but keeps its
     stream open: at the idle limit the client's body simply ends, with no error after it."""

@@ -1,4 +1,4 @@
-"""Audit gaps of the operations issue: with a daemon running, TAB completes model ids for
+"""With a daemon running, TAB completes model ids for
 --model options; a PID file left by a crash whose PID now belongs to another live process
 (PIDs are reused after a reboot or under systemd) does not stop the next start."""
 
