@@ -267,6 +267,23 @@ async def test_a_newer_release_is_a_warning_with_the_upgrade_command(
     assert "upgrade" in found["fix"] and found["fix"].endswith("aiclient restart")
 
 
+async def test_a_daemon_holding_its_lock_without_answering_is_named(doctor_env: XdgHome) -> None:
+    from aiclient_trio.config import paths
+    from aiclient_trio.daemon.pidfile import PidLock
+
+    lock = PidLock(paths.pid_file())  # a daemon that hangs: lock held, no control socket
+    lock.acquire()
+    try:
+        async with upstreams(doctor_env):
+            result = await run_doctor("--provider", "kiro")
+    finally:
+        lock.release()
+    running = result.check("daemon", "running")
+    assert running["status"] == "failed"
+    assert "holds the daemon's lock but does not answer" in running["detail"]
+    assert running["fix"].startswith("aiclient restart")
+
+
 async def test_port_taken_is_named_with_the_setting_that_moves_aiclient(
     doctor_env: XdgHome,
 ) -> None:
