@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import trio
 import trio.testing
 
@@ -263,26 +262,9 @@ def _endpoint_text(config: Config, name: str, view: dict[str, Any]) -> str:
     return "in use"
 
 
-def chat_host_state(url: str, target: str, timeout: float) -> tuple[bool | None, str]:
-    """Does a Kiro chat host still serve the API? One credential-free call (no quota): a
-    live host refuses it (400/403), a retired one answers as `auto` fallback reads "gone".
-    (True, why) alive, (False, why) gone, (None, why) unreachable."""
-    from aiclient_trio.providers.kiro import endpoints
-
-    headers = {"content-type": endpoints.AWS_JSON, "x-amz-target": target}
-    try:
-        with httpx.Client(timeout=timeout, trust_env=True) as client:
-            response = client.post(url + "/", content=b"{}", headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    if endpoints.moves_to_next_family(response.status_code, response.content):
-        return False, f"HTTP {response.status_code}"
-    return True, f"HTTP {response.status_code}"
-
-
 def _check_kiro_hosts(ctx: DoctorContext) -> None:
     """The chat host family in use answers (the endpoint family / API version check)."""
-    from aiclient_trio.cli.doctor.hosts import kiro_chat_hosts
+    from aiclient_trio.cli.doctor.hosts import chat_host_state, kiro_chat_hosts
 
     config = ctx.effective_config
     region = _profile_region("kiro")
