@@ -53,6 +53,9 @@ from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
 
 __all__ = ["KiroProvider"]
 
+# Requests whose body is at least this big get their token estimate in a worker thread.
+_THREAD_ESTIMATE_BYTES = 512 * 1024
+
 log = logging.getLogger(__name__)
 
 
@@ -398,13 +401,18 @@ class KiroProvider(Provider):
                 raise
             raw = response.aiter_raw()
             stack.push_async_callback(_close_body, response, raw)
+            # Estimating a big prompt is seconds of CPU: off the event loop (issue 14 item 3).
+            if len(converted.encoded) >= _THREAD_ESTIMATE_BYTES:
+                input_estimate = await trio.to_thread.run_sync(estimate_request, request)
+            else:
+                input_estimate = estimate_request(request)
             translator = KiroStreamTranslator(
                 message_id=f"msg_{uuid.uuid4().hex[:24]}",
                 model=ctx.client_model or model.id,
                 tool_names=converted.tool_names,
                 thinking_tags=converted.thinking,
                 context_window=model.context_window or 200_000,
-                input_estimate=estimate_request(request),
+                input_estimate=input_estimate,
                 count_tokens=estimate_text,
                 tail_needs_metadata=family.tail_needs_metadata,
             )
