@@ -480,6 +480,18 @@ async def test_466_seen_by_the_running_daemon() -> None:
 
 
 @pytest.mark.usefixtures("doctor_env", "restore_logging")
+async def test_a_token_revoked_since_the_daemon_last_looked() -> None:
+    async with demo() as run:
+        run.copilot.state.revoked.add(DEMO_GITHUB_TOKEN)  # the daemon refreshes in 25 min
+        result = await run_doctor("--provider", "copilot")
+    found = result.check("copilot", "sign-in")
+    assert found["status"] == "failed", found
+    assert "rejected the stored token" in found["detail"]
+    assert found["fix"] == "aiclient auth copilot"
+    assert result.data["checks"] and result.code == 1
+
+
+@pytest.mark.usefixtures("doctor_env", "restore_logging")
 async def test_report_keeps_no_credential_of_the_fixtures(tmp_path: Path) -> None:
     key = "doctor-demo-key-4567"
     async with demo(api_key=key) as run:

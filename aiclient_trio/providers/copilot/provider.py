@@ -62,6 +62,7 @@ from aiclient_trio.providers.copilot.bodies import (
     ir_events,
     merged_chat_body,
     quota_from_user,
+    reasoning_content_events,
     relay_bytes,
 )
 from aiclient_trio.providers.copilot.client import (
@@ -435,6 +436,8 @@ class CopilotProvider(Provider):
             else:
                 if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
                     raw = merged_chat_body(response)
+                elif fmt == "openai_chat" and "event-stream" in content_type:
+                    raw = reasoning_content_events(raw)
                 finder = UsageFinder(billed, streaming="event-stream" in content_type)
                 relay = relay_bytes(raw, finder)
             try:
