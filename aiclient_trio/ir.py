@@ -106,6 +106,12 @@ class DocumentBlock:
     name: str | None = None
     type: Literal["document"] = "document"
 
+    @property
+    def placeholder(self) -> str:
+        """What upstreams without document support get instead (the text it always was)."""
+        prefix = f"{self.name}\n\n" if self.name else ""
+        return f"{prefix}[document omitted: {self.media_type}]"
+
 
 @dataclass(frozen=True, slots=True)
 class ToolUseBlock:

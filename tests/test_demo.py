@@ -187,6 +187,10 @@ async def test_demo_signs_in_serves_both_providers_and_cleans_up(
                 assert response.status_code == 200, response.text
                 text = response.json()["choices"][0]["message"]["content"]
                 assert text == f"Hello from the {name} simulator! You said: hey"
+        # The demo's Kiro is today's service: the runtime host family, AWS JSON 1.0.
+        [kiro_call] = run.kiro.generate_requests()
+        assert kiro_call.path == "/runtime/us-east-1/"
+        assert kiro_call.headers["x-amz-target"] == "KiroRuntimeService.GenerateAssistantResponse"
 
         # `aiclient env` finds the running demo through its control socket.
         result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["env", "codex"]))

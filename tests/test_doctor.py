@@ -245,6 +245,45 @@ async def test_report_to_a_missing_directory_says_so(doctor_env: XdgHome) -> Non
     assert "Traceback" not in result.output
 
 
+async def test_a_newer_release_is_a_warning_with_the_upgrade_command(
+    doctor_env: XdgHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiclient_trio.simulator.copilot_kit import handle_lifespan, send_json, serve_app
+
+    async def pypi(scope: Any, receive: Any, send: Any) -> None:  # PyPI's JSON API, in short
+        if scope["type"] == "lifespan":
+            await handle_lifespan(receive, send)
+        else:
+            await send_json(send, 200, {"info": {"version": "99.0.0"}})
+
+    async with upstreams(doctor_env), trio.open_nursery() as nursery:
+        url: str = await nursery.start(serve_app, pypi)
+        monkeypatch.setenv("AICLIENT_PYPI_URL", url + "/pypi/aiclient-trio/json")
+        result = await run_doctor("--provider", "kiro")
+        nursery.cancel_scope.cancel()
+    found = result.check("install", "version")
+    assert found["status"] == "warning"
+    assert "99.0.0 is out" in found["detail"]
+    assert "upgrade" in found["fix"] and found["fix"].endswith("aiclient restart")
+
+
+async def test_a_daemon_holding_its_lock_without_answering_is_named(doctor_env: XdgHome) -> None:
+    from aiclient_trio.config import paths
+    from aiclient_trio.daemon.pidfile import PidLock
+
+    lock = PidLock(paths.pid_file())  # a daemon that hangs: lock held, no control socket
+    lock.acquire()
+    try:
+        async with upstreams(doctor_env):
+            result = await run_doctor("--provider", "kiro")
+    finally:
+        lock.release()
+    running = result.check("daemon", "running")
+    assert running["status"] == "failed"
+    assert "holds the daemon's lock but does not answer" in running["detail"]
+    assert running["fix"].startswith("aiclient restart")
+
+
 async def test_port_taken_is_named_with_the_setting_that_moves_aiclient(
     doctor_env: XdgHome,
 ) -> None:
@@ -334,11 +373,16 @@ async def test_retired_kiro_host(doctor_env: XdgHome) -> None:
 async def test_wrong_kiro_region(doctor_env: XdgHome) -> None:
     async with upstreams(doctor_env) as ups:
         ups.write_config(**{"providers.kiro.api_region": "eu-central-1"})
-        result = await run_doctor("--provider", "kiro")
+        report = doctor_env.root / "report.json"
+        result = await run_doctor("--provider", "kiro", "--report", str(report))
     found = result.check("kiro", "endpoint")
     assert found["status"] == "failed"
     assert "eu-central-1" in found["detail"] and "us-east-1" in found["detail"]
     assert "aiclient config set providers.kiro.api_region us-east-1" in found["fix"]
+    # What the service said: the token is not valid in that region.
+    exchange = json.loads(report.read_text())["last_failed_upstream_exchange"]["kiro"]
+    assert exchange["status"] == 403 and "Invalid token" in exchange["first_bytes"]
+    assert "/management/eu-central-1" in exchange["url"]
 
 
 @pytest.mark.parametrize(("offset", "status"), [(600.0, "failed"), (-45.0, "warning")])
@@ -433,6 +477,18 @@ async def test_466_seen_by_the_running_daemon() -> None:
     assert "HTTP 466" in models["detail"]
     assert "providers.copilot.api_version" in models["fix"]
     assert result.check("copilot", "sign-in")["status"] == "ok"  # the token exchange works
+
+
+@pytest.mark.usefixtures("doctor_env", "restore_logging")
+async def test_a_token_revoked_since_the_daemon_last_looked() -> None:
+    async with demo() as run:
+        run.copilot.state.revoked.add(DEMO_GITHUB_TOKEN)  # the daemon refreshes in 25 min
+        result = await run_doctor("--provider", "copilot")
+    found = result.check("copilot", "sign-in")
+    assert found["status"] == "failed", found
+    assert "rejected the stored token" in found["detail"]
+    assert found["fix"] == "aiclient auth copilot"
+    assert result.data["checks"] and result.code == 1
 
 
 @pytest.mark.usefixtures("doctor_env", "restore_logging")

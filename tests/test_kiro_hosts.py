@@ -271,3 +271,50 @@ async def test_usage_limits_reach_v1_usage_and_metrics(tmp_path: Path) -> None:
     assert quota is not None and quota["used"] == 12.3456
     assert quota["subscription"] == "KIRO FREE" and quota["overage"] == "DISABLED"
     assert quota["resets_at"] == "2030-03-17"
+
+
+async def test_auto_moves_on_an_unknown_operation_answer(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        sim.faults.http_errors.append("unknown_operation")  # runtime no longer knows the call
+        async with serve(create_app(_gateway(provider))) as url:
+            assert "You said: hello" in await _ask(url)
+        nursery.cancel_scope.cancel()
+    assert [r.path for r in sim.generate_requests()] == ["/runtime/us-east-1/", "/q/us-east-1/"]
+    assert provider.describe()["family"] == "q"
+
+
+async def test_get_usage_limits_tries_the_other_target_service_once(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        sim.faults.unknown_services.add("KiroControlPlaneBearerService")
+        first = await provider.refresh_quota()
+        second = await provider.refresh_quota()
+        nursery.cancel_scope.cancel()
+    assert first is not None and second is not None and second["limit"] == 50.0
+    targets = [r.headers["x-amz-target"] for r in sim.management_requests("GetUsageLimits")]
+    # Refused once under the configured name, answered under the other, which is kept.
+    assert targets[-3:] == [
+        "KiroControlPlaneBearerService.GetUsageLimits",
+        "AmazonCodeWhispererService.GetUsageLimits",
+        "AmazonCodeWhispererService.GetUsageLimits",
+    ]
+
+
+def test_status_names_the_kiro_host_family_and_region() -> None:
+    from aiclient_trio.cli.lifecycle import format_status
+
+    text = format_status(
+        {
+            "version": "x",
+            "pid": 1,
+            "uptime": 5,
+            "providers": {
+                "kiro": {
+                    "state": "ready",
+                    "details": {"family": "runtime", "region": "eu-central-1"},
+                }
+            },
+        }
+    )
+    assert "kiro  ready  [runtime host, eu-central-1]" in text

@@ -252,6 +252,8 @@ async def test_bearer_invalid_refreshes_once_and_retries(
     assert sim.accounts.refresh_calls == 1
     tokens = [r.headers["authorization"] for r in sim.generate_requests()]
     assert tokens[0] == f"Bearer {old}" and tokens[1] != tokens[0]
+    attempts = [r.headers["amz-sdk-request"] for r in sim.generate_requests()]
+    assert attempts == ["attempt=1; max=3", "attempt=2; max=3"]
     stored = TokenStore(tmp_path / "aiclient" / "kiro" / "token.json").load()
     assert stored is not None and stored["accessToken"] == tokens[1].removeprefix("Bearer ")
 

@@ -94,6 +94,12 @@ class CopilotConfig:
     api_version: str = "2026-06-01"
     # ...and on GitHub's own endpoints (token exchange, /copilot_internal/user), still older.
     github_api_version: str = "2025-04-01"
+    # anthropic-version on /v1/messages: "forward" the client's (the agent host does),
+    # "drop" it (the chat extension does), or a fixed value such as "2023-06-01".
+    anthropic_version: str = "forward"
+    # Copilot-Vision-Request on image requests: "chat" (/chat/completions only, as the
+    # official client does) or "all" (also /responses and /v1/messages, as some proxies do).
+    vision_header: Literal["chat", "all"] = "chat"
     # How the account pays: "credits" (AI credits per token, most plans since 2026-06-01),
     # "premium_requests" (annual Pro/Pro+ kept on the old scheme) or "auto" (what
     # /copilot_internal/user says, else credits).

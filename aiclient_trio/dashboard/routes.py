@@ -81,7 +81,7 @@ def _str_field(body: dict[str, Any], name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class DashboardRoute:
-    """One dashboard route: a Quart rule (full path), its methods and its view."""
+    """One dashboard route: a Quart rule (full path, each once), its methods and its view."""
 
     rule: str
     methods: tuple[str, ...]
@@ -89,7 +89,7 @@ class DashboardRoute:
 
     @property
     def name(self) -> str:
-        return f"dashboard:{','.join(self.methods)}:{self.rule}"
+        return "dashboard:" + self.rule
 
 
 class DashboardHTTP:
@@ -149,8 +149,7 @@ class DashboardHTTP:
         get, post = ("GET",), ("POST",)
         return [
             DashboardRoute(PREFIX, get, self.index),
-            DashboardRoute(f"{PREFIX}/login", get, self.login_page),
-            DashboardRoute(f"{PREFIX}/login", post, self.login),
+            DashboardRoute(f"{PREFIX}/login", ("GET", "POST"), self.login),
             DashboardRoute(f"{PREFIX}/logout", post, self.logout),
             DashboardRoute(f"{PREFIX}/assets/<name>", get, self.asset),
             DashboardRoute(f"{PREFIX}/api/overview", get, self.overview),
@@ -158,8 +157,7 @@ class DashboardHTTP:
             DashboardRoute(f"{PREFIX}/api/usage", get, self.usage),
             DashboardRoute(f"{PREFIX}/api/requests/<request_id>", get, self.request_row),
             DashboardRoute(f"{PREFIX}/api/logs", get, self.logs),
-            DashboardRoute(f"{PREFIX}/api/settings", get, self.settings),
-            DashboardRoute(f"{PREFIX}/api/settings", post, self.change_setting),
+            DashboardRoute(f"{PREFIX}/api/settings", ("GET", "POST"), self.settings),
             DashboardRoute(f"{PREFIX}/api/events", get, self.events),
             DashboardRoute(f"{PREFIX}/api/providers/<name>/<action>", post, self.provider_action),
         ]
@@ -173,13 +171,13 @@ class DashboardHTTP:
         page = page.replace("{{logout}}", "" if self._api_key() else "hidden")
         return Response(page, content_type="text/html; charset=utf-8")
 
-    async def login_page(self) -> Response:
-        if not self._api_key():
-            return redirect(PREFIX)  # type: ignore[return-value]
-        return Response(_asset("login.html"), content_type="text/html; charset=utf-8")
-
     async def login(self) -> Response:
+        """GET: the API-key form; POST {"key"}: the session cookie for the right key."""
         key = self._api_key()
+        if request.method == "GET":
+            if not key:
+                return redirect(PREFIX)  # type: ignore[return-value]
+            return Response(_asset("login.html"), content_type="text/html; charset=utf-8")
         if not key:
             return _json({"ok": True})
         given = _str_field(await _json_body(), "key")
@@ -242,7 +240,12 @@ class DashboardHTTP:
         return _json(await self.dashboard.logs(int(raw), level))
 
     async def settings(self) -> Response:
-        return _json({"settings": self.dashboard.settings()})
+        """GET: the hot settings; POST {"key", "value"}: change one like `aiclient config set`."""
+        if request.method == "GET":
+            return _json({"settings": self.dashboard.settings()})
+        body = await _json_body()
+        key, value = _str_field(body, "key"), _str_field(body, "value")
+        return _json(await self.dashboard.change_setting(key, value))
 
     async def events(self) -> Response:
         feed = self.dashboard.live
@@ -268,11 +271,6 @@ class DashboardHTTP:
         return response
 
     # -- changes -------------------------------------------------------------------------------
-
-    async def change_setting(self) -> Response:
-        body = await _json_body()
-        key, value = _str_field(body, "key"), _str_field(body, "value")
-        return _json(await self.dashboard.change_setting(key, value))
 
     async def provider_action(self, name: str, action: str) -> Response:
         dashboard = self.dashboard

@@ -30,6 +30,8 @@ __all__ = ["RANGES", "Dashboard"]
 
 log = logging.getLogger("aiclient.dashboard")
 
+# Seconds a finished sign-in stays on the provider's card.
+SIGN_IN_SHOWN_FOR = 120.0
 # Chart range -> (seconds back, bucket seconds).
 RANGES: dict[str, tuple[float, float]] = {
     "24h": (86400.0, 3600.0),
@@ -99,7 +101,7 @@ class Dashboard:
                 "fix": info.get("fix"),
                 "since": info.get("since"),
                 "sign_in": [],
-                "sign_in_progress": self.sign_ins.get(name),
+                "sign_in_progress": self._sign_in_shown(name),
             }
             circuits = self.gateway.reliability.circuits(name)
             if circuits:  # breakers are per model: the provider's open ones
@@ -138,6 +140,14 @@ class Dashboard:
             raise NotFound(f"unknown provider {name!r}; known: {', '.join(self.provider_names())}")
 
     # -- sign-in -------------------------------------------------------------------------------
+
+    def _sign_in_shown(self, name: str) -> dict[str, Any] | None:
+        """The sign-in to show on the provider's card: a success only for a while."""
+        state = self.sign_ins.get(name)
+        stale = time.time() - SIGN_IN_SHOWN_FOR
+        if state is not None and state["state"] == "done" and state["finished_at"] < stale:
+            return None
+        return state
 
     def _publish_sign_in(self, name: str, state: dict[str, Any]) -> None:
         self.sign_ins[name] = state
@@ -184,6 +194,7 @@ class Dashboard:
                 state.update(state="failed", message=_describe_failure(exc))
                 log.warning("%s: dashboard sign-in failed: %s", name, state["message"])
             finally:
+                state["finished_at"] = time.time()
                 self._publish_sign_in(name, state)
                 shown.set()
 
@@ -200,8 +211,8 @@ class Dashboard:
         except (OSError, ValueError) as exc:
             raise InvalidRequest(f"cannot import {name} credentials: {redact(str(exc))}") from None
         await self._reload_provider(name)
-        state = {"provider": name, "method": "import", "state": "done"}
-        state["message"] = f"imported from {origin}"
+        state: dict[str, Any] = {"provider": name, "method": "import", "state": "done"}
+        state.update(message=f"imported from {origin}", finished_at=time.time())
         self._publish_sign_in(name, state)
         return state
 

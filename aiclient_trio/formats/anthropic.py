@@ -160,11 +160,8 @@ def _render_content_block(block: ir.ContentBlock) -> dict[str, Any] | None:
         case ir.ImageBlock():
             return _render_image(block)
         case ir.DocumentBlock():
-            source = {"type": "base64", "media_type": block.media_type, "data": block.data}
-            document: dict[str, Any] = {"type": "document", "source": source}
-            if block.name:
-                document["title"] = block.name
-            return document
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            return {"type": "text", "text": block.placeholder}
         case ir.ToolResultBlock():
             out: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.tool_use_id}
             parts = [

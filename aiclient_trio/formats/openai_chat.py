@@ -63,9 +63,8 @@ def _user_content(blocks: list[ir.ContentBlock]) -> str | list[dict[str, Any]]:
         elif isinstance(block, ir.ImageBlock):
             parts.append(_image_part(block))
         elif isinstance(block, ir.DocumentBlock):
-            data_url = f"data:{block.media_type};base64,{block.data}"
-            name = block.name or "document.pdf"
-            parts.append({"type": "file", "file": {"filename": name, "file_data": data_url}})
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            parts.append({"type": "text", "text": block.placeholder})
     return parts
 
 

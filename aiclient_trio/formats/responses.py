@@ -56,13 +56,8 @@ def _render_parts(blocks: list[ir.ContentBlock], role: str) -> dict[str, Any]:
         elif isinstance(block, ir.ImageBlock):
             content.append({"type": "input_image", "image_url": block.data_url, "detail": "auto"})
         elif isinstance(block, ir.DocumentBlock):
-            content.append(
-                {
-                    "type": "input_file",
-                    "filename": block.name or "document.pdf",
-                    "file_data": f"data:{block.media_type};base64,{block.data}",
-                }
-            )
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            content.append({"type": text_type, "text": block.placeholder})
     return {"type": "message", "role": role, "content": content}
 
 

@@ -127,12 +127,13 @@ async def _serve(
         model_name = body.get("model")
         ex.client_model = model_name if isinstance(model_name, str) else None
         if route == "count_tokens":
-            await _count_tokens(ex, body)
+            await _count_tokens(ex, body, len(raw))
             return
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
-            work = _chat_work(gateway, config, inbound, ex, body, headers)
+            request = await guards.off_loop_if_big(len(raw), lambda: _parse(inbound, body))
+            work = _chat_work(gateway, config, inbound, ex, body, request, headers)
     except guards.ClientDisconnected:
         ex.disconnected, ex.outcome = True, "cancelled"
         return
@@ -189,9 +190,11 @@ async def _wait_turn(
     return True
 
 
-async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
-    request = codec("anthropic").parse_request(body)
-    estimate = estimate_request_tokens(request)
+async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
+    def count() -> int:
+        return estimate_request_tokens(codec("anthropic").parse_request(body))
+
+    estimate = await guards.off_loop_if_big(size, count)
     ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
     await ex.send_json(200, {"input_tokens": estimate})
 
@@ -228,20 +231,32 @@ def _note_dropped(request: ir.Request, target: str) -> None:
     )
 
 
+def _previous_response_id(inbound: ir.WireFormat, body: dict[str, Any]) -> Any:
+    # A Responses conversation kept upstream (`previous_response_id`) can only be relayed to
+    # an upstream that speaks Responses itself; translation has no history to send.
+    return body.get("previous_response_id") if inbound == "responses" else None
+
+
+def _parse(inbound: ir.WireFormat, body: dict[str, Any]) -> ir.Request:
+    """The request as IR (a clean 4xx on bad input); CPU work, so big bodies come here in a
+    worker thread."""
+    if _previous_response_id(inbound, body):
+        body = {k: v for k, v in body.items() if k != "previous_response_id"}
+    request = codec(inbound).parse_request(body)
+    return request
+
+
 def _chat_work(
     gateway: Gateway,
     config: Config,
     inbound: ir.WireFormat,
     ex: Exchange,
     body: dict[str, Any],
+    request: ir.Request,
     headers: dict[str, str],
 ) -> Callable[[], Awaitable[None]]:
-    """Parse and route now (clean 4xx), return the upstream work to run supervised."""
-    # A Responses conversation kept upstream (`previous_response_id`) can only be relayed to
-    # an upstream that speaks Responses itself; translation has no history to send.
-    previous = body.get("previous_response_id") if inbound == "responses" else None
-    parsed = {k: v for k, v in body.items() if k != "previous_response_id"} if previous else body
-    request = codec(inbound).parse_request(parsed)
+    """Route now (clean 4xx), return the upstream work to run supervised."""
+    previous = _previous_response_id(inbound, body)
     response_fmt, forced = response_format(inbound, headers, config)
     ex.fmt = response_fmt
     ex.stream = request.stream

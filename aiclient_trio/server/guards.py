@@ -8,7 +8,8 @@ import hmac
 import math
 import re
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import trio
 
@@ -30,6 +31,7 @@ __all__ = [
     "check_origin",
     "cors_headers",
     "json_depth_exceeds",
+    "off_loop_if_big",
     "parse_json_body",
     "parse_json_body_off_loop",
     "read_body",
@@ -37,14 +39,19 @@ __all__ = [
     "run_guards",
 ]
 
+T = TypeVar("T")
+
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # JSON strings (with escapes) and then every byte that is not a bracket.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _EMPTY_PAIR = re.compile(rb"\{\}|\[\]")
-# Bodies at least this big are parsed off the event loop.
+# Bodies at least this big are parsed, and their heavy work done, off the event loop.
 _THREAD_PARSE_BYTES = 512 * 1024
+# Objects and arrays one body may hold (a long agent session has a few thousand messages
+# of a few blocks each); beyond, the Python objects alone would take gigabytes.
+MAX_JSON_CONTAINERS = 250_000
 
 
 class ClientDisconnected(Exception):
@@ -183,7 +190,14 @@ async def _receive_body(
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """True when valid JSON `body` nests deeper than `limit` (C-speed passes, no recursion)."""
-    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    return _depth_exceeds(_brackets(body), limit)
+
+
+def _brackets(body: bytes) -> bytes:
+    return _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+
+
+def _depth_exceeds(brackets: bytes, limit: int) -> bool:
     depth = 0
     while brackets:
         depth += 1
@@ -203,9 +217,18 @@ def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
     """A JSON object body, or InvalidRequest (bad or truncated JSON, NaN/Infinity, not an
     object, nested too deep, a string holding a lone surrogate: the error names its field).
 
-    The depth is checked first: a deep body is refused without building its objects."""
-    if json_depth_exceeds(body, max_depth):
+    The depth and the number of objects and arrays are checked first (C-speed passes): a
+    body past either limit is refused without building its objects. That bounds the memory
+    a request can take: 32 MiB of tiny messages would be millions of Python objects."""
+    brackets = _brackets(body)
+    if _depth_exceeds(brackets, max_depth):
         raise InvalidRequest(f"JSON nesting exceeds the limit of {max_depth} levels")
+    containers = brackets.count(b"{") + brackets.count(b"[")
+    if containers > MAX_JSON_CONTAINERS:
+        raise RequestTooLarge(
+            f"request body holds {containers} JSON objects and arrays, over the limit of "
+            f"{MAX_JSON_CONTAINERS}; send a shorter history (compact the conversation)"
+        )
     try:
         value = untrusted.loads(body, what="request body")
     except ValueError as exc:
@@ -220,6 +243,15 @@ def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
             param=where,
         )
     return value
+
+
+async def off_loop_if_big(size: int, work: Callable[[], T]) -> T:
+    """`work()` run in a worker thread when it is about a body of `size` bytes or more (CPU
+    work on request data: parsing, token estimates, conversions), inline otherwise: the
+    event loop keeps serving other streams and /healthz meanwhile."""
+    if size < _THREAD_PARSE_BYTES:
+        return work()
+    return await trio.to_thread.run_sync(work)
 
 
 async def parse_json_body_off_loop(body: bytes, max_depth: int) -> dict[str, Any]:

@@ -295,7 +295,10 @@ class CopilotAPISimulator:
     def _check_body(
         self, path: str, entry: dict[str, Any], headers: dict[str, str], body: dict[str, Any]
     ) -> None:
-        if has_image(body) and headers.get("copilot-vision-request") != "true":
+        # The vision header is required on chat/completions only (the official client sends
+        # it nowhere else; whether /responses and /v1/messages need it is not known).
+        vision = headers.get("copilot-vision-request") == "true"
+        if path == "/chat/completions" and has_image(body) and not vision:
             raise _Refusal(
                 400,
                 _error("missing required Copilot-Vision-Request header for vision requests", ""),
@@ -356,6 +359,18 @@ class CopilotAPISimulator:
                         "error": {
                             "type": "invalid_request_error",
                             "message": "cache_control: Extra inputs are not permitted",
+                        },
+                    },
+                )
+            if body.get("temperature") is not None and body.get("top_p") is not None:
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "`temperature` and `top_p` cannot both be specified "
+                            "for this model. Please use only one.",
                         },
                     },
                 )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -24,7 +23,6 @@ from hypercorn.trio import serve
 from trio_util import AsyncValue
 
 from aiclient_trio.simulator.kiro_auth import KiroAccounts, Outcome, profile_arn
-from aiclient_trio.simulator.kiro_eventstream import encode_error, encode_event, encode_exception
 from aiclient_trio.simulator.kiro_hosts import (
     AWS_JSON,
     CHAT_FAMILIES,
@@ -33,22 +31,33 @@ from aiclient_trio.simulator.kiro_hosts import (
     management_operation,
     profiles_answer,
     split_host,
+    usage_limits_answer,
     wrong_region,
 )
 from aiclient_trio.simulator.kiro_models import (
     DEFAULT_MODELS,
     check_model_fields,
+    effort_on,
     list_models_answer,
 )
 from aiclient_trio.simulator.kiro_reply import (
     HTTP_ERRORS,
     STATUS_ERRORS,
     FrameSpec,
+    bad_signature,
     plan_frames,
     reply_for,
-    signature_for,
 )
-from aiclient_trio.simulator.kiro_rules import check_request, iter_messages
+from aiclient_trio.simulator.kiro_rules import check_request
+from aiclient_trio.simulator.kiro_wire import (
+    KiroFaults,
+    Receive,
+    Send,
+    encode_frames,
+    lifespan,
+    respond,
+    send_frames,
+)
 
 __all__ = [
     "HTTP_ERRORS",
@@ -61,32 +70,6 @@ __all__ = [
 ]
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class KiroFaults:
-    """The switchboard: tests flip these between requests."""
-
-    chunk_size: int | None = None  # 1 = every byte in its own chunk
-    corrupt_frame: int | None = None  # flip a payload byte of this frame (0-based)
-    truncate_frame: int | None = None  # end the body cleanly in the middle of this frame
-    reset_after_frames: int | None = None  # abort the connection after this many frames
-    hold_after_frames: int | None = None  # stop sending (until the client leaves) after N
-    frame_delay: float = 0.0  # seconds between frames
-    exception: str | None = None  # ThrottlingException / ContentLengthExceededException
-    error_frame: bool = False
-    native_reasoning: bool = False
-    usage_events: bool = True  # False: the stream ends without its usage tail (cut off)
-    stop_reason: str | None = None  # e.g. "CONTENT_FILTERED" in the tail's metadataEvent
-    # Names from HTTP_ERRORS, answered one per generate call before behaving normally.
-    http_errors: list[str] = field(default_factory=list)
-    # Exact frame lists (S1-S10 sequences), consumed one per generate call.
-    scripts: list[list[FrameSpec]] = field(default_factory=list)
-    max_body_bytes: int = 1_500_000
-    # Management operations that fail (HTTP 500) while listed here, e.g. "ListAvailableModels".
-    failing_operations: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +131,7 @@ class KiroSimulator:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -177,12 +160,12 @@ class KiroSimulator:
             await self._generate(host[0], host[1], host[2], request, receive, send)
             return
         if host is not None:
-            await _respond(send, self._management(host[1], host[2], request))
+            await respond(send, self._management(host[1], host[2], request))
             return
         try:
             payload = request.json() if request.body and method == "POST" else None
         except ValueError:
-            await _respond(send, (400, {"message": "body is not JSON"}, {}))
+            await respond(send, (400, {"message": "body is not JSON"}, {}))
             return
         accounts = self.accounts
         outcome: Outcome
@@ -200,7 +183,7 @@ class KiroSimulator:
             outcome = accounts.pkce_token(payload)
         else:
             outcome = (404, {"message": f"no route {method} {path}"}, {})
-        await _respond(send, outcome)
+        await respond(send, outcome)
 
     def _caller(self, request: ReceivedRequest, region: str) -> tuple[str, Outcome | None]:
         """(token kind, None) for a bearer the service accepts in `region`, else ("", refusal)."""
@@ -222,10 +205,13 @@ class KiroSimulator:
         if refused is not None:
             return refused
         if request.method == "GET" and rest == "/getUsageLimits":
-            return self._usage_limits()  # the query form kiro-cli uses (and the key probe)
-        operation, refusal = management_operation(
-            request.headers.get("x-amz-target", ""), request.headers
-        )
+            return usage_limits_answer(
+                self.credits_used, self.credit_limit
+            )  # the query form kiro-cli uses (and the key probe)
+        target = request.headers.get("x-amz-target", "")
+        operation, refusal = management_operation(target, request.headers)
+        if target.partition(".")[0] in self.faults.unknown_services:
+            operation, refusal = None, HTTP_ERRORS["unknown_operation"]
         if refusal is not None or request.method != "POST" or rest != "/":
             return refusal or (404, {"message": "Not Found"}, {})
         if operation in self.faults.failing_operations:
@@ -243,32 +229,8 @@ class KiroSimulator:
             if body.get("profileArn") != own:
                 return HTTP_ERRORS["forbidden"]
         if operation == "GetUsageLimits":
-            return self._usage_limits()
+            return usage_limits_answer(self.credits_used, self.credit_limit)
         return 200, list_models_answer(self.models), {"content-type": AWS_JSON}
-
-    def _usage_limits(self) -> Outcome:
-        used = round(self.credits_used, 4)
-        return (
-            200,
-            {
-                "usageBreakdownList": [
-                    {
-                        "resourceType": "CREDIT",
-                        "currentUsage": int(used),
-                        "currentUsageWithPrecision": used,
-                        "usageLimit": int(self.credit_limit),
-                        "usageLimitWithPrecision": self.credit_limit,
-                        "overageCap": 0,
-                        "bonuses": [],
-                        "unit": "credit",
-                    }
-                ],
-                "subscriptionInfo": {"subscriptionTitle": "KIRO FREE", "type": "Q_DEVELOPER_FREE"},
-                "overageConfiguration": {"overageStatus": "DISABLED"},
-                "nextDateReset": 1_900_000_000,
-            },
-            {"content-type": AWS_JSON},
-        )
 
     # -- generateAssistantResponse ------------------------------------------------------------
 
@@ -283,22 +245,22 @@ class KiroSimulator:
     ) -> None:
         faults = self.faults
         if family in self.retired:
-            await _respond(send, (404, {"message": "Not Found"}, {}))
+            await respond(send, (404, {"message": "Not Found"}, {}))
             return
         refused = check_chat_protocol(family, request.method, rest, request.headers)
         if refused is not None:
             self.violations.append(refused[1])
-            await _respond(send, refused[0])
+            await respond(send, refused[0])
             return
         kind, denied = self._caller(request, "us-east-1" if family == "codewhisperer" else region)
         if denied is not None:
-            await _respond(send, denied)
+            await respond(send, denied)
             return
         if faults.http_errors:
-            await _respond(send, HTTP_ERRORS[faults.http_errors.pop(0)])
+            await respond(send, HTTP_ERRORS[faults.http_errors.pop(0)])
             return
         if len(request.body) > faults.max_body_bytes:
-            await _respond(send, HTTP_ERRORS["too_long"])
+            await respond(send, HTTP_ERRORS["too_long"])
             return
         try:
             body = request.json()
@@ -309,24 +271,24 @@ class KiroSimulator:
             refusal = chat_refusal(family, kind, region, body)
             if refusal is not None:
                 self.violations.append(refusal[1])
-                await _respond(send, refusal[0])
+                await respond(send, refusal[0])
                 return
         if problem is not None:
             self.violations.append(problem)
-            await _respond(send, HTTP_ERRORS["malformed"])
+            await respond(send, HTTP_ERRORS["malformed"])
             return
         state = body["conversationState"]
         model_id = state["currentMessage"]["userInputMessage"]["modelId"]
         model = next((m for m in self.models if m["modelId"] == model_id), None)
         if model is None:
-            await _respond(send, HTTP_ERRORS["invalid_model"])
+            await respond(send, HTTP_ERRORS["invalid_model"])
             return
         fields = body.get("additionalModelRequestFields")
         if fields is not None:
             problem = check_model_fields(model, fields)
             if problem is not None:
                 self.violations.append(problem)
-                await _respond(
+                await respond(
                     send,
                     (
                         400,
@@ -335,11 +297,11 @@ class KiroSimulator:
                     ),
                 )
                 return
-        if _bad_signature(state):
+        if bad_signature(state):
             self.violations.append("a replayed thinking signature does not match its text")
-            await _respond(send, HTTP_ERRORS["signature"])
+            await respond(send, HTTP_ERRORS["signature"])
             return
-        native = faults.native_reasoning or "thinking" in model_id or _effort_on(fields)
+        native = faults.native_reasoning or "thinking" in model_id or effort_on(fields)
         stall = 0.0
         if faults.scripts:
             frames = faults.scripts.pop(0)
@@ -348,7 +310,7 @@ class KiroSimulator:
             if reply.error_status is not None:
                 name = STATUS_ERRORS.get(reply.error_status)
                 outcome = HTTP_ERRORS[name] if name else (reply.error_status, {"message": "x"}, {})
-                await _respond(send, outcome)
+                await respond(send, outcome)
                 return
             frames = plan_frames(
                 state,
@@ -393,54 +355,11 @@ class KiroSimulator:
             )
             if stall:
                 await trio.sleep(stall)
-            if await self._send_frames(frames, send):
+            if await send_frames(frames, send, self.faults):
                 finishing = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 self.completed_streams += 1
             nursery.cancel_scope.cancel()
-
-    async def _send_frames(self, frames: list[FrameSpec], send: Send) -> bool:
-        """Send the frames with the configured faults; False when the connection is to drop."""
-        faults = self.faults
-        chunk = faults.chunk_size
-        for position, spec in enumerate(frames):
-            if faults.hold_after_frames is not None and position >= faults.hold_after_frames:
-                await trio.sleep_forever()
-            if faults.reset_after_frames is not None and position >= faults.reset_after_frames:
-                return False
-            if spec.get("reset"):
-                return False
-            if position and faults.frame_delay:
-                await trio.sleep(faults.frame_delay)
-            data = encode_frames([spec])
-            if faults.corrupt_frame == position:
-                flipped = bytearray(data)
-                flipped[-5] ^= 0x01
-                data = bytes(flipped)
-            if faults.truncate_frame == position:
-                await _body(send, data[: len(data) // 2], chunk)
-                return True
-            await _body(send, data, chunk)
-        return True
-
-
-def _effort_on(fields: Any) -> bool:
-    """Thinking asked for through additionalModelRequestFields (Claude or GPT shape)."""
-    if not isinstance(fields, dict):
-        return False
-    thinking = fields.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "adaptive":
-        return True
-    return isinstance(fields.get("reasoning"), dict)
-
-
-def _bad_signature(state: dict[str, Any]) -> bool:
-    for role, message in iter_messages(state):
-        reasoning = message.get("reasoningContent") if role == "assistantResponseMessage" else None
-        text = (reasoning or {}).get("reasoningText") if isinstance(reasoning, dict) else None
-        if isinstance(text, dict) and text.get("signature") != signature_for(str(text["text"])):
-            return True
-    return False
 
 
 def urls_for(simulator: KiroSimulator) -> dict[str, str]:
@@ -454,49 +373,6 @@ def urls_for(simulator: KiroSimulator) -> dict[str, str]:
         "auth_url": base,
         "oidc_url": base,
     }
-
-
-def encode_frames(frames: list[FrameSpec]) -> bytes:
-    """Frame specs (`event`/`exception`/`error` dicts, as in tests/data/kiro) to bytes."""
-    out = bytearray()
-    for spec in frames:
-        if "event" in spec:
-            out += encode_event(spec["event"], spec.get("payload", {}))
-        elif "exception" in spec:
-            out += encode_exception(spec["exception"], spec.get("message", ""))
-        elif "error" in spec:
-            out += encode_error(spec["error"], spec.get("message", ""))
-        elif "raw_hex" in spec:
-            out += bytes.fromhex(spec["raw_hex"])
-    return bytes(out)
-
-
-async def _body(send: Send, data: bytes, chunk: int | None) -> None:
-    step = chunk or len(data) or 1
-    for start in range(0, len(data), step):
-        await send(
-            {"type": "http.response.body", "body": data[start : start + step], "more_body": True}
-        )
-
-
-async def _respond(send: Send, outcome: Outcome) -> None:
-    status, payload, extra = outcome
-    body = json.dumps(payload).encode() if payload != {} or status != 302 else b""
-    extra = {"content-type": "application/json", **extra}
-    headers = [(b"content-length", str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 async def serve_kiro_simulator(

@@ -23,7 +23,9 @@ __all__ = [
     "chat_refusal",
     "check_chat_protocol",
     "management_operation",
+    "profiles_answer",
     "split_host",
+    "usage_limits_answer",
     "wrong_region",
 ]
 
@@ -163,3 +165,29 @@ def profiles_answer(kind: str, region: str) -> Outcome:
     arn = profile_arn(kind, region)
     profiles = [{"arn": arn, "profileName": "KiroProfile-" + region}] if arn else []
     return 200, {"profiles": profiles, "nextToken": None}, _JSON_HEADERS
+
+
+def usage_limits_answer(credits_used: float, credit_limit: float) -> Outcome:
+    """GetUsageLimits' answer (kiro-2026.md section 3): credits with their precision."""
+    used = round(credits_used, 4)
+    return (
+        200,
+        {
+            "usageBreakdownList": [
+                {
+                    "resourceType": "CREDIT",
+                    "currentUsage": int(used),
+                    "currentUsageWithPrecision": used,
+                    "usageLimit": int(credit_limit),
+                    "usageLimitWithPrecision": credit_limit,
+                    "overageCap": 0,
+                    "bonuses": [],
+                    "unit": "credit",
+                }
+            ],
+            "subscriptionInfo": {"subscriptionTitle": "KIRO FREE", "type": "Q_DEVELOPER_FREE"},
+            "overageConfiguration": {"overageStatus": "DISABLED"},
+            "nextDateReset": 1_900_000_000,
+        },
+        {"content-type": AWS_JSON},
+    )

@@ -14,6 +14,7 @@ __all__ = [
     "CONTEXT_WINDOW",
     "DEFAULT_MODELS",
     "check_model_fields",
+    "effort_on",
     "list_models_answer",
     "model_entry",
 ]
@@ -152,3 +153,13 @@ def check_model_fields(model: dict[str, Any], fields: Any) -> str | None:
     if schema is None:
         return f"model {model['modelId']} takes no additionalModelRequestFields"
     return _check(fields, schema, "additionalModelRequestFields")
+
+
+def effort_on(fields: Any) -> bool:
+    """Thinking asked for through additionalModelRequestFields (Claude or GPT shape)."""
+    if not isinstance(fields, dict):
+        return False
+    thinking = fields.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "adaptive":
+        return True
+    return isinstance(fields.get("reasoning"), dict)

@@ -25,6 +25,7 @@ __all__ = [
     "SIMULATOR_NAME",
     "STATUS_ERRORS",
     "FrameSpec",
+    "bad_signature",
     "plan_frames",
     "reply_for",
     "request_text",
@@ -138,6 +139,14 @@ HTTP_ERRORS: dict[str, Outcome] = {
         400,
         {"message": "Invalid thinking signature.", "reason": "THINKING_SIGNATURE_INVALID"},
         {"x-amzn-errortype": "ValidationException"},
+    ),
+    "unknown_operation": (
+        400,
+        {
+            "__type": "com.amazon.coral.service#UnknownOperationException",
+            "message": "Unknown operation",
+        },
+        {"x-amzn-errortype": "UnknownOperationException"},
     ),
     "internal": (
         500,
@@ -304,3 +313,12 @@ def plan_frames(
             _event("meteringEvent", {"unit": "credit", "unitPlural": "credits", "usage": 0.0123})
         )
     return frames
+
+
+def bad_signature(state: dict[str, Any]) -> bool:
+    for role, message in iter_messages(state):
+        reasoning = message.get("reasoningContent") if role == "assistantResponseMessage" else None
+        text = (reasoning or {}).get("reasoningText") if isinstance(reasoning, dict) else None
+        if isinstance(text, dict) and text.get("signature") != signature_for(str(text["text"])):
+            return True
+    return False

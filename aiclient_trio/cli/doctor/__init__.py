@@ -32,6 +32,7 @@ def run_doctor(
     options: DoctorOptions,
     on_check: Callable[[Check], None] = lambda check: None,
     on_step: Callable[[str], None] = lambda text: None,
+    on_note: Callable[[str], None] = lambda text: None,
 ) -> DoctorContext:
     from aiclient_trio.cli.doctor.calls import check_calls
     from aiclient_trio.cli.doctor.daemon_checks import check_daemon
@@ -52,5 +53,5 @@ def run_doctor(
     check_network(ctx)
     if options.call:
         on_step("call: one streamed request per provider and client format")
-        check_calls(ctx, on_step)
+        check_calls(ctx, on_note)
     return ctx

@@ -73,7 +73,11 @@ def doctor(
         click.echo(f"Checking {text}", err=True)
 
     options = DoctorOptions(provider=provider, call=call, timeout=timeout)
-    ctx = run_doctor(options, on_check=progress, on_step=step)
+
+    def note(text: str) -> None:
+        click.echo(f"Note: {text}", err=True)
+
+    ctx = run_doctor(options, on_check=progress, on_step=step, on_note=note)
     if report is not None:
         from aiclient_trio.cli.doctor.report import write_report
 

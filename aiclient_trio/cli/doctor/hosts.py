@@ -1,14 +1,17 @@
 # Which upstream base URLs the config (and the stored sign-ins) will make the daemon use, per
 # provider: the network checks resolve and connect to exactly these.
-"""Upstream URLs per provider, from the providers' own URL helpers."""
+"""Upstream URLs per provider, from the providers' own URL helpers, and whether a Kiro chat
+host still serves the API."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from aiclient_trio.config.types import Config, KiroConfig
 
-__all__ = ["kiro_chat_hosts", "provider_urls"]
+__all__ = ["chat_host_state", "kiro_chat_hosts", "provider_urls"]
 
 
 def _copilot(config: Config, api_url: str | None) -> dict[str, str]:
@@ -81,3 +84,20 @@ def provider_urls(name: str, config: Config, api_url: str | None = None) -> dict
     if name == "kiro":
         return _kiro(config)
     return {}
+
+
+def chat_host_state(url: str, target: str, timeout: float) -> tuple[bool | None, str]:
+    """Does a Kiro chat host still serve the API? One credential-free call (no quota): a
+    live host refuses it (400/403), a retired one answers as `auto` fallback reads "gone".
+    (True, why) alive, (False, why) gone, (None, why) unreachable."""
+    from aiclient_trio.providers.kiro import endpoints
+
+    headers = {"content-type": endpoints.AWS_JSON, "x-amz-target": target}
+    try:
+        with httpx.Client(timeout=timeout, trust_env=True) as client:
+            response = client.post(url + "/", content=b"{}", headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    if endpoints.moves_to_next_family(response.status_code, response.content):
+        return False, f"HTTP {response.status_code}"
+    return True, f"HTTP {response.status_code}"

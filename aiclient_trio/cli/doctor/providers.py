@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
 import trio
 import trio.testing
 
@@ -263,26 +262,9 @@ def _endpoint_text(config: Config, name: str, view: dict[str, Any]) -> str:
     return "in use"
 
 
-def chat_host_state(url: str, target: str, timeout: float) -> tuple[bool | None, str]:
-    """Does a Kiro chat host still serve the API? One credential-free call (no quota): a
-    live host refuses it (400/403), a retired one answers as `auto` fallback reads "gone".
-    (True, why) alive, (False, why) gone, (None, why) unreachable."""
-    from aiclient_trio.providers.kiro import endpoints
-
-    headers = {"content-type": endpoints.AWS_JSON, "x-amz-target": target}
-    try:
-        with httpx.Client(timeout=timeout, trust_env=True) as client:
-            response = client.post(url + "/", content=b"{}", headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    if endpoints.moves_to_next_family(response.status_code, response.content):
-        return False, f"HTTP {response.status_code}"
-    return True, f"HTTP {response.status_code}"
-
-
 def _check_kiro_hosts(ctx: DoctorContext) -> None:
     """The chat host family in use answers (the endpoint family / API version check)."""
-    from aiclient_trio.cli.doctor.hosts import kiro_chat_hosts
+    from aiclient_trio.cli.doctor.hosts import chat_host_state, kiro_chat_hosts
 
     config = ctx.effective_config
     region = _profile_region("kiro")
@@ -325,6 +307,27 @@ def _upgrade() -> str:
     return upgrade_command()
 
 
+# Providers whose sign-in can be checked again while the daemon runs: a Copilot token exchange
+# changes nothing, a Kiro refresh rotates the refresh token the daemon holds.
+_SAFE_TO_PROBE = ("copilot",)
+
+
+def _probe_here(ctx: DoctorContext, name: str, config: Config) -> tuple[dict[str, Any], list[str]]:
+    """`probe()`, its failed exchange noted in the context."""
+    from aiclient_trio.providers.failures import last_failures
+
+    try:
+        view, logs = probe(name, config, max(ctx.options.timeout, 5.0))
+    except Exception as exc:  # the provider could not even be built (bad CA file...)
+        view = {"source": "probe", "state": "error", "models": []}
+        view["crashed"] = f"{type(exc).__name__}: {exc}"
+        logs = []
+    failure = last_failures().get(name)
+    if failure is not None and (ctx.daemon is None or view.get("state") not in _SIGNED_IN):
+        ctx.failures[name] = failure
+    return view, logs
+
+
 def check_providers(ctx: DoctorContext) -> None:
     config = ctx.effective_config
     if ctx.daemon is not None:
@@ -339,21 +342,18 @@ def check_providers(ctx: DoctorContext) -> None:
             for check in ("sign-in", "models", "quota", "endpoint"):
                 ctx.checklist.skip(name, check, "skipped: not signed in")
             continue
+        logs: list[str] = []
         if ctx.daemon is not None:
             view = _daemon_view(ctx, name)
-            logs: list[str] = []
+            if name in _SAFE_TO_PROBE and view.get("state") in _READY:
+                # The daemon notices a revoked token or a lost seat only at its next refresh:
+                # a fresh exchange here (it spends nothing and rotates nothing) says it now.
+                fresh, logs = _probe_here(ctx, name, config)
+                if fresh.get("state") not in _SIGNED_IN:
+                    view = {**view, **{k: fresh.get(k) for k in ("state", "reason", "fix")}}
+                    view["source"] = "doctor's own token exchange"
         else:
-            from aiclient_trio.providers.failures import last_failures
-
-            try:
-                view, logs = probe(name, config, max(ctx.options.timeout, 5.0))
-            except Exception as exc:  # the provider could not even be built (bad CA file...)
-                view = {"source": "probe", "state": "error", "models": []}
-                view["crashed"] = f"{type(exc).__name__}: {exc}"
-                logs = []
-            failure = last_failures().get(name)
-            if failure is not None:
-                ctx.failures[name] = failure
+            view, logs = _probe_here(ctx, name, config)
         region = _profile_region(name)
         diagnosis = diagnose(name, view, ctx.failures.get(name), config, region)
         if diagnosis is None and name == "kiro":

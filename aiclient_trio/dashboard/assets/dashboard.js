@@ -205,8 +205,12 @@
 
   // -- usage charts ---------------------------------------------------------------------------
 
+  // Copilot AI credits and Kiro credits are different units: each has its own chart.
   function valueOf(row, metric) {
-    return metric === "tokens" ? row.input_tokens + row.output_tokens : row[metric] || 0;
+    if (metric === "tokens") return row.input_tokens + row.output_tokens;
+    if (metric === "copilot_credits") return row.model.startsWith("copilot/") ? row.credits : 0;
+    if (metric === "kiro_credits") return row.model.startsWith("kiro/") ? row.credits : 0;
+    return row[metric] || 0;
   }
 
   function bucketLabel(t, bucket) {

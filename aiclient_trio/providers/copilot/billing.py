@@ -163,8 +163,9 @@ class UsageFinder:
                 self._events(chunk)
             return
         self._buffer += chunk
-        cut = max(self._buffer.rfind(b"\n\n") + 2, self._buffer.rfind(b"\r\n\r\n") + 4, 0)
-        if cut > 1:
+        lf, crlf = self._buffer.rfind(b"\n\n"), self._buffer.rfind(b"\r\n\r\n")
+        cut = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+        if cut:
             if _MARK in self._buffer[:cut]:
                 self._events(bytes(self._buffer[:cut]))
             del self._buffer[:cut]

@@ -22,7 +22,7 @@ from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
 from aiclient_trio.formats.contract import StreamParser
 from aiclient_trio.providers.copilot.billing import UsageFinder
-from aiclient_trio.providers.copilot.sanitize import merge_split_choices
+from aiclient_trio.providers.copilot.sanitize import add_reasoning_content, merge_split_choices
 from aiclient_trio.upstream import Response
 
 __all__ = [
@@ -33,8 +33,11 @@ __all__ = [
     "ir_events",
     "merged_chat_body",
     "quota_from_user",
+    "reasoning_content_events",
     "relay_bytes",
 ]
+
+_REASONING_TEXT = b'"reasoning_text"'
 
 
 def encode_base64_floats(vector: Sequence[float]) -> str:
@@ -90,7 +93,57 @@ async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
     except ValueError:
         yield raw
         return
-    yield json.dumps(merge_split_choices(data)).encode() if isinstance(data, dict) else raw
+    if not isinstance(data, dict):
+        yield raw
+        return
+    data = merge_split_choices(data)
+    add_reasoning_content(data)
+    yield json.dumps(data).encode()
+
+
+def _event_end(data: bytes | bytearray) -> int:
+    """Length of the complete SSE events at the start of `data` (0: none complete yet)."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _with_reasoning_content(events: bytes) -> bytes:
+    """Whole SSE events with `reasoning_content` added beside each `reasoning_text`."""
+    if _REASONING_TEXT not in events:
+        return events
+    lines = events.split(b"\n")
+    for i, line in enumerate(lines):
+        if not line.startswith(b"data:") or _REASONING_TEXT not in line:
+            continue
+        ending = b"\r" if line.endswith(b"\r") else b""
+        try:
+            data = untrusted.loads(line[5:].strip())
+        except ValueError:
+            continue  # relayed as it came; the stream parser reports a broken event
+        if add_reasoning_content(data):
+            lines[i] = b"data: " + json.dumps(data).encode() + ending
+    return b"\n".join(lines)
+
+
+async def reasoning_content_events(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """A chat stream's bytes with `reasoning_content` beside Copilot's `reasoning_text`.
+
+    Chunks of whole events without reasoning pass through untouched (no copy); otherwise
+    events are rewritten once complete, so a field cut across two reads is still found.
+    """
+    held = bytearray()
+    async for chunk in raw:
+        if not held and _REASONING_TEXT not in chunk and _event_end(chunk) == len(chunk):
+            yield chunk
+            continue
+        held += chunk
+        cut = _event_end(held)
+        if cut:
+            out = _with_reasoning_content(bytes(held[:cut]))
+            del held[:cut]
+            yield out
+    if held:
+        yield _with_reasoning_content(bytes(held))
 
 
 def chat_response(raw: bytes, model: str, input_estimate: Callable[[], int]) -> ir.Response:

@@ -6,6 +6,7 @@ client's format renders; bodies are read exactly once and may be JSON or plain t
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import re
@@ -39,7 +40,8 @@ from aiclient_trio.providers.copilot.auth import (
     TokenManager,
     TokenRevoked,
 )
-from aiclient_trio.providers.copilot.headers import capi_headers
+from aiclient_trio.providers.copilot.headers import CallHeaders, capi_headers
+from aiclient_trio.providers.copilot.interaction import DeviceIds
 from aiclient_trio.upstream import Pool, Response, Timeouts
 
 __all__ = [
@@ -267,6 +269,8 @@ class CapiClient:
         self.on_signed_out: Callable[[GatewayError], None] = lambda _exc: None
         # Called when CAPI refuses our client version (HTTP 466).
         self.on_version_refused: Callable[[GatewayError], None] = lambda _exc: None
+        # The install's device ids and this run's session id (VScode-* headers).
+        self.device: DeviceIds | None = None
         # Called with the headers of every answer that is not an error (quota snapshots).
         self.on_answer: Callable[[Mapping[str, str]], None] = lambda _headers: None
 
@@ -287,7 +291,8 @@ class CapiClient:
             raise transport_error(exc) from None
 
     async def get_json(self, path: str, request_id: str) -> Any:
-        async with self.open("GET", path, None, request_id=request_id, intent="model-access") as r:
+        call = CallHeaders(request_id, intent="model-access")
+        async with self.open("GET", path, None, call) as r:
             return untrusted.loads(await r.aread())
 
     @asynccontextmanager
@@ -296,26 +301,16 @@ class CapiClient:
         method: str,
         path: str,
         body: dict[str, Any] | None,
+        call: CallHeaders,
         *,
-        request_id: str,
-        initiator: str | None = None,
-        vision: bool = False,
         extra_headers: Mapping[str, str] | None = None,
         inbound: ir.WireFormat = "openai_chat",
-        intent: str = "conversation-agent",
     ) -> AsyncIterator[Response]:
         """A streaming response with a 2xx status; closed (upstream call aborted) on exit."""
         content = json.dumps(body).encode() if body is not None else None
         token = await self._token(None)
         for attempt in (1, 2):
-            headers = capi_headers(
-                self.config,
-                token.token,
-                request_id=request_id,
-                initiator=initiator,
-                vision=vision,
-                intent=intent,
-            )
+            headers = capi_headers(self.config, token.token, call, self.device, sku=token.sku)
             headers.update(extra_headers or {})
             try:
                 response = await self.http.open(
@@ -336,6 +331,8 @@ class CapiClient:
             # 403 on a token minted before it); the replay's answer is final.
             if response.status_code in (401, 403) and attempt == 1:
                 token = await self._token(token)
+                if call.initiator is not None:  # a replay is never a new user turn
+                    call = dataclasses.replace(call, initiator="agent")
                 continue
             error = map_upstream_error(
                 response.status_code,

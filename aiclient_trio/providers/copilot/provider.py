@@ -63,6 +63,7 @@ from aiclient_trio.providers.copilot.bodies import (
     ir_events,
     merged_chat_body,
     quota_from_user,
+    reasoning_content_events,
     relay_bytes,
 )
 from aiclient_trio.providers.copilot.client import (
@@ -71,12 +72,23 @@ from aiclient_trio.providers.copilot.client import (
     make_pool,
     transport_error,
 )
-from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
+from aiclient_trio.providers.copilot.headers import (
+    CallHeaders,
+    filter_anthropic_beta,
+    github_headers,
+)
 from aiclient_trio.providers.copilot.initiator import (
     has_image,
     initiator_for,
     initiator_for_ir,
     premium_cost,
+)
+from aiclient_trio.providers.copilot.interaction import (
+    InteractionTracker,
+    interaction_type,
+    load_device_ids,
+    texts_of_body,
+    texts_of_request,
 )
 from aiclient_trio.providers.copilot.limits import (
     ModelLimits,
@@ -126,6 +138,7 @@ class CopilotProvider(Provider):
         # the account pays per token, and the last quota snapshot header CAPI sent.
         self._prices: dict[str, TokenPrices] = {}
         self._limits: dict[str, ModelLimits] = {}
+        self._interactions = InteractionTracker()
         self._token_billing: bool | None = None
         self._quota_header: Mapping[str, str] = {}
         self._credentials_event = trio.Event()
@@ -180,6 +193,7 @@ class CopilotProvider(Provider):
                 self.http, signed_in, credential.github_token, on_refresh=self.report_refresh
             )
             self._capi = CapiClient(self.upstream, signed_in, self.tokens)
+            self._capi.device = load_device_ids(credential_path(self._cred_dir).parent)
             self._capi.on_signed_out = self._signed_out
             self._capi.on_version_refused = self._version_refused
             self._capi.on_answer = self._note_answer_headers
@@ -323,12 +337,32 @@ class CopilotProvider(Provider):
             self._quota_header = snapshot  # parsed only when someone asks for the quota
 
     def _note_call(
-        self, ctx: RequestContext, model: ModelInfo, initiator: str
-    ) -> Callable[[Billed], None]:
-        """What the ledger records of a chat call: the model, who started the turn, its cost
-        (premium requests, or AI credits read off the answer, else estimated from prices)."""
+        self,
+        ctx: RequestContext,
+        model: ModelInfo,
+        upstream_fmt: ir.WireFormat,
+        initiator: str,
+        texts: tuple[str, str],
+        images: bool,
+    ) -> tuple[Callable[[Billed], None], CallHeaders]:
+        """What the call tells Copilot about itself (interaction type and id, initiator,
+        vision) and what the ledger records of it: the model, who started the turn, its
+        cost (premium requests, or AI credits read off the answer, else estimated)."""
+        kind = interaction_type(*texts, ctx.client_model)
+        retry = self._interactions.is_retry(ctx.request_id, ctx.headers)
+        if kind != "conversation-agent" or retry:
+            initiator = "agent"  # subagents, compaction, background calls and retries
         ctx.upstream_model = model.id
         ctx.initiator = initiator
+        call = CallHeaders(
+            ctx.request_id,
+            initiator=initiator,
+            vision=images and (upstream_fmt == "openai_chat" or self._cc.vision_header == "all"),
+            interaction_type=None if kind == "conversation-agent" else kind,
+            interaction_id=self._interactions.interaction_id(ctx.headers, initiator == "user"),
+            messages_proxy=upstream_fmt == "anthropic",
+            client_user_agent=ctx.headers.get("user-agent", ""),
+        )
         credits = self.billing == "credits"
         ctx.premium = 0.0 if credits else premium_cost(initiator, model)
         prices = self._prices.get(model.id)
@@ -339,7 +373,7 @@ class CopilotProvider(Provider):
             ctx.credits, ctx.credits_estimated = billed.credits, False
             ctx.billed_usage = billed.usage
 
-        return found
+        return found, call
 
     # -- models -----------------------------------------------------------------------------
 
@@ -387,17 +421,12 @@ class CopilotProvider(Provider):
             upstream = {**upstream, "stream": True}
             if fmt == "openai_chat":
                 upstream["stream_options"] = {"include_usage": True}
-        billed = self._note_call(ctx, model, initiator_for(fmt, body))
-        extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
+        billed, call = self._note_call(
+            ctx, model, fmt, initiator_for(fmt, body), texts_of_body(fmt, body), has_image(body)
+        )
+        extra = filter_anthropic_beta(ctx.headers, self._cc) if fmt == "anthropic" else {}
         async with capi.open(
-            "POST",
-            FORMAT_PATHS[fmt],
-            upstream,
-            request_id=ctx.request_id,
-            initiator=ctx.initiator,
-            vision=has_image(body),
-            extra_headers=extra,
-            inbound=fmt,
+            "POST", FORMAT_PATHS[fmt], upstream, call, extra_headers=extra, inbound=fmt
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
@@ -408,6 +437,8 @@ class CopilotProvider(Provider):
             else:
                 if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
                     raw = merged_chat_body(response)
+                elif fmt == "openai_chat" and "event-stream" in content_type:
+                    raw = reasoning_content_events(raw)
                 finder = UsageFinder(billed, streaming="event-stream" in content_type)
                 relay = relay_bytes(raw, finder)
             try:
@@ -441,8 +472,15 @@ class CopilotProvider(Provider):
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
         content = json.dumps(upstream)
-        billed = self._note_call(ctx, model, initiator_for_ir(request))
-        async with _post_translated(capi, fmt, upstream, request, ctx) as response:
+        billed, call = self._note_call(
+            ctx,
+            model,
+            fmt,
+            initiator_for_ir(request),
+            texts_of_request(request),
+            request.has_images,
+        )
+        async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
             parser = format_codec.stream_parser(model.id, max(1, len(content) // 4))
             raw = response.aiter_raw()
             finder = UsageFinder(billed, streaming=True)
@@ -473,8 +511,15 @@ class CopilotProvider(Provider):
         carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
         check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
-        billed = self._note_call(ctx, model, initiator_for_ir(request))
-        async with _post_translated(capi, fmt, upstream, request, ctx) as response:
+        billed, call = self._note_call(
+            ctx,
+            model,
+            fmt,
+            initiator_for_ir(request),
+            texts_of_request(request),
+            request.has_images,
+        )
+        async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
@@ -521,7 +566,7 @@ class CopilotProvider(Provider):
     async def _embed(self, upstream: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
         capi = self._client()
         async with capi.open(
-            "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
+            "POST", "/embeddings", upstream, CallHeaders(ctx.request_id)
         ) as response:
             try:
                 data = untrusted.loads(await response.aread())
@@ -628,18 +673,17 @@ def _post_translated(
     capi: CapiClient,
     fmt: ir.WireFormat,
     upstream: dict[str, Any],
-    request: ir.Request,
+    call: CallHeaders,
     ctx: RequestContext,
+    config: CopilotConfig,
 ) -> AbstractAsyncContextManager[Response]:
     """POST a translated request to its format's endpoint (the call noted for the ledger)."""
     return capi.open(
         "POST",
         FORMAT_PATHS[fmt],
         upstream,
-        request_id=ctx.request_id,
-        initiator=ctx.initiator,
-        vision=request.has_images,
-        extra_headers=filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {},
+        call,
+        extra_headers=filter_anthropic_beta(ctx.headers, config) if fmt == "anthropic" else {},
         inbound=ctx.inbound_format,
     )
 

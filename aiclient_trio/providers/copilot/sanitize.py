@@ -12,7 +12,7 @@ from typing import Any
 from aiclient_trio import ir
 from aiclient_trio.providers.copilot.models import needs_max_completion_tokens
 
-__all__ = ["carry_cache_hints", "merge_split_choices", "prepare_body"]
+__all__ = ["add_reasoning_content", "carry_cache_hints", "merge_split_choices", "prepare_body"]
 
 # Anthropic allows at most four cache breakpoints; Copilot's chat endpoint takes the same.
 MAX_CACHE_BREAKPOINTS = 4
@@ -72,6 +72,8 @@ def _fold_system_messages(body: dict[str, Any]) -> None:
 
 def _anthropic(body: dict[str, Any]) -> None:
     _fold_system_messages(body)
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        body.pop("top_p")  # newer Claude models refuse both together; temperature wins
     body.pop("cache_control", None)  # top-level cache_control is refused on 4.5-class models
     _strip_cache_scope(body.get("system"))
     _strip_cache_scope(body.get("messages"))
@@ -200,3 +202,21 @@ def merge_split_choices(body: dict[str, Any]) -> dict[str, Any]:
     first = dict(choices[0])
     first.update({"index": 0, "message": merged, "finish_reason": finish})
     return {**body, "choices": [first]}
+
+
+def add_reasoning_content(data: Any) -> bool:
+    """Copilot's chat answers carry reasoning as `reasoning_text` (with `reasoning_opaque`);
+    OpenAI-compatible clients (the Vercel AI SDK among them) read `reasoning_content`. Add
+    it beside Copilot's own field in every choice's `delta` or `message` of a chunk or body
+    (`data`, parsed JSON). Returns whether anything was added."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    added = False
+    for choice in choices if isinstance(choices, list) else ():
+        for key in ("delta", "message"):
+            part = choice.get(key) if isinstance(choice, dict) else None
+            if isinstance(part, dict) and "reasoning_content" not in part:
+                text = part.get("reasoning_text")
+                if isinstance(text, str):
+                    part["reasoning_content"] = text
+                    added = True
+    return added

@@ -7,16 +7,15 @@ uses and results, tools only on the current message. Choices are documented in d
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiclient_trio import ir
-from aiclient_trio.errors import ContextLengthExceeded, InvalidRequest
+from aiclient_trio.errors import ContextLengthExceeded
+from aiclient_trio.providers.kiro.effort import effort_fields, thinking_prefix
+from aiclient_trio.providers.kiro.media import documents, image
 from aiclient_trio.providers.kiro.tools import ToolNames, drop_empty_keys, tool_spec
 
 __all__ = [
@@ -39,12 +38,8 @@ PREFILL_NOTE = (
 )
 TOOL_RESULTS_ONLY = "Tool results provided."
 EMPTY_RESULT = "(empty result)"
-MAX_DOCUMENTS = 5
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_ -]+")
-IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
 # Images survive in the current message and this many most recent history messages.
 IMAGE_HISTORY = 5
-THINKING_MIN, THINKING_MAX, THINKING_DEFAULT = 1024, 24_576, 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +71,6 @@ class _Assistant:
 _Turn = _User | _Assistant
 
 
-def thinking_prefix(thinking: ir.ThinkingConfig | None) -> str:
-    if thinking is None or thinking.type == "disabled":
-        return ""
-    if thinking.type == "adaptive":
-        effort = thinking.effort if thinking.effort in ("low", "medium", "high") else "high"
-        return f"<thinking_mode>adaptive</thinking_mode><thinking_effort>{effort}</thinking_effort>"
-    budget = thinking.budget_tokens or THINKING_DEFAULT
-    budget = max(THINKING_MIN, min(THINKING_MAX, budget))
-    return (
-        f"<thinking_mode>enabled</thinking_mode><max_thinking_length>{budget}</max_thinking_length>"
-    )
-
-
 # Headers a client may send to name its conversation (Kiro's prompt cache keys on it).
 SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id", "session_id", "x-conversation-id")
 _CONVERSATIONS = uuid.UUID("7d0c0f7e-3c52-4c1e-9a55-6b1f0e0c2a11")
@@ -117,92 +99,6 @@ def conversation_id(request: ir.Request, ctx: Any) -> str:
     return str(uuid.uuid5(_CONVERSATIONS, "first:" + "\x00".join(seed)))
 
 
-_EFFORT_BY_BUDGET = ((4_096, "low"), (16_000, "medium"))
-
-
-def _effort(thinking: ir.ThinkingConfig) -> str:
-    if thinking.effort:
-        return thinking.effort
-    budget = thinking.budget_tokens or THINKING_DEFAULT
-    return next((name for limit, name in _EFFORT_BY_BUDGET if budget <= limit), "high")
-
-
-def _allowed(schema: dict[str, Any], *path: str) -> list[Any] | None:
-    """The enum at `path` in the model's schema (None: the schema has no such field)."""
-    node: Any = schema
-    for key in path:
-        node = (node.get("properties") or {}).get(key) if isinstance(node, dict) else None
-        if node is None:
-            return None
-    values = node.get("enum") if isinstance(node, dict) else None
-    return list(values) if isinstance(values, list) else []
-
-
-def _pick(value: str, allowed: list[Any]) -> str | None:
-    if not allowed or value in allowed:
-        return value
-    order = ["low", "medium", "high", "max"]
-    if value in order:  # the nearest level the model takes, downwards first
-        for candidate in reversed(order[: order.index(value) + 1]):
-            if candidate in allowed:
-                return candidate
-    return str(allowed[-1]) if allowed else None
-
-
-def effort_fields(
-    thinking: ir.ThinkingConfig | None, schema: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """`additionalModelRequestFields` for the model's schema (kiro-2026.md section 6):
-    Claude `{thinking: {type}, output_config: {effort}}`, GPT `{reasoning: {effort}}`.
-    Only values the schema allows; None when the model takes no such fields."""
-    if schema is None:
-        return None
-    on = thinking is not None and thinking.type != "disabled"
-    fields: dict[str, Any] = {}
-    types = _allowed(schema, "thinking", "type")
-    if types is not None:
-        wanted = "adaptive" if on else "disabled"
-        if not types or wanted in types:
-            fields["thinking"] = {"type": wanted}
-        efforts = _allowed(schema, "output_config", "effort")
-        if on and thinking is not None and efforts is not None:
-            effort = _pick(_effort(thinking), efforts)
-            if effort:
-                fields["output_config"] = {"effort": effort}
-    efforts = _allowed(schema, "reasoning", "effort")
-    if on and thinking is not None and efforts is not None:
-        effort = _pick(_effort(thinking), efforts)
-        if effort:
-            fields["reasoning"] = {"effort": effort}
-    return fields or None
-
-
-def _image(block: ir.ImageBlock) -> dict[str, Any]:
-    media_type, data = block.media_type, block.data
-    if block.url is not None:
-        if not block.url.startswith("data:"):
-            raise InvalidRequest(
-                "Kiro accepts only inline base64 images, not image URLs", param="messages"
-            )
-        header, _, data = block.url.partition(",")
-        media_type = header[5:].split(";")[0]
-    if data and data.startswith("data:"):
-        header, _, data = data.partition(",")
-        media_type = media_type or header[5:].split(";")[0]
-    subtype = (media_type or "image/png").split("/")[-1].lower()
-    if subtype not in IMAGE_FORMATS:
-        raise InvalidRequest(
-            f"Kiro accepts png, jpeg, gif and webp images, not {media_type}", param="messages"
-        )
-    try:
-        base64.b64decode(data or "", validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("image data is not valid base64", param="messages") from None
-    if not data:
-        raise InvalidRequest("image without data", param="messages")
-    return {"format": IMAGE_FORMATS[subtype], "source": {"bytes": data}}
-
-
 def _turns(request: ir.Request, textify_tools: bool, thinking_on: bool) -> list[_Turn]:
     """IR messages as turns, adjacent same-role messages merged."""
     turns: list[_Turn] = []
@@ -224,7 +120,7 @@ def _turns(request: ir.Request, textify_tools: bool, thinking_on: bool) -> list[
                 if block.text:
                     turn.text.append(block.text)
             elif isinstance(block, ir.ImageBlock) and isinstance(turn, _User):
-                turn.images.append(_image(block))
+                turn.images.append(image(block))
             elif isinstance(block, ir.DocumentBlock) and isinstance(turn, _User):
                 turn.documents.append(block)
             elif isinstance(block, ir.ToolResultBlock) and isinstance(turn, _User):
@@ -232,7 +128,7 @@ def _turns(request: ir.Request, textify_tools: bool, thinking_on: bool) -> list[
                     turn.text.append(f"[Tool result {block.tool_use_id}]\n{block.text}")
                 else:
                     turn.results.append(block)
-                turn.images.extend(_image(b) for b in block.content if isinstance(b, ir.ImageBlock))
+                turn.images.extend(image(b) for b in block.content if isinstance(b, ir.ImageBlock))
             elif isinstance(block, ir.ToolUseBlock) and isinstance(turn, _Assistant):
                 if textify_tools:
                     arguments = json.dumps(block.input, ensure_ascii=False)
@@ -277,36 +173,6 @@ def _pair_tools(turns: list[_Turn]) -> None:
         previous.uses = []
 
 
-def _document_name(document: ir.DocumentBlock, position: int) -> str:
-    stem = (document.name or "").rsplit("/", 1)[-1]
-    if "." in stem:
-        stem = stem.rsplit(".", 1)[0]
-    stem = _UNSAFE_NAME.sub("-", stem).strip("-")[:64]
-    return stem or f"document-{position + 1}"
-
-
-def _documents(
-    blocks: list[ir.DocumentBlock], *, current: bool
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """PDFs as the service takes them (kiro-2026.md section 8): on the current message only,
-    at most five, named without an extension; a text note says what was left out."""
-    documents: list[dict[str, Any]] = []
-    notes: list[str] = []
-    for position, block in enumerate(blocks):
-        name = _document_name(block, position)
-        if block.media_type != "application/pdf":
-            notes.append(f"[document {name} omitted: Kiro takes only PDF documents]")
-        elif not current:
-            notes.append(
-                f"[document {name} omitted: Kiro takes documents only in the latest message]"
-            )
-        elif len(documents) >= MAX_DOCUMENTS:
-            notes.append(f"[document {name} omitted: Kiro takes at most {MAX_DOCUMENTS} documents]")
-        else:
-            documents.append({"format": "pdf", "name": name, "source": {"bytes": block.data}})
-    return documents, notes
-
-
 def _user_item(
     turn: _User, model_id: str, names: ToolNames, keep_images: bool, current: bool = False
 ) -> dict[str, Any]:
@@ -320,9 +186,9 @@ def _user_item(
         else:
             item["content"] += f"\n[{len(turn.images)} earlier image(s) omitted]"
     if turn.documents:
-        documents, notes = _documents(turn.documents, current=current)
-        if documents:
-            item["documents"] = documents
+        attached, notes = documents(turn.documents, current=current)
+        if attached:
+            item["documents"] = attached
         if notes:
             item["content"] += "\n" + "\n".join(notes)
     if turn.results:

@@ -11,7 +11,6 @@ is remembered per credential.
 from __future__ import annotations
 
 import collections
-import hashlib
 import logging
 import time
 import uuid
@@ -40,6 +39,7 @@ from aiclient_trio.providers.kiro.convert import (
 )
 from aiclient_trio.providers.kiro.credentials import TokenStore
 from aiclient_trio.providers.kiro.endpoints import AuthKind, Family
+from aiclient_trio.providers.kiro.identity import KiroIdentity
 from aiclient_trio.providers.kiro.management import KiroManagement, ManagementError
 from aiclient_trio.providers.kiro.models import (
     FALLBACK_MODELS,
@@ -52,6 +52,9 @@ from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, 
 from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
 
 __all__ = ["KiroProvider"]
+
+# Requests whose body is at least this big get their token estimate in a worker thread.
+_THREAD_ESTIMATE_BYTES = 512 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -159,15 +162,14 @@ class KiroProvider(Provider):
             on_refresh=self._refreshed,
             on_refreshing=self._refreshing,
         )
-        self.management = KiroManagement(self.kiro, self._http, self._identity)
+        self.management = KiroManagement(self.kiro, self._http, self._credentials)
+        self.identity = KiroIdentity(self.kiro, self.auth, self.management)
         self._models: list[ModelInfo] = list(FALLBACK_MODELS)
         self._models_fetched_at = 0.0
         self._live_models = False
         self._schemas: dict[str, dict[str, Any]] = {}
         self._default_model: str | None = None
         self._quota: dict[str, Any] | None = None
-        # Identity Center profile ARNs from ListAvailableProfiles, per (token, region).
-        self._profiles: dict[tuple[str, str], str | None] = {}
         # The chat family that last worked, per credential (auto mode starts there).
         self._families: dict[str, str] = {}
 
@@ -222,89 +224,15 @@ class KiroProvider(Provider):
                 await self.refresh_models()
                 await self.refresh_quota()
 
-    # -- identity: auth kind, region, profile ARN ------------------------------------------------
-
-    def _record(self) -> dict[str, Any]:
-        return self.auth.record or {}
-
-    def _kind(self) -> AuthKind:
-        return endpoints.auth_kind(self._record())
-
-    def _credential_key(self) -> str:
-        record = self._record()
-        seed = str(record.get("refreshToken") or record.get("accessToken") or "")
-        return hashlib.sha256(seed.encode()).hexdigest()[:16]
-
-    async def _identity(self) -> tuple[str, AuthKind, str]:
-        token = await self.auth.access_token()
-        return token, self._kind(), client.machine_id(self._record())
-
-    def _region(self) -> str:
-        """API region: configured, else the profile ARN's, else the key's or token's, else
-        us-east-1 (Builder ID lives there)."""
-        if self.kiro.api_region:
-            return self.kiro.api_region
-        record = self._record()
-        from_arn = endpoints.region_of_arn(self.auth.profile_arn)
-        if from_arn:
-            return from_arn
-        region = record.get("region")
-        if self._kind() in ("api_key", "idc", "external_idp") and region in endpoints.API_REGIONS:
-            return str(region)
-        return "us-east-1"
-
-    async def _idc_profile(self) -> str | None:
-        """The Identity Center profile ARN: ListAvailableProfiles in the account's region
-        (then the other API regions), cached per token and region."""
-        key = self._credential_key()
-        record = self._record()
-        first = [self.kiro.api_region] if self.kiro.api_region else []
-        if record.get("region") in endpoints.API_REGIONS:
-            first.append(str(record["region"]))
-        regions = list(dict.fromkeys([*first, "us-east-1", "eu-central-1"]))
-        for region in regions:
-            if (key, region) in self._profiles:
-                arn = self._profiles[(key, region)]
-                if arn:
-                    return arn
-                continue
-            try:
-                profiles = await self.management.list_profiles(region)
-            except ManagementError as exc:
-                log.info("Kiro ListAvailableProfiles in %s failed: %s", region, exc)
-                continue
-            arn = str(profiles[0]["arn"]) if profiles else None
-            self._profiles[(key, region)] = arn
-            if arn:
-                return arn
-        return None
-
-    async def profile_arn_for(self, family: Family) -> str | None:
-        """profileArn per auth kind and host family (kiro-2026.md section 4)."""
-        kind = self._kind()
-        if kind == "api_key":
-            return None
-        if kind == "builder_id":
-            return self.kiro.builder_id_profile_arn if family.builder_id_profile else None
-        if self.auth.profile_arn:
-            return self.auth.profile_arn
-        if kind in ("idc", "external_idp"):
-            return await self._idc_profile()
-        return None
-
-    async def _region_and_profile(self, family: Family) -> tuple[str, str | None]:
-        arn = await self.profile_arn_for(family)
-        region = self.kiro.api_region or endpoints.region_of_arn(arn) or self._region()
-        if self._kind() == "builder_id":
-            region = self.kiro.api_region or "us-east-1"
-        return region, arn
+    async def _credentials(self) -> tuple[str, AuthKind, str]:
+        return await self.identity.credentials()
 
     def describe(self) -> dict[str, Any]:
         """For `aiclient status` and the dashboard: the chat host family in use (remembered
         per credential), its URL, region, account kind and where the model list came from."""
-        record = self._record()
-        family = self._families.get(self._credential_key()) if record else None
-        region = self._region() if record else None
+        record = self.identity.record()
+        family = self._families.get(self.identity.credential_key()) if record else None
+        region = self.identity.region() if record else None
         facts: dict[str, Any] = {
             "api_version": f"KiroIDE-{self.kiro.kiro_version}",
             "family": family,
@@ -316,9 +244,9 @@ class KiroProvider(Provider):
         if family and region:
             facts["endpoint"] = endpoints.chat_url(self.kiro, endpoints.FAMILIES[family], region)
         if record:
-            facts["auth"] = self._kind()
-            facts["plan"] = (self._quota or {}).get("subscription") or self._kind()
-        if self.auth.expires_at is not None and self._kind() != "api_key":
+            facts["auth"] = self.identity.kind()
+            facts["plan"] = (self._quota or {}).get("subscription") or self.identity.kind()
+        if self.auth.expires_at is not None and self.identity.kind() != "api_key":
             facts["token_expires_at"] = self.auth.expires_at
         return facts
 
@@ -331,7 +259,7 @@ class KiroProvider(Provider):
         return resolve_model_id(name, self._models, live=self._live_models)
 
     async def _management_family(self) -> tuple[str, str | None]:
-        return await self._region_and_profile(endpoints.FAMILIES["runtime"])
+        return await self.identity.region_and_profile(endpoints.FAMILIES["runtime"])
 
     async def refresh_models(self) -> None:
         """ListAvailableModels into the cache; the last good list stays on any failure."""
@@ -381,19 +309,19 @@ class KiroProvider(Provider):
     async def _send(self, converted: KiroRequest) -> tuple[Response, Family]:
         """POST to the chat host; in auto mode a host that is gone moves to the next family."""
         token = await self.auth.access_token()
-        key = self._credential_key()
+        key = self.identity.credential_key()
         families = endpoints.family_order(self.kiro, self._families.get(key))
         for position, family in enumerate(families):
             last = position == len(families) - 1
-            region, arn = await self._region_and_profile(family)
+            region, arn = await self.identity.region_and_profile(family)
             url = endpoints.chat_url(self.kiro, family, region) + "/"
             body = encode_for(converted, profile_arn=arn, agent_mode=family.agent_mode_in_body)
             for attempt in (1, 2):
                 headers = endpoints.chat_headers(
                     family,
                     token,
-                    kind=self._kind(),
-                    machine=client.machine_id(self._record()),
+                    kind=self.identity.kind(),
+                    machine=client.machine_id(self.identity.record()),
                     config=self.kiro,
                     attempt=attempt,
                 )
@@ -473,13 +401,18 @@ class KiroProvider(Provider):
                 raise
             raw = response.aiter_raw()
             stack.push_async_callback(_close_body, response, raw)
+            # Estimating a big prompt is seconds of CPU: off the event loop (issue 14 item 3).
+            if len(converted.encoded) >= _THREAD_ESTIMATE_BYTES:
+                input_estimate = await trio.to_thread.run_sync(estimate_request, request)
+            else:
+                input_estimate = estimate_request(request)
             translator = KiroStreamTranslator(
                 message_id=f"msg_{uuid.uuid4().hex[:24]}",
                 model=ctx.client_model or model.id,
                 tool_names=converted.tool_names,
                 thinking_tags=converted.thinking,
                 context_window=model.context_window or 200_000,
-                input_estimate=estimate_request(request),
+                input_estimate=input_estimate,
                 count_tokens=estimate_text,
                 tail_needs_metadata=family.tail_needs_metadata,
             )
