@@ -20,6 +20,7 @@ from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
+from aiclient_trio.formats.contract import StreamParser
 from aiclient_trio.providers.copilot.billing import UsageFinder
 from aiclient_trio.providers.copilot.sanitize import add_reasoning_content, merge_split_choices
 from aiclient_trio.upstream import Response
@@ -206,7 +207,7 @@ async def relay_bytes(
 
 async def ir_events(
     raw: AsyncIterator[bytes],
-    parser: Any,
+    parser: StreamParser,
     before_read: Callable[[], Awaitable[None]] | None = None,
     finder: UsageFinder | None = None,
 ) -> AsyncGenerator[ir.StreamEvent, None]:
