@@ -251,7 +251,7 @@ class DashboardHTTP:
     async def events(self) -> Response:
         feed = self.dashboard.live
         last = request.headers.get("last-event-id", "")
-        after = int(last) if last.isdigit() else max(0, feed.seq.value - 100)
+        after = int(last) if last.isdigit() else max(0, feed.seq - 100)
 
         async def stream() -> AsyncIterator[bytes]:
             nonlocal after
