@@ -27,7 +27,6 @@ from aiclient_trio.upstream import Response
 
 __all__ = [
     "chat_response",
-    "close_body",
     "describe_error",
     "encode_base64_floats",
     "ir_events",
@@ -69,20 +68,6 @@ def quota_from_user(data: Any) -> dict[str, Any]:
         "resets_at": data.get("quota_reset_date"),
         "plan": data.get("copilot_plan"),
     }
-
-
-async def close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
-    """Abort the upstream call now, then run httpx's nested body generators to their end.
-
-    Closing only the outer generator would leave the inner ones to the garbage collector
-    (a ResourceWarning under Trio); once the connection is closed they end at once.
-    """
-    await response.aclose()
-    try:
-        async for _ in raw:
-            pass
-    except Exception:  # the closed stream may raise instead of ending
-        pass
 
 
 async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:

@@ -57,7 +57,6 @@ from aiclient_trio.providers.copilot.billing import (
 )
 from aiclient_trio.providers.copilot.bodies import (
     chat_response,
-    close_body,
     describe_error,
     encode_base64_floats,
     ir_events,
@@ -70,7 +69,6 @@ from aiclient_trio.providers.copilot.client import (
     VERSION_SETTINGS,
     CapiClient,
     make_pool,
-    transport_error,
 )
 from aiclient_trio.providers.copilot.headers import (
     CallHeaders,
@@ -105,6 +103,7 @@ from aiclient_trio.providers.copilot.models import (
 from aiclient_trio.providers.copilot.sanitize import carry_cache_hints, prepare_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
+from aiclient_trio.upstream.failures import close_body, transport_error
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -571,7 +570,7 @@ class CopilotProvider(Provider):
             try:
                 data = untrusted.loads(await response.aread())
             except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
+                raise transport_error(exc, "Copilot") from None
             except ValueError:
                 raise UpstreamError("Copilot returned an invalid embeddings body") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
