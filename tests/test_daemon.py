@@ -340,12 +340,19 @@ async def test_reload_applies_hot_keys_and_restarts_changed_providers(xdg_home: 
         set_value(path, "server.host", "127.0.0.2")
         assert (await daemon.reload())["needs_restart"] == ["server.host"]
 
-        # A public bind without an API key is refused; the running config stays.
+        # A public bind without an API key is refused: `config set` writes nothing, and a file
+        # edited by hand into that state is refused by the reload; the running config stays.
         set_value(path, "api_key", None)
-        set_value(path, "server.host", "0.0.0.0")
+        before = path.read_text()
+        with pytest.raises(ConfigError, match="without an api_key"):
+            set_value(path, "server.host", "0.0.0.0")
+        assert path.read_text() == before
+        path.write_text(before.replace('host = "127.0.0.2"', 'host = "0.0.0.0"'))
+        assert 'host = "0.0.0.0"' in path.read_text()
         with pytest.raises(ConfigError, match="without an api_key"):
             await daemon.reload()
         assert gateway.config.value.api_key == "new-key-0123456789"
+        path.write_text(before)
 
         set_value(path, "providers.copilot.enabled", False)
         set_value(path, "server.host", "127.0.0.1")

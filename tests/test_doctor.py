@@ -453,6 +453,9 @@ async def test_demo_passes_every_check_and_every_call() -> None:
             "required, and the configured key works"
         )
         assert result.check("daemon", "host allow-list")["status"] == "ok"
+        # The Copilot API host named by a fresh token exchange is checked too.
+        assert result.check("network", "copilot: Copilot API")["status"] == "ok"
+        assert run.copilot.api_url in result.check("copilot", "endpoint")["detail"]
         for provider in ("copilot", "kiro"):
             assert result.check(provider, "sign-in")["detail"].endswith("seen by the daemon)")
             for fmt in ("openai chat", "anthropic messages", "openai responses"):
@@ -477,6 +480,18 @@ async def test_466_seen_by_the_running_daemon() -> None:
     assert "HTTP 466" in models["detail"]
     assert "providers.copilot.api_version" in models["fix"]
     assert result.check("copilot", "sign-in")["status"] == "ok"  # the token exchange works
+
+
+@pytest.mark.usefixtures("doctor_env", "restore_logging")
+async def test_a_token_revoked_since_the_daemon_last_looked() -> None:
+    async with demo() as run:
+        run.copilot.state.revoked.add(DEMO_GITHUB_TOKEN)  # the daemon refreshes in 25 min
+        result = await run_doctor("--provider", "copilot")
+    found = result.check("copilot", "sign-in")
+    assert found["status"] == "failed", found
+    assert "rejected the stored token" in found["detail"]
+    assert found["fix"] == "aiclient auth copilot"
+    assert result.data["checks"] and result.code == 1
 
 
 @pytest.mark.usefixtures("doctor_env", "restore_logging")

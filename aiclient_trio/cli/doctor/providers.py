@@ -307,6 +307,27 @@ def _upgrade() -> str:
     return upgrade_command()
 
 
+# Providers whose sign-in can be checked again while the daemon runs: a Copilot token exchange
+# changes nothing, a Kiro refresh rotates the refresh token the daemon holds.
+_SAFE_TO_PROBE = ("copilot",)
+
+
+def _probe_here(ctx: DoctorContext, name: str, config: Config) -> tuple[dict[str, Any], list[str]]:
+    """`probe()`, its failed exchange noted in the context."""
+    from aiclient_trio.providers.failures import last_failures
+
+    try:
+        view, logs = probe(name, config, max(ctx.options.timeout, 5.0))
+    except Exception as exc:  # the provider could not even be built (bad CA file...)
+        view = {"source": "probe", "state": "error", "models": []}
+        view["crashed"] = f"{type(exc).__name__}: {exc}"
+        logs = []
+    failure = last_failures().get(name)
+    if failure is not None and (ctx.daemon is None or view.get("state") not in _SIGNED_IN):
+        ctx.failures[name] = failure
+    return view, logs
+
+
 def check_providers(ctx: DoctorContext) -> None:
     config = ctx.effective_config
     if ctx.daemon is not None:
@@ -321,21 +342,20 @@ def check_providers(ctx: DoctorContext) -> None:
             for check in ("sign-in", "models", "quota", "endpoint"):
                 ctx.checklist.skip(name, check, "skipped: not signed in")
             continue
+        logs: list[str] = []
         if ctx.daemon is not None:
             view = _daemon_view(ctx, name)
-            logs: list[str] = []
+            if name in _SAFE_TO_PROBE and view.get("state") in _READY:
+                # The daemon notices a revoked token or a lost seat only at its next refresh:
+                # a fresh exchange here (it spends nothing and rotates nothing) says it now.
+                fresh, logs = _probe_here(ctx, name, config)
+                if fresh.get("api_url"):
+                    view["api_url"] = fresh["api_url"]  # the host the exchange names
+                if fresh.get("state") not in _SIGNED_IN:
+                    view = {**view, **{k: fresh.get(k) for k in ("state", "reason", "fix")}}
+                    view["source"] = "doctor's own token exchange"
         else:
-            from aiclient_trio.providers.failures import last_failures
-
-            try:
-                view, logs = probe(name, config, max(ctx.options.timeout, 5.0))
-            except Exception as exc:  # the provider could not even be built (bad CA file...)
-                view = {"source": "probe", "state": "error", "models": []}
-                view["crashed"] = f"{type(exc).__name__}: {exc}"
-                logs = []
-            failure = last_failures().get(name)
-            if failure is not None:
-                ctx.failures[name] = failure
+            view, logs = _probe_here(ctx, name, config)
         region = _profile_region(name)
         diagnosis = diagnose(name, view, ctx.failures.get(name), config, region)
         if diagnosis is None and name == "kiro":
