@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from aiclient_trio.redact import redact
+
 __all__ = [
     "AuthenticationError",
     "ContextLengthExceeded",
@@ -28,6 +30,7 @@ __all__ = [
     "UpstreamTimeout",
     "anthropic_error_body",
     "credential_refused",
+    "describe_exception",
     "error_headers",
     "openai_error_body",
     "responses_error_object",
@@ -236,3 +239,11 @@ def error_headers(error: GatewayError) -> dict[str, str]:
     if error.should_retry is not None:
         headers["x-should-retry"] = "true" if error.should_retry else "false"
     return headers
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A one-line reason (single-exception groups unwrapped), with secrets masked."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)

@@ -453,6 +453,9 @@ async def test_demo_passes_every_check_and_every_call() -> None:
             "required, and the configured key works"
         )
         assert result.check("daemon", "host allow-list")["status"] == "ok"
+        # The Copilot API host named by a fresh token exchange is checked too.
+        assert result.check("network", "copilot: Copilot API")["status"] == "ok"
+        assert run.copilot.api_url in result.check("copilot", "endpoint")["detail"]
         for provider in ("copilot", "kiro"):
             assert result.check(provider, "sign-in")["detail"].endswith("seen by the daemon)")
             for fmt in ("openai chat", "anthropic messages", "openai responses"):

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.providers.quotas import provider_quotas
 from aiclient_trio.server.app import create_app
-from aiclient_trio.server.routes import provider_quotas
 
 
 async def test_usage_and_metrics_move_with_requests(tmp_path: Path) -> None:
@@ -88,6 +88,6 @@ class QuotaProvider(FakeProvider):
 
 async def test_only_ready_providers_are_asked() -> None:
     ready, signed_out = QuotaProvider("copilot", ready=True), QuotaProvider("kiro", ready=False)
-    quotas = await provider_quotas(make_gateway(ready, signed_out))
+    quotas = await provider_quotas(make_gateway(ready, signed_out).providers)
     assert quotas == {"copilot": {"remaining": 7, "limit": 10, "unit": "requests"}, "kiro": None}
     assert (ready.asked, signed_out.asked) == (1, 0)

@@ -15,18 +15,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-import trio
-
 from aiclient_trio.config.file import set_value
 from aiclient_trio.config.load import ConfigError, config_to_dict, parse_text_value
 from aiclient_trio.config.paths import log_path
 from aiclient_trio.daemon.control import ControlError, Handler
-from aiclient_trio.daemon.supervisor import ProviderManager, describe_exception
+from aiclient_trio.daemon.supervisor import ProviderManager
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.log import tail_lines
-from aiclient_trio.providers.base import Provider
 from aiclient_trio.providers.failures import last_failures
+from aiclient_trio.providers.quotas import provider_quotas
 from aiclient_trio.providers.registry import PROVIDER_NAMES
 from aiclient_trio.server.routes import usage_summary
 
@@ -54,26 +52,6 @@ def _str_param(params: Mapping[str, Any], name: str) -> str:
     return value
 
 
-async def ready_quotas(providers: Mapping[str, Provider], wait: float = 3.0) -> dict[str, Any]:
-    """Each ready provider's quota, asked concurrently; slow or failing ones report an error."""
-    quotas: dict[str, Any] = {}
-
-    async def ask(name: str, provider: Provider) -> None:
-        try:
-            with trio.fail_after(wait):
-                quotas[name] = await provider.quota()
-        except trio.TooSlowError:
-            quotas[name] = {"error": "the upstream did not answer in time"}
-        except Exception as exc:
-            quotas[name] = {"error": describe_exception(exc)}
-
-    async with trio.open_nursery() as nursery:
-        for name, provider in providers.items():
-            if provider.status.value.ready:
-                nursery.start_soon(ask, name, provider)
-    return dict(sorted(quotas.items()))
-
-
 class ControlMethods:
     """The control-socket methods, each a coroutine from JSON params to a JSON-able result."""
 
@@ -98,7 +76,7 @@ class ControlMethods:
     async def status(self, params: Mapping[str, Any]) -> Any:
         info = self.daemon.status()
         if params.get("quota", True):
-            info["quota"] = await ready_quotas(self.daemon.gateway.providers)
+            info["quota"] = await provider_quotas(self.daemon.gateway.providers, ready_only=True)
         return info
 
     async def config_show(self, params: Mapping[str, Any]) -> Any:

@@ -21,7 +21,7 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.config.types import Config
-from aiclient_trio.errors import ProviderUnavailable
+from aiclient_trio.errors import ProviderUnavailable, describe_exception
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import (
     ModelInfo,
@@ -30,7 +30,6 @@ from aiclient_trio.providers.base import (
     ProviderStatus,
     RequestContext,
 )
-from aiclient_trio.redact import redact
 
 __all__ = [
     "BackoffPolicy",
@@ -52,14 +51,6 @@ class BackoffPolicy:
     maximum: float = 60.0
     # A run that stayed up this long counts as healthy: the next crash waits `initial` again.
     healthy_after: float = 60.0
-
-
-def describe_exception(exc: BaseException) -> str:
-    """A one-line reason (single-exception groups unwrapped), with secrets masked."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 async def supervise(

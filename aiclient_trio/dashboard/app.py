@@ -18,6 +18,7 @@ def configure_for_dashboard(app: QuartTrio) -> None:
     """Settings the dashboard needs: the event stream runs as long as the page is open."""
     app.config["RESPONSE_TIMEOUT"] = None
     app.url_map.strict_slashes = False  # /ui/ is /ui
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # the page sends small JSON bodies only
 
 
 def create_dashboard_app(dashboard: Dashboard) -> QuartTrio:

@@ -1,8 +1,9 @@
 """The dashboard's live feed: request starts and ends (and sign-in progress) as numbered events.
 
 Publishing is a deque append and a counter bump, cheap enough for the hot path; readers (the
-server-sent-event streams) wait on the counter and read what is new, so a slow browser never
-holds memory: it skips what fell out of the ring. Events carry metadata only, never content.
+server-sent-event streams) wait for the counter to pass what they sent and read what is new,
+so a slow browser never holds memory: it skips what fell out of the ring. Events carry
+metadata only, never content.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trio_util import AsyncValue
+import trio
 
 if TYPE_CHECKING:
     from aiclient_trio.record import RequestRecord
@@ -45,28 +46,39 @@ class LiveFeed:
 
     def __init__(self, size: int = 500) -> None:
         self._events: deque[LiveEvent] = deque(maxlen=size)
-        self.seq: AsyncValue[int] = AsyncValue(0)
+        self.seq = 0
         # Set when the daemon drains: open streams end so the HTTP server can stop.
         self.closed = False
+        # Made by the first reader that waits, set and dropped by the next publish: a request
+        # with no page open pays no wake-up.
+        self._changed: trio.Event | None = None
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
-        event = LiveEvent(self.seq.value + 1, kind, data)
-        self._events.append(event)
-        self.seq.value = event.seq
+        self.seq += 1
+        self._events.append(LiveEvent(self.seq, kind, data))
+        self._wake()
 
     def close(self) -> None:
         self.closed = True
-        self.seq.value += 1  # wakes every waiting reader
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None
 
     def since(self, after: int) -> list[LiveEvent]:
         """Events numbered above `after` still in the ring, oldest first."""
-        if after >= self.seq.value:
+        if after >= self.seq:
             return []
         return [e for e in self._events if e.seq > after]
 
     async def wait_after(self, after: int) -> None:
         """Return once an event above `after` exists or the feed closed."""
-        await self.seq.wait_value(lambda seq: seq > after)
+        while self.seq <= after and not self.closed:
+            if self._changed is None:
+                self._changed = trio.Event()
+            await self._changed.wait()
 
     # -- gateway observers ---------------------------------------------------------------------
 

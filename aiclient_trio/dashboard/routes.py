@@ -1,4 +1,5 @@
-"""The dashboard's HTTP routes: a Quart blueprint under `/ui`, registered on the server's app.
+"""The dashboard's HTTP routes under `/ui`: a list of Quart rules and views plus the hooks that
+guard them (`DashboardHTTP`), for the server's route table, or as one Quart blueprint.
 
 Every request passes the same Host allow-list as the API, then the same-origin checks; the
 API key (when set) is asked for once and kept as an HttpOnly SameSite cookie; every change is
@@ -18,7 +19,7 @@ from typing import Any
 import trio
 from quart import Blueprint, Response, redirect, request
 
-from aiclient_trio import __version__
+from aiclient_trio import __version__, untrusted
 from aiclient_trio.dashboard.security import (
     COOKIE_NAME,
     CSRF_HEADER,
@@ -64,9 +65,9 @@ async def _json_body() -> dict[str, Any]:
     if not body:
         return {}
     try:
-        value = json.loads(body)
-    except ValueError:
-        raise InvalidRequest("the body must be JSON") from None
+        value = untrusted.loads(body)
+    except ValueError as exc:
+        raise InvalidRequest(f"the body must be JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidRequest("the body must be a JSON object")
     return value
@@ -250,7 +251,7 @@ class DashboardHTTP:
     async def events(self) -> Response:
         feed = self.dashboard.live
         last = request.headers.get("last-event-id", "")
-        after = int(last) if last.isdigit() else max(0, feed.seq.value - 100)
+        after = int(last) if last.isdigit() else max(0, feed.seq - 100)
 
         async def stream() -> AsyncIterator[bytes]:
             nonlocal after

@@ -122,9 +122,9 @@ class Dashboard:
         return rows
 
     async def quotas(self) -> dict[str, Any]:
-        from aiclient_trio.daemon.methods import ready_quotas
+        from aiclient_trio.providers.quotas import provider_quotas
 
-        quotas = await ready_quotas(self.gateway.providers)
+        quotas = await provider_quotas(self.gateway.providers, ready_only=True)
         # The gauges need the figures only, not the upstream's whole answer.
         return {
             name: {k: v for k, v in quota.items() if k != "raw"} if quota else quota

@@ -23,6 +23,8 @@ from aiclient_trio.errors import (
     RequestTooLarge,
     UpstreamTimeout,
 )
+from aiclient_trio.formats.table import codec
+from aiclient_trio.formats.tokens import estimate_request_tokens
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.router import Target, for_kind, resolve
@@ -35,7 +37,6 @@ from aiclient_trio.server.failover import fallback_chain
 from aiclient_trio.server.http import Receive, Scope, Send, header
 from aiclient_trio.server.paths import ApiRoute
 from aiclient_trio.server.relay import (
-    format_module,
     relay_passthrough,
     relay_response,
     relay_stream,
@@ -191,9 +192,7 @@ async def _wait_turn(
 
 async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
     def count() -> int:
-        request = format_module("anthropic").parse_request(body)
-        estimate: int = format_module("tokens").estimate_request_tokens(request)
-        return estimate
+        return estimate_request_tokens(codec("anthropic").parse_request(body))
 
     estimate = await guards.off_loop_if_big(size, count)
     ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
@@ -202,22 +201,21 @@ async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
 
 _dropped_log = logging.getLogger("aiclient.translate")
 _dropped_seen: set[tuple[str, str]] = set()
-_DROPPED_KEYS = (
-    ("dropped_tools", "tools"),
-    ("dropped_items", "input items"),
-    ("server_tools", "server tools"),
-)
 
 
 def _note_dropped(request: ir.Request, target: str) -> None:
     """Log what a translation leaves out because the upstream cannot express it (a warning the
     first time per target and kind, then debug: Codex sends the same hosted tools every turn)."""
-    parts = []
-    for key, label in _DROPPED_KEYS:
-        values = request.extra.get(key)
-        if values:
-            names = [v.get("name") or v.get("type") if isinstance(v, dict) else v for v in values]
-            parts.append(f"{label}: {', '.join(map(str, names))}")
+    dropped = request.dropped
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for names, label in (
+            (dropped.tools, "tools"),
+            (dropped.items, "input items"),
+            (dropped.server_tools, "server tools"),
+        )
+        if names
+    ]
     if not parts:
         return
     summary = "; ".join(parts)
@@ -244,7 +242,7 @@ def _parse(inbound: ir.WireFormat, body: dict[str, Any]) -> ir.Request:
     worker thread."""
     if _previous_response_id(inbound, body):
         body = {k: v for k, v in body.items() if k != "previous_response_id"}
-    request: ir.Request = format_module(inbound).parse_request(body)
+    request = codec(inbound).parse_request(body)
     return request
 
 

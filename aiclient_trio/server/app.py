@@ -24,7 +24,6 @@ from aiclient_trio.server.http import (
 )
 from aiclient_trio.server.offpath import serve_offpath
 from aiclient_trio.server.paths import HOT_ROUTES, canonical_path
-from aiclient_trio.server.relay import preload_formats
 
 __all__ = ["GatewayApp", "create_app"]
 
@@ -43,7 +42,6 @@ class GatewayApp:
         self._dashboard: ASGIApp | None = None
         # Seconds without output before a stream gets a keep-alive event (tests shorten it).
         self.ping_interval = PING_INTERVAL
-        preload_formats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -349,6 +349,8 @@ def check_providers(ctx: DoctorContext) -> None:
                 # The daemon notices a revoked token or a lost seat only at its next refresh:
                 # a fresh exchange here (it spends nothing and rotates nothing) says it now.
                 fresh, logs = _probe_here(ctx, name, config)
+                if fresh.get("api_url"):
+                    view["api_url"] = fresh["api_url"]  # the host the exchange names
                 if fresh.get("state") not in _SIGNED_IN:
                     view = {**view, **{k: fresh.get(k) for k in ("state", "reason", "fix")}}
                     view["source"] = "doctor's own token exchange"

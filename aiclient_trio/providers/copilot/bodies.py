@@ -20,13 +20,13 @@ from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
+from aiclient_trio.formats.contract import StreamParser
 from aiclient_trio.providers.copilot.billing import UsageFinder
 from aiclient_trio.providers.copilot.sanitize import add_reasoning_content, merge_split_choices
 from aiclient_trio.upstream import Response
 
 __all__ = [
     "chat_response",
-    "close_body",
     "describe_error",
     "encode_base64_floats",
     "ir_events",
@@ -68,20 +68,6 @@ def quota_from_user(data: Any) -> dict[str, Any]:
         "resets_at": data.get("quota_reset_date"),
         "plan": data.get("copilot_plan"),
     }
-
-
-async def close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
-    """Abort the upstream call now, then run httpx's nested body generators to their end.
-
-    Closing only the outer generator would leave the inner ones to the garbage collector
-    (a ResourceWarning under Trio); once the connection is closed they end at once.
-    """
-    await response.aclose()
-    try:
-        async for _ in raw:
-            pass
-    except Exception:  # the closed stream may raise instead of ending
-        pass
 
 
 async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
@@ -206,7 +192,7 @@ async def relay_bytes(
 
 async def ir_events(
     raw: AsyncIterator[bytes],
-    parser: Any,
+    parser: StreamParser,
     before_read: Callable[[], Awaitable[None]] | None = None,
     finder: UsageFinder | None = None,
 ) -> AsyncGenerator[ir.StreamEvent, None]:

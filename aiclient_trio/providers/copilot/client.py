@@ -43,6 +43,7 @@ from aiclient_trio.providers.copilot.auth import (
 from aiclient_trio.providers.copilot.headers import CallHeaders, capi_headers
 from aiclient_trio.providers.copilot.interaction import DeviceIds
 from aiclient_trio.upstream import Pool, Response, Timeouts
+from aiclient_trio.upstream.failures import transport_error
 
 __all__ = [
     "CapiClient",
@@ -252,12 +253,6 @@ def map_upstream_error(
     return UpstreamError(f"Copilot answered HTTP {status}: {message}")
 
 
-def transport_error(exc: httpx.HTTPError) -> GatewayError:
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"Copilot did not answer in time ({type(exc).__name__})")
-    return UpstreamError(f"could not reach Copilot ({type(exc).__name__})")
-
-
 class CapiClient:
     """POSTs to CAPI with the current token; one refresh and one replay on 401 or 403."""
 
@@ -288,7 +283,7 @@ class CapiClient:
         except GatewayError as exc:
             raise ProviderUnavailable(exc.message) from None
         except httpx.HTTPError as exc:
-            raise transport_error(exc) from None
+            raise transport_error(exc, "Copilot") from None
 
     async def get_json(self, path: str, request_id: str) -> Any:
         call = CallHeaders(request_id, intent="model-access")
@@ -317,14 +312,14 @@ class CapiClient:
                     method, f"{token.api_url}{path}", headers=headers, content=content
                 )
             except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
+                raise transport_error(exc, "Copilot") from None
             if response.status_code < 400:
                 self.on_answer(response.headers)
                 break
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
+                raise transport_error(exc, "Copilot") from None
             finally:
                 await response.aclose()
             # 401 and 403 both mean "get a new token" (a seat or policy change shows up as

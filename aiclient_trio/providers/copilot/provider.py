@@ -6,7 +6,6 @@ endpoint each model supports (§8), relayed byte for byte when the client speaks
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import random
@@ -30,6 +29,8 @@ from aiclient_trio.errors import (
     UpstreamError,
 )
 from aiclient_trio.formats import openai_chat
+from aiclient_trio.formats.contract import RenderOptions
+from aiclient_trio.formats.table import codec
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -56,7 +57,6 @@ from aiclient_trio.providers.copilot.billing import (
 )
 from aiclient_trio.providers.copilot.bodies import (
     chat_response,
-    close_body,
     describe_error,
     encode_base64_floats,
     ir_events,
@@ -69,7 +69,6 @@ from aiclient_trio.providers.copilot.client import (
     VERSION_SETTINGS,
     CapiClient,
     make_pool,
-    transport_error,
 )
 from aiclient_trio.providers.copilot.headers import (
     CallHeaders,
@@ -104,6 +103,7 @@ from aiclient_trio.providers.copilot.models import (
 from aiclient_trio.providers.copilot.sanitize import carry_cache_hints, prepare_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
+from aiclient_trio.upstream.failures import close_body, transport_error
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -462,8 +462,8 @@ class CopilotProvider(Provider):
     ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
         capi = self._client()
         fmt = choose_upstream_format(model, ctx.inbound_format)
-        module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
-        rendered: dict[str, Any] = module.render_request(request.with_model(model.id))
+        format_codec = codec(fmt)
+        rendered = format_codec.render_request(request.with_model(model.id))
         rendered["stream"] = True
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
@@ -480,7 +480,7 @@ class CopilotProvider(Provider):
             request.has_images,
         )
         async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
-            parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
+            parser = format_codec.stream_parser(model.id, max(1, len(content) // 4))
             raw = response.aiter_raw()
             finder = UsageFinder(billed, streaming=True)
             events = ir_events(raw, parser, ctx.before_read, finder)
@@ -570,7 +570,7 @@ class CopilotProvider(Provider):
             try:
                 data = untrusted.loads(await response.aread())
             except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
+                raise transport_error(exc, "Copilot") from None
             except ValueError:
                 raise UpstreamError("Copilot returned an invalid embeddings body") from None
         if not isinstance(data, dict) or not isinstance(data.get("data"), list):
@@ -617,8 +617,8 @@ async def _gathered(
     finder: UsageFinder,
 ) -> AsyncGenerator[bytes, None]:
     """A streamed upstream answer as the one JSON body a non-stream client asked for."""
-    module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
-    parser = module.StreamParser(model=model_id, input_estimate=len(json.dumps(upstream)) // 4)
+    format_codec = codec(fmt)
+    parser = format_codec.stream_parser(model_id, len(json.dumps(upstream)) // 4)
     builder = ir.ResponseBuilder()
     events = ir_events(raw, parser, None, finder)
     try:
@@ -633,9 +633,10 @@ async def _gathered(
             for t in upstream.get("tools") or []
             if isinstance(t, dict) and t.get("type") == "custom"
         )
-        rendered = module.render_response(response, custom_tools=custom, model=model_id)
+        named = replace(response, model=model_id)
+        rendered = format_codec.render_response(named, RenderOptions(custom_tools=custom))
     else:
-        rendered = module.render_response(response)
+        rendered = format_codec.render_response(response, RenderOptions())
     yield json.dumps(rendered).encode()
 
 

@@ -145,11 +145,8 @@ def carry_cache_hints(fmt: ir.WireFormat, rendered: dict[str, Any], request: ir.
     """Prompt-cache hints a translation would lose: the client's `prompt_cache_key`, and its
     Anthropic `cache_control` breakpoints as `copilot_cache_control` on the chat messages
     that end at them (the last four)."""
-    chat_extra = request.extra.get("openai_chat")
-    key = request.extra.get("prompt_cache_key") or (
-        chat_extra.get("prompt_cache_key") if isinstance(chat_extra, dict) else None
-    )
-    if isinstance(key, str) and key and fmt in ("openai_chat", "responses"):
+    key = request.prompt_cache_key
+    if key and fmt in ("openai_chat", "responses"):
         rendered.setdefault("prompt_cache_key", key)
     if fmt != "openai_chat":
         return

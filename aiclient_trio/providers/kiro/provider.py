@@ -50,6 +50,7 @@ from aiclient_trio.providers.kiro.models import (
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
 from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
+from aiclient_trio.upstream.failures import close_body, transport_error
 
 __all__ = ["KiroProvider"]
 
@@ -117,20 +118,6 @@ class _EventIterator:
             for message in messages:
                 self._pending.extend(translator.feed(message.headers, message.payload))
         return self._pending.popleft()
-
-
-async def _close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
-    """Close the upstream call now, then run httpx's nested body generators to their end.
-
-    Closing only the outermost generator would leave the inner ones to the garbage
-    collector (ResourceWarning); once the connection is closed they end at once.
-    """
-    await response.aclose()
-    try:
-        async for _ in raw:
-            pass
-    except Exception:
-        pass
 
 
 class KiroProvider(Provider):
@@ -334,10 +321,8 @@ class KiroProvider(Provider):
                         ) from None
                     log.warning("Kiro %s host unreachable; trying the next family", family.name)
                     break
-                except httpx.TimeoutException:
-                    raise UpstreamTimeout("Kiro did not answer in time") from None
                 except httpx.HTTPError as exc:
-                    raise UpstreamError(f"cannot reach Kiro: {type(exc).__name__}") from None
+                    raise transport_error(exc, "Kiro") from None
                 status = response.status_code
                 if status == 200:
                     if self._families.get(key) != family.name:
@@ -400,7 +385,7 @@ class KiroProvider(Provider):
                 self._signed_out(exc.message)
                 raise
             raw = response.aiter_raw()
-            stack.push_async_callback(_close_body, response, raw)
+            stack.push_async_callback(close_body, response, raw)
             # Estimating a big prompt is seconds of CPU: off the event loop (issue 14 item 3).
             if len(converted.encoded) >= _THREAD_ESTIMATE_BYTES:
                 input_estimate = await trio.to_thread.run_sync(estimate_request, request)
