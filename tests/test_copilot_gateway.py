@@ -287,7 +287,9 @@ async def test_models_and_quota_reach_v1_models_and_v1_usage(tmp_path: Path) -> 
     assert claude["supports_tools"] and claude["supports_vision"] and claude["supports_thinking"]
     assert claude["enabled"] is True
     assert by_id["copilot/gpt-5-codex"]["supports_vision"] is False
-    assert by_id["copilot/claude-opus-4.1"]["enabled"] is False  # policy not enabled: marked
+    # Listed upstream but not enabled for the account: not listed (it cannot answer), as in
+    # `aiclient models` and the demo banner (Provider.listed_models).
+    assert "copilot/claude-opus-4.1" not in by_id
     quota = usage["quota"]["copilot"]
     assert (quota["remaining"], quota["limit"]) == (120, 300)
     assert quota["resets_at"]

@@ -3,14 +3,23 @@ qualified id, bare upstream id or alias; unknown ids and unknown routes get hone
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anthropic
 import httpx
 import openai
 import pytest
+import trio
+from copilot_helpers import start_copilot_for_tests
 from fakes import FakeProvider, make_gateway, serve
+from kiro_helpers import _own as kiro_own
+from kiro_helpers import kiro_config
 
+from aiclient_trio.cli.demo import demo_endpoint
 from aiclient_trio.config.types import Config
+from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.server.app import create_app
+from aiclient_trio.simulator.kiro import serve_kiro_simulator
 
 
 def _gateway():  # type: ignore[no-untyped-def]
@@ -45,3 +54,29 @@ async def test_models_retrieve_through_both_sdks() -> None:
             assert error["code"] == "unknown_route"
             typo = (await http.post("/v1/chat/completion", json={})).json()["error"]
             assert typo["message"].endswith("did you mean /v1/chat/completions?")
+
+
+async def test_one_rule_lists_only_the_models_that_can_answer(tmp_path: Path) -> None:
+    """`GET /v1/models`, `aiclient models` (the daemon's `models` method) and the demo banner
+    all list `Provider.listed_models()`: a signed-out provider's models (which would all be
+    503s) and models not enabled for the account are left out."""
+    async with trio.open_nursery() as nursery:
+        copilot, _ = await start_copilot_for_tests(nursery, tmp_path / "copilot")
+        signed_out = KiroProvider(
+            kiro_config(await nursery.start(serve_kiro_simulator)),
+            token_path=tmp_path / "kiro" / "token.json",  # never written: signed out
+        )
+        await nursery.start(kiro_own, signed_out)
+        assert not signed_out.status.value.ready and signed_out.models()  # a fallback list
+        assert signed_out.listed_models() == []
+        every = {m.id: m for m in copilot.models()}
+        assert not every["claude-opus-4.1"].enabled  # the simulator's account policy
+        usable = {f"copilot/{m.id}" for m in copilot.listed_models()}
+        assert usable == {f"copilot/{i}" for i, m in every.items() if m.enabled}
+        gateway = make_gateway(copilot, signed_out)
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            listed = {e["id"] for e in (await http.get("/v1/models")).json()["data"]}
+        banner = demo_endpoint(url, None, gateway.providers)
+        nursery.cancel_scope.cancel()
+    assert listed == usable
+    assert set(banner.models) | set(banner.embedding_models) == usable

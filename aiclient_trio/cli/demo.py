@@ -160,7 +160,7 @@ def demo_endpoint(
     url: str, api_key: str | None, providers: dict[str, Provider]
 ) -> client_env.Endpoint:
     """The client-facing view of the running gateway: URL, key, model ids."""
-    entries = [m.to_json() for name in sorted(providers) for m in providers[name].models()]
+    entries = [m.to_json() for name in sorted(providers) for m in providers[name].listed_models()]
     return client_env.endpoint_from_models(url, api_key, entries)
 
 

@@ -61,7 +61,10 @@ def model_listing(
     listed = [
         dict(m)
         for m in models.get("models") or []
-        if m.get("provider") in ready and only in (None, m.get("provider"))
+        # The daemon's rule (Provider.listed_models), kept here for an older daemon's reply.
+        if m.get("provider") in ready
+        and m.get("enabled", True)
+        and only in (None, m.get("provider"))
     ]
     by_key = {(m["provider"], _norm(str(m.get("upstream_id") or ""))): m for m in listed}
     for entry in listed:
@@ -126,7 +129,7 @@ def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
 def format_models(listing: Mapping[str, Any]) -> str:
     rows = [
         [
-            m["id"] + ("" if m.get("enabled", True) else " *"),
+            m["id"],
             _tokens(m.get("context_window")),
             _tokens(m.get("max_output_tokens")),
             _features(m),
@@ -140,8 +143,6 @@ def format_models(listing: Mapping[str, Any]) -> str:
     if rows:
         headers = ["model", "context", "max out", "features", "speaks", "premium", "aliases"]
         lines.append(_table(headers, rows, right={1, 2, 5}))
-        if any(not m.get("enabled", True) for m in listing["models"]):
-            lines.append("* listed upstream but not enabled for your account")
     else:
         lines.append("no models: no provider is ready (see below)")
     for name, state in sorted(listing["providers"].items()):

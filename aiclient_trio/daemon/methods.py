@@ -149,7 +149,7 @@ class ControlMethods:
             m.to_json()
             for name, p in sorted(gateway.providers.items())
             if only in (None, name)
-            for m in p.models()
+            for m in p.listed_models()
         ]
         aliases = {k: list(v) for k, v in gateway.config.value.aliases.items()}
         return {"models": listed, "aliases": aliases}

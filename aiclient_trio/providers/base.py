@@ -188,6 +188,14 @@ class Provider(abc.ABC):
     def models(self) -> Sequence[ModelInfo]:
         """Every model this provider can serve now (cached; never does I/O)."""
 
+    def listed_models(self) -> list[ModelInfo]:
+        """The one rule for every model list (`GET /v1/models`, `aiclient models`, the demo
+        banner): the models that can answer now, i.e. of a ready provider and enabled for the
+        account. A signed-out provider's models would all answer 503, so none is listed."""
+        if not self.status.value.ready:
+            return []
+        return [m for m in self.models() if m.enabled]
+
     def resolve_model(self, name: str) -> ModelInfo:
         """Map a client's model name (without the `provider/` prefix) to a model.
 

@@ -55,13 +55,13 @@ def _alias_model(gateway: Gateway, target: str) -> ModelInfo | None:
 
 
 def model_list(gateway: Gateway) -> dict[str, Any]:
-    """Every provider's models and the configured aliases, readable by OpenAI and Anthropic
-    list clients alike."""
+    """The models that can answer now (`Provider.listed_models`) and the configured aliases,
+    readable by OpenAI and Anthropic list clients alike."""
     created = int(gateway.started_at)
     created_at = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     data: list[dict[str, Any]] = []
     for name in sorted(gateway.providers):
-        models = gateway.providers[name].models()
+        models = gateway.providers[name].listed_models()
         for info in sorted(models, key=lambda m: m.id):
             data.append(_model_entry(info, created, created_at))
     for alias, targets in sorted(gateway.config.value.aliases.items()):
