@@ -158,7 +158,10 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------------
 
     def record(self, rec: RequestRecord) -> None:
-        """Queue a finished request (a `Gateway` observer). Never blocks."""
+        """Queue a finished request (a `Gateway` observer). Never blocks. A token count is
+        answered here and reaches no provider: not a request to store (metrics count it)."""
+        if rec.endpoint.endswith("/count_tokens"):
+            return
         self._pending.append(_row(rec))
         self._wakeup.set()
 

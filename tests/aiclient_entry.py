@@ -31,6 +31,8 @@ PROFILES: dict[str, Callable[[], Extensions]] = {
     "usage": lambda: Extensions(
         providers={"steady": audit_hooks.UsageProvider}, wrap_app=audit_hooks.remember_gateway
     ),
+    # Only the real providers, as a user has them.
+    "plain": Extensions,
 }
 
 

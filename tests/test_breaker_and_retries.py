@@ -12,7 +12,7 @@ import openai
 import pytest
 import trio
 from fakes import FakeProvider, Script, make_gateway, serve
-from test_faults_copilot import _config, body, copilot_rig
+from test_faults_copilot import NO_TIME_LIMITS, _config, body, copilot_rig
 
 from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import RateLimited
@@ -27,7 +27,7 @@ def _chat_calls(rig_state: object) -> int:
 
 
 async def test_resets_on_one_model_open_only_that_models_circuit(tmp_path: Path) -> None:
-    config = _config(retries=0, circuit_failures=2, circuit_cooldown=60.0)
+    config = _config(retries=0, circuit_failures=2, circuit_cooldown=60.0, **NO_TIME_LIMITS)
     async with copilot_rig(tmp_path, config) as rig:
         rig.gateway.metrics = GatewayMetrics(
             circuits=lambda: {t: str(b.state) for t, b in rig.gateway.reliability.breakers.items()}
@@ -85,7 +85,7 @@ def test_the_official_sdks_announce_their_retries() -> None:
 async def test_an_upstream_429_is_not_retried_twice_over(tmp_path: Path, sdk_retries: int) -> None:
     """Three queued 429s: the SDK makes 1 + sdk_retries calls and the upstream sees exactly
     as many (before, each SDK call cost up to three upstream calls and their waits)."""
-    async with copilot_rig(tmp_path, _config(retries=2)) as rig:
+    async with copilot_rig(tmp_path, _config(retries=2, **NO_TIME_LIMITS)) as rig:
         for _ in range(3):
             rig.sim.state.faults.queue_error(
                 429,

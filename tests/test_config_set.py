@@ -93,3 +93,33 @@ def test_status_reports_a_running_daemon_whatever_the_config_file_says(cli: Cli)
         info = cli.status()
         assert info["running"] is True and info["url"] == url
     cli("stop")
+
+
+def test_start_and_env_name_the_sign_in_when_no_provider_is_signed_in(xdg_home: XdgHome) -> None:
+    # The real providers, enabled, with no credentials in this fresh home (nothing leaves
+    # 127.0.0.1: a signed-out provider calls no one).
+    cli = Cli(xdg_home, profile="plain")
+    try:
+        started = cli("start", "--port", "0").stdout
+        fixes = "sign in with: aiclient auth copilot or aiclient auth kiro"
+        assert f"Note: no provider is signed in, so requests will fail; {fixes}" in started
+        shown = cli("env", "claude-code")
+        assert f"# no provider is signed in, so requests will fail; {fixes}" in shown.stderr
+        assert "signed in" not in shown.stdout  # the eval-able lines stay clean
+        cli("stop")
+    finally:  # a failure above leaves no daemon behind
+        pid = running_pid(cli.pid_file)
+        if pid is not None and pid > 0:
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_the_signed_out_note_waits_for_a_provider_that_may_still_answer() -> None:
+    from aiclient_trio.cli.lifecycle import signed_out_note
+
+    out = {"state": "unauthenticated", "fix": "aiclient auth kiro"}
+    assert signed_out_note({"providers": {"kiro": out}}) is not None
+    for state in ("ready", "refreshing", "starting"):
+        assert signed_out_note({"providers": {"kiro": out, "copilot": {"state": state}}}) is None
+    disabled = {"state": "disabled", "fix": "aiclient provider enable copilot"}
+    assert signed_out_note({"providers": {"copilot": disabled}}) is None
+    assert signed_out_note({"providers": {}}) is None

@@ -16,7 +16,7 @@ import pytest
 import trio
 from fakes import FakeProvider, make_gateway, serve
 from kiro_helpers import start_kiro_for_tests
-from test_faults_copilot import _config, copilot_rig
+from test_faults_copilot import NO_TIME_LIMITS, _config, copilot_rig
 
 from aiclient_trio.config.types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.gateway import RequestRecord
@@ -162,7 +162,7 @@ async def test_kiro_refusing_the_gateways_token_is_a_503_not_the_clients_401(
 
 
 async def test_copilot_refusing_the_gateways_token_is_the_same_503(tmp_path: Path) -> None:
-    async with copilot_rig(tmp_path, replace(_config(), api_key=None)) as rig:
+    async with copilot_rig(tmp_path, replace(_config(**NO_TIME_LIMITS), api_key=None)) as rig:
         # The Copilot token expires and the GitHub token behind it was revoked meanwhile:
         # the upstream answers 401 and the provider cannot mint another token.
         rig.sim.state.github_tokens.discard("gho_test")

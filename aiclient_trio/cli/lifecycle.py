@@ -133,6 +133,20 @@ def _daemon_status(timeout: float = 5.0, *, quota: bool = False) -> dict[str, An
     return result
 
 
+def signed_out_note(status: dict[str, Any]) -> str | None:
+    """What to say when no provider can answer because none is signed in (None when one is
+    ready, or may still become ready): the sign-in command of each signed-out provider."""
+    providers = [p for p in (status.get("providers") or {}).values() if isinstance(p, dict)]
+    if any(p.get("state") in ("ready", "refreshing", "starting") for p in providers):
+        return None
+    fixes = [
+        str(p["fix"]) for p in providers if p.get("state") == "unauthenticated" and p.get("fix")
+    ]
+    if not fixes:
+        return None
+    return f"no provider is signed in, so requests will fail; sign in with: {' or '.join(fixes)}"
+
+
 def _log_tail_since(path: Path, offset: int, lines: int = 20) -> str:
     try:
         with path.open("rb") as handle:
@@ -199,6 +213,9 @@ def _spawn(
         if current and current.get("url") and _healthy(current["url"]):
             click.echo(f"aiclient {__version__} running at {current['url']} (PID {current['pid']})")
             click.echo(f"Logs: {log}   Stop: aiclient stop")
+            note = signed_out_note(current)
+            if note:
+                click.echo(f"Note: {note}")
             proc.returncode = 0  # detached on purpose: do not warn that it still runs
             return
         time.sleep(POLL)

@@ -309,7 +309,7 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
       aiclient env openai
     """
     from aiclient_trio.cli import client_env
-    from aiclient_trio.cli.lifecycle import probe_url
+    from aiclient_trio.cli.lifecycle import probe_url, signed_out_note
 
     config = load_or_exit()
     status_info = call_daemon("status", {"quota": False}, required=False)
@@ -321,6 +321,9 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
             host = config.server.host
             url = probe_url(f"http://{f'[{host}]' if ':' in host else host}:{config.server.port}")
             click.echo(f"# {NOT_RUNNING}; using the configured address", err=True)
+    note = signed_out_note(status_info) if status_info is not None else None
+    if note:
+        click.echo(f"# {note}", err=True)  # stderr: the printed lines stay eval-able
     api_key = config.api_key
     if api_key and not show_key:
         api_key = "<your aiclient api_key>"

@@ -120,6 +120,10 @@
     fact("Plan", p.plan);
     fact("Token expires", p.token_expires_at ? until(p.token_expires_at) : null);
     fact("State since", p.since ? clock(p.since) : null);
+    if (p.circuits) {
+      const open = Object.entries(p.circuits).map(([target, c]) => `${target} (${c.state}, probe in ${Math.ceil(c.retry_in)} s)`);
+      fact("Circuit open", open.join(", "));
+    }
     const problem = p.reason && p.state !== "ready" && p.state !== "disabled"
       ? el("div", { class: p.state === "error" ? "problem bad" : "problem" },
         el("div", { class: "reason" }, p.reason),
