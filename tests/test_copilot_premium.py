@@ -107,3 +107,26 @@ async def test_copilot_reports_the_multiplier_of_user_turns(tmp_path: Path) -> N
             ("claude-sonnet-4.5", "/v1/messages", "user", 1.0),  # passthrough
         ]
     )
+
+
+async def test_a_refused_request_costs_no_premium_request(tmp_path: Path) -> None:
+    async with trio.open_nursery() as nursery:
+        sim = await start_simulators(nursery, SimState(token_billing=False))
+        provider = await start_provider(nursery, tmp_path, sim)
+        gateway = make_gateway(provider)
+        records = Records(gateway)
+        ask = {"model": "copilot/claude-sonnet-4.5", "max_tokens": 16}
+        ask["messages"] = [{"role": "user", "content": "hi"}]
+        async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+            for status in (400, 422):  # not retried: the client gets them
+                sim.state.faults.queue_error(status, {"error": {"message": "refused"}})
+                refused = await http.post("/v1/messages", json=ask)
+                assert refused.status_code == status, refused.text
+            assert (await http.post("/v1/messages", json=ask)).status_code == 200
+            recs = await records.wait(3)
+        nursery.cancel_scope.cancel()
+    assert [(r.http_status, r.initiator, r.premium) for r in recs] == [
+        (400, "user", 0.0),
+        (422, "user", 0.0),
+        (200, "user", 1.0),
+    ]

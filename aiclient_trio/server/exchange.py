@@ -253,6 +253,9 @@ class Exchange:
     def record(self) -> RequestRecord:
         ctx = self.ctx
         usage, credits, estimated = ctx.billing(self.usage) if ctx else (self.usage, None, False)
+        premium = ctx.premium if ctx else None
+        if premium and self.status >= 400 and self.outcome != "cancelled":
+            premium = 0.0  # refused (by the upstream or by us): no turn was taken, none billed
         return RequestRecord(
             request_id=self.request_id,
             endpoint=self.endpoint,
@@ -270,7 +273,7 @@ class Exchange:
             initiator=ctx.initiator if ctx else None,
             credits=credits,
             credits_estimated=estimated,
-            premium=ctx.premium if ctx else None,
+            premium=premium,
             error_kind=self.error_kind,
             fallback_from=tuple(self.fallback_from),
         )
