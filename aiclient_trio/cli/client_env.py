@@ -1,6 +1,8 @@
-# Ready-to-paste client setups (Claude Code, Codex, OpenAI/Anthropic SDKs, curl) for a gateway.
-# Pure text rendering: `aiclient env` and the `aiclient demo` banner both print these.
 """Setup snippets for clients of a running gateway.
+
+Ready-to-paste client setups (Claude Code, Codex, OpenAI/Anthropic SDKs, curl) for a
+gateway. Pure text rendering: `aiclient env` and the `aiclient demo` banner both print
+these.
 
 `render(target, endpoint, model)` returns the lines for one client; `banner(...)` the
 whole `aiclient demo` welcome text. Nothing here does I/O.

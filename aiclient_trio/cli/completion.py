@@ -1,6 +1,7 @@
-# `aiclient completion bash|zsh|fish`: click's scripts plus dynamic provider and model names.
-# Model ids come from the running daemon (short timeout); without one, completion offers none.
 """Shell completion.
+
+`aiclient completion bash|zsh|fish`: click's scripts plus dynamic provider and model names.
+Model ids come from the running daemon (short timeout); without one, completion offers none.
 
 The scripts are click's own (`_AICLIENT_COMPLETE=<shell>_source aiclient` prints the same);
 they call back into `aiclient` on every TAB, so commands and options are always current.

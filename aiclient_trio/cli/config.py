@@ -1,6 +1,9 @@
-# `aiclient config ...` and `aiclient provider ...`: the config file and runtime provider switches.
-# Changes are validated and written here, then applied to a running daemon over the control socket.
-"""Config and provider commands, registered on the `aiclient` group by `aiclient_trio.cli.main`."""
+"""Config and provider commands, registered on the `aiclient` group by `aiclient_trio.cli.main`.
+
+`aiclient config ...` and `aiclient provider ...`: the config file and runtime provider
+switches. Changes are validated and written here, then applied to a running daemon over the
+control socket.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-# `aiclient demo`: the real daemon plus simulated GitHub, Copilot and Kiro in one Trio nursery.
-# Temporary XDG home; simulated credentials go through the real import, exchange and refresh paths.
 """Try the whole product without an account.
+
+`aiclient demo`: the real daemon plus simulated GitHub, Copilot and Kiro in one Trio
+nursery. Temporary XDG home; simulated credentials go through the real import, exchange and
+refresh paths.
 
 `run_demo(options)` (inside Trio) starts, in one nursery: the GitHub + Copilot simulators,
 the Kiro simulator, then the real daemon (control socket, providers, HTTP server) configured

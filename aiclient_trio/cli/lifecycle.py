@@ -1,6 +1,8 @@
-# `aiclient start|stop|restart|status`: the daemon's lifecycle seen from the command line.
-# The PID file's lock says whether a daemon runs; the control socket and /healthz say it is ready.
-"""Lifecycle commands, registered on the `aiclient` group by `aiclient_trio.cli.main`."""
+"""Lifecycle commands, registered on the `aiclient` group by `aiclient_trio.cli.main`.
+
+`aiclient start|stop|restart|status`: the daemon's lifecycle seen from the command line. The
+PID file's lock says whether a daemon runs; the control socket and /healthz say it is ready.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-# The `aiclient` command line: the group, models, usage, logs, auth, demo and env commands.
-# Lifecycle commands live in cli_lifecycle, config/provider commands in cli_config.
-"""`aiclient`: local AI gateway for GitHub Copilot and Kiro."""
+"""`aiclient`: local AI gateway for GitHub Copilot and Kiro.
+
+The `aiclient` command line: the group, models, usage, logs, auth, demo and env commands.
+Lifecycle commands live in cli.lifecycle, config/provider commands in cli.config.
+"""
 
 from __future__ import annotations
 

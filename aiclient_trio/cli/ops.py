@@ -1,6 +1,8 @@
-# `aiclient models` and `aiclient auth list|revoke`: what the daemon serves and what is stored.
-# Views are pure functions over the control replies; the commands only fetch and print.
 """Models and credential commands.
+
+`aiclient models` and `aiclient auth list|revoke`: what the daemon serves and what is
+stored. Views are pure functions over the control replies; the commands only fetch and
+print.
 
 `model_listing(status, models, default_provider)` joins the daemon's `status`, `models` and
 `config.show` replies: only ready providers' models, each with the aliases that reach it.

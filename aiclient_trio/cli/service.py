@@ -1,6 +1,8 @@
-# `aiclient service install|uninstall|status`: autostart as a systemd user unit or a launchd agent.
-# The service runs `aiclient start --foreground`; the flock PID file has no stale state to trip on.
 """User service files and the service manager calls.
+
+`aiclient service install|uninstall|status`: autostart as a systemd user unit or a launchd
+agent. The service runs `aiclient start --foreground`; the flock PID file has no stale state
+to trip on.
 
 Linux: `$XDG_CONFIG_HOME/systemd/user/aiclient.service` (`Restart=on-failure`, stop by
 SIGTERM with time to drain, reload by SIGHUP). macOS: `~/Library/LaunchAgents/<LABEL>.plist`

@@ -1,6 +1,8 @@
-# `aiclient uninstall`: stop the daemon, drop the service, delete config, credentials, state.
-# Shows exactly what goes before asking; the package itself is left to the installer that owns it.
 """Removal plan and its execution.
+
+`aiclient uninstall`: stop the daemon, drop the service, delete config, credentials, state.
+Shows exactly what goes before asking; the package itself is left to the installer that owns
+it.
 
 `removal_plan()` lists what exists on disk (labelled, never read); `aiclient uninstall`
 prints it, asks (`--yes` skips), removes the user service (which stops a service-run

@@ -1,6 +1,8 @@
-# `aiclient version [--check]`: this build's version and, on request, the newest one on PyPI.
-# The check is a courtesy: one short request, and any network trouble means "unknown", not an error.
 """Version report and PyPI release check.
+
+`aiclient version [--check]`: this build's version and, on request, the newest one on PyPI.
+The check is a courtesy: one short request, and any network trouble means "unknown", not an
+error.
 
 `latest_release()` reads `info.version` from the PyPI JSON API (`AICLIENT_PYPI_URL`
 overrides the URL, for mirrors and tests). `compare()` orders PEP 440-style versions well

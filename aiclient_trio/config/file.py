@@ -1,6 +1,7 @@
-# Writing the TOML config file: the commented starter file and single-key edits.
-# Edits change one line so the user's comments and layout survive; tomli_w is the fallback.
 """Write the configuration file.
+
+Writing the TOML config file: the commented starter file and single-key edits. Edits change
+one line so the user's comments and layout survive; tomli_w is the fallback.
 
 `set_value(path, key, value)` validates the whole file with the new value before writing,
 edits the one line that holds the key (or inserts it into its section) and checks that the

@@ -1,6 +1,8 @@
-# Configuration loading: TOML file, AICLIENT_* environment and CLI flags merged over defaults.
-# Every value is checked against the typed schema in config_types; errors name source, key, value.
 """Load, merge and validate the configuration.
+
+Configuration loading: TOML file, AICLIENT_* environment and CLI flags merged over defaults.
+Every value is checked against the typed schema in config.types; errors name source, key,
+value.
 
 Priority: CLI flags > environment (`AICLIENT_*`) > file > defaults. Keys are dotted paths
 in the TOML layout: `api_key`, `server.port`, `providers.copilot.enabled`,

@@ -1,6 +1,8 @@
-# The control socket: newline-delimited JSON requests from the CLI to the running daemon.
-# A unix socket, 0600 in a 0700 directory, peer uid checked; bad input gets an error, never a crash.
 """Control protocol, server and client.
+
+The control socket: newline-delimited JSON requests from the CLI to the running daemon. A
+unix socket, 0600 in a 0700 directory, peer uid checked; bad input gets an error, never a
+crash.
 
 Request line: `{"id": 1, "method": "status", "params": {...}}`. Reply line:
 `{"id": 1, "result": ...}` or `{"id": 1, "error": {"code": "...", "message": "..."}}`.

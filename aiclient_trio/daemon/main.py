@@ -1,6 +1,8 @@
-# The daemon: one Trio nursery owning signals, control socket, provider supervisors and HTTP.
-# SIGTERM drains (stop accepting, finish in-flight, then end streams), SIGHUP reloads the config.
 """`aiclient start --foreground` runs `run_daemon()`.
+
+The daemon: one Trio nursery owning signals, control socket, provider supervisors and HTTP.
+SIGTERM drains (stop accepting, finish in-flight, then end streams), SIGHUP reloads the
+config.
 
 Nursery tree (see docs/architecture.md): signal watcher, control server, one supervisor per
 enabled provider (`ProviderManager`), and `hypercorn.trio.serve` whose shutdown trigger is

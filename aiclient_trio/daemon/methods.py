@@ -1,6 +1,8 @@
-# The control methods a running daemon answers (status, config, providers, models, usage, logs).
-# Each takes the JSON params and returns a JSON-able result or raises ControlError with a reason.
 """Control-socket methods of the daemon.
+
+The control methods a running daemon answers (status, config, providers, models, usage,
+logs). Each takes the JSON params and returns a JSON-able result or raises ControlError with
+a reason.
 
 Methods: `status` ({quota?}: false skips the upstream quota calls), `config.show`,
 `config.set` ({key, value}), `config.reload`,

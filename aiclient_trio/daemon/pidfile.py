@@ -1,6 +1,7 @@
-# The daemon's PID file, held with an exclusive flock for the daemon's whole life.
-# The lock, not the PID, says whether a daemon runs: a stale file (crash, kill -9) has no holder.
 """PID file with an exclusive lock.
+
+The daemon's PID file, held with an exclusive flock for the daemon's whole life. The lock,
+not the PID, says whether a daemon runs: a stale file (crash, kill -9) has no holder.
 
 The daemon opens `paths.pid_file()`, takes `fcntl.flock(LOCK_EX | LOCK_NB)` and writes its
 PID; the kernel drops the lock when the process dies however it dies, so a leftover file is

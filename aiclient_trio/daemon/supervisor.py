@@ -1,6 +1,8 @@
-# Provider supervision: restart a crashed provider with exponential backoff, publish its state,
-# and start/stop providers at runtime, each in its own cancel scope so one never cancels the daemon.
 """Supervisors for providers.
+
+Provider supervision: restart a crashed provider with exponential backoff, publish its
+state, and start/stop providers at runtime, each in its own cancel scope so one never
+cancels the daemon.
 
 `supervise(provider)` runs `provider.run()` forever: a crash marks the provider
 `ProviderState.ERROR` with the reason (published through `provider.status`), waits
