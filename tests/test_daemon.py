@@ -200,7 +200,9 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
 def test_sigterm_drain_lets_a_slow_request_finish_and_ends_a_stuck_one_at_the_deadline(
     cli: Cli,
 ) -> None:
-    cli.xdg.config_file.write_text(CONFIG.replace("drain_timeout = 10.0", "drain_timeout = 2.0"))
+    # The slow request's 0.5 s of work must end well inside the drain even when a loaded
+    # machine starves the daemon for seconds: a 5 s drain leaves it a wide margin.
+    cli.xdg.config_file.write_text(CONFIG.replace("drain_timeout = 10.0", "drain_timeout = 5.0"))
     cli("start", "--port", "0")
     info = cli.status()
     with (
@@ -215,11 +217,11 @@ def test_sigterm_drain_lets_a_slow_request_finish_and_ends_a_stuck_one_at_the_de
         assert list(slow_lines) == ["finished"]
         began = time.monotonic()
         assert list(stuck_lines) == ["drain expired"]
-        assert time.monotonic() - began < 10
+        assert time.monotonic() - began < 25  # ended by the drain, not by a client timeout
     wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
     log = cli.log_text()
     assert "SIGTERM: draining" in log
-    assert "drain timeout (2s): ending" in log
+    assert "drain timeout (5s): ending" in log
     assert "aiclient stopped" in log
     with pytest.raises(httpx.ConnectError):
         httpx.get(info["url"] + "/healthz")
