@@ -37,9 +37,6 @@ KNOWN_UPWARD = {
     ("gateway", "dashboard"),
 }
 KNOWN_CYCLES = {
-    # The doctor package's __init__ runs the checks and imports its command module, which
-    # imports the package back inside its function (a lazy import breaks the cycle at run time).
-    frozenset({"cli.doctor", "cli.doctor.command"}),
     frozenset({"gateway", "dashboard", "dashboard.service"}),
 }
 

@@ -64,7 +64,9 @@ def doctor(
       aiclient doctor --report aiclient-report.json
       aiclient doctor --json | jq '.checks[] | select(.status != "ok")'
     """
-    from aiclient_trio.cli.doctor import Check, DoctorOptions, run_doctor
+    from aiclient_trio.cli.doctor.checklist import Check
+    from aiclient_trio.cli.doctor.context import DoctorOptions
+    from aiclient_trio.cli.doctor.run import run_doctor
 
     def progress(check: Check) -> None:
         click.echo("  " + check.line(), err=True)
