@@ -13,18 +13,21 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
     Overloaded,
     RateLimited,
+    RequestTimeout,
     RequestTooLarge,
     UpstreamTimeout,
 )
+from aiclient_trio.formats.table import codec
+from aiclient_trio.formats.tokens import estimate_request_tokens
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
-from aiclient_trio.providers.router import Target, resolve
+from aiclient_trio.providers.router import Target, for_kind, resolve
 from aiclient_trio.reliability import (
     RateLimiter,
 )
@@ -34,7 +37,6 @@ from aiclient_trio.server.failover import fallback_chain
 from aiclient_trio.server.http import Receive, Scope, Send, header
 from aiclient_trio.server.paths import ApiRoute
 from aiclient_trio.server.relay import (
-    format_module,
     relay_passthrough,
     relay_response,
     relay_stream,
@@ -89,6 +91,8 @@ async def handle_api(
     ex.coalesce = config.server.stream_coalesce_ms / 1000
     gateway.active_requests.value += 1
     try:
+        if gateway.start_observers:
+            gateway.announce_start(request_id, ex.endpoint)
         await _serve(gateway, config, route, fmt, ex, scope, receive, ping_interval)
     finally:
         gateway.active_requests.value -= 1
@@ -110,7 +114,9 @@ async def _serve(
 ) -> None:
     try:
         ex.cors = guards.run_guards(scope, config, api=True)
-        raw = await guards.read_body(scope, receive, config.server.max_body_bytes)
+        raw = await guards.read_body(
+            scope, receive, config.server.max_body_bytes, config.server.body_timeout
+        )
         body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
@@ -121,17 +127,18 @@ async def _serve(
         model_name = body.get("model")
         ex.client_model = model_name if isinstance(model_name, str) else None
         if route == "count_tokens":
-            await _count_tokens(ex, body)
+            await _count_tokens(ex, body, len(raw))
             return
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
-            work = _chat_work(gateway, config, inbound, ex, body, headers)
+            request = await guards.off_loop_if_big(len(raw), lambda: _parse(inbound, body))
+            work = _chat_work(gateway, config, inbound, ex, body, request, headers)
     except guards.ClientDisconnected:
         ex.disconnected, ex.outcome = True, "cancelled"
         return
     except GatewayError as error:
-        if isinstance(error, RequestTooLarge):
+        if isinstance(error, RequestTooLarge | RequestTimeout):
             # The rest of the body is unread: the connection cannot carry another request,
             # and saying so keeps clients from reusing it (and failing their next request).
             ex.cors = [*ex.cors, (b"connection", b"close")]
@@ -183,31 +190,32 @@ async def _wait_turn(
     return True
 
 
-async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
-    request = format_module("anthropic").parse_request(body)
-    estimate: int = format_module("tokens").estimate_request_tokens(request)
+async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
+    def count() -> int:
+        return estimate_request_tokens(codec("anthropic").parse_request(body))
+
+    estimate = await guards.off_loop_if_big(size, count)
     ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
     await ex.send_json(200, {"input_tokens": estimate})
 
 
 _dropped_log = logging.getLogger("aiclient.translate")
 _dropped_seen: set[tuple[str, str]] = set()
-_DROPPED_KEYS = (
-    ("dropped_tools", "tools"),
-    ("dropped_items", "input items"),
-    ("server_tools", "server tools"),
-)
 
 
 def _note_dropped(request: ir.Request, target: str) -> None:
     """Log what a translation leaves out because the upstream cannot express it (a warning the
     first time per target and kind, then debug: Codex sends the same hosted tools every turn)."""
-    parts = []
-    for key, label in _DROPPED_KEYS:
-        values = request.extra.get(key)
-        if values:
-            names = [v.get("name") or v.get("type") if isinstance(v, dict) else v for v in values]
-            parts.append(f"{label}: {', '.join(map(str, names))}")
+    dropped = request.dropped
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for names, label in (
+            (dropped.tools, "tools"),
+            (dropped.items, "input items"),
+            (dropped.server_tools, "server tools"),
+        )
+        if names
+    ]
     if not parts:
         return
     summary = "; ".join(parts)
@@ -223,22 +231,40 @@ def _note_dropped(request: ir.Request, target: str) -> None:
     )
 
 
+def _previous_response_id(inbound: ir.WireFormat, body: dict[str, Any]) -> Any:
+    # A Responses conversation kept upstream (`previous_response_id`) can only be relayed to
+    # an upstream that speaks Responses itself; translation has no history to send.
+    return body.get("previous_response_id") if inbound == "responses" else None
+
+
+def _parse(inbound: ir.WireFormat, body: dict[str, Any]) -> ir.Request:
+    """The request as IR (a clean 4xx on bad input); CPU work, so big bodies come here in a
+    worker thread."""
+    if _previous_response_id(inbound, body):
+        body = {k: v for k, v in body.items() if k != "previous_response_id"}
+    request = codec(inbound).parse_request(body)
+    return request
+
+
 def _chat_work(
     gateway: Gateway,
     config: Config,
     inbound: ir.WireFormat,
     ex: Exchange,
     body: dict[str, Any],
+    request: ir.Request,
     headers: dict[str, str],
 ) -> Callable[[], Awaitable[None]]:
-    """Parse and route now (clean 4xx), return the upstream work to run supervised."""
-    request: ir.Request = format_module(inbound).parse_request(body)
+    """Route now (clean 4xx), return the upstream work to run supervised."""
+    previous = _previous_response_id(inbound, body)
     response_fmt, forced = response_format(inbound, headers, config)
     ex.fmt = response_fmt
     ex.stream = request.stream
     client_model = request.model
     ex.client_model = client_model
-    targets = resolve(client_model, headers, config, gateway.providers)
+    targets = for_kind(
+        resolve(client_model, headers, config, gateway.providers), "chat", client_model
+    )
 
     async def attempt(target: Target, ctx: RequestContext) -> None:
         provider, model = target.provider, target.model
@@ -246,6 +272,13 @@ def _chat_work(
             native = {**body, "model": model.id}
             await relay_passthrough(ex, provider, model, native, ctx, inbound)
             return
+        if previous is not None:
+            raise InvalidRequest(
+                f"previous_response_id is not supported for {provider.name}/{model.id}: it is "
+                "reached by translation and this gateway keeps no conversations; send the full "
+                "conversation in input, or use a model served on /responses natively",
+                param="previous_response_id",
+            )
         _note_dropped(request, f"{provider.name}/{model.id}")
         upstream_request = request.with_model(model.id)
         relay = relay_stream if request.stream else relay_response
@@ -269,7 +302,9 @@ def _embeddings_work(
         raise InvalidRequest("missing 'input'", param="input")
     client_model: str = body["model"]
     body.setdefault("encoding_format", "float")
-    targets = resolve(client_model, headers, config, gateway.providers)
+    targets = for_kind(
+        resolve(client_model, headers, config, gateway.providers), "embeddings", client_model
+    )
 
     async def attempt(target: Target, ctx: RequestContext) -> None:
         native = {**body, "model": target.model.id}

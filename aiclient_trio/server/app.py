@@ -6,21 +6,32 @@ itself ~10 MB of the idle daemon's memory.
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiclient_trio.errors import GatewayError, InvalidRequest
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.ir import WireFormat
 from aiclient_trio.server import guards
 from aiclient_trio.server.api import PING_INTERVAL, handle_api
-from aiclient_trio.server.http import Message, Receive, Scope, Send, send_bytes, send_error
+from aiclient_trio.server.http import (
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    send_bytes,
+    send_error,
+)
 from aiclient_trio.server.offpath import serve_offpath
 from aiclient_trio.server.paths import HOT_ROUTES, canonical_path
-from aiclient_trio.server.relay import preload_formats
 
 __all__ = ["GatewayApp", "create_app"]
 
 # Off-hot-path routes that never need the API key (probes may, see server.protect_probes).
 _OPEN_PATHS = frozenset({"/", "/healthz"})
 _PROBE_PATHS = frozenset({"/readyz", "/metrics"})
+# The dashboard's pages and calls (aiclient_trio.dashboard), with their own guards.
+_DASHBOARD_PREFIX = "/ui"
 
 
 class GatewayApp:
@@ -28,16 +39,22 @@ class GatewayApp:
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self._dashboard: ASGIApp | None = None
         # Seconds without output before a stream gets a keep-alive event (tests shorten it).
         self.ping_interval = PING_INTERVAL
-        preload_formats()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
-        path = canonical_path(scope["path"])
+        raw_path = scope["path"]
+        if self.gateway.dashboard is not None and (
+            raw_path == _DASHBOARD_PREFIX or raw_path.startswith(_DASHBOARD_PREFIX + "/")
+        ):
+            await self._dashboard_app()(scope, receive, send)
+            return
+        path = canonical_path(raw_path)
         request_id = guards.request_id_for(scope)
         method = scope["method"]
         hot = HOT_ROUTES.get(path)
@@ -75,6 +92,16 @@ class GatewayApp:
             return
         extra = [(b"x-request-id", request_id.encode()), *cors]
         await serve_offpath(self.gateway, scope, send, path, extra)
+
+    def _dashboard_app(self) -> ASGIApp:
+        """The `/ui` app, built at its first request (Quart is imported only then)."""
+        if self._dashboard is None:
+            from aiclient_trio.dashboard.app import create_dashboard_app
+
+            assert self.gateway.dashboard is not None
+            app: Any = create_dashboard_app(self.gateway.dashboard)
+            self._dashboard = app
+        return self._dashboard
 
     async def _preflight(self, send: Send, origin: str | None, request_id: str) -> None:
         headers = [(b"x-request-id", request_id.encode()), (b"allow", b"GET, POST, OPTIONS")]

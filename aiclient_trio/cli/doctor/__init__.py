@@ -1,0 +1,57 @@
+# `aiclient doctor`: checks a real setup end to end (install, daemon, providers, network and,
+# on request, real calls) and writes a redacted report to attach to a bug.
+"""The doctor: the `doctor` click command (`command`) and `run_doctor(options, ...)`, which
+runs every group of checks in order and returns the context holding the checklist
+(`checklist.exit_code()`: 0 ok, 1 failures, 2 warnings).
+
+Groups: `install`, `daemon` (daemon_checks), one per provider (providers), `network`, and
+`call` with `--call`. Each is a function over a `DoctorContext`; a group that cannot run
+(no daemon, no credential) adds `skipped` checks saying why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiclient_trio.cli.doctor.checklist import Check, Checklist, Status
+from aiclient_trio.cli.doctor.command import doctor
+from aiclient_trio.cli.doctor.context import DoctorContext, DoctorOptions
+
+__all__ = [
+    "Check",
+    "Checklist",
+    "DoctorContext",
+    "DoctorOptions",
+    "Status",
+    "doctor",
+    "run_doctor",
+]
+
+
+def run_doctor(
+    options: DoctorOptions,
+    on_check: Callable[[Check], None] = lambda check: None,
+    on_step: Callable[[str], None] = lambda text: None,
+    on_note: Callable[[str], None] = lambda text: None,
+) -> DoctorContext:
+    from aiclient_trio.cli.doctor.calls import check_calls
+    from aiclient_trio.cli.doctor.daemon_checks import check_daemon
+    from aiclient_trio.cli.doctor.install import check_install
+    from aiclient_trio.cli.doctor.network import check_network
+    from aiclient_trio.cli.doctor.providers import check_providers
+
+    ctx = DoctorContext(options=options, checklist=Checklist(on_check=on_check))
+    on_step("install: version, Python, dependencies, config, paths, file modes")
+    check_install(ctx)
+    on_step("daemon: running, listening, Host allow-list, API key, control socket, ledger, logs")
+    check_daemon(ctx)
+    names = ", ".join(ctx.provider_names())
+    where = "from the running daemon" if ctx.daemon else "running them here (no daemon)"
+    on_step(f"providers ({names}): credential, sign-in, models, quota, endpoint, {where}")
+    check_providers(ctx)
+    on_step("network: proxy, CA bundle, DNS/connect/TLS to each upstream host, clock")
+    check_network(ctx)
+    if options.call:
+        on_step("call: one streamed request per provider and client format")
+        check_calls(ctx, on_note)
+    return ctx
