@@ -42,6 +42,7 @@ def start_litellm(upstream: str, logs: Path) -> tuple[Proc, dict[str, str], str]
     command = litellm_command()
     if command is None:
         raise PeerUnavailable("litellm[proxy] is not installed (set BENCH_LITELLM)")
+    WORK.mkdir(parents=True, exist_ok=True)  # a fresh clone has no bench/.work yet
     config = WORK / "litellm.yaml"
     config.write_text(
         "model_list:\n"
@@ -83,7 +84,7 @@ def ensure_portkey(logs: Path) -> None:
         return
     if shutil.which("npm") is None:
         raise PeerUnavailable("npm is not installed")
-    WORK.mkdir(exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
     with open(logs / "npm.log", "wb") as log:
         done = subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund", "@portkey-ai/gateway"],

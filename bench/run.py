@@ -188,16 +188,15 @@ class Bench:
                 log(f"starting {name}")
                 proc, headers, url = starter(self.upstream, self.logs)
             except (PeerUnavailable, RuntimeError, OSError) as exc:
-                peers[name] = {"available": False, "reason": str(exc)}
-                log(f"{name} unavailable: {exc}")
-                continue
+                # The comparison is the point of the run: no peer, no results (BENCH_PEERS=0
+                # runs without them on purpose).
+                raise RuntimeError(f"{name} could not start: {exc}") from None
             self.start(proc)
             target = Target(name, url, CHAT, proc.pid, headers)
             try:
                 run_wrk(target, 1, 1)  # warm-up, and a check that it forwards at all
             except RuntimeError as exc:
-                peers[name] = {"available": False, "reason": str(exc)}
-                continue
+                raise RuntimeError(f"{name} started but does not forward: {exc}") from None
             peers[name] = {"available": True, "idle_rss_mb": rss_bytes(proc.pid) / 1e6}
             targets[name] = target
 
@@ -453,11 +452,15 @@ class Bench:
                 proc.stop()
         self.results["meta"]["wall_seconds"] = time.monotonic() - started
         self.results["meta"]["load_average_at_end"] = os.getloadavg()[0]
-        text = write_results(self.results, RESULTS)
-        print(text)
         if "--keep-logs" not in sys.argv:
             shutil.rmtree(self.logs / "home", ignore_errors=True)
-        return 0 if not any(n.startswith("run aborted") for n in self.results["notes"]) else 1
+        aborted = [n for n in self.results["notes"] if n.startswith("run aborted")]
+        if aborted:
+            # A partial run is not a result: the previous results stay as they were.
+            log(f"FAILED, nothing written to {RESULTS}: {aborted[0]}")
+            return 1
+        print(write_results(self.results, RESULTS))
+        return 0
 
 
 def report_only() -> int:
