@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from aiclient_trio.redact import redact
+
 __all__ = [
     "AuthenticationError",
     "ContextLengthExceeded",
@@ -22,10 +24,13 @@ __all__ = [
     "ProviderUnavailable",
     "QuotaExceeded",
     "RateLimited",
+    "RequestTimeout",
     "RequestTooLarge",
     "UpstreamError",
     "UpstreamTimeout",
     "anthropic_error_body",
+    "credential_refused",
+    "describe_exception",
     "error_headers",
     "openai_error_body",
     "responses_error_object",
@@ -96,6 +101,12 @@ class RequestTooLarge(GatewayError):
     status, kind = 413, "request_too_large"
 
 
+class RequestTimeout(GatewayError):
+    """The client did not send its request (body) in time."""
+
+    status, kind = 408, "invalid_request"
+
+
 class RateLimited(GatewayError):
     status, kind = 429, "rate_limit"
 
@@ -132,6 +143,20 @@ class ProviderUnavailable(GatewayError):
     """The provider is not ready (signed out, refreshing failed, disabled)."""
 
     status, kind = 503, "unavailable"
+
+
+def credential_refused(error: GatewayError, provider: str | None) -> None:
+    """An upstream that refused the *gateway's* credential (an upstream 401, a signed-out
+    provider) is never shown to the client as its own 401: clients such as Claude Code then
+    blame their API key. It becomes a 503 naming the sign-in command, for every provider.
+    Changes `error` in place (it may already sit in a stream event)."""
+    if error.status != 401:
+        return
+    error.status, error.kind = 503, "unavailable"
+    error.should_retry = False
+    if "aiclient auth" not in error.message:
+        fix = f"aiclient auth {provider}" if provider else "aiclient auth <provider>"
+        error.message = f"{error.message}; sign the gateway in again: `{fix}`"
 
 
 # --------------------------------------------------------------------------- the mapping table
@@ -172,9 +197,9 @@ _SHAPES: dict[ErrorKind, _Shape] = {
     "api_error": _Shape("api_error", "api_error", None, "server_error"),
     "overloaded": _Shape("overloaded_error", "server_error", "overloaded", "server_is_overloaded"),
     "timeout": _Shape("api_error", "timeout", "timeout", "server_error"),
-    "unavailable": _Shape(
-        "overloaded_error", "server_error", "service_unavailable", "server_error"
-    ),
+    # Not "overloaded_error": a signed-out provider is not busy, and clients show (and retry)
+    # overloaded errors as the service being under load.
+    "unavailable": _Shape("api_error", "server_error", "service_unavailable", "server_error"),
 }
 
 
@@ -214,3 +239,11 @@ def error_headers(error: GatewayError) -> dict[str, str]:
     if error.should_retry is not None:
         headers["x-should-retry"] = "true" if error.should_retry else "false"
     return headers
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A one-line reason (single-exception groups unwrapped), with secrets masked."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)

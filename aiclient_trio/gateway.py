@@ -10,51 +10,25 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 from trio_util import AsyncValue
 
-from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
+from aiclient_trio.ledger import Ledger
+from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.providers.base import Provider
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.reliability import Reliability
 from aiclient_trio.untrusted import client_text
 
 if TYPE_CHECKING:
-    from aiclient_trio.ledger import Ledger
-    from aiclient_trio.metrics import GatewayMetrics
+    from aiclient_trio.dashboard import Dashboard
 
-__all__ = ["DrainableWork", "Gateway", "RequestOutcome", "RequestRecord"]
+__all__ = ["DrainableWork", "Gateway"]
 
 log = logging.getLogger("aiclient.gateway")
-
-RequestOutcome = Literal["ok", "client_error", "upstream_error", "cancelled"]
-
-
-@dataclass(slots=True)
-class RequestRecord:
-    """What one finished API request did: one ledger row, one log line, metric updates."""
-
-    request_id: str
-    endpoint: str  # "/v1/messages", "/v1/chat/completions", ...
-    method: str
-    http_status: int
-    outcome: RequestOutcome
-    started_at: float  # unix time
-    duration: float  # seconds
-    stream: bool = False
-    provider: str | None = None
-    client_model: str | None = None
-    upstream_model: str | None = None
-    usage: ir.Usage | None = None
-    time_to_first_byte: float | None = None
-    initiator: str | None = None  # Copilot X-Initiator: "user" (premium) or "agent"
-    credits: float | None = None  # Kiro metering, when reported
-    premium: float | None = None  # Copilot premium requests billed (multiplier x user turn)
-    error_kind: str | None = None
-    # Fallback chain: targets tried before the one that answered ("copilot/x", ...).
-    fallback_from: tuple[str, ...] = ()
 
 
 class DrainableWork(Protocol):
@@ -80,11 +54,15 @@ class Gateway:
     active_requests: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))
     # Called synchronously for every finished request (ledger, metrics, log line).
     observers: list[Callable[[RequestRecord], None]] = field(default_factory=list)
+    # Called synchronously as each API request starts: (request id, endpoint, unix time).
+    start_observers: list[Callable[[str, str, float], None]] = field(default_factory=list)
     # Circuit breakers per provider and rate-limit buckets per client.
     reliability: Reliability = field(default_factory=Reliability)
     # The usage ledger and metrics, when the daemon runs them (tests may leave them out).
     ledger: Ledger | None = None
     metrics: GatewayMetrics | None = None
+    # The dashboard at /ui, when the daemon runs one.
+    dashboard: Dashboard | None = None
 
     def expire_drain(self) -> None:
         """The drain deadline passed (or a second signal came): end every request in flight,
@@ -101,6 +79,10 @@ class Gateway:
 
     def discard_work(self, work: DrainableWork) -> None:
         self.live_work.discard(work)
+
+    def announce_start(self, request_id: str, endpoint: str) -> None:
+        for observer in self.start_observers:
+            observer(request_id, endpoint, time.time())
 
     def record(self, rec: RequestRecord) -> None:
         """Hand a finished request to every observer. The client's strings in it are made

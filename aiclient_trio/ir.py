@@ -7,8 +7,9 @@ modules (`aiclient_trio.formats.*`) parse client bodies into it and render it ba
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from aiclient_trio import untrusted
 from aiclient_trio.errors import GatewayError, UpstreamError
@@ -18,7 +19,11 @@ __all__ = [
     "BlockStart",
     "BlockStop",
     "ContentBlock",
+    "DocumentBlock",
+    "Dropped",
     "ImageBlock",
+    "JSONValue",
+    "Leftovers",
     "Message",
     "MessageDelta",
     "MessageStart",
@@ -49,6 +54,9 @@ __all__ = [
 # The three client-facing wire formats. Where bytes came from always says which one they
 # hold; nothing sniffs JSON keys to guess.
 WireFormat = Literal["openai_chat", "anthropic", "responses"]
+
+# A decoded JSON value, as a client or an upstream sent it.
+JSONValue: TypeAlias = dict[str, "JSONValue"] | list["JSONValue"] | str | int | float | bool | None
 
 StopReason = Literal[
     "end_turn",
@@ -90,6 +98,22 @@ class ImageBlock:
 
 
 @dataclass(frozen=True, slots=True)
+class DocumentBlock:
+    """An inline document (a PDF, base64) a user attached; `name` is its title if any."""
+
+    data: str
+    media_type: str = "application/pdf"
+    name: str | None = None
+    type: Literal["document"] = "document"
+
+    @property
+    def placeholder(self) -> str:
+        """What upstreams without document support get instead (the text it always was)."""
+        prefix = f"{self.name}\n\n" if self.name else ""
+        return f"{prefix}[document omitted: {self.media_type}]"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolUseBlock:
     id: str
     name: str
@@ -125,7 +149,13 @@ class RedactedThinkingBlock:
 
 
 ContentBlock = (
-    TextBlock | ImageBlock | ToolUseBlock | ToolResultBlock | ThinkingBlock | RedactedThinkingBlock
+    TextBlock
+    | ImageBlock
+    | DocumentBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ThinkingBlock
+    | RedactedThinkingBlock
 )
 # Blocks an assistant response can hold (what a stream's BlockStart may open).
 Block = TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock
@@ -165,6 +195,29 @@ class ThinkingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Dropped:
+    """Parts of a client's request that translation leaves out, named for the log."""
+
+    tools: tuple[str, ...] = ()  # Responses hosted tools (web_search, ...), by name or type
+    items: tuple[str, ...] = ()  # Responses input items with no IR form, described
+    server_tools: tuple[str, ...] = ()  # Anthropic server tools, by name or type
+
+    def __bool__(self) -> bool:
+        return bool(self.tools or self.items or self.server_tools)
+
+
+@dataclass(frozen=True, slots=True)
+class Leftovers:
+    """A client's top-level fields the IR does not model, kept so an upstream of the same
+    format still receives them (`response_format`, `seed`, ... from an OpenAI chat client;
+    `context_management`, ... from an Anthropic one; `metadata`, `store`, ... from Responses).
+    The values are the client's JSON as it came."""
+
+    format: WireFormat
+    fields: Mapping[str, JSONValue]
+
+
+@dataclass(frozen=True, slots=True)
 class Request:
     model: str
     messages: tuple[Message, ...]
@@ -183,8 +236,18 @@ class Request:
     user: str | None = None
     # OpenAI stream_options.include_usage (the client asked for a usage chunk).
     include_usage: bool = False
-    # Per-format leftovers a same-format upstream may want (never needed to translate).
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Codex's freeform (custom) tools by name, and the namespace each namespaced tool came
+    # in (Responses): its renderers give their calls back in those shapes.
+    custom_tools: frozenset[str] = frozenset()
+    tool_namespaces: Mapping[str, str] = field(default_factory=dict)
+    # The client's prompt-cache key (OpenAI `prompt_cache_key`), for upstreams that take one.
+    prompt_cache_key: str | None = None
+    # Responses `reasoning.summary` as the client asked ("auto", "detailed", ...).
+    reasoning_summary: str | None = None
+    # What the IR cannot carry, left out of a translation (the server logs it).
+    dropped: Dropped = Dropped()
+    # The client's top-level fields the IR does not model (never needed to translate).
+    leftovers: Leftovers | None = None
 
     @property
     def system_text(self) -> str:

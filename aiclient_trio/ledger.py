@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -23,14 +24,20 @@ from typing import Any, Literal
 
 import trio
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.untrusted import client_text, scrub
 
-__all__ = ["Ledger", "LedgerUnavailable", "UsageQuery", "parse_time_bound"]
+__all__ = [
+    "USD_PER_COPILOT_CREDIT",
+    "Ledger",
+    "LedgerUnavailable",
+    "UsageQuery",
+    "parse_time_bound",
+]
 
 log = logging.getLogger("aiclient.ledger")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Migration n brings a database from version n-1 to n. Never edit a released step: add one.
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -62,7 +69,11 @@ _MIGRATIONS: dict[int, str] = {
     """,
     # Copilot premium requests a row cost (model multiplier; 0x models and agent turns 0).
     2: "ALTER TABLE requests ADD COLUMN premium REAL;",
+    # Copilot AI credits (in `credits`) estimated from token prices, not reported by Copilot.
+    3: "ALTER TABLE requests ADD COLUMN credits_estimated INTEGER NOT NULL DEFAULT 0;",
 }
+# What a Copilot AI credit costs; Kiro's credits are another unit and get no dollar value.
+USD_PER_COPILOT_CREDIT = 0.01
 # Premium requests of a row; rows from schema 1 count one per user-initiated call.
 _PREMIUM = "COALESCE(premium, initiator = 'user')"
 
@@ -70,9 +81,9 @@ _COLUMNS = (
     "ts, request_id, endpoint, provider, client_model, upstream_model, stream, status, "
     "http_status, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, "
     "input_estimated, output_estimated, ttfb_ms, duration_ms, initiator, credits, error_kind, "
-    "fallback_from, premium"
+    "fallback_from, premium, credits_estimated"
 )
-_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 22)})"
+_INSERT = f"INSERT INTO requests ({_COLUMNS}) VALUES ({', '.join('?' * 23)})"
 # Rows kept in memory while the database is unavailable, beyond which the oldest go.
 _MAX_PENDING = 100_000
 # Rows older than the retention are pruned after the first write and then once a day.
@@ -117,6 +128,7 @@ def _row(rec: RequestRecord) -> tuple[Any, ...]:
         rec.error_kind,
         client_text(",".join(rec.fallback_from), 1000) or None,
         rec.premium,
+        int(rec.credits_estimated),
     )
 
 
@@ -146,7 +158,10 @@ class Ledger:
     # -- writing ------------------------------------------------------------------------------
 
     def record(self, rec: RequestRecord) -> None:
-        """Queue a finished request (a `Gateway` observer). Never blocks."""
+        """Queue a finished request (a `Gateway` observer). Never blocks. A token count is
+        answered here and reaches no provider: not a request to store (metrics count it)."""
+        if rec.endpoint.endswith("/count_tokens"):
+            return
         self._pending.append(_row(rec))
         self._wakeup.set()
 
@@ -252,7 +267,9 @@ class Ledger:
         sums = (
             "COUNT(*), SUM(status = 'ok'), SUM(status != 'ok'), SUM(input_tokens), "
             "SUM(output_tokens), SUM(cache_read_tokens), SUM(cache_write_tokens), "
-            f"SUM({_PREMIUM}), SUM(input_estimated OR output_estimated), SUM(credits)"
+            f"SUM({_PREMIUM}), SUM(input_estimated OR output_estimated), SUM(credits), "
+            "SUM(CASE WHEN credits_estimated THEN credits END), "
+            f"SUM(CASE WHEN provider = 'copilot' THEN credits END) * {USD_PER_COPILOT_CREDIT}"
         )
         with self._lock:
             conn = self._reader()
@@ -280,6 +297,62 @@ class Ledger:
             "groups": [{"key": row[0], **_sums(row[1:])} for row in groups],
             "premium_requests": {"today": today[0] or 0, "this_month": month[0] or 0},
         }
+
+    async def series(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        """Per time bucket (`bucket` seconds, aligned to UTC) and model since `since`: requests,
+        tokens, premium requests and credits. Rows are {"t": bucket start, "model", ...}."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._series, since, bucket)
+
+    async def request_row(self, request_id: str) -> dict[str, Any] | None:
+        """The newest ledger row of `request_id` (metadata only: the ledger holds no content)."""
+        await self.flush()
+        return await trio.to_thread.run_sync(self._request_row, request_id)
+
+    def _series(self, since: float, bucket: float) -> list[dict[str, Any]]:
+        # A request no provider took (unknown model) counts under the name the client asked.
+        model = (
+            "CASE WHEN provider IS NULL THEN COALESCE(client_model, '-') "
+            "ELSE provider || '/' || COALESCE(upstream_model, client_model, '-') END"
+        )
+        sql = (
+            f"SELECT CAST(ts / ? AS INTEGER) * ? AS t, {model} AS m, COUNT(*), "
+            "SUM(input_tokens), SUM(output_tokens), "
+            f"SUM({_PREMIUM}), SUM(credits), SUM(status != 'ok') "
+            "FROM requests WHERE ts >= ? GROUP BY t, m ORDER BY t, m"
+        )
+        with self._lock:
+            conn = self._reader()
+            try:
+                rows = conn.execute(sql, (bucket, bucket, since)).fetchall()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"cannot read {self.path}: {exc}") from exc
+        names = ("requests", "input_tokens", "output_tokens", "premium_requests", "credits")
+        return [
+            {
+                "t": row[0],
+                "model": row[1],
+                **dict(zip(names, (v or 0 for v in row[2:7]), strict=True)),
+                "errors": row[7] or 0,
+            }
+            for row in rows
+        ]
+
+    def _request_row(self, request_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            conn = self._reader()
+            try:
+                cursor = conn.execute(
+                    f"SELECT {_COLUMNS} FROM requests WHERE request_id = ? "
+                    "ORDER BY id DESC LIMIT 1",
+                    (request_id,),
+                )
+                row = cursor.fetchone()
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"cannot read {self.path}: {exc}") from exc
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cursor.description], row, strict=True))
 
     def _clear(self, before: float | None) -> int:
         with self._lock:
@@ -309,6 +382,7 @@ class Ledger:
     def _open_locked(self) -> bool:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _make_private(self.path)
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False)
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -355,6 +429,18 @@ class Ledger:
                 self._conn = None
 
 
+def _make_private(path: Path) -> None:
+    """The database 0600 from its first byte, whatever the umask; SQLite gives its -wal and
+    -shm files the database's mode. Files left looser by an older version are tightened."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            if os.stat(f"{path}{suffix}").st_mode & 0o077:
+                os.chmod(f"{path}{suffix}", 0o600)
+        except FileNotFoundError:
+            pass
+
+
 def _migrate(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -397,6 +483,8 @@ def _sums(row: Iterable[Any]) -> dict[str, Any]:
         "premium_requests",
         "estimated_rows",
         "credits",
+        "estimated_credits",
+        "usd",
     )
     return dict(zip(names, values, strict=True))
 

@@ -21,10 +21,12 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
+from aiclient_trio.redact import MASK, add_secrets, redact, set_secrets
 
 __all__ = [
     "LINE_FORMAT",
+    "MASK",
     "RedactionFilter",
     "add_secrets",
     "log_request",
@@ -39,62 +41,8 @@ LOGGER = "aiclient"
 # Modules that log under their import name (logging.getLogger(__name__)) share the handlers.
 LOGGERS = (LOGGER, "aiclient_trio")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-MASK = "[REDACTED]"
-
-_PATTERNS: list[tuple[re.Pattern[str], str]] = [
-    # JSON / form fields whose value is a credential, whatever it looks like.
-    (
-        re.compile(
-            r"""(?i)(["']?(?<![A-Za-z0-9_])(?:access_?token|refresh_?token|id_?token|client_?secret|api_?key|"""
-            r"""password|device_code|token)["']?\s*[:=]\s*["']?)([^"'\s,;}&]+)"""
-        ),
-        r"\1" + MASK,
-    ),
-    # Authorization header values: "Bearer xyz", "token gho_...".
-    (re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=:-]{8,})"), r"\1\2" + MASK),
-    (re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)([^\"'\s,;}]+)"), r"\1" + MASK),
-    # GitHub tokens (OAuth, user-to-server, personal, server, refresh) and fine-grained PATs.
-    (re.compile(r"\bgh[oupsr]_[A-Za-z0-9]{8,}"), MASK),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{8,}"), MASK),
-    # Copilot session token: tid=...;exp=...;sku=...:<mac>
-    (re.compile(r"\btid=[^\s\"',]+"), MASK),
-    # Kiro / AWS IdC access and refresh tokens.
-    (re.compile(r"\ba[o][ar][A-Za-z0-9_\-.:/+=]{16,}"), MASK),
-    # JWT-like strings (social login tokens, id tokens).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), MASK),
-]
-
-# Substrings every pattern above needs to match (a superset, compared lower-cased): most log
-# lines (the per-request access line above all) contain none, and these plain substring scans
-# cost a tenth of running the eight patterns.
-_TRIGGERS = (
-    "token", "secret", "api_key", "apikey", "api-key", "password", "device_code", "bearer",
-    "gho_", "ghu_", "ghp_", "ghs_", "ghr_", "github_pat_", "tid=", "aoa", "aor", "eyj",
-)  # fmt: skip
-
-_secrets: tuple[str, ...] = ()
-
-
-def set_secrets(secrets: Iterable[str | None]) -> None:
-    """Literal strings (the API key) masked wherever they appear; short ones are ignored."""
-    global _secrets
-    _secrets = tuple(sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True))
-
-
-def add_secrets(secrets: Iterable[str | None]) -> None:
-    """Mask these too, keeping the secrets already known (a replaced key stays masked)."""
-    set_secrets([*_secrets, *secrets])
-
-
-def redact(text: str) -> str:
-    for secret in _secrets:
-        text = text.replace(secret, MASK)
-    lowered = text.lower()
-    if not any(trigger in lowered for trigger in _TRIGGERS):
-        return text
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
+# A log message longer than this is cut (a client string can be megabytes).
+MAX_MESSAGE = 8192
 
 
 class RedactionFilter(logging.Filter):
@@ -103,7 +51,10 @@ class RedactionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "_aiclient_redacted", False):
             return True
-        record.msg = redact(record.getMessage())
+        message = record.getMessage()
+        if len(message) > MAX_MESSAGE:
+            message = f"{message[:MAX_MESSAGE]}...(+{len(message) - MAX_MESSAGE} chars)"
+        record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
-from aiclient_trio.gateway import RequestRecord
+from aiclient_trio.record import RequestRecord
 
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram", "Registry"]
 
@@ -129,6 +131,18 @@ class Registry:
         return "".join(metric.render() for metric in self.metrics)
 
 
+def _quota_samples(
+    read: Callable[[], dict[str, dict[str, Any] | None]], key: str
+) -> dict[Labels, float]:
+    samples: dict[Labels, float] = {}
+    for name, quota in read().items():
+        value = (quota or {}).get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            unit = str((quota or {}).get("unit") or "requests")
+            samples[(("provider", name), ("unit", unit))] = float(value)
+    return samples
+
+
 class GatewayMetrics:
     """The gateway's metrics. `observe` is a `Gateway` observer; providers report refreshes."""
 
@@ -139,6 +153,8 @@ class GatewayMetrics:
         *,
         active_streams: Callable[[], int] = lambda: 0,
         provider_ready: Callable[[], dict[str, bool]] = dict,
+        provider_quota: Callable[[], dict[str, dict[str, Any] | None]] = dict,
+        circuits: Callable[[], dict[str, str]] = dict,
     ) -> None:
         self.registry = r = Registry()
         self.requests = r.counter(
@@ -151,6 +167,11 @@ class GatewayMetrics:
             "aiclient_time_to_first_byte_seconds", "Time to the first byte sent to the client."
         )
         self.tokens = r.counter("aiclient_tokens", "Tokens by provider, model and kind.")
+        self.credits = r.counter(
+            "aiclient_credits",
+            "Credits by provider, model and source (reported or estimated); a Copilot AI "
+            "credit is $0.01, Kiro counts its own credits.",
+        )
         self.upstream_errors = r.counter(
             "aiclient_upstream_errors", "Failed requests by provider and error kind."
         )
@@ -167,10 +188,28 @@ class GatewayMetrics:
             "1 when the provider can serve requests.",
             lambda: {(("provider", name),): float(ok) for name, ok in provider_ready().items()},
         )
+        for key, what in (("remaining", "left"), ("limit", "in the period")):
+            r.gauge(
+                f"aiclient_quota_{key}",
+                f"The upstream quota {what}, as the provider last read it (Kiro: credits).",
+                partial(_quota_samples, provider_quota, key),
+            )
+        r.gauge(
+            "aiclient_circuit_open",
+            "1 while the circuit of a provider's model is open or probing (calls fail fast).",
+            lambda: {
+                (("model", target.partition("/")[2]), ("provider", target.partition("/")[0])): (
+                    0.0 if state == "closed" else 1.0
+                )
+                for target, state in circuits().items()
+            },
+        )
 
     def observe(self, rec: RequestRecord) -> None:
         provider = rec.provider or "none"
-        model = rec.upstream_model or rec.client_model or "none"
+        # Labels come from a bounded set: a model the provider's catalog resolved, else one
+        # label for every name a client made up (each would otherwise be a series forever).
+        model = rec.upstream_model or ("other" if rec.client_model else "none")
         self.requests.inc(
             endpoint=rec.endpoint,
             provider=provider,
@@ -190,6 +229,9 @@ class GatewayMetrics:
             ):
                 if value:
                     self.tokens.inc(value, provider=provider, model=model, kind=kind)
+        if rec.credits:
+            source = "estimated" if rec.credits_estimated else "reported"
+            self.credits.inc(rec.credits, provider=provider, model=model, source=source)
         if rec.outcome == "upstream_error":
             self.upstream_errors.inc(provider=provider, kind=rec.error_kind or "unknown")
 

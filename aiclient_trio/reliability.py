@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from aiclient_trio.config_types import ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import ServerConfig, UpstreamConfig
 from aiclient_trio.errors import GatewayError, RateLimited
 
 __all__ = [
@@ -197,18 +197,31 @@ class RateLimiter:
 
 @dataclass(slots=True)
 class Reliability:
-    """The daemon-wide state: one breaker per provider, one rate limiter per client."""
+    """The daemon-wide state: one breaker per provider and model ("copilot/gpt-4.1": one
+    failing model never blocks the provider's others), one rate limiter per client."""
 
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
-    def breaker(self, provider: str, upstream: UpstreamConfig) -> CircuitBreaker:
-        breaker = self.breakers.get(provider)
+    def breaker(self, target: str, upstream: UpstreamConfig) -> CircuitBreaker:
+        """The breaker of `target` ("provider/model", a model from a provider's catalog, so
+        the set stays bounded)."""
+        breaker = self.breakers.get(target)
         if breaker is None:
-            breaker = self.breakers[provider] = CircuitBreaker()
+            breaker = self.breakers[target] = CircuitBreaker()
         # Follow config reloads without losing the current state.
         breaker.failures, breaker.cooldown = upstream.circuit_failures, upstream.circuit_cooldown
         return breaker
+
+    def circuits(self, provider: str | None = None) -> dict[str, dict[str, object]]:
+        """The breakers that are not closed ("provider/model" -> state and seconds until the
+        next probe), of one provider or all: what /readyz, /metrics and the dashboard show."""
+        return {
+            target: {"state": str(b.state), "retry_in": round(b.retry_in(), 1)}
+            for target, b in sorted(self.breakers.items())
+            if b.state is not BreakerState.CLOSED
+            and (provider is None or target.partition("/")[0] == provider)
+        }
 
     def limiter(self, client: str, server: ServerConfig) -> RateLimiter | None:
         """The client's bucket, or None when rate limiting is off."""

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from aiclient_trio.redact import redact
+
 __all__ = [
     "CLIENT_TEXT_LIMIT",
     "UntrustedJSON",
@@ -134,8 +136,6 @@ def scrub(text: str) -> str:
 def client_text(text: str | None, limit: int = CLIENT_TEXT_LIMIT) -> str | None:
     """A client-chosen string made fit to store, log or show: encodable, at most `limit`
     characters (a longer one ends in "...(+N chars)"), credentials masked."""
-    from aiclient_trio.log import redact
-
     if text is None:
         return None
     if len(text) > limit:

@@ -55,7 +55,7 @@ def _child(requests: int, events: int) -> dict[str, float]:
     from trio_util import AsyncValue
 
     from aiclient_trio import ir
-    from aiclient_trio.config_types import Config
+    from aiclient_trio.config.types import Config
     from aiclient_trio.gateway import Gateway
     from aiclient_trio.providers.base import (
         ModelInfo,
@@ -65,7 +65,6 @@ def _child(requests: int, events: int) -> dict[str, float]:
         RequestContext,
     )
     from aiclient_trio.server.api import handle_api
-    from aiclient_trio.server.relay import preload_formats
 
     sse = _sse_chunks(events)
 
@@ -113,7 +112,6 @@ def _child(requests: int, events: int) -> dict[str, float]:
 
     gateway = Gateway(config=AsyncValue(Config()))
     gateway.providers["copilot"] = Upstream()
-    preload_formats()
     raw = {False: json.dumps(_BODY).encode(), True: json.dumps({**_BODY, "stream": True}).encode()}
     headers = [(b"content-type", b"application/json"), (b"user-agent", b"bench")]
 

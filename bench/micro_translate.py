@@ -184,7 +184,7 @@ class _Tokens:
 def measure_http(iterations: int, passes: int) -> dict[str, float]:
     import trio
 
-    from aiclient_trio.config_types import Config
+    from aiclient_trio.config.types import Config
     from aiclient_trio.providers.base import Provider, RequestContext
     from aiclient_trio.providers.copilot import CopilotProvider
     from aiclient_trio.providers.copilot.client import CapiClient

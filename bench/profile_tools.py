@@ -35,7 +35,13 @@ COMPONENTS = (
     ("json/", "json"),
     ("sqlite3", "ledger (SQLite, worker thread)"),
 )
-_CHAIN = ("runpy", "click/", "aiclient_trio/__main__", "cli_lifecycle", "aiclient_trio/daemon.py")
+_CHAIN = (
+    "runpy",
+    "click/",
+    "aiclient_trio/__main__",
+    "cli/lifecycle",
+    "aiclient_trio/daemon/main.py",
+)
 
 
 def _component(frame: str) -> str:

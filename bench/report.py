@@ -245,6 +245,20 @@ def markdown(r: dict[str, Any]) -> str:
             f"{ca['upstream_closed']} closes: p50 {_fmt(ca['p50_ms'], 1)} ms, p99 "
             f"{_fmt(ca['p99_ms'], 1)} ms, max {_fmt(ca['max_ms'], 1)} ms.",
         ]
+    big = r.get("big_bodies")
+    if big:
+        ct, tm = big["count_tokens"], big["tiny_messages"]
+        out += [
+            "",
+            "## Big bodies (event loop kept free)",
+            "",
+            f"- count_tokens of {ct['body_mb']} MB: HTTP {ct['status']} in {ct['seconds']} s; "
+            f"/healthz meanwhile ({ct['healthz_probes']} probes) p50 {ct['healthz_p50_ms']} ms, "
+            f"max {ct['healthz_max_ms']} ms; RSS {ct['rss_mb_before']} -> {ct['rss_mb_after']} MB",
+            f"- {tm['messages']} tiny messages ({tm['body_mb']} MB): HTTP {tm['status']} in "
+            f"{tm['seconds']} s; /healthz max {tm['healthz_max_ms']} ms; RSS "
+            f"{tm['rss_mb_before']} -> {tm['rss_mb_after']} MB",
+        ]
     mem = r.get("memory", {})
     if mem:
         out += ["", "## Memory", ""] + [f"- {k}: {_fmt(v, 1)}" for k, v in mem.items()]

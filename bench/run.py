@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import streams
 import trio
+from big_bodies import big_body_results
 from codec_bench import codec_results
 from load import Target, have_wrk, run_wrk
 from peers import PeerUnavailable, start_litellm, start_portkey
@@ -425,6 +426,15 @@ class Bench:
             trio.run(self.capacity)
             log("cancellation")
             trio.run(self.cancellation)
+            log("big bodies")
+            self.results["big_bodies"] = trio.run(
+                big_body_results,
+                f"http://127.0.0.1:{self.daemon_port}",
+                self.daemon.pid,
+                8 if QUICK else 30,
+                300_000 if QUICK else 850_000,
+            )
+            log(f"big bodies: {self.results['big_bodies']}")
             time.sleep(1)
             self.results["memory"]["daemon_rss_mb_after_capacity"] = (
                 rss_bytes(self.daemon.pid) / 1e6

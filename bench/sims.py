@@ -29,8 +29,8 @@ def xdg_env(home: Path) -> dict[str, str]:
 async def main(home: Path, upstream: str, port: int) -> None:
     os.environ.update(xdg_env(home))
     os.environ.pop("AICLIENT_CONFIG", None)
-    from aiclient_trio import paths
-    from aiclient_trio.config_types import CopilotConfig
+    from aiclient_trio.config import paths
+    from aiclient_trio.config.types import CopilotConfig
     from aiclient_trio.providers.copilot.commands import import_github_token
     from aiclient_trio.providers.kiro.credentials import (
         TokenStore,

@@ -1,6 +1,6 @@
 """Daemon test hooks for the usage audit: a scripted provider whose streams outlive SIGTERM.
 
-Loaded by the real daemon through `AICLIENT_TEST_PROVIDERS` / `AICLIENT_TEST_APP`.
+The real daemon runs them as the "usage" profile of tests/aiclient_entry.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from daemon_hooks import ASGI
 from fakes import FakeProvider, text_events
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo, ProviderState, RequestContext
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import trio
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
@@ -84,7 +85,7 @@ async def start_copilot_for_tests(
 
 def ctx(fmt: str, model: str = "", headers: dict[str, str] | None = None) -> RequestContext:
     return RequestContext(
-        request_id=f"req-{fmt}-{model}",
+        request_id=f"req-{fmt}-{model}-{uuid.uuid4().hex[:8]}",  # each call its own, as served
         inbound_format=fmt,  # type: ignore[arg-type]
         client_model=model,
         headers=headers or {},

@@ -1,7 +1,7 @@
 """Test providers and an app hook for supervisor and daemon tests.
 
-The daemon loads them through its hidden test hooks (`AICLIENT_TEST_PROVIDERS=name=module:Class`
-and `AICLIENT_TEST_APP=module:function`) with this directory on PYTHONPATH.
+The test harness hands them to the daemon as `Extensions` (tests/aiclient_entry.py, or
+`DaemonOptions(extensions=...)` in process).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import (
     ModelInfo,

@@ -21,9 +21,10 @@ from trio_util import AsyncValue
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError
-from aiclient_trio.gateway import Gateway, RequestRecord
+from aiclient_trio.gateway import Gateway
+from aiclient_trio.ledger import Ledger
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -31,6 +32,7 @@ from aiclient_trio.providers.base import (
     ProviderState,
     RequestContext,
 )
+from aiclient_trio.record import RequestRecord
 
 
 def text_events(
@@ -209,6 +211,15 @@ def make_gateway(*providers: Provider, config: Config | None = None) -> Gateway:
     return gateway
 
 
+async def start_ledger(nursery: trio.Nursery, gateway: Gateway, path: Path) -> Ledger:
+    """A running ledger at `path` that the gateway's /v1/usage reads (rows come from
+    `gateway.observers` only if the test adds `ledger.record`)."""
+    ledger = Ledger(path)
+    gateway.ledger = ledger
+    await nursery.start(ledger.run)
+    return ledger
+
+
 class Records:
     """Collects `RequestRecord`s; `wait(n)` until n arrived."""
 
@@ -272,7 +283,11 @@ async def open_raw_post(url: str, path: str, body: dict[str, Any]) -> trio.Socke
         f"POST {path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(payload)}\r\n\r\n"
     ).encode()
-    await stream.send_all(head + payload)
+    try:
+        await stream.send_all(head + payload)
+    except BaseException:
+        await trio.aclose_forcefully(stream)  # a failed send leaves no socket behind
+        raise
     return stream
 
 

@@ -9,11 +9,11 @@ from typing import Any
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
-from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
+from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator, urls_for
 
 __all__ = ["collect", "kiro_config", "start_kiro_for_tests", "user_request", "write_token"]
 
@@ -21,11 +21,13 @@ __all__ = ["collect", "kiro_config", "start_kiro_for_tests", "user_request", "wr
 def kiro_config(sim: KiroSimulator, **kiro: Any) -> Config:
     return Config(
         upstream=UpstreamConfig(connect_timeout=5.0, idle_timeout=10.0),
-        kiro=KiroConfig(api_url=sim.base_url, auth_url=sim.base_url, oidc_url=sim.base_url, **kiro),
+        kiro=KiroConfig(**{**urls_for(sim), **kiro}),
     )
 
 
 def write_token(path: Path, issued: dict[str, Any], *, kind: str = "social", **extra: Any) -> None:
+    """A token file as `aiclient auth kiro` writes it for an account of `kind` (social, idc,
+    builder_id)."""
     record: dict[str, Any] = {
         "accessToken": issued["accessToken"],
         "refreshToken": issued["refreshToken"],
@@ -34,6 +36,8 @@ def write_token(path: Path, issued: dict[str, Any], *, kind: str = "social", **e
         "region": "us-east-1",
         **extra,
     }
+    if kind == "builder_id":
+        record["provider"] = "BuilderId"
     if "profileArn" in issued:
         record["profileArn"] = issued["profileArn"]
     TokenStore(path).save(record, replace=True)
@@ -48,12 +52,24 @@ async def _own(provider: KiroProvider, *, task_status: trio.TaskStatus[None]) ->
 
 
 async def start_kiro_for_tests(
-    nursery: trio.Nursery, tmp_path: Path, *, kind: str = "social", **kiro: Any
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    *,
+    kind: str = "social",
+    region: str = "us-east-1",
+    **kiro: Any,
 ) -> tuple[KiroProvider, KiroSimulator]:
-    """A running provider signed in to a new simulator; both stop with `nursery`."""
+    """A running provider signed in (as a `kind` account of `region`: social, idc,
+    builder_id or api_key) to a new simulator; both stop with `nursery`."""
     sim: KiroSimulator = await nursery.start(serve_kiro_simulator)
     token_path = tmp_path / "aiclient" / "kiro" / "token.json"
-    write_token(token_path, sim.accounts.issue(kind), kind=kind)
+    if kind == "api_key":
+        key = sim.accounts.issue_api_key(region)
+        TokenStore(token_path).save(
+            {"authMethod": "api_key", "accessToken": key, "region": region}, replace=True
+        )
+    else:
+        write_token(token_path, sim.accounts.issue(kind, region), kind=kind, region=region)
     provider = KiroProvider(kiro_config(sim, **kiro), token_path=token_path)
     await nursery.start(_own, provider)
     return provider, sim

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aiclient_trio.config import (
+from aiclient_trio.config.file import STARTER_TEXT, set_value, write_starter
+from aiclient_trio.config.load import (
     ConfigError,
     config_to_dict,
     diff_keys,
@@ -16,7 +17,6 @@ from aiclient_trio.config import (
     parse_text_value,
     restart_keys,
 )
-from aiclient_trio.config_file import STARTER_TEXT, set_value, write_starter
 
 DATA = Path(__file__).parent / "data" / "config"
 

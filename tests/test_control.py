@@ -13,7 +13,7 @@ import pytest
 import trio
 from conftest import XdgHome
 
-from aiclient_trio.control import MAX_LINE, ControlClient, ControlError, ControlServer
+from aiclient_trio.daemon.control import MAX_LINE, ControlClient, ControlError, ControlServer
 
 pytestmark = pytest.mark.usefixtures("xdg_home")
 
@@ -138,7 +138,7 @@ async def test_blocking_client(server: ControlServer) -> None:
 
 
 def test_client_without_daemon_says_so(xdg_home: XdgHome) -> None:
-    from aiclient_trio.control import DaemonNotRunning
+    from aiclient_trio.daemon.control import DaemonNotRunning
 
     with pytest.raises(DaemonNotRunning):
         ControlClient(xdg_home.runtime / "ctl.sock").call("status")

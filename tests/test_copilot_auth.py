@@ -227,3 +227,25 @@ async def test_auth_command_imports_a_token(nursery: trio.Nursery, tmp_path: Pat
     assert bad.exit_code == 1
     assert "revoked or expired" in bad.output and "gho_nope" not in bad.output
     nursery.cancel_scope.cancel()
+
+
+# `aiclient auth copilot --github-token BAD` explains what is wrong with the
+# token just given (not "the stored token ... run aiclient auth copilot", the command the user
+# just ran) and saves nothing.
+
+
+async def test_rejected_import_names_the_given_token_and_the_device_flow(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    sim = await start_simulators(nursery)
+    config = copilot_config(sim).copilot
+    with pytest.raises(TokenRevoked) as rejected:
+        await import_github_token(config, "gho_not_known_here", tmp_path)
+    message = rejected.value.message
+    assert message.startswith("GitHub rejected this token (HTTP 401)")
+    assert "stored" not in message
+    assert "nothing was saved" in message
+    assert "personal access tokens cannot get Copilot tokens" in message
+    assert "gho_not_known_here" not in message
+    assert not credential_path(tmp_path).exists()
+    nursery.cancel_scope.cancel()

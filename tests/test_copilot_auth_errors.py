@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 import trio
@@ -18,7 +19,7 @@ import trio.testing
 from copilot_helpers import start_copilot_for_tests, start_provider, start_simulators
 from fakes import make_gateway, serve
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot import CopilotSimulator
@@ -142,18 +143,21 @@ async def test_503_upstream_provider_rate_limit_is_a_rate_limit(tmp_path: Path) 
 async def test_503_upstream_provider_rate_limit_is_retried_after_its_retry_after(
     tmp_path: Path,
 ) -> None:
+    # A client without a retry loop of its own (no x-stainless-retry-count): the gateway
+    # retries after the retry-after.
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
         sim.state.faults.queue_upstream_rate_limit(retry_after=0)
-        async with serve(create_app(make_gateway(provider))) as url:
-            client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0)
-            async with client:
-                reply = await client.chat.completions.create(
-                    model="copilot/gpt-4.1",
-                    messages=HI,  # type: ignore[arg-type]
-                )
+        async with (
+            serve(create_app(make_gateway(provider))) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
+            reply = await http.post(
+                "/v1/chat/completions", json={"model": "copilot/gpt-4.1", "messages": HI}
+            )
         nursery.cancel_scope.cancel()
-    assert "Copilot simulator" in (reply.choices[0].message.content or "")
+    assert reply.status_code == 200, reply.text
+    assert "Copilot simulator" in reply.json()["choices"][0]["message"]["content"]
     assert len(sim.state.recorded("copilot", "/chat/completions")) == 2
 
 

@@ -6,9 +6,13 @@ import pytest
 from copilot_helpers import load
 
 from aiclient_trio import errors
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.providers.copilot.client import map_upstream_error
-from aiclient_trio.providers.copilot.headers import capi_headers, filter_anthropic_beta
+from aiclient_trio.providers.copilot.headers import (
+    CallHeaders,
+    capi_headers,
+    filter_anthropic_beta,
+)
 from aiclient_trio.providers.copilot.sanitize import merge_split_choices, prepare_body
 
 F10 = load("errors_f10.json")
@@ -65,31 +69,40 @@ def test_context_overflow_renders_for_each_client_format() -> None:
     assert errors.responses_error_object(resp)["code"] == "context_length_exceeded"
 
 
-def test_anthropic_beta_filtered_to_known_values() -> None:
+def test_anthropic_beta_kept_by_family_prefix() -> None:
     inbound = {
         "anthropic-version": "2023-06-01",
         "anthropic-beta": "claude-code-20250219, interleaved-thinking-2025-05-14,"
-        "context-management-2025-06-27,prompt-caching-scope-2026-01-05",
+        "context-management-2025-06-27,prompt-caching-scope-2026-01-05,"
+        "advanced-tool-use-2026-03-01,per-turn-control-2026-05-01,interleaved-thinking-",
     }
-    assert filter_anthropic_beta(inbound) == {
+    config = CopilotConfig()
+    assert filter_anthropic_beta(inbound, config) == {
         "anthropic-version": "2023-06-01",
-        "anthropic-beta": "interleaved-thinking-2025-05-14,context-management-2025-06-27",
+        "anthropic-beta": "interleaved-thinking-2025-05-14,context-management-2025-06-27,"
+        "advanced-tool-use-2026-03-01,per-turn-control-2026-05-01",
     }
-    assert filter_anthropic_beta({"anthropic-beta": "claude-code-20250219"}) == {}
+    assert filter_anthropic_beta({"anthropic-beta": "claude-code-20250219"}, config) == {}
+    # anthropic-version is a setting (the sources disagree): forward, drop or a fixed value.
+    dropped = filter_anthropic_beta(inbound, CopilotConfig(anthropic_version="drop"))
+    assert "anthropic-version" not in dropped
+    fixed = CopilotConfig(anthropic_version="2023-06-01")
+    assert filter_anthropic_beta({}, fixed) == {"anthropic-version": "2023-06-01"}
 
 
 def test_capi_headers_carry_config_versions_and_billing() -> None:
     config = CopilotConfig(
         editor_version="vscode/9.9.9", editor_plugin_version="copilot-chat/1.2.3"
     )
-    headers = capi_headers(config, "tid=x", request_id="r1", initiator="agent", vision=True)
+    call = CallHeaders("r1", initiator="agent", vision=True)
+    headers = capi_headers(config, "tid=x", call)
     assert headers["authorization"] == "Bearer tid=x"
     assert headers["editor-version"] == "vscode/9.9.9"
     assert headers["editor-plugin-version"] == "copilot-chat/1.2.3"
     assert headers["x-initiator"] == "agent"
     assert headers["copilot-vision-request"] == "true"
     assert headers["x-request-id"] == "r1"
-    assert "copilot-vision-request" not in capi_headers(config, "t", request_id="r2")
+    assert "copilot-vision-request" not in capi_headers(config, "t", CallHeaders("r2"))
 
 
 def test_prepare_body_per_endpoint() -> None:

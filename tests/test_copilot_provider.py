@@ -307,14 +307,18 @@ async def test_f15_headers_recorded_by_the_simulator(
     assert len(posts) == len(F15)
     for r in posts:
         assert r.headers["authorization"] == f"Bearer {token}"
-        assert r.headers["copilot-integration-id"] == "vscode-chat"
         assert r.headers["editor-version"] == provider.config.copilot.editor_version
         assert r.headers["editor-plugin-version"] == provider.config.copilot.editor_plugin_version
-        assert r.headers["openai-intent"] == "conversation-agent"
+        if r.path == "/v1/messages":  # as the official Claude proxy: no integration id
+            assert "copilot-integration-id" not in r.headers
+            assert r.headers["openai-intent"] == "messages-proxy"
+        else:
+            assert r.headers["copilot-integration-id"] == "vscode-chat"
+            assert r.headers["openai-intent"] == "conversation-agent"
     assert len({r.headers["x-request-id"] for r in posts}) >= 1
 
 
-async def test_vision_header_whenever_history_has_an_image(
+async def test_vision_header_on_chat_calls_whose_history_has_an_image(
     copilot: tuple[CopilotProvider, CopilotSimulator],
 ) -> None:
     provider, sim = copilot

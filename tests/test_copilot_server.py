@@ -18,7 +18,7 @@ import trio
 from copilot_helpers import start_copilot_for_tests
 from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 
 READ = {
@@ -118,7 +118,9 @@ async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -
                         messages=[{"role": "user", "content": image}],  # type: ignore[misc]
                     )
                     assert "What is this?" in (chat.choices[0].message.content or "")
-                    assert sim.state.requests[-1].headers["copilot-vision-request"] == "true"
+                    # The vision header goes on chat/completions only (codex is on /responses).
+                    sent = sim.state.requests[-1].headers.get("copilot-vision-request")
+                    assert sent == (None if model == "gpt-5-codex" else "true")
                 for model in ("gpt-5-codex", "gpt-4o", "claude-sonnet-4.5"):
                     response = await client.responses.create(model=f"copilot/{model}", input="hi")
                     assert "You said: hi" in response.output_text

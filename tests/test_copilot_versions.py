@@ -17,7 +17,7 @@ import trio
 from copilot_helpers import start_copilot_for_tests, start_provider, start_simulators
 from fakes import make_gateway, serve
 
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot_kit import SimState

@@ -22,9 +22,9 @@ from click.testing import CliRunner
 from conftest import XdgHome
 from e2e.demo_process import DemoProcess
 
-from aiclient_trio import client_env
-from aiclient_trio.cli import main
-from aiclient_trio.demo import XDG_VARS, DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli import client_env
+from aiclient_trio.cli.demo import XDG_VARS, DemoOptions, DemoRun, run_demo
+from aiclient_trio.cli.main import main
 
 ENDPOINT = client_env.Endpoint(
     base_url="http://127.0.0.1:9999",
@@ -116,7 +116,10 @@ def test_banner_has_every_section() -> None:
     for title in ("curl", "openai", "anthropic", "Claude Code", "Codex CLI"):
         assert f"── {title} " in banner
     assert "Gateway: http://127.0.0.1:9999" in banner and "/tmp/h" in banner
-    assert "XDG_CONFIG_HOME=/tmp/h/config XDG_RUNTIME_DIR=/tmp/h/run aiclient status" in banner
+    assert (
+        "XDG_CONFIG_HOME=/tmp/h/config XDG_STATE_HOME=/tmp/h/state XDG_RUNTIME_DIR=/tmp/h/run "
+        "aiclient status" in banner
+    )
     assert banner.rstrip().endswith("Stop with Ctrl-C.")
 
 
@@ -184,12 +187,23 @@ async def test_demo_signs_in_serves_both_providers_and_cleans_up(
                 assert response.status_code == 200, response.text
                 text = response.json()["choices"][0]["message"]["content"]
                 assert text == f"Hello from the {name} simulator! You said: hey"
+        # The demo's Kiro is today's service: the runtime host family, AWS JSON 1.0.
+        [kiro_call] = run.kiro.generate_requests()
+        assert kiro_call.path == "/runtime/us-east-1/"
+        assert kiro_call.headers["x-amz-target"] == "KiroRuntimeService.GenerateAssistantResponse"
 
         # `aiclient env` finds the running demo through its control socket.
         result = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["env", "codex"]))
         assert result.exit_code == 0, result.output
         assert f'base_url = "{run.url}/v1"' in result.stdout
         assert 'model = "copilot/gpt-5-codex"' in result.stdout
+        # The demo bills in AI credits like today's Copilot: `usage` and `status` show them.
+        usage = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["usage"]))
+        assert usage.exit_code == 0, usage.output
+        assert "Copilot AI credits: 0 " not in usage.stdout
+        assert "Copilot AI credits: " in usage.stdout and "at $0.01 a credit" in usage.stdout
+        status = await trio.to_thread.run_sync(lambda: CliRunner().invoke(main, ["status"]))
+        assert "billed in AI credits" in status.stdout, status.output
         run.stop()
     assert not home.exists()
     assert {name: os.environ.get(name) for name in XDG_VARS} == before
@@ -239,3 +253,26 @@ def test_codex_setup_pasted_in_bash_writes_the_profile(tmp_path: Path) -> None:
     assert ran.returncode == 0 and ran.stdout == client_env.NO_KEY, ran.stderr
     profile = tomllib.loads((tmp_path / "c" / "aiclient.config.toml").read_text())
     assert profile["model_providers"]["aiclient"]["wire_api"] == "responses"
+
+
+# `aiclient demo --host H` serves on H, and the banner's
+# setups point at H; Ctrl-C (SIGINT) stops it cleanly and removes its home.
+
+
+HOST = "127.0.0.2"  # another loopback address: no API key needed, not the default
+
+
+def test_demo_host_option_serves_there_and_the_setups_follow(tmp_path: Path) -> None:
+    demo = DemoProcess.start(tmp_path, "--host", HOST)
+    try:
+        assert demo.url.startswith(f"http://{HOST}:"), demo.url
+        assert httpx.get(demo.url + "/healthz").status_code == 200
+        assert f"export ANTHROPIC_BASE_URL={demo.url}\n" in demo.banner
+        assert f'base_url = "{demo.url}/v1"' in demo.banner
+        # A loopback host gets no generated API key: the setups carry the placeholder.
+        assert f"export ANTHROPIC_AUTH_TOKEN={client_env.NO_KEY}\n" in demo.banner
+    finally:
+        code = demo.stop(signal.SIGINT)
+    assert code == 0, demo.logs()
+    assert "Traceback" not in demo.logs()
+    assert not demo.home.exists()

@@ -13,11 +13,12 @@ from typing import Any
 
 import httpx
 import trio
+import trio.testing
 from copilot_helpers import _close_on_cancel, copilot_config, start_simulators
 from fakes import Records, make_gateway
 from fault_kit import KEEP_ALIVE, FaultProxy, Meter, error_of, http_answer, serve_app, task_named
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
@@ -28,6 +29,9 @@ FIRST_BYTE = 0.6
 IDLE = 0.4
 # A fault must be reported within its timeout plus this margin (no real long waits).
 MARGIN = 2.0
+# For rig tests about behaviour, not time, on the real clock (e.g. a client in a thread, which
+# the mock clock cannot see): limits that only end a hang, never reached on a loaded machine.
+NO_TIME_LIMITS = {"first_byte_timeout": 60.0, "idle_timeout": 60.0}
 PATHS = {"anthropic": "/v1/messages", "openai_chat": "/v1/chat/completions"}
 PATHS["responses"] = "/v1/responses"
 
@@ -178,7 +182,9 @@ FAULTS = [
 ]
 
 
-async def test_every_upstream_fault_is_a_clean_error_and_leaves_nothing(tmp_path: Path) -> None:
+async def test_every_upstream_fault_is_a_clean_error_and_leaves_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with copilot_rig(tmp_path, _config()) as rig:
         await ok(rig)
         await ok(rig, "anthropic", "claude-sonnet-4.5")
@@ -211,7 +217,9 @@ async def test_every_upstream_fault_is_a_clean_error_and_leaves_nothing(tmp_path
         assert sum(r.outcome == "upstream_error" for r in recs) == len(FAULTS)
 
 
-async def test_connect_refused_is_a_clean_error_then_the_circuit_opens(tmp_path: Path) -> None:
+async def test_connect_refused_is_a_clean_error_then_the_circuit_opens(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     config = _config(retries=1, circuit_failures=5, circuit_cooldown=60.0)
     async with copilot_rig(tmp_path, config) as rig:
         await ok(rig)
@@ -232,7 +240,9 @@ async def test_connect_refused_is_a_clean_error_then_the_circuit_opens(tmp_path:
         await rig.meter.settle(baseline)
 
 
-async def test_connect_timeout_is_a_clean_504(tmp_path: Path) -> None:
+async def test_connect_timeout_is_a_clean_504(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with copilot_rig(tmp_path, _config(connect_timeout=0.3)) as rig:
         await ok(rig)
         await rig.proxy.refuse()
@@ -251,7 +261,9 @@ async def test_connect_timeout_is_a_clean_504(tmp_path: Path) -> None:
         assert "ConnectTimeout" in error_of("anthropic", response)["message"]
 
 
-async def test_short_429_and_5xx_are_retried_before_the_first_byte(tmp_path: Path) -> None:
+async def test_short_429_and_5xx_are_retried_before_the_first_byte(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with copilot_rig(tmp_path, _config(retries=2, first_byte_timeout=5.0)) as rig:
         faults = rig.sim.state.faults
         faults.queue_error(429, {"error": {"message": "slow"}}, {"retry-after": "0"})

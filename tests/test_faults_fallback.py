@@ -20,7 +20,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.errors import InvalidRequest, Overloaded, QuotaExceeded, UpstreamError
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.reliability import BreakerState
@@ -76,13 +76,15 @@ async def test_chain_falls_back_before_the_first_byte_and_records_it() -> None:
     assert len(kiro.calls) == 4
 
 
-async def test_circuit_opens_skips_the_provider_then_probes_it() -> None:
+async def test_circuit_opens_skips_the_provider_then_probes_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     copilot, _, gateway, records = _setup(circuit_failures=2, circuit_cooldown=0.3)
     copilot.scripts["fake-model"] = Script(error=UpstreamError("bad gateway"))
     async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
         for _ in range(2):
             assert (await _chat(client)).status_code == 200
-        breaker = gateway.reliability.breakers["copilot"]
+        breaker = gateway.reliability.breakers["copilot/fake-model"]
         assert breaker.state is BreakerState.OPEN
         calls = len(copilot.calls)
         response = await _chat(client)

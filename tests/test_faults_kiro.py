@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 from fakes import Records, make_gateway
 from fault_kit import Meter, error_of, serve_app, task_named
 from kiro_helpers import start_kiro_for_tests
 from test_faults_copilot import MARGIN, call
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroFaults, KiroSimulator
 
@@ -81,7 +82,9 @@ FAULTS = [
 ]
 
 
-async def test_every_kiro_fault_is_a_clean_error_and_leaves_nothing(tmp_path: Path) -> None:
+async def test_every_kiro_fault_is_a_clean_error_and_leaves_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with kiro_rig(tmp_path) as rig:
         assert (await call(rig.url, "anthropic", MODEL, True)).status_code == 200
         baseline = await rig.meter.settle()
@@ -113,7 +116,9 @@ async def test_every_kiro_fault_is_a_clean_error_and_leaves_nothing(tmp_path: Pa
         assert sum(r.outcome == "upstream_error" for r in recs) == len(FAULTS)
 
 
-async def test_kiro_throttle_with_short_retry_after_is_retried(tmp_path: Path) -> None:
+async def test_kiro_throttle_with_short_retry_after_is_retried(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with kiro_rig(tmp_path, retries=1, first_byte_timeout=10.0) as rig:
         rig.sim.faults.http_errors.append("throttle")  # retry-after: 2
         with trio.fail_after(2 + MARGIN):

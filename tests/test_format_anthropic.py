@@ -54,6 +54,10 @@ def request(plain: dict[str, Any]) -> ir.Request:
         fields["tool_choice"] = ir.ToolChoice(**plain["tool_choice"])
     if "thinking" in plain:
         fields["thinking"] = ir.ThinkingConfig(**plain["thinking"])
+    if plain.get("leftovers") is not None:
+        fields["leftovers"] = ir.Leftovers(**plain["leftovers"])
+    if "dropped" in plain:
+        fields["dropped"] = ir.Dropped(**{k: tuple(v) for k, v in plain["dropped"].items()})
     return ir.Request(**fields)
 
 

@@ -20,7 +20,7 @@ from aiclient_trio.providers.kiro.models import (
     normalize_model_id,
     resolve_model_id,
 )
-from aiclient_trio.providers.kiro.tools import MAX_DESCRIPTION, ToolNames
+from aiclient_trio.providers.kiro.tools import MAX_DESCRIPTION, TOOL_NAME, ToolNames
 from aiclient_trio.simulator.kiro_rules import check_request
 
 DATA = Path(__file__).parent / "data" / "kiro" / "convert"
@@ -98,14 +98,28 @@ def test_long_tool_names_are_restored() -> None:
     assert names.client(names.upstream("read")) == "read"
 
 
-def test_long_descriptions_are_cut() -> None:
-    tool = {"name": "t", "description": "d" * (MAX_DESCRIPTION + 500)}
-    body = convert({"tools": [tool], "messages": [{"role": "user", "content": []}]})
-    context = body["conversationState"]["currentMessage"]["userInputMessage"]
-    spec = context["userInputMessageContext"]["tools"][0]["toolSpecification"]
-    assert len(spec["description"]) == MAX_DESCRIPTION
-    assert spec["description"].endswith("[description truncated]")
+def test_long_descriptions_move_into_the_system_prompt() -> None:
+    """Nothing is cut: the spec points at the system prompt, which holds the full text."""
+    full = "Use this tool carefully. " + "d" * (MAX_DESCRIPTION + 500)
+    tool = {"name": "t", "description": full}
+    body = convert(
+        {"system": "Be brief.", "tools": [tool], "messages": [{"role": "user", "content": []}]}
+    )
+    current = body["conversationState"]["currentMessage"]["userInputMessage"]
+    spec = current["userInputMessageContext"]["tools"][0]["toolSpecification"]
+    assert len(spec["description"]) < 200 and "system prompt" in spec["description"]
+    assert current["content"].startswith("Be brief.\n\n# Tool descriptions\n\n## Tool t\n")
+    assert full in current["content"]
     assert check_request(body) is None
+
+
+def test_tool_names_follow_the_service_rule() -> None:
+    names = ToolNames()
+    for name in ("mcp.server/read file", "ok_name-1", "x" * 70):
+        upstream = names.upstream(name)
+        assert TOOL_NAME.match(upstream), upstream
+        assert names.client(upstream) == name
+    assert names.upstream("ok_name-1") == "ok_name-1"
 
 
 def test_only_recent_history_keeps_images() -> None:
@@ -163,9 +177,14 @@ def test_model_names_map_to_kiro_ids(client: str, kiro: str) -> None:
     assert normalize_model_id(client) == kiro
 
 
-def test_unknown_model_is_refused_with_the_valid_ids() -> None:
+def test_unknown_model_is_refused_with_close_matches_or_passed_through() -> None:
     assert resolve_model_id("claude-sonnet-4-5-20250929", FALLBACK_MODELS).id == "claude-sonnet-4.5"
+    assert resolve_model_id("claude-opus-4-8[1m]", FALLBACK_MODELS).id == "claude-opus-4.8"
+    assert resolve_model_id("gpt-5-6-terra", FALLBACK_MODELS).id == "gpt-5.6-terra"
+    # With the account's live list: a 404 naming the close matches.
     with pytest.raises(NotFound) as caught:
-        resolve_model_id("gpt-5", FALLBACK_MODELS)
+        resolve_model_id("gpt-5", FALLBACK_MODELS, live=True)
     assert caught.value.status == 404
-    assert "kiro/claude-sonnet-4.5" in caught.value.message
+    assert "Did you mean: kiro/gpt-5.6-sol" in caught.value.message
+    # Without it (only the built-in list), the service has the last word.
+    assert resolve_model_id("claude-opus-6", FALLBACK_MODELS, live=False).id == "claude-opus-6"

@@ -10,7 +10,7 @@ import trio
 import trio.testing
 from kiro_helpers import collect, kiro_config, summarize, user_request
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro.credentials import TokenStore
 from aiclient_trio.providers.kiro.login import DeviceCode, LoginError, device_login, social_login
@@ -39,7 +39,7 @@ async def test_device_flow_honours_slow_down(
     assert sum("slow down" in p for p in progress) == 2
     assert codes[0].user_code and codes[0].verification_uri_complete.endswith(codes[0].user_code)
     assert record["authMethod"] == "IdC" and record["provider"] == "BuilderId"
-    assert sim.accounts.token_kind(record["accessToken"]) == "idc"
+    assert sim.accounts.token_kind(record["accessToken"]) == "builder_id"
     # The minted credential works for inference and for the OIDC refresh (which writes the
     # token file from a worker thread: the clock must not jump while it runs).
     autojump_clock.autojump_threshold = 0.05
@@ -48,6 +48,10 @@ async def test_device_flow_honours_slow_down(
     provider = KiroProvider(kiro_config(sim), token_path=path)
     try:
         assert summarize(await collect(provider, user_request("hi")))["error"] is None
+        # Builder ID on runtime: Kiro's fixed profile ARN (the service demands one there).
+        [call] = sim.generate_requests("runtime")
+        assert call.json()["profileArn"].endswith(":638616132270:profile/AAAACCCCXXXX")
+        assert call.headers["tokentype"] == "SSO_OIDC"
         await provider.auth.refresh()
     finally:
         await provider.aclose()

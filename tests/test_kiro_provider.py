@@ -46,9 +46,21 @@ async def test_text_answer_headers_and_body(nursery: trio.Nursery, tmp_path: Pat
     headers = request.headers
     assert headers["authorization"].startswith("Bearer at-")
     assert headers["x-amzn-codewhisperer-optout"] == "true"
-    assert "KiroIDE-0.11.107-" in headers["user-agent"]
+    # The runtime family (the default): AWS JSON 1.0, the Kiro IDE persona.
+    assert request.path == "/runtime/us-east-1/"
+    assert headers["content-type"] == "application/x-amz-json-1.0"
+    assert headers["x-amz-target"] == "KiroRuntimeService.GenerateAssistantResponse"
+    assert "api/kiroruntime#1.0.0" in headers["user-agent"]
+    assert "KiroIDE-1.0.437-" in headers["user-agent"]
+    assert headers["x-amz-user-agent"].startswith("aws-sdk-js/1.0.0 KiroIDE-1.0.437-")
+    assert headers["amz-sdk-request"] == "attempt=1; max=3"
+    assert "tokentype" not in headers  # social tokens send no TokenType
+    assert "x-amzn-kiro-agent-mode" not in headers
     assert len(headers["amz-sdk-invocation-id"]) == 36
-    assert request.json()["profileArn"].startswith("arn:aws:codewhisperer:us-east-1:")
+    body = request.json()
+    assert body["profileArn"].startswith("arn:aws:codewhisperer:us-east-1:")
+    assert body["agentMode"] == "vibe"
+    assert provider.describe()["family"] == "runtime"
 
 
 async def test_two_turn_tool_loop(nursery: trio.Nursery, tmp_path: Path) -> None:
@@ -240,6 +252,8 @@ async def test_bearer_invalid_refreshes_once_and_retries(
     assert sim.accounts.refresh_calls == 1
     tokens = [r.headers["authorization"] for r in sim.generate_requests()]
     assert tokens[0] == f"Bearer {old}" and tokens[1] != tokens[0]
+    attempts = [r.headers["amz-sdk-request"] for r in sim.generate_requests()]
+    assert attempts == ["attempt=1; max=3", "attempt=2; max=3"]
     stored = TokenStore(tmp_path / "aiclient" / "kiro" / "token.json").load()
     assert stored is not None and stored["accessToken"] == tokens[1].removeprefix("Bearer ")
 
@@ -343,7 +357,9 @@ async def test_identity_center_refresh_keeps_the_refresh_token(
     assert stored["refreshToken"] == issued["refreshToken"]
     assert stored["accessToken"] != issued["accessToken"]
     assert stored["someFutureField"] == {"kept": True}
-    assert "profileArn" not in sim.generate_requests()[0].json()
+    # Identity Center: the profile comes from ListAvailableProfiles (once, then cached).
+    assert sim.generate_requests()[0].json()["profileArn"].endswith("/IDCSIMULATED")
+    assert sim.generate_requests()[0].headers["tokentype"] == "SSO_OIDC"
 
 
 async def _register(sim: Any) -> tuple[int, dict[str, Any]]:
@@ -365,10 +381,18 @@ async def test_models_come_from_the_service(nursery: trio.Nursery, tmp_path: Pat
     wide = provider.resolve_model("claude-sonnet-4-6")
     assert wide.context_window == 1_000_000
     assert provider.resolve_model("claude-sonnet-4-5-20250929").id == "claude-sonnet-4.5"
-    with pytest.raises(NotFound, match=r"kiro/claude-sonnet-4\.5"):
-        provider.resolve_model("claude-opus-4-6")  # not on this account's list
+    assert provider.resolve_model("claude-opus-4-8-20260915[1m]").id == "claude-opus-4.8"
+    assert provider.resolve_model("gpt-5-6-sol").id == "gpt-5.6-sol"
+    assert provider.resolve_model("claude-opus-4-6").premium_multiplier == 2.2
+    with pytest.raises(NotFound, match=r"Did you mean: .*kiro/claude-opus-5"):
+        provider.resolve_model("claude-opus-6")  # not on this account's list
+    sim.models = [m for m in sim.models if m["modelId"] != "gpt-5.6-luna"]
+    await provider.refresh_models()
+    with pytest.raises(NotFound):
+        provider.resolve_model("gpt-5.6-luna")  # the live list wins
     quota = await provider.quota()
     assert quota is not None and quota["limit"] == 50.0 and quota["unit"] == "credits"
+    assert quota["subscription"] == "KIRO FREE" and quota["resets_at"]
 
 
 async def test_client_disconnect_cancels_the_upstream_call(

@@ -15,7 +15,7 @@ import trio
 from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
 from kiro_helpers import start_kiro_for_tests
 
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 
 WEATHER = {

@@ -74,9 +74,15 @@ def _break(mutate: str) -> dict[str, Any]:
     elif mutate == "empty_description":
         spec = current["userInputMessageContext"]["tools"][0]["toolSpecification"]
         spec["description"] = ""
-    elif mutate == "schema_with_dollar_schema":
+    elif mutate == "unsafe_tool_name":
         spec = current["userInputMessageContext"]["tools"][0]["toolSpecification"]
-        spec["inputSchema"]["json"]["$schema"] = "http://json-schema.org/draft-07/schema#"
+        spec["name"] = "get.weather"
+    elif mutate == "documents_in_history":
+        history[0]["userInputMessage"]["documents"] = [_pdf("notes")]
+    elif mutate == "six_documents":
+        current["documents"] = [_pdf(f"doc{i}") for i in range(6)]
+    elif mutate == "document_name_with_extension":
+        current["documents"] = [_pdf("notes.pdf")]
     elif mutate == "string_tool_input":
         history[1]["assistantResponseMessage"]["toolUses"][0]["input"] = '{"city": "Paris"}'
     elif mutate == "empty_key_in_input":
@@ -103,7 +109,10 @@ MUTATIONS = [
     "tools_in_history",
     "long_tool_name",
     "empty_description",
-    "schema_with_dollar_schema",
+    "unsafe_tool_name",
+    "documents_in_history",
+    "six_documents",
+    "document_name_with_extension",
     "string_tool_input",
     "empty_key_in_input",
     "no_tools_with_tool_content",
@@ -113,16 +122,30 @@ MUTATIONS = [
 ]
 
 
+def _pdf(name: str) -> dict[str, Any]:
+    return {"format": "pdf", "name": name, "source": {"bytes": "JVBERi0xLjQK"}}
+
+
 @pytest.mark.parametrize("mutation", MUTATIONS)
 def test_rules_refuse_malformed_requests(mutation: str) -> None:
     assert check_request(_r2()) is None
     assert check_request(_break(mutation)) is not None
 
 
+def test_rules_accept_what_the_2026_service_accepts() -> None:
+    """`$schema` in tool schemas (peers send it) and up to five PDFs on the current message."""
+    body = _r2()
+    current = body["conversationState"]["currentMessage"]["userInputMessage"]
+    spec = current["userInputMessageContext"]["tools"][0]["toolSpecification"]
+    spec["inputSchema"]["json"]["$schema"] = "http://json-schema.org/draft-07/schema#"
+    current["documents"] = [_pdf(f"doc{i}") for i in range(5)]
+    assert check_request(body) is None
+
+
 async def _post(sim: KiroSimulator, body: Any, token: str, **headers: str) -> httpx.Response:
     async with httpx.AsyncClient() as client:
         return await client.post(
-            sim.base_url + headers.pop("path", "/generateAssistantResponse"),
+            sim.url("q") + headers.pop("path", "/generateAssistantResponse"),
             json=body,
             headers={"authorization": f"Bearer {token}", **headers},
         )
@@ -138,7 +161,8 @@ async def test_service_answers_like_the_real_one(nursery: trio.Nursery) -> None:
     assert ok.headers["content-type"] == "application/vnd.amazon.eventstream"
     # The AWS-SDK style route answers the same.
     target = "AmazonCodeWhispererStreamingService.GenerateAssistantResponse"
-    sdk = await _post(sim, good, issued["accessToken"], path="/", **{"x-amz-target": target})
+    aws_json = {"x-amz-target": target, "content-type": "application/x-amz-json-1.0"}
+    sdk = await _post(sim, good, issued["accessToken"], path="/", **aws_json)
     assert sdk.status_code == 200 and sdk.content.startswith(b"\x00\x00")
     bad = await _post(sim, _break("empty_content"), issued["accessToken"])
     assert bad.status_code == 400
@@ -148,7 +172,7 @@ async def test_service_answers_like_the_real_one(nursery: trio.Nursery) -> None:
     assert denied.status_code == 403
     assert denied.json()["message"] == "The bearer token included in the request is invalid."
     no_arn = await _post(sim, _r2(), issued["accessToken"])
-    assert no_arn.status_code == 400  # social accounts must send their profileArn
+    assert no_arn.status_code == 403  # social accounts must send their profileArn
 
 
 async def test_refresh_endpoints(nursery: trio.Nursery) -> None:
@@ -164,10 +188,3 @@ async def test_refresh_endpoints(nursery: trio.Nursery) -> None:
         }
         again = await client.post("/refreshToken", json={"refreshToken": issued["refreshToken"]})
         assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
-        models = await client.get(
-            "/ListAvailableModels",
-            params={"origin": "AI_EDITOR"},
-            headers={"authorization": f"Bearer {fresh.json()['accessToken']}"},
-        )
-        assert models.status_code == 200
-        assert models.json()["models"][1]["tokenLimits"]["maxInputTokens"] == 200_000

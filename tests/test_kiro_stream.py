@@ -32,7 +32,10 @@ def _load(path: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
 async def test_sequence(path: Path, nursery: trio.Nursery, tmp_path: Path) -> None:
     case = _load(path)
-    provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+    # Sequences captured from the legacy q host end without metadataEvent; runtime ones
+    # (and every current one) end metadataEvent -> contextUsageEvent -> meteringEvent.
+    endpoint = case.get("endpoint", "q")
+    provider, sim = await start_kiro_for_tests(nursery, tmp_path, endpoint=endpoint)
     sim.faults.scripts.append(case["frames"])
     for name, value in case["faults"].items():
         setattr(sim.faults, name, value)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, LedgerUnavailable, UsageQuery, parse_time_bound
+from aiclient_trio.record import RequestRecord
 
 
 def _record(
@@ -67,7 +68,12 @@ async def test_rows_keep_exact_and_estimated_numbers(tmp_path: Path) -> None:
             )
         )
         ledger.record(_record("r3", outcome="cancelled", stream=True))
+        # A token count reaches no provider: no row, and no "-/-" group in the report.
+        counted = _record("r4", usage=ir.Usage(input_tokens=50, input_estimated=True))
+        counted = replace(counted, endpoint="/v1/messages/count_tokens", provider=None)
+        ledger.record(replace(counted, client_model=None, upstream_model=None, initiator=None))
         summary = await ledger.summary(UsageQuery(group="model"))
+        assert [g["key"] for g in summary["groups"]] == ["copilot/gpt-4.1"]
         totals = summary["totals"]
         assert totals["requests"] == 3
         assert totals["ok"] == 2 and totals["errors"] == 1

@@ -7,8 +7,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from aiclient_trio import ir
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.record import RequestRecord
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,8 +9,8 @@ from click.shell_completion import ShellComplete
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio.cli import main
-from aiclient_trio.completion import COMPLETE_VAR
+from aiclient_trio.cli.completion import COMPLETE_VAR
+from aiclient_trio.cli.main import main
 
 
 def complete(args: list[str], incomplete: str) -> list[str]:

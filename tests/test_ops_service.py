@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import XdgHome
 
-from aiclient_trio import service
-from aiclient_trio.cli import main
+from aiclient_trio.cli import service
+from aiclient_trio.cli.main import main
 
 
 class FakeTools(service.Tools):

@@ -15,9 +15,9 @@ from click.testing import CliRunner
 from conftest import XdgHome
 from test_ops_service import FakeTools
 
-from aiclient_trio import service
-from aiclient_trio.cli import main
-from aiclient_trio.pidfile import running_pid
+from aiclient_trio.cli import service
+from aiclient_trio.cli.main import main
+from aiclient_trio.daemon.pidfile import running_pid
 
 TESTS = Path(__file__).resolve().parent
 CONFIG = """\
@@ -124,14 +124,12 @@ def test_stops_a_running_daemon_first(xdg_home: XdgHome) -> None:
     xdg_home.config_file.write_text(CONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AICLIENT_")}
     env.update(xdg_home.env)
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")])
-    env["AICLIENT_TEST_PROVIDERS"] = "steady=daemon_hooks:SteadyProvider"
     # No systemd user manager may be touched from a test: hide systemctl/launchctl.
     env["PATH"] = str(Path(sys.executable).parent)
 
     def aiclient(*args: str) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
-            [sys.executable, "-m", "aiclient_trio", *args],
+            [sys.executable, str(TESTS / "aiclient_entry.py"), "steady", *args],
             env=env,
             capture_output=True,
             text=True,

@@ -13,8 +13,9 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from aiclient_trio import __version__, version_check
-from aiclient_trio.cli import main
+from aiclient_trio import __version__
+from aiclient_trio.cli import version_check
+from aiclient_trio.cli.main import main
 
 PYPI = (Path(__file__).parent / "data" / "ops" / "pypi_newer.json").read_bytes()
 
@@ -71,6 +72,24 @@ def test_messages_name_the_upgrade_command() -> None:
     assert version_check.upgrade_command("/home/u/.local/share/uv/tools/aiclient-trio") == (
         "uv tool upgrade aiclient-trio"
     )
+
+
+@pytest.mark.parametrize(
+    ("prefix", "command"),
+    [
+        ("/home/u/.local/pipx/venvs/aiclient-trio", "pipx uninstall aiclient-trio"),  # pipx < 1.3
+        ("/home/u/.local/share/pipx/venvs/aiclient-trio", "pipx uninstall aiclient-trio"),
+        ("/home/u/.local/share/uv/tools/aiclient-trio", "uv tool uninstall aiclient-trio"),
+    ],
+)
+def test_uninstall_hint_names_the_installer(
+    monkeypatch: pytest.MonkeyPatch, prefix: str, command: str
+) -> None:
+    """The README's `pipx install .` is undone by the command `aiclient uninstall` prints."""
+    from aiclient_trio.cli import uninstall
+
+    monkeypatch.setattr(version_check.sys, "prefix", prefix)
+    assert uninstall.uninstall_command_hint() == command
 
 
 @pytest.fixture

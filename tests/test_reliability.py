@@ -6,7 +6,7 @@ import pytest
 import trio
 import trio.testing
 
-from aiclient_trio.config_types import ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import ServerConfig, UpstreamConfig
 from aiclient_trio.errors import (
     InvalidRequest,
     Overloaded,

@@ -88,7 +88,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = responses.parse_request(json.loads(await read_body(receive)))
     except errors.GatewayError as error:
         return await send_json(send, error.status, errors.openai_error_body(error))
-    custom = request.extra["custom_tools"]
+    custom = request.custom_tools
     events = FAILURE if request.model == "fail" else ANSWER
     if not request.stream:
         builder = ir.ResponseBuilder()

@@ -11,10 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 from fakes import FakeProvider, make_gateway, serve
 from test_faults_copilot import _config, body, copilot_rig
 
-from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.errors import InvalidRequest
 from aiclient_trio.log import MASK
 from aiclient_trio.server import guards
@@ -59,6 +60,8 @@ async def test_each_refusal_has_its_status_on_every_route(gateway: Any) -> None:
     async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
         for path, fmt in API:
             payload = _body(fmt)
+            if path == "/v1/embeddings":
+                payload["model"] = "fake-embed"  # chat models are refused there
             cases: list[tuple[str, dict[str, str], bytes, int, str]] = [
                 ("foreign host", {**GOOD, "host": "evil.example:9090"}, b"", 403, "permission"),
                 ("browser origin", {**GOOD, "origin": "https://evil.example"}, b"", 403, "perm"),
@@ -140,7 +143,9 @@ async def test_probes_follow_protect_probes() -> None:
             assert (await client.get("/v1/models")).status_code == 401
 
 
-async def test_no_endpoint_returns_an_upstream_credential(tmp_path: Path) -> None:
+async def test_no_endpoint_returns_an_upstream_credential(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
     async with copilot_rig(tmp_path, _config()) as rig:
         state = rig.sim.state
         secrets = {"gho_test", GITHUB_TOKEN, *state.copilot_tokens}
@@ -171,7 +176,8 @@ async def test_no_endpoint_returns_an_upstream_credential(tmp_path: Path) -> Non
 
 
 async def test_big_bodies_are_parsed_off_the_event_loop() -> None:
-    unit = b"[" * 40 + b"]" * 40 + b","
+    # Nested, but within the limit of objects and arrays a body may hold.
+    unit = b"[" * 4 + b'"' + b"x" * 60 + b'"' + b"]" * 4 + b","
     big = b'{"a":[' + unit * (1024 * 1024 // len(unit)) + b"1]}"
     ticks = 0
     parsed: dict[str, Any] = {}

@@ -12,10 +12,10 @@ import pytest
 from conftest import XdgHome
 from test_daemon import CONFIG, Cli
 
-from aiclient_trio.config import ConfigError
-from aiclient_trio.config_types import Config, ServerConfig
-from aiclient_trio.daemon import check_bind_safety
-from aiclient_trio.permissions import secure_private_trees, secure_tree
+from aiclient_trio.config.load import ConfigError
+from aiclient_trio.config.types import Config, ServerConfig
+from aiclient_trio.daemon.main import check_bind_safety
+from aiclient_trio.daemon.permissions import secure_private_trees, secure_tree
 
 
 def _mode(path: Path) -> int:

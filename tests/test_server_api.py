@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import trio
+import trio.testing
 from fakes import (
     FakeProvider,
     Records,
@@ -24,7 +25,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import Overloaded, RateLimited, UpstreamError
 from aiclient_trio.server.app import create_app
 
@@ -369,7 +370,9 @@ async def test_embeddings_and_unready_provider() -> None:
         assert "aiclient auth kiro" in down.json()["error"]["message"]
 
 
-async def test_first_byte_and_idle_timeouts_cancel_a_silent_upstream() -> None:
+async def test_first_byte_and_idle_timeouts_cancel_a_silent_upstream(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     provider = FakeProvider("copilot")
     config = Config(upstream=UpstreamConfig(first_byte_timeout=0.05, idle_timeout=0.05))
     gateway = make_gateway(provider, config=config)

@@ -6,7 +6,7 @@ import httpx
 from fakes import FakeProvider, make_gateway, serve
 
 from aiclient_trio import __version__
-from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.server.app import create_app
 

@@ -14,7 +14,7 @@ import trio.testing
 from fakes import text_events
 
 from aiclient_trio import ir
-from aiclient_trio.config import load_config
+from aiclient_trio.config.load import load_config
 from aiclient_trio.providers.base import ModelInfo, RequestContext
 from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.relay import relay_stream

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from fakes import FakeProvider, Records, load_json, make_gateway, serve
 
-from aiclient_trio.config_types import Config, ServerConfig
+from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.errors import AuthenticationError, InvalidRequest, PermissionDenied
 from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
@@ -200,3 +200,27 @@ async def test_host_origin_and_size_limits_on_hot_routes() -> None:
         assert invalid.status_code == 400
         assert invalid.json()["type"] == "error"
     assert provider.calls == []
+
+
+# A wrong API key gets a 401 in the route's own format that says what to do,
+# and never echoes either key.
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
+async def test_wrong_key_says_how_to_get_a_working_setup(path: str) -> None:
+    gateway = make_gateway(FakeProvider("copilot"), config=Config(api_key="right-key-1234"))
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.post(
+            path, json={"model": "fake-model"}, headers={"x-api-key": "wrong-key-5678"}
+        )
+    assert reply.status_code == 401
+    body = reply.json()
+    error = body["error"]
+    if path == "/v1/messages":
+        assert (body["type"], error["type"]) == ("error", "authentication_error")
+        assert reply.headers["request-id"] == reply.headers["x-request-id"]
+    else:
+        assert error["code"] == "invalid_api_key"
+    assert error["message"].startswith("invalid API key")
+    assert "aiclient env <client> --show-key" in error["message"]
+    assert "right-key" not in reply.text and "wrong-key" not in reply.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fakes import FakeProvider
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import InvalidRequest, NotFound, ProviderUnavailable
 from aiclient_trio.providers.base import Provider, ProviderState
 from aiclient_trio.providers.router import resolve

@@ -10,7 +10,7 @@ import trio
 from fakes import FakeProvider, Records, Script, make_gateway, serve
 from openai.types import CompletionUsage
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import QuotaExceeded
 from aiclient_trio.server.app import create_app
 

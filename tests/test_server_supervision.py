@@ -24,7 +24,7 @@ from fakes import (
 )
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, ServerConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, ServerConfig, UpstreamConfig
 from aiclient_trio.errors import UpstreamError
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo, RequestContext
@@ -98,7 +98,9 @@ async def _assert_tracked_until_recorded(gateway: Gateway, records: Records, n: 
     assert not gateway.live_work  # unregistered before the request was recorded
 
 
-async def test_live_work_is_tracked_while_it_runs_and_never_leaks() -> None:
+async def test_live_work_is_tracked_while_it_runs_and_never_leaks(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     provider = FakeProvider("copilot")
     gateway = make_gateway(provider)
     records = Records(gateway)
@@ -136,7 +138,9 @@ async def test_live_work_is_tracked_while_it_runs_and_never_leaks() -> None:
     assert [r.error_kind for r in records.items] == ["timeout", "timeout"]
 
 
-async def test_the_idle_timeout_counts_from_the_last_event_not_the_first_byte_budget() -> None:
+async def test_the_idle_timeout_counts_from_the_last_event_not_the_first_byte_budget(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     provider = LateFirstByte("copilot")
     provider.scripts["fake-model"] = Script(gate=trio.Event(), gate_at=3)
     # A first-byte budget far beyond the test's own deadline: only the idle timeout can fire.

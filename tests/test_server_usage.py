@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import trio
@@ -11,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aiclient_trio.ledger import Ledger
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.providers.quotas import provider_quotas
 from aiclient_trio.server.app import create_app
 
 
@@ -67,3 +69,25 @@ async def test_usage_without_a_ledger_says_so() -> None:
         assert answer.status_code == 503
         assert "ledger" in answer.json()["error"]["message"]
         assert (await client.get("/metrics")).status_code == 404
+
+
+# Usage reports ask only ready providers for their quota; a signed-out one
+# reports none instead of making an upstream call that can only fail (and log a warning on
+# every `aiclient usage`).
+
+
+class QuotaProvider(FakeProvider):
+    def __init__(self, name: str, *, ready: bool) -> None:
+        super().__init__(name, ready=ready)
+        self.asked = 0
+
+    async def quota(self) -> dict[str, Any] | None:
+        self.asked += 1
+        return {"remaining": 7, "limit": 10, "unit": "requests"}
+
+
+async def test_only_ready_providers_are_asked() -> None:
+    ready, signed_out = QuotaProvider("copilot", ready=True), QuotaProvider("kiro", ready=False)
+    quotas = await provider_quotas(make_gateway(ready, signed_out).providers)
+    assert quotas == {"copilot": {"remaining": 7, "limit": 10, "unit": "requests"}, "kiro": None}
+    assert (ready.asked, signed_out.asked) == (1, 0)

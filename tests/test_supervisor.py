@@ -7,16 +7,16 @@ import trio
 from daemon_hooks import FlakyProvider
 from trio_util import AsyncValue
 
-from aiclient_trio.config_types import Config
-from aiclient_trio.gateway import Gateway
-from aiclient_trio.providers.base import Provider, ProviderState
-from aiclient_trio.supervisor import (
+from aiclient_trio.config.types import Config
+from aiclient_trio.daemon.supervisor import (
     BackoffPolicy,
     BrokenProvider,
     ProviderManager,
     describe_exception,
     supervise,
 )
+from aiclient_trio.gateway import Gateway
+from aiclient_trio.providers.base import Provider, ProviderState
 
 READY, ERROR = ProviderState.READY, ProviderState.ERROR
 

@@ -20,15 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from kiro_helpers import start_kiro_for_tests
 
 from aiclient_trio import untrusted
-from aiclient_trio.config import ConfigError, read_file_layer
-from aiclient_trio.config_types import Config, UpstreamConfig
-from aiclient_trio.control import ControlClient, ControlServer
-from aiclient_trio.daemon import keep_running
+from aiclient_trio.config.load import ConfigError, read_file_layer
+from aiclient_trio.config.types import Config, UpstreamConfig
+from aiclient_trio.daemon.control import ControlClient, ControlServer
+from aiclient_trio.daemon.main import keep_running
 from aiclient_trio.errors import InvalidRequest
-from aiclient_trio.gateway import RequestRecord
 from aiclient_trio.ledger import Ledger, UsageQuery
 from aiclient_trio.log import log_request
 from aiclient_trio.metrics import GatewayMetrics
+from aiclient_trio.record import RequestRecord
 from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+import trio.testing
 import trustme
 from upstream_kit import OK, Server, answer, drop, serving
 
@@ -108,7 +109,9 @@ async def test_a_fresh_connection_dropped_without_answer_is_an_error() -> None:
     assert len(server.requests) == 1
 
 
-async def test_silence_after_the_head_is_a_read_timeout() -> None:
+async def test_silence_after_the_head_is_a_read_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     head_only = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc"
     async with serving(answer(head_only)) as server, client(read=0.2) as upstream:
         response = await upstream.open("GET", url(server), headers={})

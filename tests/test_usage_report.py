@@ -1,6 +1,6 @@
 """Formatting of `aiclient usage` tables and quota lines."""
 
-from aiclient_trio.usage_report import format_quota, format_usage
+from aiclient_trio.cli.usage_report import format_quota, format_usage
 
 
 def test_usage_table_has_groups_totals_and_premium_counts() -> None:

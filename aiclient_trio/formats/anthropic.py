@@ -25,8 +25,10 @@ from aiclient_trio.formats.anthropic_stream import (
     render_stream_error,
     render_usage,
 )
+from aiclient_trio.formats.contract import FormatCodec, JSONObject, RenderOptions
 
 __all__ = [
+    "CODEC",
     "DEFAULT_MAX_TOKENS",
     "StreamParser",
     "StreamRenderer",
@@ -95,9 +97,9 @@ def render_request(
     if request.stream:
         body["stream"] = True
     # Leftovers of an Anthropic client's body (context_management...) ride along.
-    leftovers = request.extra.get("anthropic")
-    if isinstance(leftovers, dict):
-        for key, value in leftovers.items():
+    leftovers = request.leftovers
+    if leftovers is not None and leftovers.format == "anthropic":
+        for key, value in leftovers.fields.items():
             if key in body and isinstance(body[key], dict) and isinstance(value, dict):
                 body[key] = value | body[key]
             else:
@@ -157,6 +159,9 @@ def _render_content_block(block: ir.ContentBlock) -> dict[str, Any] | None:
             return _render_text(block) if block.text.strip() else None
         case ir.ImageBlock():
             return _render_image(block)
+        case ir.DocumentBlock():
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            return {"type": "text", "text": block.placeholder}
         case ir.ToolResultBlock():
             out: dict[str, Any] = {"type": "tool_result", "tool_use_id": block.tool_use_id}
             parts = [
@@ -253,3 +258,27 @@ def parse_response(body: object) -> ir.Response:
 def count_tokens_response(n: int) -> dict[str, Any]:
     """The `/v1/messages/count_tokens` answer."""
     return {"input_tokens": n}
+
+
+def _render_with(response: ir.Response, options: RenderOptions) -> JSONObject:
+    return render_response(response)  # no Anthropic shape needs the request's options
+
+
+def _renderer(model: str, include_usage: bool, options: RenderOptions) -> StreamRenderer:
+    return StreamRenderer(model=model, include_usage=include_usage)
+
+
+def _parser(model: str, input_estimate: int) -> StreamParser:
+    return StreamParser(model=model, input_estimate=input_estimate)
+
+
+CODEC = FormatCodec(
+    name="anthropic",
+    parse_request=parse_request,
+    render_request=render_request,
+    parse_response=parse_response,
+    render_response=_render_with,
+    stream_parser=_parser,
+    stream_renderer=_renderer,
+    render_stream_error=render_stream_error,
+)

@@ -16,7 +16,7 @@ from aiclient_trio.errors import InvalidRequest
 
 __all__ = ["parse_request"]
 
-# Top-level request fields mapped into the IR; everything else goes to `extra["anthropic"]`.
+# Top-level request fields mapped into the IR; everything else goes to the `leftovers`.
 _MAPPED_FIELDS = frozenset(
     {"model", "messages", "system", "max_tokens", "temperature", "top_p", "top_k"}
     | {"stop_sequences", "tools", "tool_choice", "thinking", "stream", "metadata"}
@@ -78,8 +78,8 @@ def parse_request(body: object) -> ir.Request:
     """An Anthropic Messages request body -> IR. Raises `InvalidRequest` naming the field.
 
     `max_tokens` is optional here so count_tokens bodies parse with the same function.
-    Server tools (`web_search_20250305`...) are dropped into `extra["server_tools"]`;
-    other unmapped top-level fields are kept in `extra["anthropic"]`.
+    Server tools (`web_search_20250305`...) are dropped (named in `dropped.server_tools`);
+    other unmapped top-level fields are kept in `leftovers`.
     """
     body = _obj(body, "body")
     model = _str(body, "model", "")
@@ -98,11 +98,7 @@ def parse_request(body: object) -> ir.Request:
     stream = body.get("stream", False)
     if not isinstance(stream, bool) and stream is not None:
         _fail("stream", f"expected a boolean, got {_type_name(stream)}")
-    extra: dict[str, Any] = {}
-    if leftovers := _leftovers(body):
-        extra["anthropic"] = leftovers
-    if server_tools:
-        extra["server_tools"] = server_tools
+    leftovers = _leftovers(body)
     output_config = body.get("output_config")
     return ir.Request(
         model=model,
@@ -119,8 +115,14 @@ def parse_request(body: object) -> ir.Request:
         thinking=_parse_thinking(body.get("thinking"), output_config),
         stream=bool(stream),
         user=_parse_user(body.get("metadata")),
-        extra=extra,
+        dropped=ir.Dropped(server_tools=tuple(map(_tool_label, server_tools))),
+        leftovers=ir.Leftovers("anthropic", leftovers) if leftovers else None,
     )
+
+
+def _tool_label(tool: dict[str, Any]) -> str:
+    """A dropped tool as the log names it: its name, else its type."""
+    return str(tool.get("name") or tool.get("type"))
 
 
 def _parse_messages(raw: object, system: list[ir.TextBlock]) -> list[ir.Message]:
@@ -213,6 +215,17 @@ def _parse_block(block: dict[str, Any], path: str) -> ir.ContentBlock:
         return ir.ThinkingBlock(_str(block, "thinking", path, ""), signature or None)
     if kind == "redacted_thinking":
         return ir.RedactedThinkingBlock(_str(block, "data", path))
+    if kind == "document":
+        source = block.get("source")
+        if (
+            isinstance(source, dict)
+            and source.get("type") == "base64"
+            and source.get("media_type") == "application/pdf"
+            and isinstance(source.get("data"), str)
+        ):
+            title = block.get("title")
+            name = title if isinstance(title, str) and title else None
+            return ir.DocumentBlock(source["data"], "application/pdf", name)
     if kind in ("document", "search_result"):
         return ir.TextBlock(_describe_block(block))
     _fail(f"{path}.type", f"unknown block type {kind!r}")

@@ -65,11 +65,9 @@ def render_block(block: ir.Block) -> dict[str, Any]:
         case ir.TextBlock():
             return {"type": "text", "text": block.text}
         case ir.ThinkingBlock():
-            return {
-                "type": "thinking",
-                "thinking": block.thinking,
-                "signature": block.signature or "",
-            }
+            # No signature is no claim: an empty one would be sent back as if it were real.
+            thinking = {"type": "thinking", "thinking": block.thinking}
+            return thinking | ({"signature": block.signature} if block.signature else {})
         case ir.RedactedThinkingBlock():
             return {"type": "redacted_thinking", "data": block.data}
         case ir.ToolUseBlock():

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiclient_trio import ir
 from aiclient_trio.errors import UpstreamError
+from aiclient_trio.formats.contract import FormatCodec, JSONObject, RenderOptions
 from aiclient_trio.formats.openai_chat_request import parse_request
 from aiclient_trio.formats.openai_chat_stream import StreamParser, StreamRenderer
 from aiclient_trio.formats.openai_chat_wire import (
@@ -34,6 +35,7 @@ from aiclient_trio.formats.openai_chat_wire import (
 )
 
 __all__ = [
+    "CODEC",
     "StreamParser",
     "StreamRenderer",
     "error_from_openai",
@@ -60,6 +62,9 @@ def _user_content(blocks: list[ir.ContentBlock]) -> str | list[dict[str, Any]]:
             parts.append({"type": "text", "text": block.text})
         elif isinstance(block, ir.ImageBlock):
             parts.append(_image_part(block))
+        elif isinstance(block, ir.DocumentBlock):
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            parts.append({"type": "text", "text": block.placeholder})
     return parts
 
 
@@ -75,7 +80,7 @@ def _render_user(message: ir.Message) -> list[dict[str, Any]]:
             out.append({"role": "tool", "tool_call_id": block.tool_use_id, "content": text})
             # chat/completions tool messages are text-only: images follow as user content
             rest.extend(b for b in block.content if isinstance(b, ir.ImageBlock))
-        elif isinstance(block, ir.TextBlock | ir.ImageBlock):
+        elif isinstance(block, ir.TextBlock | ir.ImageBlock | ir.DocumentBlock):
             rest.append(block)
     rest = [b for b in rest if not isinstance(b, ir.TextBlock) or b.text]
     if rest or not out:
@@ -168,7 +173,8 @@ def render_request(request: ir.Request) -> dict[str, Any]:
         body["reasoning_effort"] = "none"
     if request.user is not None:
         body["user"] = request.user
-    body.update(request.extra.get("openai_chat", {}))
+    if request.leftovers is not None and request.leftovers.format == "openai_chat":
+        body.update(request.leftovers.fields)
     if request.stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
@@ -271,3 +277,27 @@ def render_response(response: ir.Response, created: int | None = None) -> dict[s
         ],
         "usage": render_usage(response.usage),
     }
+
+
+def _render_with(response: ir.Response, options: RenderOptions) -> JSONObject:
+    return render_response(response)  # no chat shape needs the request's options
+
+
+def _renderer(model: str, include_usage: bool, options: RenderOptions) -> StreamRenderer:
+    return StreamRenderer(model=model, include_usage=include_usage)
+
+
+def _parser(model: str, input_estimate: int) -> StreamParser:
+    return StreamParser(model=model, input_estimate=input_estimate)
+
+
+CODEC = FormatCodec(
+    name="openai_chat",
+    parse_request=parse_request,
+    render_request=render_request,
+    parse_response=parse_response,
+    render_response=_render_with,
+    stream_parser=_parser,
+    stream_renderer=_renderer,
+    render_stream_error=render_stream_error,
+)

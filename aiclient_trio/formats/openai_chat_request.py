@@ -11,7 +11,7 @@ from aiclient_trio.errors import InvalidRequest
 
 __all__ = ["parse_request"]
 
-# OpenAI fields we do not model but keep (under extra["openai_chat"]) so an OpenAI-chat
+# OpenAI fields we do not model but keep (as the request's `leftovers`) so an OpenAI-chat
 # upstream reached through translation still receives them.
 _KEPT_FIELDS = (
     "response_format",
@@ -24,6 +24,7 @@ _KEPT_FIELDS = (
     "service_tier",
     "prediction",
     "verbosity",
+    "prompt_cache_key",
 )
 
 # --------------------------------------------------------------------------- validation helpers
@@ -296,6 +297,7 @@ def parse_request(body: Any) -> ir.Request:
         raise _fail("stream_options", "must be an object")
     include_usage = _opt_bool(options or {}, "include_usage", "stream_options.include_usage")
     kept = {key: body[key] for key in _KEPT_FIELDS if body.get(key) is not None}
+    cache_key = kept.get("prompt_cache_key")
     return ir.Request(
         model=model,
         messages=tuple(messages),
@@ -311,5 +313,6 @@ def parse_request(body: Any) -> ir.Request:
         stream=bool(_opt_bool(body, "stream")),
         user=_opt_str(body, "user", "user"),
         include_usage=bool(include_usage),
-        extra={"openai_chat": kept} if kept else {},
+        prompt_cache_key=cache_key if isinstance(cache_key, str) else None,
+        leftovers=ir.Leftovers("openai_chat", kept) if kept else None,
     )

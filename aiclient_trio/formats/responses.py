@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiclient_trio import errors, ir
+from aiclient_trio.formats.contract import FormatCodec, JSONObject, RenderOptions
 from aiclient_trio.formats.responses_items import (
     error_from_code,
     output_item_to_block,
@@ -28,11 +29,11 @@ from aiclient_trio.formats.responses_request import parse_request
 from aiclient_trio.formats.responses_stream import StreamParser
 
 __all__ = [
+    "CODEC",
     "StreamParser",
     "StreamRenderer",
     "parse_request",
     "parse_response",
-    "render_options",
     "render_request",
     "render_response",
     "render_stream_error",
@@ -54,6 +55,9 @@ def _render_parts(blocks: list[ir.ContentBlock], role: str) -> dict[str, Any]:
             content.append({"type": text_type, "text": block.text})
         elif isinstance(block, ir.ImageBlock):
             content.append({"type": "input_image", "image_url": block.data_url, "detail": "auto"})
+        elif isinstance(block, ir.DocumentBlock):
+            # Only Kiro takes documents so far; other upstreams keep getting a text note.
+            content.append({"type": text_type, "text": block.placeholder})
     return {"type": "message", "role": role, "content": content}
 
 
@@ -77,7 +81,7 @@ def _render_items(message: ir.Message) -> list[dict[str, Any]]:
             pending.clear()
 
     for block in message.content:
-        if isinstance(block, ir.TextBlock | ir.ImageBlock):
+        if isinstance(block, ir.TextBlock | ir.ImageBlock | ir.DocumentBlock):
             if message.role == "user" or isinstance(block, ir.TextBlock):
                 pending.append(block)
             continue
@@ -180,16 +184,6 @@ def parse_response(body: Any) -> ir.Response:
     )
 
 
-def render_options(request: ir.Request) -> dict[str, Any]:
-    """What the renderers need from a parsed client request, as keyword arguments:
-    `StreamRenderer(model=..., **render_options(request))`, same for `render_response`."""
-    namespaces = request.extra.get("tool_namespaces")
-    return {
-        "custom_tools": frozenset(request.extra.get("custom_tools", ())),
-        "tool_namespaces": dict(namespaces) if isinstance(namespaces, Mapping) else {},
-    }
-
-
 def render_response(
     response: ir.Response,
     *,
@@ -211,3 +205,38 @@ def render_response(
         usage=response.usage,
         stop_reason=response.stop_reason,
     )
+
+
+def _render_with(response: ir.Response, options: RenderOptions) -> JSONObject:
+    return render_response(
+        response, custom_tools=options.custom_tools, tool_namespaces=options.tool_namespaces
+    )
+
+
+def _renderer(model: str, include_usage: bool, options: RenderOptions) -> StreamRenderer:
+    return StreamRenderer(
+        model=model,
+        include_usage=include_usage,
+        custom_tools=options.custom_tools,
+        tool_namespaces=options.tool_namespaces,
+    )
+
+
+def _parser(model: str, input_estimate: int) -> StreamParser:
+    return StreamParser(model=model, input_estimate=input_estimate)
+
+
+def _stream_error(error: errors.GatewayError) -> bytes:
+    return render_stream_error(error)
+
+
+CODEC = FormatCodec(
+    name="responses",
+    parse_request=parse_request,
+    render_request=render_request,
+    parse_response=parse_response,
+    render_response=_render_with,
+    stream_parser=_parser,
+    stream_renderer=_renderer,
+    render_stream_error=_stream_error,
+)

@@ -222,6 +222,7 @@ STATUS_BY_STOP: dict[str | None, tuple[str, str | None]] = {
     "max_tokens": ("incomplete", "max_output_tokens"),
     "model_context_window_exceeded": ("incomplete", "max_output_tokens"),
     "content_filter": ("incomplete", "content_filter"),
+    "refusal": ("incomplete", "content_filter"),
 }
 
 

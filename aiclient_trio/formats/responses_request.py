@@ -2,7 +2,7 @@
 
 Input items become alternating user/assistant messages, developer and system items the
 system prompt; custom (freeform) tools become one-string functions, namespaces are
-flattened and hosted tools dropped, all noted in `extra` for the renderers and logs.
+flattened and hosted tools dropped, all noted on the request for the renderers and logs.
 """
 
 from __future__ import annotations
@@ -204,22 +204,23 @@ def _number(body: dict[str, Any], key: str, kind: type) -> Any:
     return value
 
 
-def _thinking(reasoning: object, extra: dict[str, Any]) -> ir.ThinkingConfig | None:
+def _thinking(reasoning: object) -> tuple[ir.ThinkingConfig | None, str | None]:
+    """The thinking asked for, and the summary mode (`reasoning.summary`)."""
     if reasoning is None:
-        return None
+        return None, None
     if not isinstance(reasoning, dict):
         raise _bad("reasoning must be an object", "reasoning")
-    if reasoning.get("summary") is not None:
-        extra["reasoning_summary"] = reasoning["summary"]
+    summary = reasoning.get("summary")
+    summary = summary if isinstance(summary, str) else None
     effort = reasoning.get("effort")
     if effort == "none":
-        return ir.ThinkingConfig(type="disabled")
-    return ir.ThinkingConfig(effort=effort if isinstance(effort, str) else None)
+        return ir.ThinkingConfig(type="disabled"), summary
+    return ir.ThinkingConfig(effort=effort if isinstance(effort, str) else None), summary
 
 
 def parse_request(body: Any) -> ir.Request:
     """A client's Responses body as IR. Unknown items and hosted tools are dropped and
-    noted in `extra` (`dropped_items`, `dropped_tools`); reasoning items with neither
+    noted in `dropped` (`items`, `tools`); reasoning items with neither
     summary text nor encrypted content are dropped; input item ids are not kept."""
     if not isinstance(body, dict):
         raise _bad("the request body must be a JSON object", "body")
@@ -252,17 +253,13 @@ def parse_request(body: Any) -> ir.Request:
     turns.flush()
     tools.add_all(body.get("tools"), "tools")
 
-    extra: dict[str, Any] = {"custom_tools": frozenset(tools.custom)}
-    for key in ("metadata", "store", "include", "prompt_cache_key", "text", "truncation"):
-        if body.get(key) is not None:
-            extra[key] = body[key]
-    if tools.namespaces:
-        extra["tool_namespaces"] = tools.namespaces
-    if tools.dropped:
-        extra["dropped_tools"] = tools.dropped
-    if notes:
-        extra["dropped_items"] = notes
-    thinking = _thinking(body.get("reasoning"), extra)
+    kept = {
+        key: body[key]
+        for key in ("metadata", "store", "include", "text", "truncation")
+        if body.get(key) is not None
+    }
+    cache_key = body.get("prompt_cache_key")
+    thinking, summary = _thinking(body.get("reasoning"))
     parallel, stream, user = body.get("parallel_tool_calls"), body.get("stream"), body.get("user")
     if parallel is not None and not isinstance(parallel, bool):
         raise _bad("parallel_tool_calls must be a boolean", "parallel_tool_calls")
@@ -282,7 +279,12 @@ def parse_request(body: Any) -> ir.Request:
         thinking=thinking,
         stream=stream is True,
         user=user if isinstance(user, str) else None,
-        extra=extra,
+        custom_tools=frozenset(tools.custom),
+        tool_namespaces=tools.namespaces,
+        prompt_cache_key=cache_key if isinstance(cache_key, str) else None,
+        reasoning_summary=summary,
+        dropped=ir.Dropped(tools=tuple(tools.dropped), items=tuple(notes)),
+        leftovers=ir.Leftovers("responses", kept) if kept else None,
     )
 
 

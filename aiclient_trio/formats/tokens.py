@@ -94,13 +94,33 @@ _COSTS: tuple[tuple[list[float], float], ...] = (
 _MARGIN = 1.06
 
 
+# Texts longer than this are counted in slices cut before a space (where a piece starts
+# anyway): one regex call holds the GIL for its whole run, so a 30 MB prompt counted in one
+# call would stall every other thread (the event loop's included) for many seconds.
+_SLICE = 16_384
+
+
 def estimate_text_tokens(text: str) -> int:
     """Estimated o200k_base token count of `text` (0 for ""); slightly over, rarely under."""
     if not text:
         return 0
+    if len(text) <= _SLICE:
+        return math.ceil(_cost(text) * _MARGIN)
+    total, start, size = 0.0, 0, len(text)
+    while start < size:
+        end = min(start + _SLICE, size)
+        if end < size:
+            cut = text.rfind(" ", start + _SLICE // 2, end)
+            end = cut if cut > start else end
+        total += _cost(text[start:end])
+        start = end
+    return math.ceil(total * _MARGIN)
+
+
+def _cost(text: str) -> float:
     pieces = _PIECES.findall(text)
     if not pieces:
-        return 0
+        return 0.0
     total = 0.0
     for column, (costs, tail_rate) in zip(zip(*pieces, strict=True), _COSTS, strict=True):
         lengths = list(map(len, column))
@@ -109,7 +129,7 @@ def estimate_text_tokens(text: str) -> int:
         excess = sum(lengths) - sum(clamped)
         if excess:
             total += excess * tail_rate
-    return math.ceil(total * _MARGIN)
+    return total
 
 
 # --------------------------------------------------------------------------- requests
@@ -132,6 +152,9 @@ def _block_tokens(block: ir.ContentBlock) -> int:
         return estimate_text_tokens(block.text)
     if isinstance(block, ir.ImageBlock):
         return IMAGE_TOKENS
+    if isinstance(block, ir.DocumentBlock):
+        # A rough figure: about one token per 50 base64 characters of PDF, never below a page.
+        return max(IMAGE_TOKENS, len(block.data) // 50)
     if isinstance(block, ir.ToolUseBlock):
         return (
             _BLOCK_OVERHEAD

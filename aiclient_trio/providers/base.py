@@ -11,6 +11,7 @@ server reaches providers only through `aiclient_trio.providers.registry`.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -119,12 +120,27 @@ class RequestContext:
     credits: float | None = None
     # Copilot premium requests this call costs: the model's multiplier for a user turn, else 0.
     premium: float | None = None
+    # Copilot AI credits: `credits` is an estimate (no `copilot_usage` in the answer); the
+    # upstream's own token split (truer than the format's usage about cache writes); how to
+    # estimate credits from the final usage when the answer reported none.
+    credits_estimated: bool = False
+    billed_usage: ir.Usage | None = None
+    estimate_credits: Callable[[ir.Usage], float] | None = None
     # True once any byte went to the client: from then on no retry or fallback.
     committed: bool = False
     # Set by the server on translated streams: a provider awaits it before each upstream
     # read, so what the events of the previous read rendered leaves in one write (and a
     # burst can be paced, see server.stream_coalesce_ms). None: nothing to call.
     before_read: Callable[[], Awaitable[None]] | None = None
+
+    def billing(self, usage: ir.Usage | None) -> tuple[ir.Usage | None, float | None, bool]:
+        """(usage, credits, credits estimated?) to record once the call ended."""
+        if self.billed_usage is not None:
+            reasoning = usage.reasoning_tokens if usage is not None else 0
+            usage = dataclasses.replace(self.billed_usage, reasoning_tokens=reasoning)
+        if self.credits is None and self.estimate_credits is not None and usage is not None:
+            return usage, self.estimate_credits(usage), True
+        return usage, self.credits, self.credits_estimated
 
 
 @dataclass(slots=True)
@@ -171,6 +187,14 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def models(self) -> Sequence[ModelInfo]:
         """Every model this provider can serve now (cached; never does I/O)."""
+
+    def listed_models(self) -> list[ModelInfo]:
+        """The one rule for every model list (`GET /v1/models`, `aiclient models`, the demo
+        banner): the models that can answer now, i.e. of a ready provider and enabled for the
+        account. A signed-out provider's models would all answer 503, so none is listed."""
+        if not self.status.value.ready:
+            return []
+        return [m for m in self.models() if m.enabled]
 
     def resolve_model(self, name: str) -> ModelInfo:
         """Map a client's model name (without the `provider/` prefix) to a model.
@@ -238,6 +262,15 @@ class Provider(abc.ABC):
     ) -> dict[str, Any]:
         """OpenAI embeddings; `body["encoding_format"]` is "float" or "base64"."""
         raise NotFound(f"{self.name} does not serve embeddings", param="model")
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for status screens, never a secret: {"endpoint": base URL in use,
+        "api_version": str, "token_expires_at": unix seconds, "plan": str}, each optional."""
+        return {}
+
+    def cached_quota(self) -> dict[str, Any] | None:
+        """The quota as last read (no I/O; for /metrics), or None."""
+        return None
 
     async def quota(self) -> dict[str, Any] | None:
         """Upstream quota, or None if unknown. Shape: {"remaining": n, "limit": n, "unit":

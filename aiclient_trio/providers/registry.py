@@ -8,20 +8,31 @@ provider package never stops the others.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 
 if TYPE_CHECKING:
     import click
 
     from aiclient_trio.providers.base import Provider
 
-__all__ = ["PROVIDER_NAMES", "auth_command", "create_provider", "credential_summary", "revoke"]
+__all__ = [
+    "PROVIDER_NAMES",
+    "auth_command",
+    "create_provider",
+    "credential_summary",
+    "device_sign_in",
+    "import_credentials",
+    "revoke",
+    "sign_in_methods",
+]
 
 # name -> module; the module exports `Provider` (the class); its `commands` submodule exports
 # `auth_command` (a click command run as `aiclient auth <name>`), `credential_summary()` and
-# `revoke_credentials()`.
+# `revoke_credentials()`, and for the dashboard optionally `web_device_sign_in(config, on_code,
+# on_progress)` (a device flow) and `web_import(source)` (a token another app keeps).
 _MODULES: dict[str, str] = {
     "copilot": "aiclient_trio.providers.copilot",
     "kiro": "aiclient_trio.providers.kiro",
@@ -56,3 +67,33 @@ def revoke(name: str) -> bool:
     """Delete the stored credential; True if something was deleted."""
     deleted: bool = _module(name, "commands").revoke_credentials()
     return deleted
+
+
+def sign_in_methods(name: str) -> list[str]:
+    """What the dashboard can offer for `name`: "device" and/or "import"."""
+    module = _module(name, "commands")
+    found = [("device", "web_device_sign_in"), ("import", "web_import")]
+    return [method for method, attr in found if hasattr(module, attr)]
+
+
+async def device_sign_in(
+    name: str,
+    config: Config,
+    on_code: Callable[[str, str, float], None],
+    on_progress: Callable[[str], None],
+) -> str | None:
+    """Run `name`'s device flow and store the credential; returns the account (or None)."""
+    flow = getattr(_module(name, "commands"), "web_device_sign_in", None)
+    if flow is None:
+        raise KeyError(f"{name} has no device sign-in; use `aiclient auth {name}`")
+    account: str | None = await flow(config, on_code, on_progress)
+    return account
+
+
+def import_credentials(name: str, source: str) -> str:
+    """Import `name`'s token from `source` ("ide", "cli"); returns where it was found."""
+    importer = getattr(_module(name, "commands"), "web_import", None)
+    if importer is None:
+        raise KeyError(f"{name} cannot import a token; use `aiclient auth {name}`")
+    origin: str = importer(source)
+    return origin

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, InvalidRequest, ProviderUnavailable
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState
 from aiclient_trio.providers.registry import PROVIDER_NAMES
 
-__all__ = ["Target", "resolve", "split_prefix"]
+__all__ = ["Target", "for_kind", "resolve", "split_prefix"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +103,26 @@ def resolve(
             raise first_error
         return targets
     return [_target(config.default_provider, model_name, providers)]
+
+
+_KIND_ROUTES = {
+    "chat": "/v1/chat/completions, /v1/messages and /v1/responses",
+    "embeddings": "/v1/embeddings",
+}
+
+
+def for_kind(targets: list[Target], kind: str, client_model: str) -> list[Target]:
+    """The targets whose model serves `kind` ("chat" or "embeddings"); when none does, a 400
+    that says which routes the model belongs to (not an upstream's "enable the model")."""
+    fitting = [t for t in targets if t.model.kind == kind]
+    if fitting:
+        return fitting
+    other = targets[0].model.kind
+    article = "an" if other == "embeddings" else "a"
+    wanted = "an embeddings" if kind == "embeddings" else "a chat"
+    raise InvalidRequest(
+        f"model {client_model!r} is {article} {other} model, served on "
+        f"{_KIND_ROUTES.get(other, other)}; pick {wanted} model from GET /v1/models "
+        '(its "kind" says which)',
+        param="model",
+    )

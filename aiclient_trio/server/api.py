@@ -1,32 +1,39 @@
-"""Lean ASGI handlers of the hot API routes: guards, parse, route, relay, record.
+"""The Quart handler of the hot API routes: read, parse, route, relay, record.
 
-No Quart here: the body is read from `receive` and each stream event is sent as it comes.
+The app's hooks ran the guards; this reads the body with Quart (`get_data`) and parses it
+with our own JSON parser (`guards.parse_json_body_off_loop`), then answers with a Quart
+response: whole, or streamed event by event (`server.http.ResponseSink`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import trio
 from quart import Request, Response
-from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestTimeout as BodyTimeout
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import Config, UpstreamConfig
+from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
     Overloaded,
     RateLimited,
+    RequestTimeout,
     RequestTooLarge,
     UpstreamError,
     UpstreamTimeout,
 )
+from aiclient_trio.formats.table import codec
+from aiclient_trio.formats.tokens import estimate_request_tokens
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
-from aiclient_trio.providers.router import Target, resolve
+from aiclient_trio.providers.router import Target, for_kind, resolve
 from aiclient_trio.reliability import (
     RateLimiter,
 )
@@ -35,7 +42,6 @@ from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.failover import fallback_chain
 from aiclient_trio.server.http import ResponseSink, Scope, header, response
 from aiclient_trio.server.relay import (
-    format_module,
     relay_passthrough,
     relay_response,
     relay_stream,
@@ -87,6 +93,8 @@ async def handle_api(
     gateway.active_requests.value += 1
     streaming = False
     try:
+        if gateway.start_observers:
+            gateway.announce_start(request_id, ex.endpoint)
         work = await _prepare(gateway, config, route.api, route.fmt, ex, request)
         if work is not None and ex.stream:
             sink.stream()
@@ -159,7 +167,7 @@ async def _prepare(
     for a rate-limit turn; the upstream work to run, or None when the answer is already out."""
     scope = cast(Scope, request.scope)
     try:
-        raw = await _read_body(request, config.server.max_body_bytes)
+        raw = await _read_body(request, config.server.max_body_bytes, config.server.body_timeout)
         body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
@@ -170,14 +178,15 @@ async def _prepare(
         model_name = body.get("model")
         ex.client_model = model_name if isinstance(model_name, str) else None
         if route == "count_tokens":
-            await _count_tokens(ex, body)
+            await _count_tokens(ex, body, len(raw))
             return None
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
-            work = _chat_work(gateway, config, inbound, ex, body, headers)
+            parsed = await guards.off_loop_if_big(len(raw), lambda: _parse(inbound, body))
+            work = _chat_work(gateway, config, inbound, ex, body, parsed, headers)
     except GatewayError as error:
-        if isinstance(error, RequestTooLarge):
+        if isinstance(error, RequestTooLarge | RequestTimeout):
             # The rest of the body is unread: the connection cannot carry another request,
             # and saying so keeps clients from reusing it (and failing their next request).
             ex.cors = [*ex.cors, (b"connection", b"close")]
@@ -189,16 +198,19 @@ async def _prepare(
     return work
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The whole body (Quart collects it, refusing more than its MAX_CONTENT_LENGTH, which
-    `server.app.Front` keeps at `limit`); 413 as soon as it is known to exceed `limit`."""
+async def _read_body(request: Request, limit: int, within: float) -> bytes:
+    """The whole body, collected by Quart: 413 as soon as it is known to exceed `limit` (Quart's
+    MAX_CONTENT_LENGTH, which `server.app.Front` keeps at the live limit), 408 when it has not
+    arrived in full `within` seconds (an upload that stalls would hold the connection)."""
+    request.body_timeout = None if within == math.inf else within  # type: ignore[assignment]
     try:
         return await request.get_data(False, False, False)  # not cached, bytes, no form
     except RequestEntityTooLarge:
         raise RequestTooLarge(f"request body exceeds the limit of {limit} bytes") from None
-    except RequestTimeout:
-        raise InvalidRequest(
-            "the request body did not arrive in time; send it whole, at once", status=408
+    except BodyTimeout:
+        raise RequestTimeout(
+            f"the request body did not arrive in full within {within:g} s; send the whole "
+            "body at once (server.body_timeout sets the limit)"
         ) from None
 
 
@@ -236,31 +248,32 @@ async def _wait_turn(gateway: Gateway, limiter: RateLimiter, ex: Exchange) -> bo
     return True
 
 
-async def _count_tokens(ex: Exchange, body: dict[str, Any]) -> None:
-    request = format_module("anthropic").parse_request(body)
-    estimate: int = format_module("tokens").estimate_request_tokens(request)
+async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
+    def count() -> int:
+        return estimate_request_tokens(codec("anthropic").parse_request(body))
+
+    estimate = await guards.off_loop_if_big(size, count)
     ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
     await ex.send_json(200, {"input_tokens": estimate})
 
 
 _dropped_log = logging.getLogger("aiclient.translate")
 _dropped_seen: set[tuple[str, str]] = set()
-_DROPPED_KEYS = (
-    ("dropped_tools", "tools"),
-    ("dropped_items", "input items"),
-    ("server_tools", "server tools"),
-)
 
 
 def _note_dropped(request: ir.Request, target: str) -> None:
     """Log what a translation leaves out because the upstream cannot express it (a warning the
     first time per target and kind, then debug: Codex sends the same hosted tools every turn)."""
-    parts = []
-    for key, label in _DROPPED_KEYS:
-        values = request.extra.get(key)
-        if values:
-            names = [v.get("name") or v.get("type") if isinstance(v, dict) else v for v in values]
-            parts.append(f"{label}: {', '.join(map(str, names))}")
+    dropped = request.dropped
+    parts = [
+        f"{label}: {', '.join(names)}"
+        for names, label in (
+            (dropped.tools, "tools"),
+            (dropped.items, "input items"),
+            (dropped.server_tools, "server tools"),
+        )
+        if names
+    ]
     if not parts:
         return
     summary = "; ".join(parts)
@@ -276,22 +289,40 @@ def _note_dropped(request: ir.Request, target: str) -> None:
     )
 
 
+def _previous_response_id(inbound: ir.WireFormat, body: dict[str, Any]) -> Any:
+    # A Responses conversation kept upstream (`previous_response_id`) can only be relayed to
+    # an upstream that speaks Responses itself; translation has no history to send.
+    return body.get("previous_response_id") if inbound == "responses" else None
+
+
+def _parse(inbound: ir.WireFormat, body: dict[str, Any]) -> ir.Request:
+    """The request as IR (a clean 4xx on bad input); CPU work, so big bodies come here in a
+    worker thread."""
+    if _previous_response_id(inbound, body):
+        body = {k: v for k, v in body.items() if k != "previous_response_id"}
+    request = codec(inbound).parse_request(body)
+    return request
+
+
 def _chat_work(
     gateway: Gateway,
     config: Config,
     inbound: ir.WireFormat,
     ex: Exchange,
     body: dict[str, Any],
+    request: ir.Request,
     headers: dict[str, str],
 ) -> Callable[[], Awaitable[None]]:
-    """Parse and route now (clean 4xx), return the upstream work to run supervised."""
-    request: ir.Request = format_module(inbound).parse_request(body)
+    """Route now (clean 4xx), return the upstream work to run supervised."""
+    previous = _previous_response_id(inbound, body)
     response_fmt, forced = response_format(inbound, headers, config)
     ex.fmt = response_fmt
     ex.stream = request.stream
     client_model = request.model
     ex.client_model = client_model
-    targets = resolve(client_model, headers, config, gateway.providers)
+    targets = for_kind(
+        resolve(client_model, headers, config, gateway.providers), "chat", client_model
+    )
 
     async def attempt(target: Target, ctx: RequestContext) -> None:
         provider, model = target.provider, target.model
@@ -299,6 +330,13 @@ def _chat_work(
             native = {**body, "model": model.id}
             await relay_passthrough(ex, provider, model, native, ctx, inbound)
             return
+        if previous is not None:
+            raise InvalidRequest(
+                f"previous_response_id is not supported for {provider.name}/{model.id}: it is "
+                "reached by translation and this gateway keeps no conversations; send the full "
+                "conversation in input, or use a model served on /responses natively",
+                param="previous_response_id",
+            )
         _note_dropped(request, f"{provider.name}/{model.id}")
         upstream_request = request.with_model(model.id)
         relay = relay_stream if request.stream else relay_response
@@ -322,7 +360,9 @@ def _embeddings_work(
         raise InvalidRequest("missing 'input'", param="input")
     client_model: str = body["model"]
     body.setdefault("encoding_format", "float")
-    targets = resolve(client_model, headers, config, gateway.providers)
+    targets = for_kind(
+        resolve(client_model, headers, config, gateway.providers), "embeddings", client_model
+    )
 
     async def attempt(target: Target, ctx: RequestContext) -> None:
         native = {**body, "model": target.model.id}

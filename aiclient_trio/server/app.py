@@ -21,6 +21,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as RouteNotFound
 
+from aiclient_trio.dashboard.routes import DASHBOARD, dashboard_blueprint
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -45,7 +46,6 @@ from aiclient_trio.server.http import (
 )
 from aiclient_trio.server.offpath import offpath_handlers
 from aiclient_trio.server.paths import canonical_path
-from aiclient_trio.server.relay import preload_formats
 from aiclient_trio.server.routing import Route, error_format, route_table
 
 __all__ = ["GatewayApp", "create_app"]
@@ -101,12 +101,14 @@ class GatewayApp(QuartTrio):
                 methods=list(route.methods),
                 provide_automatic_options=False,
             )
+        if gateway.dashboard is not None:
+            # The dashboard's routes under /ui, with its own guard, headers and error shape.
+            self.register_blueprint(dashboard_blueprint(gateway.dashboard))
         self.before_request(self._guard)
         self.after_request(self._stamp)
         self.register_error_handler(GatewayError, self._gateway_error)
         self.register_error_handler(HTTPException, self._http_error)
         self.asgi_app = Front(self, self.asgi_app)  # type: ignore[method-assign,assignment]
-        preload_formats()
 
     # -- the route table's API handler -------------------------------------------------------
 
@@ -129,6 +131,8 @@ class GatewayApp(QuartTrio):
     async def _guard(self) -> Response | None:
         """Request id, Host and Origin checks, the API key where the route needs it; a CORS
         preflight is answered here."""
+        if request.blueprint == DASHBOARD:
+            return None  # the dashboard's own guard runs next
         scope = _scope()
         scope[_REQUEST_ID] = guards.request_id_for(scope)
         config = self.gateway.config.value
@@ -145,7 +149,10 @@ class GatewayApp(QuartTrio):
         return None
 
     async def _stamp(self, answer: Response) -> Response:
-        """The request id (and `request-id` on Anthropic routes) and CORS on every answer."""
+        """The request id (and `request-id` on Anthropic routes) and CORS on every answer
+        (the dashboard's pages carry neither)."""
+        if request.blueprint == DASHBOARD:
+            return answer
         scope = _scope()
         request_id: str = scope.get(_REQUEST_ID) or guards.request_id_for(scope)
         for name, value in [*base_headers(self._format(), request_id), *scope.get(_CORS, ())]:

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.errors import GatewayError, error_headers
-from aiclient_trio.gateway import RequestOutcome, RequestRecord
-from aiclient_trio.log import redact
+from aiclient_trio.errors import GatewayError, credential_refused, error_headers
 from aiclient_trio.providers.base import RequestContext
+from aiclient_trio.record import RequestOutcome, RequestRecord
 from aiclient_trio.server.http import (
     RawHeaders,
     Send,
@@ -26,6 +25,7 @@ from aiclient_trio.server.http import (
     encode_headers,
     error_body,
 )
+from aiclient_trio.untrusted import client_text
 
 __all__ = ["Exchange"]
 
@@ -37,6 +37,8 @@ _SSE_HEADERS: RawHeaders = [
 # The idle deadline moves at most this often (seconds): an event costs a clock read, not a
 # timer update, and a silent upstream is cut between idle_timeout and idle_timeout + this.
 IDLE_REARM = 0.025
+# Error messages are cut to this many characters (they may quote a client's input).
+MAX_ERROR_MESSAGE = 2000
 
 
 # eq=False: hashed by identity, it sits in the gateway's set of live work while it runs.
@@ -241,8 +243,11 @@ class Exchange:
         await self.send_whole(status, dumps(body), [(b"content-type", b"application/json")])
 
     def note_error(self, error: GatewayError, *, upstream: bool) -> None:
-        # Every error a client sees passes here first: mask credentials an upstream echoed.
-        error.message = redact(error.message)
+        # Every error a client sees passes here first: mask credentials an upstream echoed,
+        # and cut a message that quotes a huge client string.
+        error.message = client_text(error.message, MAX_ERROR_MESSAGE) or ""
+        if upstream:
+            credential_refused(error, self.provider)
         self.error_kind = error.kind
         if self.outcome != "cancelled":
             # Our own refusals (bad input, our rate limit) are the client's; anything the
@@ -269,6 +274,10 @@ class Exchange:
 
     def record(self) -> RequestRecord:
         ctx = self.ctx
+        usage, credits, estimated = ctx.billing(self.usage) if ctx else (self.usage, None, False)
+        premium = ctx.premium if ctx else None
+        if premium and self.status >= 400 and self.outcome != "cancelled":
+            premium = 0.0  # refused (by the upstream or by us): no turn was taken, none billed
         return RequestRecord(
             request_id=self.request_id,
             endpoint=self.endpoint,
@@ -281,11 +290,12 @@ class Exchange:
             provider=self.provider,
             client_model=self.client_model,
             upstream_model=ctx.upstream_model if ctx else None,
-            usage=self.usage,
+            usage=usage,
             time_to_first_byte=self.ttfb,
             initiator=ctx.initiator if ctx else None,
-            credits=ctx.credits if ctx else None,
-            premium=ctx.premium if ctx else None,
+            credits=credits,
+            credits_estimated=estimated,
+            premium=premium,
             error_kind=self.error_kind,
             fallback_from=tuple(self.fallback_from),
         )

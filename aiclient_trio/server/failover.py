@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.config_types import UpstreamConfig
+from aiclient_trio.config.types import UpstreamConfig
 from aiclient_trio.errors import GatewayError, ProviderUnavailable
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
@@ -19,9 +19,15 @@ from aiclient_trio.providers.router import Target
 from aiclient_trio.reliability import CircuitBreaker, RetryPolicy, counts_as_failure
 from aiclient_trio.server.exchange import Exchange
 
-__all__ = ["fallback_chain"]
+__all__ = ["client_will_retry", "fallback_chain"]
 
 log = logging.getLogger("aiclient_trio.server")
+
+
+def client_will_retry(headers: dict[str, str]) -> bool:
+    """Does the client retry failed calls itself? The official OpenAI and Anthropic SDKs
+    (Python, Node: Claude Code, Codex) say so with `x-stainless-retry-count` on every call."""
+    return "x-stainless-retry-count" in headers
 
 
 def _may_fall_back(error: GatewayError) -> bool:
@@ -49,7 +55,7 @@ def fallback_chain(
         first_error: GatewayError | None = None
         for i, target in enumerate(targets):
             last = i == len(targets) - 1
-            breaker = gateway.reliability.breaker(target.provider.name, limits)
+            breaker = gateway.reliability.breaker(target.label, limits)
             try:
                 await _with_retries(
                     ex, target, inbound, client_model, headers, attempt, policy, breaker
@@ -88,10 +94,11 @@ async def _with_retries(
     if not breaker.allow():
         wait = breaker.retry_in()
         raise ProviderUnavailable(
-            f"provider {target.provider.name!r} is failing (circuit open after repeated "
-            f"upstream errors); next try in {wait:.0f} s",
+            f"{target.label} is failing (circuit open after repeated upstream errors); next "
+            f"try in {wait:.0f} s. Other models of {target.provider.name} are not affected.",
             retry_after=max(1.0, wait),
         )
+    client_retries = client_will_retry(headers)
     retry = 0
     while True:
         ctx = RequestContext(ex.request_id, inbound, client_model, headers)
@@ -112,6 +119,13 @@ async def _with_retries(
             else:
                 breaker.succeeded()  # the upstream answered; the request was the problem
             retry += 1
+            if client_retries and error.kind == "rate_limit":
+                # The client retries 429s itself: retrying here too would multiply the
+                # waits (ours, then the whole call again). Hand it the wait at once (the
+                # upstream's, or a short one when it named none).
+                if error.retry_after is None:
+                    error.retry_after = 1.0
+                raise
             delay = None if ex.started else policy.delay(retry, error)
             if delay is None:
                 raise

@@ -5,18 +5,21 @@ body size and JSON depth limits. Each refusal is a `GatewayError` the caller ren
 from __future__ import annotations
 
 import hmac
+import math
 import re
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import trio
 
 from aiclient_trio import untrusted
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import (
     AuthenticationError,
     InvalidRequest,
     PermissionDenied,
+    RequestTimeout,
     RequestTooLarge,
 )
 from aiclient_trio.server.http import Receive, Scope, header
@@ -28,6 +31,7 @@ __all__ = [
     "check_origin",
     "cors_headers",
     "json_depth_exceeds",
+    "off_loop_if_big",
     "parse_json_body",
     "parse_json_body_off_loop",
     "read_body",
@@ -35,14 +39,19 @@ __all__ = [
     "run_guards",
 ]
 
+T = TypeVar("T")
+
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # JSON strings (with escapes) and then every byte that is not a bracket.
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
 _EMPTY_PAIR = re.compile(rb"\{\}|\[\]")
-# Bodies at least this big are parsed off the event loop.
+# Bodies at least this big are parsed, and their heavy work done, off the event loop.
 _THREAD_PARSE_BYTES = 512 * 1024
+# Objects and arrays one body may hold (a long agent session has a few thousand messages
+# of a few blocks each); beyond, the Python objects alone would take gigabytes.
+MAX_JSON_CONTAINERS = 250_000
 
 
 class ClientDisconnected(Exception):
@@ -142,13 +151,27 @@ def check_api_key(scope: Scope, config: Config) -> None:
         )
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body; 413 as soon as it is known to exceed `limit`."""
+async def read_body(scope: Scope, receive: Receive, limit: int, within: float = math.inf) -> bytes:
+    """The whole request body; 413 as soon as it is known to exceed `limit`, 408 when it has
+    not arrived in full `within` seconds (an upload that stalls, chunked or short of
+    its Content-Length, would otherwise hold the connection forever)."""
     too_large = RequestTooLarge(f"request body exceeds the limit of {limit} bytes")
     length = header(scope, b"content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise too_large
     chunks: list[bytes] = []
+    with trio.move_on_after(within):
+        return await _receive_body(receive, limit, too_large, chunks)
+    raise RequestTimeout(
+        f"the request body did not arrive in full within {within:g} s "
+        f"({sum(map(len, chunks))} bytes came); send the whole body at once "
+        "(server.body_timeout sets the limit)"
+    )
+
+
+async def _receive_body(
+    receive: Receive, limit: int, too_large: RequestTooLarge, chunks: list[bytes]
+) -> bytes:
     size = 0
     while True:
         message = await receive()
@@ -167,7 +190,14 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 def json_depth_exceeds(body: bytes, limit: int) -> bool:
     """True when valid JSON `body` nests deeper than `limit` (C-speed passes, no recursion)."""
-    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    return _depth_exceeds(_brackets(body), limit)
+
+
+def _brackets(body: bytes) -> bytes:
+    return _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+
+
+def _depth_exceeds(brackets: bytes, limit: int) -> bool:
     depth = 0
     while brackets:
         depth += 1
@@ -187,9 +217,18 @@ def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
     """A JSON object body, or InvalidRequest (bad or truncated JSON, NaN/Infinity, not an
     object, nested too deep, a string holding a lone surrogate: the error names its field).
 
-    The depth is checked first: a deep body is refused without building its objects."""
-    if json_depth_exceeds(body, max_depth):
+    The depth and the number of objects and arrays are checked first (C-speed passes): a
+    body past either limit is refused without building its objects. That bounds the memory
+    a request can take: 32 MiB of tiny messages would be millions of Python objects."""
+    brackets = _brackets(body)
+    if _depth_exceeds(brackets, max_depth):
         raise InvalidRequest(f"JSON nesting exceeds the limit of {max_depth} levels")
+    containers = brackets.count(b"{") + brackets.count(b"[")
+    if containers > MAX_JSON_CONTAINERS:
+        raise RequestTooLarge(
+            f"request body holds {containers} JSON objects and arrays, over the limit of "
+            f"{MAX_JSON_CONTAINERS}; send a shorter history (compact the conversation)"
+        )
     try:
         value = untrusted.loads(body, what="request body")
     except ValueError as exc:
@@ -204,6 +243,15 @@ def parse_json_body(body: bytes, max_depth: int) -> dict[str, Any]:
             param=where,
         )
     return value
+
+
+async def off_loop_if_big(size: int, work: Callable[[], T]) -> T:
+    """`work()` run in a worker thread when it is about a body of `size` bytes or more (CPU
+    work on request data: parsing, token estimates, conversions), inline otherwise: the
+    event loop keeps serving other streams and /healthz meanwhile."""
+    if size < _THREAD_PARSE_BYTES:
+        return work()
+    return await trio.to_thread.run_sync(work)
 
 
 async def parse_json_body_off_loop(body: bytes, max_depth: int) -> dict[str, Any]:

@@ -45,6 +45,11 @@ def offpath_handlers(gateway: Gateway) -> dict[str, Handler]:
 
     async def readyz() -> Response:
         providers = {name: p.status.value.to_json() for name, p in gateway.providers.items()}
+        for name, entry in providers.items():
+            # A model whose circuit is open fails fast while the provider's others still serve.
+            circuits = gateway.reliability.circuits(name)
+            if circuits:
+                entry["circuits"] = circuits
         draining = gateway.draining.is_set()
         ready = not draining and any(p.status.value.ready for p in gateway.providers.values())
         body: dict[str, Any] = {"status": "ready" if ready else "not_ready"}

@@ -4,30 +4,27 @@ or upstream bytes relayed untouched while a parser reads usage on the side (pass
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from types import ModuleType
 from typing import Any, TypeVar
 
 from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import UpstreamError
+from aiclient_trio.formats.contract import FormatCodec, RenderOptions
+from aiclient_trio.formats.table import codec
 from aiclient_trio.providers.base import ModelInfo, Provider, RequestContext
 from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.http import RawHeaders
 
 __all__ = [
-    "format_module",
-    "preload_formats",
     "relay_passthrough",
     "relay_response",
     "relay_stream",
 ]
 
 T = TypeVar("T")
-_FORMATS: dict[str, ModuleType] = {}
 _CONTENT_EVENTS = (ir.TextDelta, ir.ThinkingDelta, ir.SignatureDelta, ir.ToolInputDelta)
 # Upstream headers never relayed: hop-by-hop, framing, and ids we set ourselves.
 _DROP_HEADERS = frozenset(
@@ -46,23 +43,6 @@ _DROP_HEADERS = frozenset(
 _MAX_WHOLE_BODY = 64 * 1024 * 1024
 
 
-def format_module(fmt: ir.WireFormat | str) -> ModuleType:
-    """`aiclient_trio.formats.<fmt>`, imported once."""
-    module = _FORMATS.get(fmt)
-    if module is None:
-        module = _FORMATS[fmt] = importlib.import_module(f"aiclient_trio.formats.{fmt}")
-    return module
-
-
-def preload_formats() -> None:
-    """Import the format modules at start-up, not during a client's first request."""
-    for name in ("openai_chat", "anthropic", "responses", "tokens"):
-        try:
-            format_module(name)
-        except ImportError:  # a module still missing fails its own route, not the app
-            pass
-
-
 @asynccontextmanager
 async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
     """Close an async generator we may leave early (no lingering generator, no warning)."""
@@ -72,14 +52,6 @@ async def _closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
             await aclose()
-
-
-def _custom(fmt: ir.WireFormat, request: ir.Request) -> dict[str, Any]:
-    """Responses renders Codex's freeform (custom) and namespaced tools back in its shapes."""
-    if fmt != "responses":
-        return {}
-    options: dict[str, Any] = format_module("responses").render_options(request)
-    return options
 
 
 def _track_usage(ex: Exchange, event: ir.StreamEvent) -> None:
@@ -98,8 +70,8 @@ async def relay_stream(
     client_model: str,
 ) -> None:
     """Translation, streamed: each IR event rendered and flushed at once."""
-    renderer = format_module(response_fmt).StreamRenderer(
-        model=client_model, include_usage=request.include_usage, **_custom(response_fmt, request)
+    renderer = codec(response_fmt).stream_renderer(
+        client_model, request.include_usage, RenderOptions.of(request)
     )
     ex.pending.clear()  # bytes held from a failed earlier target never went out
     ex.stream_error = lambda error: bytes(renderer.feed(ir.StreamError(error)))
@@ -161,8 +133,7 @@ async def relay_response(
     answer = await provider.complete(request, model, ctx, ex.saw_upstream)
     response = replace(answer, model=client_model)
     ex.usage = response.usage
-    module = format_module(response_fmt)
-    body: dict[str, Any] = module.render_response(response, **_custom(response_fmt, request))
+    body = codec(response_fmt).render_response(response, RenderOptions.of(request))
     await ex.send_json(200, body)
 
 
@@ -186,13 +157,11 @@ async def relay_passthrough(
 ) -> None:
     """Relay a stream's bytes as they arrive (a copy parsed for usage and the end); a
     non-stream body is relayed whole once it parsed as JSON."""
-    module = format_module(fmt)
+    format_codec = codec(fmt)
     async with provider.open_passthrough(body, model, ctx) as up:
         streaming = "event-stream" in up.content_type
         decoder = SSEDecoder() if streaming else None
-        parser: Any = None
-        if streaming:
-            parser = module.StreamParser(model=ctx.client_model, input_estimate=0)
+        parser = format_codec.stream_parser(ctx.client_model, 0)  # read when streaming
         kept: list[bytes] = []
         kept_size = 0
         partial = bytearray()
@@ -211,7 +180,7 @@ async def relay_passthrough(
                     continue
                 if not ex.started:
                     await ex.start(up.status, headers)
-                    ex.stream_error = module.render_stream_error
+                    ex.stream_error = format_codec.render_stream_error
                 # Only whole events go out, so an error frame never lands inside a cut one.
                 if not partial and chunk.endswith(b"\n\n"):
                     await ex.write(chunk)  # the usual chunk: whole events, sent without a copy
@@ -231,7 +200,7 @@ async def relay_passthrough(
                 if not ended:
                     await ex.pace()
     if decoder is None:
-        await _relay_whole(ex, module, up.status, headers, b"".join(kept))
+        await _relay_whole(ex, format_codec, up.status, headers, b"".join(kept))
         return
     tail = [e for sse in decoder.close() for e in parser.feed(sse)] + list(parser.close())
     if not ex.started:  # the upstream closed its stream without a byte
@@ -239,7 +208,7 @@ async def relay_passthrough(
         if failed is not None and up.status < 400:
             raise failed.error  # nothing went out: a clean error (or the next target)
         await ex.start(up.status, headers)
-        ex.stream_error = module.render_stream_error
+        ex.stream_error = format_codec.render_stream_error
     if up.status >= 400:
         ex.outcome = "client_error" if up.status < 500 and up.status != 429 else "upstream_error"
     for event in tail:
@@ -259,7 +228,7 @@ def _event_end(data: bytearray) -> int:
 
 
 async def _relay_whole(
-    ex: Exchange, module: ModuleType, status: int, headers: RawHeaders, raw: bytes
+    ex: Exchange, format_codec: FormatCodec, status: int, headers: RawHeaders, raw: bytes
 ) -> None:
     """A non-stream upstream answer: a success must be JSON (else a clean 502, retried or
     failed over like any upstream error); usage is read from it on the side."""
@@ -271,7 +240,7 @@ async def _relay_whole(
         except ValueError:
             raise UpstreamError("the upstream answered with a malformed JSON body") from None
         try:
-            ex.usage = module.parse_response(data).usage
+            ex.usage = format_codec.parse_response(data).usage
         except Exception:  # usage is best effort; the client still gets the bytes
             ex.usage = None
     await ex.send_whole(status, raw, headers)

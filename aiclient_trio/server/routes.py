@@ -8,8 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import trio
-
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -18,13 +16,13 @@ from aiclient_trio.errors import (
 )
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import ModelInfo
+from aiclient_trio.providers.quotas import provider_quotas
 from aiclient_trio.providers.router import split_prefix
 
 __all__ = [
     "clear_usage",
     "model_entry",
     "model_list",
-    "provider_quotas",
     "usage_summary",
 ]
 
@@ -57,13 +55,13 @@ def _alias_model(gateway: Gateway, target: str) -> ModelInfo | None:
 
 
 def model_list(gateway: Gateway) -> dict[str, Any]:
-    """Every provider's models and the configured aliases, readable by OpenAI and Anthropic
-    list clients alike."""
+    """The models that can answer now (`Provider.listed_models`) and the configured aliases,
+    readable by OpenAI and Anthropic list clients alike."""
     created = int(gateway.started_at)
     created_at = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     data: list[dict[str, Any]] = []
     for name in sorted(gateway.providers):
-        models = gateway.providers[name].models()
+        models = gateway.providers[name].listed_models()
         for info in sorted(models, key=lambda m: m.id):
             data.append(_model_entry(info, created, created_at))
     for alias, targets in sorted(gateway.config.value.aliases.items()):
@@ -119,23 +117,6 @@ def _time_bound(name: str, value: str | None) -> float | None:
         raise InvalidRequest(f"{name}: {exc}", param=name) from None
 
 
-async def provider_quotas(gateway: Gateway, wait: float = 5.0) -> dict[str, Any]:
-    """Each provider's upstream quota; a slow or failing provider reports an error instead."""
-    quotas: dict[str, Any] = {}
-    for name, provider in sorted(gateway.providers.items()):
-        if not provider.status.value.ready:
-            quotas[name] = None  # signed out or failing: asking would only log an error
-            continue
-        try:
-            with trio.fail_after(wait):
-                quotas[name] = await provider.quota()
-        except trio.TooSlowError:
-            quotas[name] = {"error": "the upstream did not answer in time"}
-        except GatewayError as error:
-            quotas[name] = {"error": error.message}
-    return quotas
-
-
 async def usage_summary(
     gateway: Gateway, *, since: str | None, until: str | None, group: str = "model"
 ) -> dict[str, Any]:
@@ -155,7 +136,7 @@ async def usage_summary(
         summary = await gateway.ledger.summary(query)
     except LedgerUnavailable as exc:
         raise ProviderUnavailable(str(exc)) from None
-    summary["quota"] = await provider_quotas(gateway)
+    summary["quota"] = await provider_quotas(gateway.providers)
     return summary
 
 

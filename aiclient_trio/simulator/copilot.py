@@ -6,13 +6,22 @@ without the vision header, expired token, F10 errors), and records every request
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
 
 from aiclient_trio.simulator import copilot_replies as replies
+from aiclient_trio.simulator.copilot_billing import (
+    cache_split,
+    charge,
+    copilot_usage,
+    quota_headers,
+    with_token_prices,
+)
 from aiclient_trio.simulator.copilot_kit import (
     Receive,
     Scope,
@@ -61,6 +70,21 @@ VERSION_REFUSED: dict[str, Any] = {
 
 def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"message": message, "code": code, **extra}}
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaUsage:
+    """Puts a call's `copilot_usage` where each answer shape carries it: top level (responses,
+    messages), or for chat/completions beside `usage` or inside it (`where`)."""
+
+    usage: dict[str, Any] | None
+    where: str  # "beside" | "inside" | "none"
+
+    def put(self, target: dict[str, Any], usage: dict[str, Any] | None = None) -> dict[str, Any]:
+        if self.usage is not None and self.where != "none":
+            inside = usage is not None and self.where == "inside"
+            (usage if inside and usage is not None else target)["copilot_usage"] = self.usage
+        return target
 
 
 class _Refusal(Exception):
@@ -160,7 +184,13 @@ class CopilotAPISimulator:
     ) -> None:
         if method == "GET" and path == "/models":
             self._check_auth(headers)
-            await send_json(send, 200, {"object": "list", "data": list(self.models.values())})
+            if self.state.faults.models_rate_limited > 0:
+                self.state.faults.models_rate_limited -= 1
+                message = "Sorry, you've hit a rate limit; please try again in 60 seconds."
+                raise _Refusal(429, _error(message, "rate_limited"), {"retry-after": "60"})
+            version = headers.get("x-github-api-version", "")
+            data = [with_token_prices(m, version) for m in self.models.values()]
+            await send_json(send, 200, {"object": "list", "data": data})
             return
         if method != "POST" or path not in (*_CHAT_PATHS, "/embeddings"):
             raise _Refusal(404, _error(f"no route {method} {path}", "not_found"))
@@ -197,59 +227,99 @@ class CopilotAPISimulator:
         if turn.reply.error_status:
             raise _Refusal(*self._scripted_error(path, turn.reply.error_status))
         model = entry["id"]
+        read, write = cache_split(self.state, body, turn.prompt_tokens)
+        turn = dataclasses.replace(turn, cache_read=read, cache_write=write)
+        usage = self._bill(model, turn)
+        billed = QuotaUsage(usage, self.state.copilot_usage_at if usage else "none")
+        extra = quota_headers(self.state)
         claude = entry.get("vendor") == "Anthropic"
         stream = bool(body.get("stream"))
+        stall, reset = turn.reply.stall_ms, turn.reply.reset_after
         if path == "/chat/completions":
             if stream:
                 chunks = replies.chat_chunks(turn, model, claude=claude)
+                for chunk in chunks:
+                    if "usage" in chunk:
+                        billed.put(chunk, chunk["usage"])
                 frames = [sse_frame(json.dumps(c)) for c in chunks] + [sse_frame("[DONE]")]
                 cut = self.state.faults.error_after_events
                 if cut is not None:  # a mid-stream error object, then the stream ends
                     mid_error = {"error": {"message": "upstream overloaded", "code": "overloaded"}}
                     frames = [*frames[:cut], sse_frame(json.dumps(mid_error))]
-                await self._stream(
-                    send,
-                    receive,
-                    frames,
-                    turn.reply.stall_ms,
-                    turn.reply.reset_after,
-                )
+                await self._stream(send, receive, frames, stall, reset, extra)
             else:
-                await self._whole(
-                    send,
-                    receive,
-                    replies.chat_body(turn, model, claude=claude),
-                    turn.reply.stall_ms,
-                    turn.reply.reset_after,
-                )
+                answer = replies.chat_body(turn, model, claude=claude)
+                billed.put(answer, answer["usage"])
+                await self._whole(send, receive, answer, stall, reset, extra)
         elif path == "/v1/messages":
             if stream:
-                frames = [
-                    sse_frame(json.dumps(d), name)
-                    for name, d in replies.messages_events(turn, model)
-                ]
-                await self._stream(
-                    send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after
-                )
+                events = replies.messages_events(turn, model)
+                for name, event in events:
+                    if name == "message_delta":
+                        billed.put(event)
+                frames = [sse_frame(json.dumps(d), name) for name, d in events]
+                await self._stream(send, receive, frames, stall, reset, extra)
             else:
-                await send_json(send, 200, replies.messages_body(turn, model))
+                await send_json(send, 200, billed.put(replies.messages_body(turn, model)), extra)
         elif stream:
-            custom = custom_tool_names(body)
-            frames = [
-                sse_frame(json.dumps(d), name) for name, d in responses_events(turn, model, custom)
-            ]
-            await self._stream(send, receive, frames, turn.reply.stall_ms, turn.reply.reset_after)
+            raw = responses_events(turn, model, custom_tool_names(body))
+            response_id = self._response_id()
+            for _, event in raw:
+                if isinstance(event.get("response"), dict):
+                    event["response"]["id"] = response_id
+            for name, event in raw:
+                if name == "response.completed":
+                    billed.put(event)
+            frames = [sse_frame(json.dumps(d), name) for name, d in raw]
+            await self._stream(send, receive, frames, stall, reset, extra)
         else:
-            await send_json(send, 200, responses_body(turn, model, custom=custom_tool_names(body)))
+            answer = responses_body(turn, model, custom=custom_tool_names(body))
+            answer["id"] = self._response_id()
+            await send_json(send, 200, billed.put(answer), extra)
+
+    def _response_id(self) -> str:
+        response_id = f"resp_sim{len(self.state.response_ids) + 1}"
+        self.state.response_ids.append(response_id)
+        return response_id
+
+    def _bill(self, model: str, turn: replies.Turn) -> dict[str, Any] | None:
+        """The call's `copilot_usage` (None for accounts billed per request), spent from
+        the quota before the answer's quota headers are written."""
+        if not self.state.token_billing:
+            return None
+        output = replies.out_tokens(turn.reply)
+        usage = copilot_usage(model, turn.prompt_tokens, output, turn.cache_read, turn.cache_write)
+        charge(self.state, usage)
+        return usage
 
     def _check_body(
         self, path: str, entry: dict[str, Any], headers: dict[str, str], body: dict[str, Any]
     ) -> None:
-        if has_image(body) and headers.get("copilot-vision-request") != "true":
+        # The vision header is required on chat/completions only (the official client sends
+        # it nowhere else; whether /responses and /v1/messages need it is not known).
+        vision = headers.get("copilot-vision-request") == "true"
+        if path == "/chat/completions" and has_image(body) and not vision:
             raise _Refusal(
                 400,
                 _error("missing required Copilot-Vision-Request header for vision requests", ""),
             )
+        self._check_limits(path, entry, body)
+        breakpoints = _count_key(
+            body, "copilot_cache_control" if path != "/v1/messages" else "cache_control"
+        )
+        if breakpoints > 4:
+            message = (
+                f"A maximum of 4 blocks with cache_control may be provided. Found {breakpoints}."
+            )
+            if path == "/v1/messages":
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {"type": "invalid_request_error", "message": message},
+                    },
+                )
+            raise _Refusal(400, _error(message, "invalid_request_body"))
         mid = entry["id"]
         if (
             path == "/chat/completions"
@@ -292,6 +362,18 @@ class CopilotAPISimulator:
                         },
                     },
                 )
+            if body.get("temperature") is not None and body.get("top_p") is not None:
+                raise _Refusal(
+                    400,
+                    {
+                        "type": "error",
+                        "error": {
+                            "type": "invalid_request_error",
+                            "message": "`temperature` and `top_p` cannot both be specified "
+                            "for this model. Please use only one.",
+                        },
+                    },
+                )
             for tool in body.get("tools") or []:
                 if isinstance(tool, dict) and (
                     "eager_input_streaming" in tool
@@ -307,8 +389,68 @@ class CopilotAPISimulator:
                             },
                         },
                     )
+        previous = body.get("previous_response_id")
+        if (
+            path == "/responses"
+            and previous is not None
+            and previous not in self.state.response_ids
+        ):
+            raise _Refusal(
+                400,
+                _error(
+                    f"Previous response with id '{previous}' not found.",
+                    "previous_response_not_found",
+                    param="previous_response_id",
+                ),
+            )
         if path == "/responses" and body.get("service_tier") is not None:
             raise _Refusal(400, _error("service_tier is not supported", "invalid_request_body"))
+
+    def _check_limits(self, path: str, entry: dict[str, Any], body: dict[str, Any]) -> None:
+        """The 2026 limits: non-stream output, 128 tools (OpenAI endpoints), vision."""
+        limits = entry["capabilities"]["limits"]
+        anthropic = path == "/v1/messages"
+
+        def refuse(message: str) -> _Refusal:
+            if anthropic:
+                error = {"type": "invalid_request_error", "message": message}
+                return _Refusal(400, {"type": "error", "error": error})
+            return _Refusal(400, _error(message, "invalid_request_body"))
+
+        non_streaming = limits.get("max_non_streaming_output_tokens")
+        wanted = next(
+            (
+                body[k]
+                for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
+                if isinstance(body.get(k), int)
+            ),
+            None,
+        )
+        if not body.get("stream") and non_streaming and wanted and wanted > non_streaming:
+            raise refuse(
+                f"max_tokens {wanted} exceeds the limit of {non_streaming} for non-streaming "
+                "requests to this model; use streaming"
+            )
+        tools = body.get("tools") or []
+        if not anthropic and len(tools) > 128:
+            raise refuse(
+                f"Invalid 'tools': array too long. Expected an array with maximum length 128, "
+                f"but got an array with length {len(tools)} instead."
+            )
+        vision = limits.get("vision") or {}
+        images = list(_images(body))
+        if images and vision:
+            if len(images) > vision["max_prompt_images"]:
+                raise refuse(
+                    f"too many images: {len(images)} > {vision['max_prompt_images']} allowed"
+                )
+            for media_type, size in images:
+                if media_type and media_type not in vision["supported_media_types"]:
+                    raise refuse(f"image media type {media_type} is not supported")
+                if size > vision["max_prompt_image_size"]:
+                    raise refuse(
+                        f"image of {size} bytes exceeds {vision['max_prompt_image_size']} bytes"
+                    )
 
     @staticmethod
     def _scripted_error(path: str, status: int) -> tuple[int, dict[str, Any] | str, dict[str, str]]:
@@ -339,6 +481,15 @@ class CopilotAPISimulator:
             )
         inputs = body.get("input")
         texts = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs or []]
+        limit = self.models[str(body["model"])]["capabilities"].get("limits", {}).get("max_inputs")
+        if limit and len(texts) > limit:
+            raise _Refusal(
+                400,
+                _error(
+                    f"Too many inputs: {len(texts)} > {limit} allowed per request",
+                    "invalid_request_body",
+                ),
+            )
         data = [
             {"object": "embedding", "index": i, "embedding": _vector(t)}
             for i, t in enumerate(texts)
@@ -362,6 +513,7 @@ class CopilotAPISimulator:
         body: dict[str, Any],
         stall_ms: int | None,
         reset_after: int | None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """A non-stream answer: nothing until it is generated (a stall fault), then one body;
         a reset fault sends half the body and drops the connection."""
@@ -374,9 +526,10 @@ class CopilotAPISimulator:
             if gone.is_set():
                 return
             if reset_after is None and self.state.faults.reset_after_events is None:
-                await send_bytes(send, 200, data)
+                await send_bytes(send, 200, data, headers=headers)
                 return
-            await send_start(send, 200, "application/json", {"content-length": str(len(data))})
+            length = {"content-length": str(len(data))}
+            await send_start(send, 200, "application/json", {**(headers or {}), **length})
             half = data[: len(data) // 2]
             await send({"type": "http.response.body", "body": half, "more_body": True})
             # Returning without the rest: hypercorn drops the connection mid-body.
@@ -388,6 +541,7 @@ class CopilotAPISimulator:
         frames: list[bytes],
         stall_ms: int | None,
         reset_after: int | None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         """Write SSE frames; notice the client leaving; abort the connection on a reset fault."""
         faults = self.state.faults
@@ -396,7 +550,9 @@ class CopilotAPISimulator:
             if faults.first_byte_delay:
                 await trio.sleep(faults.first_byte_delay)
             self.state.note_stream_open()  # before the client can see the headers
-            await send_start(send, 200, "text/event-stream", {"cache-control": "no-cache"})
+            await send_start(
+                send, 200, "text/event-stream", {"cache-control": "no-cache", **(headers or {})}
+            )
             await send({"type": "http.response.body", "body": b": sim\n\n", "more_body": True})
             if stall_ms:
                 await trio.sleep(stall_ms / 1000)
@@ -412,6 +568,46 @@ class CopilotAPISimulator:
             if faults.hold_after_events is not None and len(frames) >= faults.hold_after_events:
                 await trio.sleep_forever()  # every event sent, the stream left open
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def _images(value: Any) -> list[tuple[str | None, int]]:
+    """(media type, decoded size) of every inline or linked image, in any endpoint's shape."""
+    found: list[tuple[str | None, int]] = []
+    if isinstance(value, list):
+        for item in value:
+            found += _images(item)
+    elif isinstance(value, dict):
+        kind = value.get("type")
+        url: Any = None
+        if kind == "image_url":
+            url = value.get("image_url")
+            url = url.get("url") if isinstance(url, dict) else url
+        elif kind == "input_image":
+            url = value.get("image_url")
+        elif kind == "image" and isinstance(value.get("source"), dict):
+            source = value["source"]
+            if source.get("type") == "base64":
+                data = str(source.get("data", ""))
+                return [(source.get("media_type"), len(data) * 3 // 4)]
+            url = source.get("url")
+        if isinstance(url, str):
+            if url.startswith("data:"):
+                head, _, data = url.partition(",")
+                return [(head[5:].split(";")[0] or None, len(data) * 3 // 4)]
+            return [(None, 0)]
+        for item in value.values():
+            if isinstance(item, list | dict):
+                found += _images(item)
+    return found
+
+
+def _count_key(value: Any, key: str) -> int:
+    """How many objects in `value` carry `key` (cache breakpoints)."""
+    if isinstance(value, dict):
+        return int(key in value) + sum(_count_key(v, key) for v in value.values())
+    if isinstance(value, list):
+        return sum(_count_key(v, key) for v in value)
+    return 0
 
 
 def _vector(text: str) -> list[float]:
@@ -436,7 +632,10 @@ async def serve_copilot_simulators(
     """Serve the fake GitHub and the fake Copilot API on two 127.0.0.1 ports."""
     state = state or SimState()
     async with trio.open_nursery() as nursery:
-        api_url: str = await nursery.start(serve_app, CopilotAPISimulator(state))
+        api_url: str = await nursery.start(
+            partial(serve_app, clock_offset=lambda: state.faults.clock_offset),
+            CopilotAPISimulator(state),
+        )
         state.api_url = api_url
         github_url: str = await nursery.start(serve_github_simulator, state)
         task_status.started(CopilotSimulator(state, github_url, api_url))

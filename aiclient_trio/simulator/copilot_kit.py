@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
+from wsgiref.handlers import format_date_time
 
 import trio
 from hypercorn.config import Config as HypercornConfig
@@ -68,6 +69,10 @@ class Faults:
     # Token exchanges to refuse with 403 "API rate limit exceeded" (GitHub's secondary rate
     # limit: a 403 like a missing seat, told apart only by its body).
     exchange_rate_limited: int = 0
+    # Seconds the services' clocks run ahead of ours (negative: behind), seen in `Date`.
+    clock_offset: float = 0.0
+    # GET /models calls to answer 429 (the model list is rate-limited like any call).
+    models_rate_limited: int = 0
     # Seconds before the first byte of every CAPI answer.
     first_byte_delay: float = 0.0
     # Chat streams: after this many events, a `{"error": {...}}` chunk ends the stream.
@@ -146,6 +151,16 @@ class SimState:
     # CAPI answers HTTP 466 to an X-GitHub-Api-Version older than this (since 2026-02-11;
     # the exact cut-off is unknown, official clients moved to 2025-10-01 and later).
     min_api_version: str = "2025-10-01"
+    # AI-credit billing (since 2026-06-01; False: an annual plan still billed per premium
+    # request, answers carry no `copilot_usage`), and where chat answers put `copilot_usage`:
+    # "beside" `usage` (peers' captures), "inside" it (the official type) or "none".
+    token_billing: bool = True
+    copilot_usage_at: str = "beside"
+    # Ids of the /responses answers given, which `previous_response_id` may name (cleared:
+    # the service forgot them, as it does with unstored responses after a while).
+    response_ids: list[str] = field(default_factory=list)
+    # The prompt cache: cache key -> prompt tokens written under it.
+    prompt_cache: dict[str, int] = field(default_factory=dict)
 
     def issue_copilot_token(self) -> tuple[str, int]:
         self.tokens_issued += 1
@@ -253,9 +268,32 @@ async def send_json(
     await send_bytes(send, status, json.dumps(body).encode(), "application/json", headers)
 
 
-async def serve_app(app: App, *, task_status: trio.TaskStatus[str]) -> None:
-    """Serve `app` on 127.0.0.1:0 and report its base URL (`http://127.0.0.1:PORT`)."""
+def _dated(app: App, clock_offset: Callable[[], float]) -> App:
+    """`app` with a `Date` header on every answer, read from a clock `clock_offset()` ahead."""
+
+    async def dated(scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stamp = format_date_time(time.time() + clock_offset()).encode()
+                message = {**message, "headers": [*message.get("headers", []), (b"date", stamp)]}
+            await send(message)
+
+        await app(scope, receive, send_dated)
+
+    return dated
+
+
+async def serve_app(
+    app: App, *, task_status: trio.TaskStatus[str], clock_offset: Callable[[], float] | None = None
+) -> None:
+    """Serve `app` on 127.0.0.1:0 and report its base URL (`http://127.0.0.1:PORT`).
+
+    With `clock_offset`, the `Date` header comes from that skewed clock instead of hypercorn's.
+    """
     config = HypercornConfig()
+    if clock_offset is not None:
+        config.include_date_header = False
+        app = _dated(app, clock_offset)
     config.bind = ["127.0.0.1:0"]
     config.accesslog = None
     config.errorlog = None

@@ -21,6 +21,7 @@ def _model(
     vision: bool = True,
     enabled: bool = True,
     extra: dict[str, Any] | None = None,
+    non_streaming: int | None = None,
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "id": mid,
@@ -46,6 +47,10 @@ def _model(
                 ),
                 "max_prompt_tokens": prompt,
                 "max_output_tokens": output,
+                # A non-stream answer longer than this is refused: it would outlast the
+                # service's request timeout (2026 captures: 16000 vs 64000).
+                **({"max_non_streaming_output_tokens": non_streaming} if non_streaming else {}),
+                **({"vision": dict(_VISION)} if vision else {}),
             },
             "supports": {
                 "streaming": True,
@@ -61,6 +66,12 @@ def _model(
     return entry
 
 
+_VISION: dict[str, Any] = {
+    "max_prompt_image_size": 3 * 1024 * 1024,
+    "max_prompt_images": 5,
+    "supported_media_types": ["image/jpeg", "image/png", "image/gif", "image/webp"],
+}
+
 SIM_MODELS: list[dict[str, Any]] = [
     _model("gpt-4o", "Azure OpenAI", ["/chat/completions"]),
     _model("gpt-4.1", "Azure OpenAI", ["/chat/completions", "/responses"]),
@@ -74,7 +85,8 @@ SIM_MODELS: list[dict[str, Any]] = [
         "claude-sonnet-4.5",
         "Anthropic",
         ["/chat/completions", "/v1/messages"],
-        output=16000,
+        output=64000,
+        non_streaming=16000,
         extra={"max_thinking_budget": 32000, "min_thinking_budget": 1024},
     ),
     _model("claude-haiku-4.5", "Anthropic", ["/chat/completions", "/v1/messages"], output=8192),

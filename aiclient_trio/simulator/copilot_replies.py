@@ -29,7 +29,14 @@ SIMULATOR = "Copilot simulator"
 @dataclass(frozen=True, slots=True)
 class Turn:
     reply: Reply
-    prompt_tokens: int
+    prompt_tokens: int  # all of the prompt, cached parts included
+    cache_read: int = 0
+    cache_write: int = 0
+
+    @property
+    def fresh_tokens(self) -> int:
+        """Prompt tokens neither read from nor written to the cache (Anthropic's input)."""
+        return self.prompt_tokens - self.cache_read - self.cache_write
 
 
 def _text_of(content: Any) -> str:
@@ -192,7 +199,7 @@ def chat_chunks(turn: Turn, model: str, *, claude: bool) -> list[dict[str, Any]]
         "prompt_tokens": turn.prompt_tokens,
         "completion_tokens": out_tokens(reply),
         "total_tokens": turn.prompt_tokens + out_tokens(reply),
-        "prompt_tokens_details": {"cached_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": turn.cache_read},
     }
     finish = delta({}, "tool_calls" if reply.tool_call else "stop")
     if claude:
@@ -256,7 +263,7 @@ def chat_body(turn: Turn, model: str, *, claude: bool) -> dict[str, Any]:
             "prompt_tokens": turn.prompt_tokens,
             "completion_tokens": out,
             "total_tokens": turn.prompt_tokens + out,
-            "prompt_tokens_details": {"cached_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": turn.cache_read},
         },
     }
 
@@ -294,14 +301,23 @@ def messages_body(turn: Turn, model: str) -> dict[str, Any]:
         "content": _anthropic_blocks(reply),
         "stop_reason": "tool_use" if reply.tool_call else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": turn.prompt_tokens, "output_tokens": out_tokens(reply)},
+        "usage": _messages_usage(turn, out_tokens(reply)),
+    }
+
+
+def _messages_usage(turn: Turn, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": turn.fresh_tokens,
+        "cache_read_input_tokens": turn.cache_read,
+        "cache_creation_input_tokens": turn.cache_write,
+        "output_tokens": output_tokens,
     }
 
 
 def messages_events(turn: Turn, model: str) -> list[tuple[str, dict[str, Any]]]:
     reply = turn.reply
     start = messages_body(turn, model) | {"content": [], "stop_reason": None}
-    start["usage"] = {"input_tokens": turn.prompt_tokens, "output_tokens": 1}
+    start["usage"] = _messages_usage(turn, 1)
     events: list[tuple[str, dict[str, Any]]] = [
         ("message_start", {"type": "message_start", "message": start}),
         ("ping", {"type": "ping"}),

@@ -92,7 +92,7 @@ def responses_body(
         "output": _response_items(turn.reply, custom) if status == "completed" else [],
         "usage": {
             "input_tokens": turn.prompt_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": turn.cache_read},
             "output_tokens": out,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": turn.prompt_tokens + out,

@@ -51,6 +51,8 @@ DEFAULT_QUOTA: dict[str, Any] = {
             "percent_remaining": 40,
             "unlimited": False,
             "overage_permitted": False,
+            "overage_count": 0,
+            "has_quota": True,
             "quota_id": "premium_interactions",
         },
         "chat": {"unlimited": True, "quota_id": "chat"},
@@ -86,7 +88,9 @@ class GitHubSimulator:
             if self._github_token(headers) is None:
                 await send_json(send, 401, _BAD_CREDENTIALS)
             else:
-                await send_json(send, 200, self.state.quota)
+                # Since 2026-06-01: whether the account pays AI credits per token.
+                answer = {**self.state.quota, "token_based_billing": self.state.token_billing}
+                await send_json(send, 200, answer)
         elif route == ("GET", "/user"):
             if self._github_token(headers) is None:
                 await send_json(send, 401, _BAD_CREDENTIALS)
@@ -195,4 +199,8 @@ async def serve_github_simulator(
     state: SimState, *, task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Serve the fake GitHub on 127.0.0.1:0; reports its base URL (web and API share it)."""
-    await serve_app(GitHubSimulator(state), task_status=task_status)
+    await serve_app(
+        GitHubSimulator(state),
+        task_status=task_status,
+        clock_offset=lambda: state.faults.clock_offset,
+    )

@@ -1,16 +1,17 @@
-"""A simulated Kiro / CodeWhisperer service: a real HTTP server on loopback.
+"""A simulated Kiro service as it is in late 2026: a real HTTP server on loopback.
 
-Speaks the binary event stream, enforces the request rules of kiro.md section 10.1 with the
-service's own "Improperly formed request." refusal, checks bearer tokens, and serves the
-refresh, device-flow, PKCE, model-list and quota endpoints. Faults come from a switchboard
-(`KiroFaults`) and from the shared script's directives. Never imports the gateway's codecs.
+Serves the chat host families (runtime, q, codewhisperer) and the management API under
+path prefixes (`simulator.kiro_hosts`), speaks the binary event stream, enforces the
+request rules of kiro.md section 10.1 with the service's own "Improperly formed request."
+refusal, checks bearer tokens, API keys and their regions, and serves the refresh,
+device-flow and PKCE endpoints. Faults come from a switchboard (`KiroFaults`) and from the
+shared script's directives. Never imports the gateway's codecs.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -21,17 +22,42 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 from trio_util import AsyncValue
 
-from aiclient_trio.simulator.kiro_auth import PROFILE_ARN, KiroAccounts, Outcome
-from aiclient_trio.simulator.kiro_eventstream import encode_error, encode_event, encode_exception
-from aiclient_trio.simulator.kiro_reply import (
+from aiclient_trio.simulator.kiro_auth import KiroAccounts, Outcome, profile_arn
+from aiclient_trio.simulator.kiro_hosts import (
+    AWS_JSON,
+    CHAT_FAMILIES,
+    chat_refusal,
+    check_chat_protocol,
+    management_operation,
+    profiles_answer,
+    split_host,
+    usage_limits_answer,
+    wrong_region,
+)
+from aiclient_trio.simulator.kiro_models import (
     DEFAULT_MODELS,
+    check_model_fields,
+    effort_on,
+    list_models_answer,
+)
+from aiclient_trio.simulator.kiro_reply import (
     HTTP_ERRORS,
     STATUS_ERRORS,
     FrameSpec,
+    bad_signature,
     plan_frames,
     reply_for,
 )
 from aiclient_trio.simulator.kiro_rules import check_request
+from aiclient_trio.simulator.kiro_wire import (
+    KiroFaults,
+    Receive,
+    Send,
+    encode_frames,
+    lifespan,
+    respond,
+    send_frames,
+)
 
 __all__ = [
     "HTTP_ERRORS",
@@ -40,33 +66,10 @@ __all__ = [
     "ReceivedRequest",
     "encode_frames",
     "serve_kiro_simulator",
+    "urls_for",
 ]
 
 Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(slots=True)
-class KiroFaults:
-    """The switchboard: tests flip these between requests."""
-
-    chunk_size: int | None = None  # 1 = every byte in its own chunk
-    corrupt_frame: int | None = None  # flip a payload byte of this frame (0-based)
-    truncate_frame: int | None = None  # end the body cleanly in the middle of this frame
-    reset_after_frames: int | None = None  # abort the connection after this many frames
-    hold_after_frames: int | None = None  # stop sending (until the client leaves) after N
-    frame_delay: float = 0.0  # seconds between frames
-    exception: str | None = None  # ThrottlingException / ContentLengthExceededException
-    error_frame: bool = False
-    native_reasoning: bool = False
-    usage_events: bool = True
-    # Names from HTTP_ERRORS, answered one per generate call before behaving normally.
-    http_errors: list[str] = field(default_factory=list)
-    # Exact frame lists (S1-S10 sequences), consumed one per generate call.
-    scripts: list[list[FrameSpec]] = field(default_factory=list)
-    max_body_bytes: int = 1_500_000
-    require_profile_arn: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +101,37 @@ class KiroSimulator:
     completed_streams: int = 0
     credits_used: float = 0.0
     credit_limit: float = 50.0
+    # Chat families that are gone (answer 404), e.g. {"q"} after its shutdown; `doctor` and
+    # the `auto` fallback tests switch hosts off here.
+    retired: set[str] = field(default_factory=set)
 
-    def generate_requests(self) -> list[ReceivedRequest]:
-        return [r for r in self.requests if r.path in ("/generateAssistantResponse", "/")]
+    def generate_requests(self, family: str | None = None) -> list[ReceivedRequest]:
+        """Chat calls that reached a host (any family, or the one named)."""
+        found = []
+        for request in self.requests:
+            host = split_host(request.path)
+            if host and host[0] in CHAT_FAMILIES and (family is None or host[0] == family):
+                found.append(request)
+        return found
+
+    def management_requests(self, operation: str | None = None) -> list[ReceivedRequest]:
+        found = []
+        for request in self.requests:
+            host = split_host(request.path)
+            if host and host[0] == "management":
+                target = request.headers.get("x-amz-target", "")
+                if operation is None or target.endswith("." + operation):
+                    found.append(request)
+        return found
+
+    def url(self, host: str, region: str = "us-east-1") -> str:
+        return f"{self.base_url}/{host}/{region}"
 
     # -- ASGI ---------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -130,17 +155,17 @@ class KiroSimulator:
 
     async def _route(self, request: ReceivedRequest, receive: Receive, send: Send) -> None:
         method, path = request.method, request.path
-        target = request.headers.get("x-amz-target", "")
-        if method == "POST" and (
-            path == "/generateAssistantResponse"
-            or (path == "/" and target.endswith("GenerateAssistantResponse"))
-        ):
-            await self._generate(request, receive, send)
+        host = split_host(path)
+        if host is not None and host[0] in CHAT_FAMILIES:
+            await self._generate(host[0], host[1], host[2], request, receive, send)
+            return
+        if host is not None:
+            await respond(send, self._management(host[1], host[2], request))
             return
         try:
             payload = request.json() if request.body and method == "POST" else None
         except ValueError:
-            await _respond(send, (400, {"message": "body is not JSON"}, {}))
+            await respond(send, (400, {"message": "body is not JSON"}, {}))
             return
         accounts = self.accounts
         outcome: Outcome
@@ -156,87 +181,127 @@ class KiroSimulator:
             outcome = accounts.login_redirect(request.query)
         elif method == "POST" and path == "/oauth/token":
             outcome = accounts.pkce_token(payload)
-        elif method == "GET" and path == "/ListAvailableModels":
-            outcome = self._authorized(request) or self._list_models()
-        elif method == "GET" and path == "/getUsageLimits":
-            outcome = self._authorized(request) or self._usage_limits()
         else:
             outcome = (404, {"message": f"no route {method} {path}"}, {})
-        await _respond(send, outcome)
+        await respond(send, outcome)
 
-    def _authorized(self, request: ReceivedRequest) -> Outcome | None:
+    def _caller(self, request: ReceivedRequest, region: str) -> tuple[str, Outcome | None]:
+        """(token kind, None) for a bearer the service accepts in `region`, else ("", refusal)."""
         auth = request.headers.get("authorization", "")
         token = auth.removeprefix("Bearer ").strip()
-        if not auth.startswith("Bearer ") or self.accounts.token_kind(token) is None:
-            return HTTP_ERRORS["bearer"]
-        return None
+        kind = self.accounts.token_kind(token) if auth.startswith("Bearer ") else None
+        if kind is None:
+            return "", HTTP_ERRORS["bearer"]
+        if kind == "api_key" and request.headers.get("tokentype") != "API_KEY":
+            return "", HTTP_ERRORS["bearer"]  # a key without its TokenType: a bad bearer
+        if self.accounts.token_region(token) != region:
+            return "", wrong_region()
+        return kind, None
 
-    def _list_models(self) -> Outcome:
-        models = [
-            {
-                "modelId": m["modelId"],
-                "modelName": m["modelName"],
-                "description": m["modelName"],
-                "supportedInputTypes": ["TEXT", "IMAGE"],
-                "tokenLimits": {"maxInputTokens": m["window"], "maxOutputTokens": 64_000},
-            }
-            for m in self.models
-        ]
-        return 200, {"models": models, "defaultModel": models[0]}, {}
+    # -- management.{region}.kiro.dev -------------------------------------------------------------
 
-    def _usage_limits(self) -> Outcome:
-        return (
-            200,
-            {
-                "usageBreakdownList": [
-                    {
-                        "resourceType": "AGENTIC_REQUEST",
-                        "usageLimitWithPrecision": self.credit_limit,
-                        "currentUsageWithPrecision": round(self.credits_used, 4),
-                        "unit": "credit",
-                    }
-                ],
-                "subscriptionInfo": {"subscriptionTitle": "KIRO FREE"},
-                "nextDateReset": 1_900_000_000,
-            },
-            {},
-        )
+    def _management(self, region: str, rest: str, request: ReceivedRequest) -> Outcome:
+        kind, refused = self._caller(request, region)
+        if refused is not None:
+            return refused
+        if request.method == "GET" and rest == "/getUsageLimits":
+            return usage_limits_answer(
+                self.credits_used, self.credit_limit
+            )  # the query form kiro-cli uses (and the key probe)
+        target = request.headers.get("x-amz-target", "")
+        operation, refusal = management_operation(target, request.headers)
+        if target.partition(".")[0] in self.faults.unknown_services:
+            operation, refusal = None, HTTP_ERRORS["unknown_operation"]
+        if refusal is not None or request.method != "POST" or rest != "/":
+            return refusal or (404, {"message": "Not Found"}, {})
+        if operation in self.faults.failing_operations:
+            return HTTP_ERRORS["internal"]
+        try:
+            body = request.json() or {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return 400, {"__type": "SerializationException", "message": "body is not JSON"}, {}
+        if operation == "ListAvailableProfiles":
+            return profiles_answer(kind, region)
+        if kind not in ("api_key", "builder_id"):
+            own = profile_arn(kind, region)
+            if body.get("profileArn") != own:
+                return HTTP_ERRORS["forbidden"]
+        if operation == "GetUsageLimits":
+            return usage_limits_answer(self.credits_used, self.credit_limit)
+        return 200, list_models_answer(self.models), {"content-type": AWS_JSON}
 
     # -- generateAssistantResponse ------------------------------------------------------------
 
-    async def _generate(self, request: ReceivedRequest, receive: Receive, send: Send) -> None:
+    async def _generate(
+        self,
+        family: str,
+        region: str,
+        rest: str,
+        request: ReceivedRequest,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         faults = self.faults
-        denied = self._authorized(request)
-        if denied:
-            await _respond(send, denied)
+        if family in self.retired:
+            await respond(send, (404, {"message": "Not Found"}, {}))
+            return
+        refused = check_chat_protocol(family, request.method, rest, request.headers)
+        if refused is not None:
+            self.violations.append(refused[1])
+            await respond(send, refused[0])
+            return
+        kind, denied = self._caller(request, "us-east-1" if family == "codewhisperer" else region)
+        if denied is not None:
+            await respond(send, denied)
             return
         if faults.http_errors:
-            await _respond(send, HTTP_ERRORS[faults.http_errors.pop(0)])
+            await respond(send, HTTP_ERRORS[faults.http_errors.pop(0)])
             return
         if len(request.body) > faults.max_body_bytes:
-            await _respond(send, HTTP_ERRORS["too_long"])
+            await respond(send, HTTP_ERRORS["too_long"])
             return
         try:
             body = request.json()
         except ValueError:
             body = None
         problem = check_request(body)
-        if problem is None and faults.require_profile_arn:
-            token = request.headers["authorization"].removeprefix("Bearer ").strip()
-            if (
-                self.accounts.token_kind(token) == "social"
-                and body.get("profileArn") != PROFILE_ARN
-            ):
-                problem = "profileArn missing or wrong for a social account"
+        if problem is None:
+            refusal = chat_refusal(family, kind, region, body)
+            if refusal is not None:
+                self.violations.append(refusal[1])
+                await respond(send, refusal[0])
+                return
         if problem is not None:
             self.violations.append(problem)
-            await _respond(send, HTTP_ERRORS["malformed"])
+            await respond(send, HTTP_ERRORS["malformed"])
             return
         state = body["conversationState"]
         model_id = state["currentMessage"]["userInputMessage"]["modelId"]
-        if model_id not in {m["modelId"] for m in self.models}:
-            await _respond(send, HTTP_ERRORS["invalid_model"])
+        model = next((m for m in self.models if m["modelId"] == model_id), None)
+        if model is None:
+            await respond(send, HTTP_ERRORS["invalid_model"])
             return
+        fields = body.get("additionalModelRequestFields")
+        if fields is not None:
+            problem = check_model_fields(model, fields)
+            if problem is not None:
+                self.violations.append(problem)
+                await respond(
+                    send,
+                    (
+                        400,
+                        {"message": f"Invalid request: {problem}", "reason": "INVALID_FIELDS"},
+                        {"x-amzn-errortype": "ValidationException"},
+                    ),
+                )
+                return
+        if bad_signature(state):
+            self.violations.append("a replayed thinking signature does not match its text")
+            await respond(send, HTTP_ERRORS["signature"])
+            return
+        native = faults.native_reasoning or "thinking" in model_id or effort_on(fields)
         stall = 0.0
         if faults.scripts:
             frames = faults.scripts.pop(0)
@@ -245,16 +310,18 @@ class KiroSimulator:
             if reply.error_status is not None:
                 name = STATUS_ERRORS.get(reply.error_status)
                 outcome = HTTP_ERRORS[name] if name else (reply.error_status, {"message": "x"}, {})
-                await _respond(send, outcome)
+                await respond(send, outcome)
                 return
             frames = plan_frames(
                 state,
                 reply,
-                native_reasoning=faults.native_reasoning or "thinking" in model_id,
+                native_reasoning=native,
                 exception=faults.exception,
                 error_frame=faults.error_frame,
                 usage_events=faults.usage_events,
                 conversation_id=str(state["conversationId"]),
+                metadata_event=family == "runtime",
+                stop_reason=faults.stop_reason,
             )
             if reply.reset_after is not None:
                 frames = [*frames[: reply.reset_after], {"reset": True}]
@@ -288,77 +355,24 @@ class KiroSimulator:
             )
             if stall:
                 await trio.sleep(stall)
-            if await self._send_frames(frames, send):
+            if await send_frames(frames, send, self.faults):
                 finishing = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 self.completed_streams += 1
             nursery.cancel_scope.cancel()
 
-    async def _send_frames(self, frames: list[FrameSpec], send: Send) -> bool:
-        """Send the frames with the configured faults; False when the connection is to drop."""
-        faults = self.faults
-        chunk = faults.chunk_size
-        for position, spec in enumerate(frames):
-            if faults.hold_after_frames is not None and position >= faults.hold_after_frames:
-                await trio.sleep_forever()
-            if faults.reset_after_frames is not None and position >= faults.reset_after_frames:
-                return False
-            if spec.get("reset"):
-                return False
-            if position and faults.frame_delay:
-                await trio.sleep(faults.frame_delay)
-            data = encode_frames([spec])
-            if faults.corrupt_frame == position:
-                flipped = bytearray(data)
-                flipped[-5] ^= 0x01
-                data = bytes(flipped)
-            if faults.truncate_frame == position:
-                await _body(send, data[: len(data) // 2], chunk)
-                return True
-            await _body(send, data, chunk)
-        return True
 
-
-def encode_frames(frames: list[FrameSpec]) -> bytes:
-    """Frame specs (`event`/`exception`/`error` dicts, as in tests/data/kiro) to bytes."""
-    out = bytearray()
-    for spec in frames:
-        if "event" in spec:
-            out += encode_event(spec["event"], spec.get("payload", {}))
-        elif "exception" in spec:
-            out += encode_exception(spec["exception"], spec.get("message", ""))
-        elif "error" in spec:
-            out += encode_error(spec["error"], spec.get("message", ""))
-        elif "raw_hex" in spec:
-            out += bytes.fromhex(spec["raw_hex"])
-    return bytes(out)
-
-
-async def _body(send: Send, data: bytes, chunk: int | None) -> None:
-    step = chunk or len(data) or 1
-    for start in range(0, len(data), step):
-        await send(
-            {"type": "http.response.body", "body": data[start : start + step], "more_body": True}
-        )
-
-
-async def _respond(send: Send, outcome: Outcome) -> None:
-    status, payload, extra = outcome
-    body = json.dumps(payload).encode() if payload != {} or status != 302 else b""
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    headers += [(k.encode(), v.encode()) for k, v in extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+def urls_for(simulator: KiroSimulator) -> dict[str, str]:
+    """KiroConfig settings that point every Kiro host at `simulator` (region templated)."""
+    base = simulator.base_url
+    return {
+        "runtime_url": base + "/runtime/{region}",
+        "q_url": base + "/q/{region}",
+        "codewhisperer_url": base + "/codewhisperer/us-east-1",
+        "management_url": base + "/management/{region}",
+        "auth_url": base,
+        "oidc_url": base,
+    }
 
 
 async def serve_kiro_simulator(

@@ -15,12 +15,35 @@ from urllib.parse import urlencode
 
 import trio
 
-__all__ = ["PROFILE_ARN", "DeviceGrant", "KiroAccounts", "Outcome"]
+__all__ = [
+    "BUILDER_ID_ARN",
+    "BUILDER_ID_START_URL",
+    "IDC_PROFILE",
+    "PROFILE_ARN",
+    "DeviceGrant",
+    "KiroAccounts",
+    "Outcome",
+    "profile_arn",
+]
 
 PROFILE_ARN = "arn:aws:codewhisperer:us-east-1:123456789012:profile/SIMULATED"
+# Identity Center accounts find their profile through ListAvailableProfiles.
+IDC_PROFILE = "IDCSIMULATED"
+# Kiro's fixed profile that Builder ID users send to runtime (kiro-2026.md section 4).
+BUILDER_ID_ARN = "arn:aws:codewhisperer:us-east-1:638616132270:profile/AAAACCCCXXXX"
+BUILDER_ID_START_URL = "https://view.awsapps.com/start"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 Outcome = tuple[int, Any, dict[str, str]]
+
+
+def profile_arn(kind: str, region: str) -> str | None:
+    """The profile an account of this kind owns in `region` (Builder ID and keys: none)."""
+    if kind == "social":
+        return PROFILE_ARN.replace("us-east-1", region)
+    if kind == "idc":
+        return f"arn:aws:codewhisperer:{region}:123456789012:profile/{IDC_PROFILE}"
+    return None
 
 
 def _invalid_grant() -> Outcome:
@@ -41,6 +64,7 @@ class DeviceGrant:
     user_code: str
     client_id: str
     expires_at: float
+    start_url: str
     interval: int
     approved: bool = False
     denied: bool = False
@@ -52,8 +76,11 @@ class DeviceGrant:
 class KiroAccounts:
     """Which tokens the simulated service accepts, and the sign-in endpoints' state."""
 
-    access_tokens: dict[str, str] = field(default_factory=dict)  # token -> "social" | "idc"
+    # token -> "social" | "idc" | "builder_id" | "api_key"
+    access_tokens: dict[str, str] = field(default_factory=dict)
     refresh_tokens: dict[str, str] = field(default_factory=dict)
+    # token (access, refresh or API key) -> the region its account lives in
+    regions: dict[str, str] = field(default_factory=dict)
     clients: dict[str, str] = field(default_factory=dict)  # clientId -> clientSecret
     devices: dict[str, DeviceGrant] = field(default_factory=dict)
     pkce_codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # code -> (chal, uri)
@@ -71,33 +98,40 @@ class KiroAccounts:
 
     # -- tokens -----------------------------------------------------------------------------
 
-    def issue(self, kind: str = "social") -> dict[str, Any]:
+    def issue(self, kind: str = "social", region: str = "us-east-1") -> dict[str, Any]:
         """Mint a fresh access/refresh pair the service accepts."""
         self._serial += 1
         access, refresh = f"at-{self._serial}", f"rt-{self._serial}"
         self.access_tokens[access] = kind
         self.refresh_tokens[refresh] = kind
+        self.regions[access] = self.regions[refresh] = region
         answer: dict[str, Any] = {
             "accessToken": access,
             "refreshToken": refresh,
             "expiresIn": self.expires_in,
         }
         if kind == "social":
-            answer["profileArn"] = PROFILE_ARN
+            answer["profileArn"] = profile_arn(kind, region)
         return answer
+
+    def issue_api_key(self, region: str = "us-east-1") -> str:
+        """A `ksk_...` key as app.kiro.dev creates it: bound to a region, never refreshed."""
+        key = f"ksk_{secrets.token_hex(16)}"
+        self.access_tokens[key] = "api_key"
+        self.regions[key] = region
+        return key
 
     def token_kind(self, access_token: str) -> str | None:
         return self.access_tokens.get(access_token)
+
+    def token_region(self, token: str) -> str:
+        return self.regions.get(token, "us-east-1")
 
     def revoke_access(self, token: str) -> None:
         self.access_tokens.pop(token, None)
 
     def revoke_refresh(self, token: str) -> None:
         self.refresh_tokens.pop(token, None)
-
-    def _rotate(self, old_refresh: str, kind: str) -> dict[str, Any]:
-        self.refresh_tokens.pop(old_refresh, None)
-        return self.issue(kind)
 
     def refresh_social(self, body: Any) -> Outcome:
         self.refresh_calls += 1
@@ -107,6 +141,11 @@ class KiroAccounts:
         if self.refresh_tokens.get(str(token)) != "social":
             return _invalid_grant()
         return 200, self._rotate(str(token), "social"), {}
+
+    def _rotate(self, old_refresh: str, kind: str) -> dict[str, Any]:
+        region = self.token_region(old_refresh)
+        self.refresh_tokens.pop(old_refresh, None)
+        return self.issue(kind, region)
 
     def oidc_token(self, body: Any) -> Outcome:
         if not isinstance(body, dict):
@@ -119,9 +158,10 @@ class KiroAccounts:
             if self.refresh_failures:
                 return self.refresh_failures.pop(0), {"message": "Internal error"}, {}
             token = str(body.get("refreshToken"))
-            if self.refresh_tokens.get(token) != "idc":
+            kind = self.refresh_tokens.get(token)
+            if kind not in ("idc", "builder_id"):
                 return _invalid_grant()
-            issued = self.issue("idc")
+            issued = self.issue(kind, self.token_region(token))
             # The OIDC service keeps the refresh token: no refreshToken in the answer.
             self.refresh_tokens.pop(issued["refreshToken"])
             return (
@@ -171,6 +211,7 @@ class KiroAccounts:
             expires_at=trio.current_time() + self.device_expires_in,
             interval=self.device_interval,
             slow_downs_left=self.device_slow_downs,
+            start_url=str(body.get("startUrl") or ""),
         )
         return (
             200,
@@ -210,7 +251,7 @@ class KiroAccounts:
         if not grant.approved:
             return _oauth_error("authorization_pending", "Waiting for the user")
         del self.devices[device_code]
-        issued = self.issue("idc")
+        issued = self.issue("builder_id" if grant.start_url == BUILDER_ID_START_URL else "idc")
         return (
             200,
             {

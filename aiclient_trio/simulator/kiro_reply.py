@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from aiclient_trio.simulator.kiro_auth import Outcome
+from aiclient_trio.simulator.kiro_models import CONTEXT_WINDOW, DEFAULT_MODELS
 from aiclient_trio.simulator.kiro_rules import iter_messages
 from aiclient_trio.simulator.script import Reply, count_tokens, fragments, plan_reply
 
@@ -24,12 +25,13 @@ __all__ = [
     "SIMULATOR_NAME",
     "STATUS_ERRORS",
     "FrameSpec",
+    "bad_signature",
     "plan_frames",
     "reply_for",
     "request_text",
+    "signature_for",
 ]
 
-CONTEXT_WINDOW = 200_000
 BEARER_INVALID = "The bearer token included in the request is invalid."
 # The upstream error answers of kiro.md section 10.2: name -> (status, body, headers).
 HTTP_ERRORS: dict[str, Outcome] = {
@@ -48,6 +50,8 @@ HTTP_ERRORS: dict[str, Outcome] = {
         {"x-amzn-errortype": "ValidationException"},
     ),
     "bearer": (403, {"message": BEARER_INVALID}, {"x-amzn-errortype": "AccessDeniedException"}),
+    # The same refusal as a 401 (docs/kiro.md: "401/403 whose body says ...").
+    "bearer_401": (401, {"message": BEARER_INVALID}, {"x-amzn-errortype": "UnauthorizedException"}),
     "forbidden": (
         403,
         {"message": "User is not authorized to make this call.", "reason": None},
@@ -62,6 +66,87 @@ HTTP_ERRORS: dict[str, Outcome] = {
         429,
         {"message": "Model is busy, try again later.", "reason": "INSUFFICIENT_MODEL_CAPACITY"},
         {"x-amzn-errortype": "ThrottlingException", "retry-after": "2"},
+    ),
+    # The late-2026 answers (kiro-2026.md section 7): quota spent, rate limits, account
+    # trouble and client errors.
+    "quota_429": (
+        429,
+        {"message": "Monthly request limit reached.", "reason": "MONTHLY_REQUEST_COUNT"},
+        {"x-amzn-errortype": "ThrottlingException"},
+    ),
+    "usage_limit": (
+        429,
+        {"message": "You have reached your usage limit.", "reason": "USAGE_LIMIT_REACHED"},
+        {"x-amzn-errortype": "ThrottlingException"},
+    ),
+    "overage": (
+        402,
+        {"message": "Overage limit exceeded.", "reason": "OVERAGE_REQUEST_LIMIT_EXCEEDED"},
+        {"x-amzn-errortype": "ServiceQuotaExceededException"},
+    ),
+    "credit_rate": (
+        429,
+        {
+            "message": "Credit consumption rate exceeded.",
+            "reason": "CREDIT_CONSUMPTION_RATE_EXCEEDED",
+        },
+        {"x-amzn-errortype": "ThrottlingException", "retry-after": "7"},
+    ),
+    "user_rate": (
+        429,
+        {"message": "Too many requests.", "reason": "USER_REQUEST_RATE_EXCEEDED"},
+        {"x-amzn-errortype": "ThrottlingException", "retry-after": "3"},
+    ),
+    "suspicious": (
+        429,
+        {
+            "message": "Due to suspicious activity, your account has been temporarily "
+            "restricted. Please contact support.",
+            "reason": None,
+        },
+        {"x-amzn-errortype": "ThrottlingException"},
+    ),
+    "suspended": (
+        403,
+        {
+            "message": "Your account has been suspended: we have locked your account "
+            "because of unusual activity.",
+            "reason": "TEMPORARILY_SUSPENDED",
+        },
+        {"x-amzn-errortype": "AccessDeniedException"},
+    ),
+    "tool_mismatch": (
+        400,
+        {"message": "Tool use and result mismatch.", "reason": "TOOL_USE_RESULT_MISMATCH"},
+        {"x-amzn-errortype": "ValidationException"},
+    ),
+    "tool_schema": (
+        400,
+        {"message": "Tool schema is invalid.", "reason": "TOOL_SCHEMA_INVALID"},
+        {"x-amzn-errortype": "ValidationException"},
+    ),
+    "tool_format": (
+        400,
+        {"message": "Invalid tool use format.", "reason": None},
+        {"x-amzn-errortype": "ValidationException"},
+    ),
+    "context_full": (
+        400,
+        {"message": "Context window is full. Start a new conversation.", "reason": None},
+        {"x-amzn-errortype": "ValidationException"},
+    ),
+    "signature": (
+        400,
+        {"message": "Invalid thinking signature.", "reason": "THINKING_SIGNATURE_INVALID"},
+        {"x-amzn-errortype": "ValidationException"},
+    ),
+    "unknown_operation": (
+        400,
+        {
+            "__type": "com.amazon.coral.service#UnknownOperationException",
+            "message": "Unknown operation",
+        },
+        {"x-amzn-errortype": "UnknownOperationException"},
     ),
     "internal": (
         500,
@@ -79,15 +164,6 @@ STATUS_ERRORS = {
     429: "throttle",
     500: "internal",
 }
-
-DEFAULT_MODELS: list[dict[str, Any]] = [
-    {"modelId": "auto", "modelName": "Auto", "window": CONTEXT_WINDOW},
-    {"modelId": "claude-sonnet-4.5", "modelName": "Claude Sonnet 4.5", "window": CONTEXT_WINDOW},
-    {"modelId": "claude-sonnet-4", "modelName": "Claude Sonnet 4", "window": CONTEXT_WINDOW},
-    {"modelId": "claude-haiku-4.5", "modelName": "Claude Haiku 4.5", "window": CONTEXT_WINDOW},
-    {"modelId": "claude-opus-4.5", "modelName": "Claude Opus 4.5", "window": CONTEXT_WINDOW},
-    {"modelId": "claude-sonnet-4.6", "modelName": "Claude Sonnet 4.6", "window": 1_000_000},
-]
 
 
 SIMULATOR_NAME = "Kiro simulator"
@@ -122,6 +198,11 @@ def _result_text(result: dict[str, Any]) -> list[str]:
     return texts
 
 
+def signature_for(thinking: str) -> str:
+    """The signature the simulated model gives a thinking text (checked when replayed)."""
+    return "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:16]
+
+
 def thinking_requested(state: dict[str, Any]) -> bool:
     messages = iter_messages(state)
     first = str(messages[0][1].get("content", "")) if messages else ""
@@ -154,7 +235,11 @@ def plan_frames(
     error_frame: bool = False,
     usage_events: bool = True,
     conversation_id: str = "",
+    metadata_event: bool = True,
+    stop_reason: str | None = None,
 ) -> list[FrameSpec]:
+    """The frames of one answer; a complete one ends with the tail metadataEvent ->
+    contextUsageEvent -> meteringEvent (the legacy hosts leave out metadataEvent)."""
     frames: list[FrameSpec] = [
         _event("messageMetadataEvent", {"conversationId": conversation_id, "utteranceId": "u1"})
     ]
@@ -166,8 +251,9 @@ def plan_frames(
         if native_reasoning or not thinking_requested(state):
             for piece in fragments(reply.thinking):
                 frames.append(_event("reasoningContentEvent", {"text": piece}))
-            signature = "sig-" + hashlib.sha256(reply.thinking.encode()).hexdigest()[:16]
-            frames.append(_event("reasoningContentEvent", {"signature": signature}))
+            frames.append(
+                _event("reasoningContentEvent", {"signature": signature_for(reply.thinking)})
+            )
         elif thinking_requested(state):
             # Tags split mid-word across events, the way the real model streams them.
             half = len(reply.thinking) // 2
@@ -211,10 +297,6 @@ def plan_frames(
         input_tokens = count_tokens(request_text(state))
         output_tokens = count_tokens(output)
         percent = round(100.0 * (input_tokens + output_tokens) / CONTEXT_WINDOW, 4)
-        frames.append(
-            _event("meteringEvent", {"unit": "credit", "unitPlural": "credits", "usage": 0.0123})
-        )
-        frames.append(_event("contextUsageEvent", {"contextUsagePercentage": percent}))
         usage = {
             "uncachedInputTokens": input_tokens,
             "outputTokens": output_tokens,
@@ -222,7 +304,21 @@ def plan_frames(
             "cacheReadInputTokens": 0,
             "cacheWriteInputTokens": 0,
         }
-        frames.append(_event("metadataEvent", {"tokenUsage": usage}))
-        stop = "TOOL_USE" if reply.tool_call is not None else "END_TURN"
-        frames.append(_event("metadataEvent", {"stopReason": stop}))
+        stop = stop_reason or ("TOOL_USE" if reply.tool_call is not None else "END_TURN")
+        if metadata_event:
+            frames.append(_event("metadataEvent", {"tokenUsage": usage}))
+            frames.append(_event("metadataEvent", {"stopReason": stop}))
+        frames.append(_event("contextUsageEvent", {"contextUsagePercentage": percent}))
+        frames.append(
+            _event("meteringEvent", {"unit": "credit", "unitPlural": "credits", "usage": 0.0123})
+        )
     return frames
+
+
+def bad_signature(state: dict[str, Any]) -> bool:
+    for role, message in iter_messages(state):
+        reasoning = message.get("reasoningContent") if role == "assistantResponseMessage" else None
+        text = (reasoning or {}).get("reasoningText") if isinstance(reasoning, dict) else None
+        if isinstance(text, dict) and text.get("signature") != signature_for(str(text["text"])):
+            return True
+    return False

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from typing import Any
 
 __all__ = ["IMAGE_FORMATS", "MAX_DESCRIPTION", "MAX_TOOL_NAME", "check_request", "iter_messages"]
 
 MAX_TOOL_NAME = 64
-MAX_DESCRIPTION = 10_240
+# No per-tool cap upstream (the context window limits it, kiro-2026.md section 8); this is
+# the simulator's stand-in for "too big", well above what the gateway sends.
+MAX_DESCRIPTION = 100_000
+MAX_DOCUMENTS = 5
 IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
-_ORIGINS = frozenset({"AI_EDITOR", "CLI", "IDE", "CHATBOT", "CONSOLE"})
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_ORIGINS = frozenset({"AI_EDITOR", "KIRO_CLI", "CLI", "IDE", "CHATBOT", "CONSOLE"})
 
 
 def iter_messages(state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -59,6 +64,25 @@ def _check_user(msg: dict[str, Any], where: str, current: bool) -> str | None:
             base64.b64decode(data, validate=True)
         except (binascii.Error, ValueError):
             return f"{where}: image bytes are not base64"
+    documents = msg.get("documents")
+    if documents is not None:
+        if not current:
+            return f"{where}: documents are only allowed on the current message"
+        if not isinstance(documents, list) or len(documents) > MAX_DOCUMENTS:
+            return f"{where}: at most {MAX_DOCUMENTS} documents"
+        for document in documents:
+            if not isinstance(document, dict) or document.get("format") != "pdf":
+                return f"{where}: document format must be pdf"
+            name = document.get("name")
+            if not isinstance(name, str) or not name or "." in name:
+                return f"{where}: document name must be non-empty, without an extension"
+            data = (document.get("source") or {}).get("bytes")
+            try:
+                base64.b64decode(data or "", validate=True)
+            except (binascii.Error, ValueError):
+                return f"{where}: document bytes are not base64"
+            if not data:
+                return f"{where}: document without bytes"
     context = msg.get("userInputMessageContext") or {}
     if not isinstance(context, dict):
         return f"{where}: userInputMessageContext must be an object"
@@ -69,8 +93,8 @@ def _check_user(msg: dict[str, Any], where: str, current: bool) -> str | None:
         if not isinstance(spec, dict):
             return f"{where}: tool without toolSpecification"
         name = spec.get("name")
-        if not isinstance(name, str) or not name or len(name) > MAX_TOOL_NAME:
-            return f"{where}: tool name must be 1-{MAX_TOOL_NAME} characters"
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            return f"{where}: tool name {name!r} does not match {TOOL_NAME.pattern}"
         description = spec.get("description")
         if not isinstance(description, str) or not description:
             return f"{where}: tool {name} needs a description"
@@ -79,8 +103,8 @@ def _check_user(msg: dict[str, Any], where: str, current: bool) -> str | None:
         schema = (spec.get("inputSchema") or {}).get("json")
         if not isinstance(schema, dict) or not isinstance(schema.get("type", "object"), str):
             return f"{where}: tool {name} inputSchema.json must be an object schema"
-        if "$schema" in schema or any(v is None for v in schema.values()):
-            return f"{where}: tool {name} schema has $schema or null values"
+        if any(v is None for v in schema.values()):
+            return f"{where}: tool {name} schema has null values"
     for result in context.get("toolResults") or []:
         if not isinstance(result, dict) or not isinstance(result.get("toolUseId"), str):
             return f"{where}: tool result without toolUseId"
@@ -105,12 +129,18 @@ def _check_assistant(msg: dict[str, Any], where: str) -> str | None:
         if not isinstance(use, dict) or not isinstance(use.get("toolUseId"), str):
             return f"{where}: tool use without toolUseId"
         name = use.get("name")
-        if not isinstance(name, str) or not name or len(name) > MAX_TOOL_NAME:
-            return f"{where}: tool use name must be 1-{MAX_TOOL_NAME} characters"
+        if not isinstance(name, str) or not TOOL_NAME.match(name):
+            return f"{where}: tool use name {name!r} does not match {TOOL_NAME.pattern}"
         if not isinstance(use.get("input"), dict):
             return f"{where}: tool use input must be a JSON object"
         if _has_empty_key(use["input"]):
             return f"{where}: tool use input has an empty key"
+    reasoning = msg.get("reasoningContent")
+    if reasoning is not None:
+        text = (reasoning.get("reasoningText") or {}) if isinstance(reasoning, dict) else None
+        redacted = isinstance(reasoning, dict) and "redactedContent" in reasoning
+        if not redacted and (not isinstance(text, dict) or not isinstance(text.get("text"), str)):
+            return f"{where}: reasoningContent needs reasoningText.text or redactedContent"
     return None
 
 

@@ -20,9 +20,9 @@ import httpx
 import trio
 
 from aiclient_trio import untrusted
-from aiclient_trio.config_types import CopilotConfig
+from aiclient_trio.config.paths import credentials_dir, ensure_private_dir
+from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.errors import AuthenticationError, GatewayError, RateLimited, UpstreamError
-from aiclient_trio.paths import credentials_dir, ensure_private_dir
 from aiclient_trio.providers.copilot.headers import github_headers
 
 __all__ = [

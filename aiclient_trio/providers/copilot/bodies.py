@@ -20,19 +20,23 @@ from aiclient_trio import ir, untrusted
 from aiclient_trio.codecs.sse import SSEDecoder
 from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.formats import openai_chat
-from aiclient_trio.providers.copilot.sanitize import merge_split_choices
+from aiclient_trio.formats.contract import StreamParser
+from aiclient_trio.providers.copilot.billing import UsageFinder
+from aiclient_trio.providers.copilot.sanitize import add_reasoning_content, merge_split_choices
 from aiclient_trio.upstream import Response
 
 __all__ = [
     "chat_response",
-    "close_body",
     "describe_error",
     "encode_base64_floats",
     "ir_events",
     "merged_chat_body",
     "quota_from_user",
+    "reasoning_content_events",
     "relay_bytes",
 ]
+
+_REASONING_TEXT = b'"reasoning_text"'
 
 
 def encode_base64_floats(vector: Sequence[float]) -> str:
@@ -41,35 +45,29 @@ def encode_base64_floats(vector: Sequence[float]) -> str:
 
 
 def quota_from_user(data: Any) -> dict[str, Any]:
-    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13)."""
+    """`copilot_internal/user` as the quota dict `aiclient status` shows (F13).
+
+    `token_based_billing` (2026) says whether the premium snapshot counts AI credits;
+    `has_quota: false` means a pooled seat's allowance is spent.
+    """
     if not isinstance(data, dict):
         return {"error": "unexpected quota answer"}
     snapshots = data.get("quota_snapshots") or {}
     premium = snapshots.get("premium_interactions") or {}
+    token_billing = data.get("token_based_billing")
     return {
-        "unit": "premium requests",
+        "unit": "AI credits" if token_billing else "premium requests",
+        "token_based_billing": token_billing if isinstance(token_billing, bool) else None,
         "remaining": premium.get("remaining"),
         "limit": premium.get("entitlement"),
         "percent_remaining": premium.get("percent_remaining"),
         "unlimited": bool(premium.get("unlimited")),
         "overage_permitted": bool(premium.get("overage_permitted")),
+        "overage_count": premium.get("overage_count"),
+        "has_quota": premium.get("has_quota"),
         "resets_at": data.get("quota_reset_date"),
         "plan": data.get("copilot_plan"),
     }
-
-
-async def close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
-    """Abort the upstream call now, then run httpx's nested body generators to their end.
-
-    Closing only the outer generator would leave the inner ones to the garbage collector
-    (a ResourceWarning under Trio); once the connection is closed they end at once.
-    """
-    await response.aclose()
-    try:
-        async for _ in raw:
-            pass
-    except Exception:  # the closed stream may raise instead of ending
-        pass
 
 
 async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
@@ -80,7 +78,57 @@ async def merged_chat_body(response: Response) -> AsyncGenerator[bytes, None]:
     except ValueError:
         yield raw
         return
-    yield json.dumps(merge_split_choices(data)).encode() if isinstance(data, dict) else raw
+    if not isinstance(data, dict):
+        yield raw
+        return
+    data = merge_split_choices(data)
+    add_reasoning_content(data)
+    yield json.dumps(data).encode()
+
+
+def _event_end(data: bytes | bytearray) -> int:
+    """Length of the complete SSE events at the start of `data` (0: none complete yet)."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _with_reasoning_content(events: bytes) -> bytes:
+    """Whole SSE events with `reasoning_content` added beside each `reasoning_text`."""
+    if _REASONING_TEXT not in events:
+        return events
+    lines = events.split(b"\n")
+    for i, line in enumerate(lines):
+        if not line.startswith(b"data:") or _REASONING_TEXT not in line:
+            continue
+        ending = b"\r" if line.endswith(b"\r") else b""
+        try:
+            data = untrusted.loads(line[5:].strip())
+        except ValueError:
+            continue  # relayed as it came; the stream parser reports a broken event
+        if add_reasoning_content(data):
+            lines[i] = b"data: " + json.dumps(data).encode() + ending
+    return b"\n".join(lines)
+
+
+async def reasoning_content_events(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
+    """A chat stream's bytes with `reasoning_content` beside Copilot's `reasoning_text`.
+
+    Chunks of whole events without reasoning pass through untouched (no copy); otherwise
+    events are rewritten once complete, so a field cut across two reads is still found.
+    """
+    held = bytearray()
+    async for chunk in raw:
+        if not held and _REASONING_TEXT not in chunk and _event_end(chunk) == len(chunk):
+            yield chunk
+            continue
+        held += chunk
+        cut = _event_end(held)
+        if cut:
+            out = _with_reasoning_content(bytes(held[:cut]))
+            del held[:cut]
+            yield out
+    if held:
+        yield _with_reasoning_content(bytes(held))
 
 
 def chat_response(raw: bytes, model: str, input_estimate: Callable[[], int]) -> ir.Response:
@@ -126,20 +174,27 @@ def _output_chars(response: ir.Response) -> int:
     return total
 
 
-async def relay_bytes(raw: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
-    """Upstream bytes as they arrive; a broken stream raises UpstreamError (the server then
-    ends the client's stream with its format's error event)."""
+async def relay_bytes(
+    raw: AsyncIterator[bytes], finder: UsageFinder | None = None
+) -> AsyncGenerator[bytes, None]:
+    """Upstream bytes as they arrive (`finder` reads the billing off them); a broken stream
+    raises UpstreamError (the server then ends the client's stream with its error event)."""
     try:
         async for chunk in raw:
+            if finder is not None:
+                finder.feed(chunk)
             yield chunk
     except httpx.HTTPError as exc:
         raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
+    if finder is not None:
+        finder.close()
 
 
 async def ir_events(
     raw: AsyncIterator[bytes],
-    parser: Any,
+    parser: StreamParser,
     before_read: Callable[[], Awaitable[None]] | None = None,
+    finder: UsageFinder | None = None,
 ) -> AsyncGenerator[ir.StreamEvent, None]:
     decoder = SSEDecoder()
     try:
@@ -150,11 +205,17 @@ async def ir_events(
                 chunk = await raw.__anext__()
             except StopAsyncIteration:
                 break
+            if finder is not None:
+                finder.feed(chunk)
             for sse in decoder.feed(chunk):
                 for event in parser.feed(sse):
+                    if isinstance(event, ir.MessageStop) and finder is not None:
+                        finder.close()  # billed before the server records the call
                     yield event
                     if isinstance(event, ir.MessageStop | ir.StreamError):
                         return
+        if finder is not None:
+            finder.close()
         tail = [e for sse in decoder.close() for e in parser.feed(sse)]
     except httpx.HTTPError as exc:
         yield ir.StreamError(UpstreamError(f"the Copilot stream broke off ({describe_error(exc)})"))

@@ -6,6 +6,7 @@ client's format renders; bodies are read exactly once and may be JSON or plain t
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import re
@@ -17,7 +18,7 @@ from typing import Any
 import httpx
 
 from aiclient_trio import ir, untrusted
-from aiclient_trio.config_types import CopilotConfig, UpstreamConfig
+from aiclient_trio.config.types import CopilotConfig, UpstreamConfig
 from aiclient_trio.errors import (
     ContextLengthExceeded,
     GatewayError,
@@ -39,8 +40,10 @@ from aiclient_trio.providers.copilot.auth import (
     TokenManager,
     TokenRevoked,
 )
-from aiclient_trio.providers.copilot.headers import capi_headers
+from aiclient_trio.providers.copilot.headers import CallHeaders, capi_headers
+from aiclient_trio.providers.copilot.interaction import DeviceIds
 from aiclient_trio.upstream import Pool, Response, Timeouts
+from aiclient_trio.upstream.failures import transport_error
 
 __all__ = [
     "CapiClient",
@@ -214,7 +217,8 @@ def map_upstream_error(
         )
     if status == 401:
         return ProviderUnavailable(
-            f"Copilot refused the credential ({message}); run `aiclient auth copilot`"
+            f"Copilot refused the gateway's credential ({message}); run `aiclient auth copilot`",
+            should_retry=False,  # as for Kiro: signing in again is the fix, not retrying
         )
     if status == 403:
         return PermissionDenied(f"Copilot refused the request: {message}")
@@ -222,6 +226,14 @@ def map_upstream_error(
         return NotFound(f"Copilot: {message}")
     if status == 413:
         return RequestTooLarge(f"Copilot: {message}")
+    if code == "previous_response_not_found":
+        return InvalidRequest(
+            f"Copilot no longer has the response named in previous_response_id ({message}); "
+            "it keeps unstored responses only briefly: send the full conversation in input "
+            "(or start a new session)",
+            param="previous_response_id",
+            code=code,
+        )
     if code == "model_not_supported":
         return InvalidRequest(
             f"{message} Enable the model in your GitHub Copilot settings "
@@ -241,12 +253,6 @@ def map_upstream_error(
     return UpstreamError(f"Copilot answered HTTP {status}: {message}")
 
 
-def transport_error(exc: httpx.HTTPError) -> GatewayError:
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"Copilot did not answer in time ({type(exc).__name__})")
-    return UpstreamError(f"could not reach Copilot ({type(exc).__name__})")
-
-
 class CapiClient:
     """POSTs to CAPI with the current token; one refresh and one replay on 401 or 403."""
 
@@ -258,6 +264,10 @@ class CapiClient:
         self.on_signed_out: Callable[[GatewayError], None] = lambda _exc: None
         # Called when CAPI refuses our client version (HTTP 466).
         self.on_version_refused: Callable[[GatewayError], None] = lambda _exc: None
+        # The install's device ids and this run's session id (VScode-* headers).
+        self.device: DeviceIds | None = None
+        # Called with the headers of every answer that is not an error (quota snapshots).
+        self.on_answer: Callable[[Mapping[str, str]], None] = lambda _headers: None
 
     async def _token(self, stale: CopilotToken | None) -> CopilotToken:
         """The current (or a fresh) token; sign-in problems become 503 for the client."""
@@ -267,16 +277,17 @@ class CapiClient:
             return await self.tokens.refresh(stale)
         except (TokenRevoked, NoCopilotAccess) as exc:
             self.on_signed_out(exc)
-            raise ProviderUnavailable(exc.message) from None
+            raise ProviderUnavailable(exc.message, should_retry=False) from None
         except ExchangeRateLimited as exc:
             raise RateLimited(exc.message, retry_after=exc.retry_after) from None
         except GatewayError as exc:
             raise ProviderUnavailable(exc.message) from None
         except httpx.HTTPError as exc:
-            raise transport_error(exc) from None
+            raise transport_error(exc, "Copilot") from None
 
     async def get_json(self, path: str, request_id: str) -> Any:
-        async with self.open("GET", path, None, request_id=request_id, intent="model-access") as r:
+        call = CallHeaders(request_id, intent="model-access")
+        async with self.open("GET", path, None, call) as r:
             return untrusted.loads(await r.aread())
 
     @asynccontextmanager
@@ -285,45 +296,38 @@ class CapiClient:
         method: str,
         path: str,
         body: dict[str, Any] | None,
+        call: CallHeaders,
         *,
-        request_id: str,
-        initiator: str | None = None,
-        vision: bool = False,
         extra_headers: Mapping[str, str] | None = None,
         inbound: ir.WireFormat = "openai_chat",
-        intent: str = "conversation-agent",
     ) -> AsyncIterator[Response]:
         """A streaming response with a 2xx status; closed (upstream call aborted) on exit."""
         content = json.dumps(body).encode() if body is not None else None
         token = await self._token(None)
         for attempt in (1, 2):
-            headers = capi_headers(
-                self.config,
-                token.token,
-                request_id=request_id,
-                initiator=initiator,
-                vision=vision,
-                intent=intent,
-            )
+            headers = capi_headers(self.config, token.token, call, self.device, sku=token.sku)
             headers.update(extra_headers or {})
             try:
                 response = await self.http.open(
                     method, f"{token.api_url}{path}", headers=headers, content=content
                 )
             except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
+                raise transport_error(exc, "Copilot") from None
             if response.status_code < 400:
+                self.on_answer(response.headers)
                 break
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
+                raise transport_error(exc, "Copilot") from None
             finally:
                 await response.aclose()
             # 401 and 403 both mean "get a new token" (a seat or policy change shows up as
             # 403 on a token minted before it); the replay's answer is final.
             if response.status_code in (401, 403) and attempt == 1:
                 token = await self._token(token)
+                if call.initiator is not None:  # a replay is never a new user turn
+                    call = dataclasses.replace(call, initiator="agent")
                 continue
             error = map_upstream_error(
                 response.status_code,

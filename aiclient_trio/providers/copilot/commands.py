@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import click
 import httpx
 import trio
 
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.providers.copilot.auth import (
     StoredCredential,
@@ -36,6 +37,7 @@ __all__ = [
     "device_sign_in",
     "import_github_token",
     "revoke_credentials",
+    "web_device_sign_in",
 ]
 
 
@@ -92,9 +94,24 @@ async def device_sign_in(
         return await _check_and_store(client, config, github_token, directory)
 
 
+async def web_device_sign_in(
+    config: Config,
+    on_code: Callable[[str, str, float], None],
+    on_progress: Callable[[str], None],
+) -> str | None:
+    """The device flow for the dashboard: `on_code(user_code, verification_uri, expires_in)`
+    once GitHub gave the code, then poll, check and store; returns the account's login."""
+    async with one_off_client() as client:
+        code = await request_device_code(client, config.copilot)
+        on_code(code.user_code, code.verification_uri, code.expires_in)
+        github_token = await run_device_flow(client, config.copilot, code, on_progress=on_progress)
+        credential = await _check_and_store(client, config.copilot, github_token, None)
+        return credential.login
+
+
 def _load_config() -> Config:
     try:
-        from aiclient_trio.config import load_config
+        from aiclient_trio.config.load import load_config
 
         return load_config()
     except Exception as exc:  # sign-in works even with a broken config file

@@ -6,12 +6,11 @@ endpoint each model supports (§8), relayed byte for byte when the client speaks
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +21,7 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import ir, untrusted
-from aiclient_trio.config_types import Config, CopilotConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -30,6 +29,8 @@ from aiclient_trio.errors import (
     UpstreamError,
 )
 from aiclient_trio.formats import openai_chat
+from aiclient_trio.formats.contract import RenderOptions
+from aiclient_trio.formats.table import codec
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -47,28 +48,51 @@ from aiclient_trio.providers.copilot.auth import (
     github_urls,
     load_credential,
 )
+from aiclient_trio.providers.copilot.billing import (
+    Billed,
+    TokenPrices,
+    UsageFinder,
+    parse_quota_headers,
+    parse_token_prices,
+)
 from aiclient_trio.providers.copilot.bodies import (
     chat_response,
-    close_body,
     describe_error,
     encode_base64_floats,
     ir_events,
     merged_chat_body,
     quota_from_user,
+    reasoning_content_events,
     relay_bytes,
 )
 from aiclient_trio.providers.copilot.client import (
     VERSION_SETTINGS,
     CapiClient,
     make_pool,
-    transport_error,
 )
-from aiclient_trio.providers.copilot.headers import filter_anthropic_beta, github_headers
+from aiclient_trio.providers.copilot.headers import (
+    CallHeaders,
+    filter_anthropic_beta,
+    github_headers,
+)
 from aiclient_trio.providers.copilot.initiator import (
     has_image,
     initiator_for,
     initiator_for_ir,
     premium_cost,
+)
+from aiclient_trio.providers.copilot.interaction import (
+    InteractionTracker,
+    interaction_type,
+    load_device_ids,
+    texts_of_body,
+    texts_of_request,
+)
+from aiclient_trio.providers.copilot.limits import (
+    ModelLimits,
+    check_request,
+    parse_limits,
+    requested_output,
 )
 from aiclient_trio.providers.copilot.models import (
     FORMAT_PATHS,
@@ -76,8 +100,10 @@ from aiclient_trio.providers.copilot.models import (
     parse_models,
     resolve_model_name,
 )
-from aiclient_trio.providers.copilot.sanitize import prepare_body
+from aiclient_trio.providers.copilot.sanitize import carry_cache_hints, prepare_body
+from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
+from aiclient_trio.upstream.failures import close_body, transport_error
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -97,7 +123,8 @@ class CopilotProvider(Provider):
         self.config = config
         self._cc = config.copilot
         self._cred_dir = credentials_dir
-        self.upstream = make_pool(config.upstream)  # the hot path: CAPI calls
+        # The hot path: CAPI calls (its failed answers are kept for `aiclient doctor`).
+        self.upstream = watch_pool(make_pool(config.upstream), self.name)
         self.http = http_client(self.upstream)  # sign-in, token and quota calls, same pool
         self.tokens: TokenManager | None = None
         self._capi: CapiClient | None = None
@@ -106,6 +133,13 @@ class CopilotProvider(Provider):
         # Bumped at every successful model-list refresh (the health monitor's heartbeat).
         self.models_version: AsyncValue[int] = AsyncValue(0)
         self._quota: dict[str, Any] | None = None
+        # AI-credit prices per model id (from /models), whether /copilot_internal/user says
+        # the account pays per token, and the last quota snapshot header CAPI sent.
+        self._prices: dict[str, TokenPrices] = {}
+        self._limits: dict[str, ModelLimits] = {}
+        self._interactions = InteractionTracker()
+        self._token_billing: bool | None = None
+        self._quota_header: Mapping[str, str] = {}
         self._credentials_event = trio.Event()
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -158,8 +192,10 @@ class CopilotProvider(Provider):
                 self.http, signed_in, credential.github_token, on_refresh=self.report_refresh
             )
             self._capi = CapiClient(self.upstream, signed_in, self.tokens)
+            self._capi.device = load_device_ids(credential_path(self._cred_dir).parent)
             self._capi.on_signed_out = self._signed_out
             self._capi.on_version_refused = self._version_refused
+            self._capi.on_answer = self._note_answer_headers
             try:
                 await self.tokens.refresh(None)
             except (TokenRevoked, NoCopilotAccess) as exc:
@@ -177,6 +213,7 @@ class CopilotProvider(Provider):
                 continue
             failures = 0
             await self._refresh_models()
+            await self._refresh_quota()  # which billing applies (AI credits or requests)
             self._set_ready()
             report()
             async with trio.open_nursery() as nursery:
@@ -245,6 +282,18 @@ class CopilotProvider(Provider):
             log.warning("copilot model list failed (%s)", describe_error(exc))
             return
         if isinstance(payload, dict):
+            self._prices = {
+                str(entry["id"]): prices
+                for entry in payload.get("data") or []
+                if isinstance(entry, dict)
+                and "id" in entry
+                and (prices := parse_token_prices(entry)) is not None
+            }
+            self._limits = {
+                str(entry["id"]): parse_limits(entry)
+                for entry in payload.get("data") or []
+                if isinstance(entry, dict) and "id" in entry
+            }
             self._models = parse_models(payload)
             self._models_at = time.time()
             self.models_version.value += 1
@@ -268,7 +317,62 @@ class CopilotProvider(Provider):
             self._quota = quota_from_user(response.json())
         except ValueError:
             return {"error": "unreadable quota answer"}
+        if self._quota.get("token_based_billing") is not None:
+            self._token_billing = bool(self._quota["token_based_billing"])
         return self._quota
+
+    # -- billing ----------------------------------------------------------------------------
+
+    @property
+    def billing(self) -> str:
+        """ "credits" (AI credits per token) or "premium_requests" (annual Pro/Pro+)."""
+        if self._cc.billing != "auto":
+            return self._cc.billing
+        return "premium_requests" if self._token_billing is False else "credits"
+
+    def _note_answer_headers(self, headers: Mapping[str, str]) -> None:
+        snapshot = {k: v for k, v in headers.items() if k.startswith("x-quota-snapshot-")}
+        if snapshot:
+            self._quota_header = snapshot  # parsed only when someone asks for the quota
+
+    def _note_call(
+        self,
+        ctx: RequestContext,
+        model: ModelInfo,
+        upstream_fmt: ir.WireFormat,
+        initiator: str,
+        texts: tuple[str, str],
+        images: bool,
+    ) -> tuple[Callable[[Billed], None], CallHeaders]:
+        """What the call tells Copilot about itself (interaction type and id, initiator,
+        vision) and what the ledger records of it: the model, who started the turn, its
+        cost (premium requests, or AI credits read off the answer, else estimated)."""
+        kind = interaction_type(*texts, ctx.client_model)
+        retry = self._interactions.is_retry(ctx.request_id, ctx.headers)
+        if kind != "conversation-agent" or retry:
+            initiator = "agent"  # subagents, compaction, background calls and retries
+        ctx.upstream_model = model.id
+        ctx.initiator = initiator
+        call = CallHeaders(
+            ctx.request_id,
+            initiator=initiator,
+            vision=images and (upstream_fmt == "openai_chat" or self._cc.vision_header == "all"),
+            interaction_type=None if kind == "conversation-agent" else kind,
+            interaction_id=self._interactions.interaction_id(ctx.headers, initiator == "user"),
+            messages_proxy=upstream_fmt == "anthropic",
+            client_user_agent=ctx.headers.get("user-agent", ""),
+        )
+        credits = self.billing == "credits"
+        ctx.premium = 0.0 if credits else premium_cost(initiator, model)
+        prices = self._prices.get(model.id)
+        if credits and prices is not None:
+            ctx.estimate_credits = prices.estimate
+
+        def found(billed: Billed) -> None:
+            ctx.credits, ctx.credits_estimated = billed.credits, False
+            ctx.billed_usage = billed.usage
+
+        return found, call
 
     # -- models -----------------------------------------------------------------------------
 
@@ -307,23 +411,35 @@ class CopilotProvider(Provider):
             raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
         capi = self._client()
         upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
-        _note_call(ctx, model, initiator_for(fmt, body))
-        extra = filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {}
+        limits = self._limits.get(model.id, ModelLimits())
+        check_request(fmt, upstream, model.id, limits)
+        # A whole answer longer than the model's non-stream limit is streamed and gathered.
+        wanted, most = requested_output(upstream), limits.max_non_streaming_output
+        gather = not upstream.get("stream") and most is not None and (wanted or 0) > most
+        if gather:
+            upstream = {**upstream, "stream": True}
+            if fmt == "openai_chat":
+                upstream["stream_options"] = {"include_usage": True}
+        billed, call = self._note_call(
+            ctx, model, fmt, initiator_for(fmt, body), texts_of_body(fmt, body), has_image(body)
+        )
+        extra = filter_anthropic_beta(ctx.headers, self._cc) if fmt == "anthropic" else {}
         async with capi.open(
-            "POST",
-            FORMAT_PATHS[fmt],
-            upstream,
-            request_id=ctx.request_id,
-            initiator=ctx.initiator,
-            vision=has_image(body),
-            extra_headers=extra,
-            inbound=fmt,
+            "POST", FORMAT_PATHS[fmt], upstream, call, extra_headers=extra, inbound=fmt
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
-            if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
-                raw = merged_chat_body(response)
-            relay = relay_bytes(raw)
+            if gather:
+                content_type = "application/json"
+                finder = UsageFinder(billed, streaming=True)
+                relay = _gathered(fmt, raw, model.id, upstream, finder)
+            else:
+                if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
+                    raw = merged_chat_body(response)
+                elif fmt == "openai_chat" and "event-stream" in content_type:
+                    raw = reasoning_content_events(raw)
+                finder = UsageFinder(billed, streaming="event-stream" in content_type)
+                relay = relay_bytes(raw, finder)
             try:
                 yield PassthroughResponse(
                     status=response.status_code,
@@ -346,17 +462,28 @@ class CopilotProvider(Provider):
     ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
         capi = self._client()
         fmt = choose_upstream_format(model, ctx.inbound_format)
-        module: Any = importlib.import_module(f"aiclient_trio.formats.{fmt}")
-        rendered: dict[str, Any] = module.render_request(request.with_model(model.id))
+        format_codec = codec(fmt)
+        rendered = format_codec.render_request(request.with_model(model.id))
         rendered["stream"] = True
         if fmt == "openai_chat":
             rendered["stream_options"] = {"include_usage": True}
+        carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
+        check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
         content = json.dumps(upstream)
-        async with _post_translated(capi, fmt, upstream, request, model, ctx) as response:
-            parser = module.StreamParser(model=model.id, input_estimate=max(1, len(content) // 4))
+        billed, call = self._note_call(
+            ctx,
+            model,
+            fmt,
+            initiator_for_ir(request),
+            texts_of_request(request),
+            request.has_images,
+        )
+        async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
+            parser = format_codec.stream_parser(model.id, max(1, len(content) // 4))
             raw = response.aiter_raw()
-            events = ir_events(raw, parser, ctx.before_read)
+            finder = UsageFinder(billed, streaming=True)
+            events = ir_events(raw, parser, ctx.before_read, finder)
             try:
                 yield events
             finally:
@@ -373,39 +500,61 @@ class CopilotProvider(Provider):
         """A short chat/completions answer in one JSON body (no SSE chunks to parse); the
         other endpoints and long answers gather the stream as before."""
         fmt = choose_upstream_format(model, ctx.inbound_format)
-        if fmt != "openai_chat" or not _surely_short(request):
+        most = self._limits.get(model.id, ModelLimits()).max_non_streaming_output
+        if fmt != "openai_chat" or not _surely_short(request, most):
             return await super().complete(request, model, ctx, on_progress)
         capi = self._client()
         if request.model != model.id or request.stream:  # the server's request already is
             request = replace(request, model=model.id, stream=False)
         rendered = openai_chat.render_request(request)
+        carry_cache_hints(fmt, rendered, request)
         upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        async with _post_translated(capi, fmt, upstream, request, model, ctx) as response:
+        check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
+        billed, call = self._note_call(
+            ctx,
+            model,
+            fmt,
+            initiator_for_ir(request),
+            texts_of_request(request),
+            request.has_images,
+        )
+        async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
                 raise UpstreamError(
                     f"the Copilot stream broke off ({describe_error(exc)})"
                 ) from None
+        finder = UsageFinder(billed, streaming=False)
+        finder.feed(raw)
+        finder.close()
         on_progress()
         return chat_response(raw, model.id, lambda: max(1, len(json.dumps(upstream)) // 4))
 
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
     ) -> dict[str, Any]:
-        capi = self._client()
+        """OpenAI embeddings; more inputs than the model's `max_inputs` go in several calls
+        whose results are joined in input order."""
         ctx.upstream_model = model.id
         upstream = {k: v for k, v in body.items() if k not in ("encoding_format", "user")}
         upstream["model"] = model.id
-        async with capi.open(
-            "POST", "/embeddings", upstream, request_id=ctx.request_id, intent="conversation-agent"
-        ) as response:
-            try:
-                data = untrusted.loads(await response.aread())
-            except httpx.HTTPError as exc:
-                raise transport_error(exc) from None
-            except ValueError:
-                raise UpstreamError("Copilot returned an invalid embeddings body") from None
+        inputs = upstream.get("input")
+        size = self._limits.get(model.id, ModelLimits()).max_inputs
+        batched = (
+            isinstance(inputs, list)
+            and len(inputs) > size
+            and not all(isinstance(i, int) for i in inputs)  # a list of ints is one input
+        )
+        if not batched:
+            data = await self._embed(upstream, ctx)
+        else:
+            assert isinstance(inputs, list)
+            parts = [
+                await self._embed({**upstream, "input": inputs[i : i + size]}, ctx)
+                for i in range(0, len(inputs), size)
+            ]
+            data = _joined_embeddings(parts, size)
         if body.get("encoding_format") == "base64":
             for item in data.get("data") or []:
                 vector = item.get("embedding")
@@ -413,17 +562,99 @@ class CopilotProvider(Provider):
                     item["embedding"] = encode_base64_floats(vector)
         return dict(data)
 
+    async def _embed(self, upstream: dict[str, Any], ctx: RequestContext) -> dict[str, Any]:
+        capi = self._client()
+        async with capi.open(
+            "POST", "/embeddings", upstream, CallHeaders(ctx.request_id)
+        ) as response:
+            try:
+                data = untrusted.loads(await response.aread())
+            except httpx.HTTPError as exc:
+                raise transport_error(exc, "Copilot") from None
+            except ValueError:
+                raise UpstreamError("Copilot returned an invalid embeddings body") from None
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise UpstreamError("Copilot returned an invalid embeddings body")
+        return data
+
+    def describe(self) -> dict[str, Any]:
+        token = self.tokens.current if self.tokens is not None else None
+        facts: dict[str, Any] = {"api_version": self._cc.api_version}
+        if token is not None:
+            facts.update(endpoint=token.api_url, token_expires_at=token.expires_at)
+            if token.sku:
+                facts["plan"] = token.sku
+        return facts
+
     async def quota(self) -> dict[str, Any] | None:
         fresh = await self._refresh_quota()
-        return fresh if fresh is not None else self._quota
+        quota = dict(fresh if fresh is not None else self._quota or {})
+        snapshot = parse_quota_headers(self._quota_header)
+        if snapshot is not None:
+            quota["snapshot"] = snapshot  # what the last answer said, between quota calls
+            if quota.get("error") and snapshot["percent_remaining"] is not None:
+                quota.setdefault("percent_remaining", snapshot["percent_remaining"])
+                quota.setdefault("resets_at", snapshot["resets_at"])
+        quota["billing"] = "AI credits" if self.billing == "credits" else "premium requests"
+        return quota
 
 
-def _surely_short(request: ir.Request) -> bool:
-    """The answer's output limit (thinking included) is known and small."""
+def _surely_short(request: ir.Request, non_streaming_limit: int | None = None) -> bool:
+    """The answer's output limit (thinking included) is known and small (and within the
+    model's non-stream limit)."""
     if request.max_tokens is None:
         return False
     budget = request.thinking.budget_tokens if request.thinking is not None else None
-    return request.max_tokens + (budget or 0) <= _ONE_BODY_MAX_TOKENS
+    most = min(_ONE_BODY_MAX_TOKENS, non_streaming_limit or _ONE_BODY_MAX_TOKENS)
+    return request.max_tokens + (budget or 0) <= most
+
+
+async def _gathered(
+    fmt: ir.WireFormat,
+    raw: AsyncIterator[bytes],
+    model_id: str,
+    upstream: dict[str, Any],
+    finder: UsageFinder,
+) -> AsyncGenerator[bytes, None]:
+    """A streamed upstream answer as the one JSON body a non-stream client asked for."""
+    format_codec = codec(fmt)
+    parser = format_codec.stream_parser(model_id, len(json.dumps(upstream)) // 4)
+    builder = ir.ResponseBuilder()
+    events = ir_events(raw, parser, None, finder)
+    try:
+        async for event in events:
+            builder.feed(event)
+    finally:
+        await events.aclose()
+    response = builder.response()  # the stream's error, if it failed, is raised here
+    if fmt == "responses":
+        custom = frozenset(
+            str(t.get("name"))
+            for t in upstream.get("tools") or []
+            if isinstance(t, dict) and t.get("type") == "custom"
+        )
+        named = replace(response, model=model_id)
+        rendered = format_codec.render_response(named, RenderOptions(custom_tools=custom))
+    else:
+        rendered = format_codec.render_response(response, RenderOptions())
+    yield json.dumps(rendered).encode()
+
+
+def _joined_embeddings(parts: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    """Batch answers as one: indexes shifted by each batch's offset, usage summed."""
+    data: list[dict[str, Any]] = []
+    usage = {"prompt_tokens": 0, "total_tokens": 0}
+    for n, part in enumerate(parts):
+        for item in part["data"]:
+            index = item.get("index") if isinstance(item, dict) else None
+            data.append({**item, "index": n * size + (index if isinstance(index, int) else 0)})
+        raw_counts = part.get("usage")
+        counts: dict[str, Any] = raw_counts if isinstance(raw_counts, dict) else {}
+        for key in usage:
+            value = counts.get(key)
+            usage[key] += value if isinstance(value, int) else 0
+    data.sort(key=lambda item: int(item["index"]))
+    return {**parts[0], "data": data, "usage": usage}
 
 
 def signed_in_config(config: CopilotConfig, credential: StoredCredential) -> CopilotConfig:
@@ -441,29 +672,19 @@ def _post_translated(
     capi: CapiClient,
     fmt: ir.WireFormat,
     upstream: dict[str, Any],
-    request: ir.Request,
-    model: ModelInfo,
+    call: CallHeaders,
     ctx: RequestContext,
+    config: CopilotConfig,
 ) -> AbstractAsyncContextManager[Response]:
-    """POST a translated request to its format's endpoint, noting the call for the ledger."""
-    _note_call(ctx, model, initiator_for_ir(request))
+    """POST a translated request to its format's endpoint (the call noted for the ledger)."""
     return capi.open(
         "POST",
         FORMAT_PATHS[fmt],
         upstream,
-        request_id=ctx.request_id,
-        initiator=ctx.initiator,
-        vision=request.has_images,
-        extra_headers=filter_anthropic_beta(ctx.headers) if fmt == "anthropic" else {},
+        call,
+        extra_headers=filter_anthropic_beta(ctx.headers, config) if fmt == "anthropic" else {},
         inbound=ctx.inbound_format,
     )
-
-
-def _note_call(ctx: RequestContext, model: ModelInfo, initiator: str) -> None:
-    """What the ledger records of a chat call: the model, who started the turn, its cost."""
-    ctx.upstream_model = model.id
-    ctx.initiator = initiator
-    ctx.premium = premium_cost(initiator, model)
 
 
 def _backoff(attempt: int, exc: BaseException | None = None) -> float:

@@ -12,7 +12,10 @@ from typing import Any
 from aiclient_trio import ir
 from aiclient_trio.providers.copilot.models import needs_max_completion_tokens
 
-__all__ = ["merge_split_choices", "prepare_body"]
+__all__ = ["add_reasoning_content", "carry_cache_hints", "merge_split_choices", "prepare_body"]
+
+# Anthropic allows at most four cache breakpoints; Copilot's chat endpoint takes the same.
+MAX_CACHE_BREAKPOINTS = 4
 
 # Tool fields Copilot's /v1/messages rejects ("Extra inputs are not permitted").
 _EXTRA_TOOL_FIELDS = ("eager_input_streaming",)
@@ -69,6 +72,8 @@ def _fold_system_messages(body: dict[str, Any]) -> None:
 
 def _anthropic(body: dict[str, Any]) -> None:
     _fold_system_messages(body)
+    if body.get("temperature") is not None and body.get("top_p") is not None:
+        body.pop("top_p")  # newer Claude models refuse both together; temperature wins
     body.pop("cache_control", None)  # top-level cache_control is refused on 4.5-class models
     _strip_cache_scope(body.get("system"))
     _strip_cache_scope(body.get("messages"))
@@ -127,12 +132,42 @@ def prepare_body(
             value = out.pop("max_tokens")
             out.setdefault("max_completion_tokens", value)
     elif fmt == "responses":
+        # Copilot keeps no stored conversations: store:false, with previous_response_id
+        # (the last response.completed id) relayed as the official client sends it.
         out["store"] = False
         out.pop("service_tier", None)
-        out.pop("previous_response_id", None)
     else:
         _anthropic(out)
     return out
+
+
+def carry_cache_hints(fmt: ir.WireFormat, rendered: dict[str, Any], request: ir.Request) -> None:
+    """Prompt-cache hints a translation would lose: the client's `prompt_cache_key`, and its
+    Anthropic `cache_control` breakpoints as `copilot_cache_control` on the chat messages
+    that end at them (the last four)."""
+    key = request.prompt_cache_key
+    if key and fmt in ("openai_chat", "responses"):
+        rendered.setdefault("prompt_cache_key", key)
+    if fmt != "openai_chat":
+        return
+    marked = [b.text for b in request.system if b.cache_control and b.text]
+    for message in request.messages:
+        marked += [
+            b.text
+            for b in message.content
+            if isinstance(b, ir.TextBlock) and b.cache_control and b.text
+        ]
+    if not marked:
+        return
+    hits = []
+    for message in rendered.get("messages") or []:
+        content = message.get("content")
+        if isinstance(content, list):
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        if isinstance(content, str) and any(content.endswith(text) for text in marked):
+            hits.append(message)
+    for message in hits[-MAX_CACHE_BREAKPOINTS:]:
+        message["copilot_cache_control"] = {"type": "ephemeral"}
 
 
 def merge_split_choices(body: dict[str, Any]) -> dict[str, Any]:
@@ -167,3 +202,21 @@ def merge_split_choices(body: dict[str, Any]) -> dict[str, Any]:
     first = dict(choices[0])
     first.update({"index": 0, "message": merged, "finish_reason": finish})
     return {**body, "choices": [first]}
+
+
+def add_reasoning_content(data: Any) -> bool:
+    """Copilot's chat answers carry reasoning as `reasoning_text` (with `reasoning_opaque`);
+    OpenAI-compatible clients (the Vercel AI SDK among them) read `reasoning_content`. Add
+    it beside Copilot's own field in every choice's `delta` or `message` of a chunk or body
+    (`data`, parsed JSON). Returns whether anything was added."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    added = False
+    for choice in choices if isinstance(choices, list) else ():
+        for key in ("delta", "message"):
+            part = choice.get(key) if isinstance(choice, dict) else None
+            if isinstance(part, dict) and "reasoning_content" not in part:
+                text = part.get("reasoning_text")
+                if isinstance(text, str):
+                    part["reasoning_content"] = text
+                    added = True
+    return added

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import trio
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import AuthenticationError, GatewayError, UpstreamError
 from aiclient_trio.providers.kiro.client import FIX_COMMAND, oidc_base, social_base
 from aiclient_trio.providers.kiro.credentials import (

@@ -6,6 +6,8 @@ social PKCE sign-in mint our own tokens. Secrets are never printed.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 import webbrowser
 from pathlib import Path
@@ -14,8 +16,14 @@ from typing import Any
 import click
 import trio
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro import credentials as creds
+from aiclient_trio.providers.kiro.apikey import (
+    api_key_record,
+    check_key,
+    find_key_region,
+    mask_key,
+)
 from aiclient_trio.providers.kiro.login import (
     BUILDER_ID_START_URL,
     DeviceCode,
@@ -25,12 +33,12 @@ from aiclient_trio.providers.kiro.login import (
 )
 from aiclient_trio.upstream import one_off_client
 
-__all__ = ["auth_command", "credential_summary", "revoke_credentials"]
+__all__ = ["auth_command", "credential_summary", "revoke_credentials", "web_import"]
 
 
 def _kiro_config() -> KiroConfig:
     try:
-        from aiclient_trio.config import load_config
+        from aiclient_trio.config.load import load_config
 
         return load_config().kiro
     except Exception:  # a broken config file must not block signing in
@@ -42,7 +50,10 @@ def credential_summary() -> dict[str, Any]:
     store = creds.TokenStore()
     record = store.load() or {}
     account = None
-    if record:
+    if record.get("authMethod") == "api_key":
+        key = str(record.get("accessToken") or "")
+        account = f"API key {mask_key(key)} ({record.get('region') or 'region unknown'})"
+    elif record:
         who = record.get("provider") or record.get("authMethod") or "Kiro"
         arn = str(record.get("profileArn") or "")
         account = f"{who} ({arn.rsplit('/', 1)[-1]})" if arn else str(who)
@@ -113,6 +124,40 @@ def _import(kind: str, path: str | None) -> None:
     _save(record, f"imported from {record['source']['path']}")
 
 
+def web_import(source: str) -> str:
+    """Import the Kiro IDE ("ide") or kiro-cli ("cli") token for the dashboard; returns where
+    it came from. ValueError/OSError say what is missing."""
+    if source == "ide":
+        record = creds.import_ide_cache()
+    elif source == "cli":
+        record = creds.import_cli_db()
+    else:
+        raise ValueError(f"unknown Kiro token source {source!r}; use 'ide' or 'cli'")
+    creds.TokenStore().save(record, replace=True)
+    return str(record["source"]["path"])
+
+
+def _read_api_key() -> str:
+    """From KIRO_API_KEY, else stdin (piped, or typed without echo): never from argv."""
+    key = os.environ.get("KIRO_API_KEY", "")
+    if not key:
+        if sys.stdin.isatty():
+            key = str(click.prompt("Kiro API key (ksk_...)", hide_input=True))
+        else:
+            key = sys.stdin.readline()
+    try:
+        return check_key(key)
+    except LoginError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+async def _api_key_sign_in(config: KiroConfig, key: str) -> dict[str, Any]:
+    click.echo("kiro: finding the API key's region...")
+    async with one_off_client() as http:
+        region = await find_key_region(http, config, key)
+    return api_key_record(key, region)
+
+
 @click.command("kiro")
 @click.option(
     "--import-ide",
@@ -136,6 +181,12 @@ def _import(kind: str, path: str | None) -> None:
 @click.option("--start-url", help="IAM Identity Center start URL (device code sign-in).")
 @click.option("--region", default="us-east-1", show_default=True, help="Identity Center region.")
 @click.option("--social", type=click.Choice(["google", "github"]), help="Google/GitHub sign-in.")
+@click.option(
+    "--api-key",
+    "api_key",
+    is_flag=True,
+    help="Use a Kiro API key (ksk_...), read from KIRO_API_KEY or stdin, never the command line.",
+)
 @click.option("--no-browser", is_flag=True, help="Print the URL instead of opening a browser.")
 def auth_command(
     import_ide: str | None,
@@ -144,6 +195,7 @@ def auth_command(
     start_url: str | None,
     region: str,
     social: str | None,
+    api_key: bool,
     no_browser: bool,
 ) -> None:
     """Sign in to Kiro: import the Kiro IDE / kiro-cli token, or sign in yourself.
@@ -155,9 +207,19 @@ def auth_command(
       aiclient auth kiro --builder-id        # AWS Builder ID device code
       aiclient auth kiro --start-url https://my.awsapps.com/start --region eu-west-1
       aiclient auth kiro --social github
+      KIRO_API_KEY=ksk_... aiclient auth kiro --api-key
+      aiclient auth kiro --api-key < key.txt
     """
     config = _kiro_config()
     browser = not no_browser
+    if api_key:
+        key = _read_api_key()
+        try:
+            record = trio.run(_api_key_sign_in, config, key)
+        except LoginError as exc:
+            raise click.ClickException(exc.message) from None
+        _save(record, f"API key {mask_key(key)}, region {record['region']}")
+        return
     if import_ide is not None:
         _import("ide", import_ide or None)
         return

@@ -7,28 +7,39 @@ uses and results, tools only on the current message. Choices are documented in d
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiclient_trio import ir
-from aiclient_trio.errors import ContextLengthExceeded, InvalidRequest
+from aiclient_trio.errors import ContextLengthExceeded
+from aiclient_trio.providers.kiro.effort import effort_fields, thinking_prefix
+from aiclient_trio.providers.kiro.media import documents, image
 from aiclient_trio.providers.kiro.tools import ToolNames, drop_empty_keys, tool_spec
 
-__all__ = ["KiroRequest", "build_request", "thinking_prefix"]
+__all__ = [
+    "KiroRequest",
+    "build_request",
+    "conversation_id",
+    "effort_fields",
+    "encode_for",
+    "strip_reasoning",
+    "thinking_prefix",
+]
 
 ORIGIN = "AI_EDITOR"
 EMPTY = "(empty)"
-CONTINUE = "Continue"
+# After an assistant prefill the current message says this (a bare "Continue" is obeyed
+# as an instruction by the model, kiro-2026.md).
+PREFILL_NOTE = (
+    "[Your previous answer above was cut off. Continue it exactly where it stopped, "
+    "without repeating any of it.]"
+)
 TOOL_RESULTS_ONLY = "Tool results provided."
 EMPTY_RESULT = "(empty result)"
-IMAGE_FORMATS = {"png": "png", "jpeg": "jpeg", "jpg": "jpeg", "gif": "gif", "webp": "webp"}
 # Images survive in the current message and this many most recent history messages.
 IMAGE_HISTORY = 5
-THINKING_MIN, THINKING_MAX, THINKING_DEFAULT = 1024, 24_576, 16_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +49,8 @@ class KiroRequest:
     tool_names: ToolNames
     thinking: bool  # tag-emulated thinking was requested: parse <thinking> in the answer
     model_id: str
+    # True when some history turn carries reasoningContent (stripped on a bad signature).
+    has_reasoning: bool = False
 
 
 @dataclass(slots=True)
@@ -45,59 +58,49 @@ class _User:
     text: list[str] = field(default_factory=list)
     images: list[dict[str, Any]] = field(default_factory=list)
     results: list[ir.ToolResultBlock] = field(default_factory=list)
+    documents: list[ir.DocumentBlock] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class _Assistant:
     text: list[str] = field(default_factory=list)
     uses: list[ir.ToolUseBlock] = field(default_factory=list)
+    reasoning: dict[str, Any] | None = None
 
 
 _Turn = _User | _Assistant
 
 
-def thinking_prefix(thinking: ir.ThinkingConfig | None) -> str:
-    if thinking is None or thinking.type == "disabled":
-        return ""
-    if thinking.type == "adaptive":
-        effort = thinking.effort if thinking.effort in ("low", "medium", "high") else "high"
-        return f"<thinking_mode>adaptive</thinking_mode><thinking_effort>{effort}</thinking_effort>"
-    budget = thinking.budget_tokens or THINKING_DEFAULT
-    budget = max(THINKING_MIN, min(THINKING_MAX, budget))
-    return (
-        f"<thinking_mode>enabled</thinking_mode><max_thinking_length>{budget}</max_thinking_length>"
-    )
+# Headers a client may send to name its conversation (Kiro's prompt cache keys on it).
+SESSION_HEADERS = ("x-claude-code-session-id", "x-session-id", "session_id", "x-conversation-id")
+_CONVERSATIONS = uuid.UUID("7d0c0f7e-3c52-4c1e-9a55-6b1f0e0c2a11")
 
 
-def _image(block: ir.ImageBlock) -> dict[str, Any]:
-    media_type, data = block.media_type, block.data
-    if block.url is not None:
-        if not block.url.startswith("data:"):
-            raise InvalidRequest(
-                "Kiro accepts only inline base64 images, not image URLs", param="messages"
-            )
-        header, _, data = block.url.partition(",")
-        media_type = header[5:].split(";")[0]
-    if data and data.startswith("data:"):
-        header, _, data = data.partition(",")
-        media_type = media_type or header[5:].split(";")[0]
-    subtype = (media_type or "image/png").split("/")[-1].lower()
-    if subtype not in IMAGE_FORMATS:
-        raise InvalidRequest(
-            f"Kiro accepts png, jpeg, gif and webp images, not {media_type}", param="messages"
-        )
-    try:
-        base64.b64decode(data or "", validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidRequest("image data is not valid base64", param="messages") from None
-    if not data:
-        raise InvalidRequest("image without data", param="messages")
-    return {"format": IMAGE_FORMATS[subtype], "source": {"bytes": data}}
+def conversation_id(request: ir.Request, ctx: Any) -> str:
+    """A conversationId that stays the same for every turn of one client conversation.
+
+    From the client's session header when it sends one; else from the system prompt and
+    the first user turn (the part of a conversation that never changes).
+    """
+    headers = getattr(ctx, "headers", {}) or {}
+    for name in SESSION_HEADERS:
+        if headers.get(name):
+            return str(uuid.uuid5(_CONVERSATIONS, "session:" + headers[name]))
+    first = next((m for m in request.messages if m.role == "user"), None)
+    seed = [request.system_text or ""]
+    if first is not None:
+        for block in first.content:
+            if isinstance(block, ir.TextBlock):
+                seed.append(block.text)
+            elif isinstance(block, ir.ImageBlock):
+                seed.append(block.data or block.url or "")
+            elif isinstance(block, ir.ToolResultBlock):
+                seed.append(block.tool_use_id)
+    return str(uuid.uuid5(_CONVERSATIONS, "first:" + "\x00".join(seed)))
 
 
-def _turns(request: ir.Request, textify_tools: bool) -> list[_Turn]:
+def _turns(request: ir.Request, textify_tools: bool, thinking_on: bool) -> list[_Turn]:
     """IR messages as turns, adjacent same-role messages merged."""
-    thinking_on = bool(thinking_prefix(request.thinking))
     turns: list[_Turn] = []
     for message in request.messages:
         turn: _Turn
@@ -117,27 +120,30 @@ def _turns(request: ir.Request, textify_tools: bool) -> list[_Turn]:
                 if block.text:
                     turn.text.append(block.text)
             elif isinstance(block, ir.ImageBlock) and isinstance(turn, _User):
-                turn.images.append(_image(block))
+                turn.images.append(image(block))
+            elif isinstance(block, ir.DocumentBlock) and isinstance(turn, _User):
+                turn.documents.append(block)
             elif isinstance(block, ir.ToolResultBlock) and isinstance(turn, _User):
                 if textify_tools:
                     turn.text.append(f"[Tool result {block.tool_use_id}]\n{block.text}")
                 else:
                     turn.results.append(block)
-                turn.images.extend(_image(b) for b in block.content if isinstance(b, ir.ImageBlock))
+                turn.images.extend(image(b) for b in block.content if isinstance(b, ir.ImageBlock))
             elif isinstance(block, ir.ToolUseBlock) and isinstance(turn, _Assistant):
                 if textify_tools:
                     arguments = json.dumps(block.input, ensure_ascii=False)
                     turn.text.append(f"[Tool call {block.name} {block.id}]\n{arguments}")
                 else:
                     turn.uses.append(block)
-            elif (
-                isinstance(block, ir.ThinkingBlock)
-                and isinstance(turn, _Assistant)
-                and thinking_on
-                and block.thinking
-            ):
-                # Replayed as tags inside the content (rule 13); dropped if thinking is off.
-                turn.text.append(f"<thinking>{block.thinking}</thinking>")
+            elif isinstance(block, ir.ThinkingBlock) and isinstance(turn, _Assistant):
+                if block.signature and block.thinking and turn.reasoning is None:
+                    # Signed (native) thinking goes back as reasoningContent, signature intact.
+                    turn.reasoning = {
+                        "reasoningText": {"text": block.thinking, "signature": block.signature}
+                    }
+                elif thinking_on and block.thinking and not block.signature:
+                    # Tag thinking is replayed as tags (rule 13); dropped if thinking is off.
+                    turn.text.append(f"<thinking>{block.thinking}</thinking>")
     return turns
 
 
@@ -167,7 +173,9 @@ def _pair_tools(turns: list[_Turn]) -> None:
         previous.uses = []
 
 
-def _user_item(turn: _User, model_id: str, names: ToolNames, keep_images: bool) -> dict[str, Any]:
+def _user_item(
+    turn: _User, model_id: str, names: ToolNames, keep_images: bool, current: bool = False
+) -> dict[str, Any]:
     text = "\n\n".join(turn.text)
     if not text.strip():
         text = TOOL_RESULTS_ONLY if turn.results else EMPTY
@@ -177,6 +185,12 @@ def _user_item(turn: _User, model_id: str, names: ToolNames, keep_images: bool) 
             item["images"] = turn.images
         else:
             item["content"] += f"\n[{len(turn.images)} earlier image(s) omitted]"
+    if turn.documents:
+        attached, notes = documents(turn.documents, current=current)
+        if attached:
+            item["documents"] = attached
+        if notes:
+            item["content"] += "\n" + "\n".join(notes)
     if turn.results:
         item["userInputMessageContext"] = {
             "toolResults": [
@@ -194,6 +208,8 @@ def _user_item(turn: _User, model_id: str, names: ToolNames, keep_images: bool) 
 def _assistant_item(turn: _Assistant, names: ToolNames) -> dict[str, Any]:
     text = "\n\n".join(turn.text)
     item: dict[str, Any] = {"content": text if text.strip() else EMPTY}
+    if turn.reasoning is not None:
+        item["reasoningContent"] = turn.reasoning
     if turn.uses:
         item["toolUses"] = [
             {
@@ -213,29 +229,49 @@ def build_request(
     profile_arn: str | None = None,
     conversation_id: str | None = None,
     max_bytes: int | None = None,
+    effort_schema: dict[str, Any] | None = None,
+    max_tool_description: int = 10_000,
 ) -> KiroRequest:
-    """The CodeWhisperer body for `request`; ContextLengthExceeded above `max_bytes`."""
+    """The CodeWhisperer body for `request`; ContextLengthExceeded above `max_bytes`.
+
+    `effort_schema` is the model's additionalModelRequestFieldsSchema: with one, thinking
+    is asked for in `additionalModelRequestFields` (native reasoning events come back);
+    without one, through the `<thinking_mode>` tags of rule 13.
+    """
     names = ToolNames()
-    tools = [tool_spec(tool, names) for tool in request.tools]
+    tools: list[dict[str, Any]] = []
+    moved: list[str] = []
+    for tool in request.tools:
+        spec, long_description = tool_spec(tool, names, max_description=max_tool_description)
+        tools.append(spec)
+        if long_description is not None:
+            name = spec["toolSpecification"]["name"]
+            moved.append(f"## Tool {name}\n{long_description}")
     has_tool_content = any(
         isinstance(b, ir.ToolUseBlock | ir.ToolResultBlock)
         for m in request.messages
         for b in m.content
     )
+    fields = effort_fields(request.thinking, effort_schema)
+    prefix = "" if effort_schema is not None else thinking_prefix(request.thinking)
     # Rule 6: tool content without tool definitions becomes plain text.
-    turns = _turns(request, textify_tools=has_tool_content and not tools)
-    # Rule 1: a trailing assistant turn (prefill) stays in history; "Continue" is sent.
+    turns = _turns(request, textify_tools=has_tool_content and not tools, thinking_on=bool(prefix))
+    # Rule 1: a trailing assistant turn (prefill) stays in history, and the current message
+    # asks to continue it (no bare "Continue": the model obeys that word).
     if not turns or isinstance(turns[-1], _Assistant):
-        turns.append(_User(text=[CONTINUE]))
+        turns.append(_User(text=[PREFILL_NOTE] if turns else [EMPTY]))
     _pair_tools(turns)
     # Rule 2: history starts with a user turn.
     if isinstance(turns[0], _Assistant):
         turns.insert(0, _User(text=[EMPTY]))
-    # Rule 4 and 13: system prompt (and thinking tags) lead the first user content.
+    # Rule 4 and 13: system prompt (and thinking tags) lead the first user content; tool
+    # descriptions too long for a spec follow the system prompt in full.
     first = turns[0]
     assert isinstance(first, _User)
-    prefix = thinking_prefix(request.thinking)
-    lead = "\n\n".join(p for p in (request.system_text,) if p)
+    system = request.system_text
+    if moved:
+        system = "\n\n".join(p for p in (system, "# Tool descriptions", *moved) if p)
+    lead = "\n\n".join(p for p in (system,) if p)
     already = any("<thinking_mode>" in t for t in first.text) or "<thinking_mode>" in lead
     if prefix and not already:
         lead = prefix + ("\n\n" + lead if lead else "")
@@ -248,7 +284,7 @@ def build_request(
         if isinstance(turn, _Assistant) and tools:
             for use in turn.uses:
                 if names.upstream(use.name).lower() not in defined:
-                    tools.append(tool_spec(ir.Tool(name=use.name), names))
+                    tools.append(tool_spec(ir.Tool(name=use.name), names)[0])
                     defined.add(names.upstream(use.name).lower())
 
     history: list[dict[str, Any]] = []
@@ -261,7 +297,7 @@ def build_request(
             history.append({"assistantResponseMessage": _assistant_item(turn, names)})
     last = turns[-1]
     assert isinstance(last, _User)
-    current = _user_item(last, model_id, names, keep_images=True)
+    current = _user_item(last, model_id, names, keep_images=True, current=True)
     if tools:
         current.setdefault("userInputMessageContext", {})["tools"] = tools
 
@@ -274,13 +310,48 @@ def build_request(
     if history:
         state["history"] = history
     body: dict[str, Any] = {"conversationState": state}
+    if fields is not None:
+        body["additionalModelRequestFields"] = fields
     if profile_arn:
         body["profileArn"] = profile_arn
-    encoded = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    encoded = _encode(body)
     if max_bytes is not None and len(encoded) > max_bytes:
         raise ContextLengthExceeded(
             f"prompt is too long: the request is {len(encoded)} bytes, over Kiro's limit of "
             f"{max_bytes} bytes",
             param="messages",
         )
-    return KiroRequest(body, encoded, names, bool(prefix), model_id)
+    has_reasoning = any(isinstance(t, _Assistant) and t.reasoning for t in turns)
+    return KiroRequest(body, encoded, names, bool(prefix), model_id, has_reasoning)
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_for(request: KiroRequest, *, profile_arn: str | None, agent_mode: bool) -> bytes:
+    """The body as one host family wants it: its profileArn, agentMode in the body or not."""
+    body = {k: v for k, v in request.body.items() if k not in ("profileArn", "agentMode")}
+    if agent_mode:
+        body["agentMode"] = "vibe"
+    if profile_arn:
+        body["profileArn"] = profile_arn
+    return _encode(body)
+
+
+def strip_reasoning(request: KiroRequest) -> KiroRequest:
+    """The request without replayed reasoningContent (after THINKING_SIGNATURE_INVALID)."""
+    state = dict(request.body["conversationState"])
+    history = []
+    for item in state.get("history") or []:
+        message = item.get("assistantResponseMessage")
+        if isinstance(message, dict) and "reasoningContent" in message:
+            message = {k: v for k, v in message.items() if k != "reasoningContent"}
+            item = {"assistantResponseMessage": message}
+        history.append(item)
+    if history:
+        state["history"] = history
+    body = {**request.body, "conversationState": state}
+    return KiroRequest(
+        body, _encode(body), request.tool_names, request.thinking, request.model_id, False
+    )

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiclient_trio import paths, untrusted
+from aiclient_trio import untrusted
+from aiclient_trio.config import paths
 
 __all__ = [
     "CLI_DB_PATHS",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import trio
 
-from aiclient_trio.config_types import KiroConfig
+from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import AuthenticationError
 from aiclient_trio.providers.kiro.client import oidc_base, social_base
 from aiclient_trio.providers.kiro.credentials import format_expires_at

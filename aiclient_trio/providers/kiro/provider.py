@@ -1,9 +1,11 @@
-"""The Kiro provider: IR requests to CodeWhisperer and its event stream back to IR events.
+"""The Kiro provider: IR requests to Kiro's chat hosts and their event stream back to IR.
 
 Calls go through one `upstream.Pool` (directly on the hot path, through httpx for sign-in and
-the model list); the response body is read with `aiter_raw()` into the sans-I/O event-stream
-decoder, so leaving `open_stream` closes the upstream call at once. A 401/403 "bearer token
-invalid" forces one refresh and one retry.
+the management API); the response body is read with `aiter_raw()` into the sans-I/O
+event-stream decoder, so leaving `open_stream` closes the upstream call at once. A 401/403
+"bearer token invalid" forces one refresh and one retry. With `endpoint = "auto"` a host
+that is gone moves the call to the next family (`endpoints`), and the family that worked
+is remembered per credential.
 """
 
 from __future__ import annotations
@@ -22,21 +24,44 @@ import trio
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
-from aiclient_trio.config_types import Config
+from aiclient_trio.config.types import Config
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
-from aiclient_trio.providers.kiro import client
+from aiclient_trio.providers.failures import watch_pool
+from aiclient_trio.providers.kiro import client, endpoints
 from aiclient_trio.providers.kiro.auth import KiroAuth, SignedOut
-from aiclient_trio.providers.kiro.convert import KiroRequest, build_request
+from aiclient_trio.providers.kiro.convert import (
+    KiroRequest,
+    build_request,
+    conversation_id,
+    encode_for,
+    strip_reasoning,
+)
 from aiclient_trio.providers.kiro.credentials import TokenStore
-from aiclient_trio.providers.kiro.models import FALLBACK_MODELS, parse_model_list, resolve_model_id
+from aiclient_trio.providers.kiro.endpoints import AuthKind, Family
+from aiclient_trio.providers.kiro.identity import KiroIdentity
+from aiclient_trio.providers.kiro.management import KiroManagement, ManagementError
+from aiclient_trio.providers.kiro.models import (
+    FALLBACK_MODELS,
+    parse_model_extras,
+    parse_model_list,
+    resolve_model_id,
+)
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
 from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
+from aiclient_trio.upstream.failures import close_body, transport_error
 
 __all__ = ["KiroProvider"]
 
+# Requests whose body is at least this big get their token estimate in a worker thread.
+_THREAD_ESTIMATE_BYTES = 512 * 1024
+
 log = logging.getLogger(__name__)
+
+
+class _SignatureInvalid(Exception):
+    """Kiro refused a replayed thinking signature (strip reasoningContent, retry once)."""
 
 
 class _EventIterator:
@@ -95,20 +120,6 @@ class _EventIterator:
         return self._pending.popleft()
 
 
-async def _close_body(response: Response, raw: AsyncIterator[bytes]) -> None:
-    """Close the upstream call now, then run httpx's nested body generators to their end.
-
-    Closing only the outermost generator would leave the inner ones to the garbage
-    collector (ResourceWarning); once the connection is closed they end at once.
-    """
-    await response.aclose()
-    try:
-        async for _ in raw:
-            pass
-    except Exception:
-        pass
-
-
 class KiroProvider(Provider):
     name = "kiro"
 
@@ -119,13 +130,16 @@ class KiroProvider(Provider):
         upstream = config.upstream
         # One pool: the hot path (generateAssistantResponse) calls it directly, sign-in,
         # model-list and quota calls go through httpx on the same connections.
-        self._upstream = Pool(
-            Timeouts(
-                connect=upstream.connect_timeout,
-                read=upstream.idle_timeout,
-                write=upstream.idle_timeout,
-                pool=upstream.connect_timeout,
-            )
+        self._upstream = watch_pool(
+            Pool(
+                Timeouts(
+                    connect=upstream.connect_timeout,
+                    read=upstream.idle_timeout,
+                    write=upstream.idle_timeout,
+                    pool=upstream.connect_timeout,
+                )
+            ),
+            self.name,
         )
         self._http = http_client(self._upstream)
         self.auth = KiroAuth(
@@ -135,9 +149,16 @@ class KiroProvider(Provider):
             on_refresh=self._refreshed,
             on_refreshing=self._refreshing,
         )
+        self.management = KiroManagement(self.kiro, self._http, self._credentials)
+        self.identity = KiroIdentity(self.kiro, self.auth, self.management)
         self._models: list[ModelInfo] = list(FALLBACK_MODELS)
         self._models_fetched_at = 0.0
+        self._live_models = False
+        self._schemas: dict[str, dict[str, Any]] = {}
+        self._default_model: str | None = None
         self._quota: dict[str, Any] | None = None
+        # The chat family that last worked, per credential (auto mode starts there).
+        self._families: dict[str, str] = {}
 
     # -- lifetime -------------------------------------------------------------------------------
 
@@ -146,6 +167,7 @@ class KiroProvider(Provider):
             # Ready once the model list is known (or its fetch gave up), like Copilot.
             with trio.move_on_after(self.config.upstream.connect_timeout):
                 await self.refresh_models()
+                await self.refresh_quota()
             self.set_status(ProviderState.READY)
         else:
             self._signed_out("Kiro is not signed in")
@@ -189,53 +211,69 @@ class KiroProvider(Provider):
                 await self.refresh_models()
                 await self.refresh_quota()
 
+    async def _credentials(self) -> tuple[str, AuthKind, str]:
+        return await self.identity.credentials()
+
+    def describe(self) -> dict[str, Any]:
+        """For `aiclient status` and the dashboard: the chat host family in use (remembered
+        per credential), its URL, region, account kind and where the model list came from."""
+        record = self.identity.record()
+        family = self._families.get(self.identity.credential_key()) if record else None
+        region = self.identity.region() if record else None
+        facts: dict[str, Any] = {
+            "api_version": f"KiroIDE-{self.kiro.kiro_version}",
+            "family": family,
+            "endpoint_setting": self.kiro.endpoint,
+            "region": region,
+            "models": "live" if self._live_models else "built-in",
+            "default_model": self._default_model,
+        }
+        if family and region:
+            facts["endpoint"] = endpoints.chat_url(self.kiro, endpoints.FAMILIES[family], region)
+        if record:
+            facts["auth"] = self.identity.kind()
+            facts["plan"] = (self._quota or {}).get("subscription") or self.identity.kind()
+        if self.auth.expires_at is not None and self.identity.kind() != "api_key":
+            facts["token_expires_at"] = self.auth.expires_at
+        return facts
+
     # -- models and quota -----------------------------------------------------------------------
 
     def models(self) -> Sequence[ModelInfo]:
         return self._models
 
     def resolve_model(self, name: str) -> ModelInfo:
-        return resolve_model_id(name, self._models)
+        return resolve_model_id(name, self._models, live=self._live_models)
 
-    def _api_base(self) -> str:
-        return client.api_base(self.kiro, client.api_region(self.kiro, self.auth.profile_arn))
-
-    def _query(self, **params: str) -> dict[str, str]:
-        params = {"origin": "AI_EDITOR", **params}
-        if self.auth.profile_arn:
-            params["profileArn"] = self.auth.profile_arn
-        return params
-
-    async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
-        try:
-            token = await self.auth.access_token()
-            response = await self._http.get(
-                self._api_base() + path, params=params, headers=self._headers(token)
-            )
-        except (httpx.HTTPError, GatewayError) as exc:
-            log.warning("Kiro %s failed: %s", path, type(exc).__name__)
-            return None
-        if response.status_code != 200:
-            log.warning("Kiro %s answered HTTP %s", path, response.status_code)
-            return None
-        try:
-            data = response.json()
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+    async def _management_family(self) -> tuple[str, str | None]:
+        return await self.identity.region_and_profile(endpoints.FAMILIES["runtime"])
 
     async def refresh_models(self) -> None:
-        """ListAvailableModels into the cache; the built-in list stays on any failure."""
-        data = await self._get_json("/ListAvailableModels", self._query(maxResults="50"))
-        models = parse_model_list(data) if data else []
+        """ListAvailableModels into the cache; the last good list stays on any failure."""
+        try:
+            region, arn = await self._management_family()
+            data = await self.management.list_models(region, arn)
+        except (ManagementError, GatewayError) as exc:
+            log.warning("Kiro ListAvailableModels failed (%s); keeping the cached list", exc)
+            return
+        models = parse_model_list(data)
         if models:
             self._models = models
+            self._schemas, self._default_model = parse_model_extras(data)
             self._models_fetched_at = time.time()
+            self._live_models = True
 
     async def refresh_quota(self) -> dict[str, Any] | None:
-        data = await self._get_json("/getUsageLimits", self._query(resourceType="AGENTIC_REQUEST"))
-        if data is not None:
-            self._quota = quota_from_limits(data)
+        try:
+            region, arn = await self._management_family()
+            data = await self.management.usage_limits(region, arn)
+        except (ManagementError, GatewayError) as exc:
+            log.warning("Kiro GetUsageLimits failed: %s", exc)
+            return self._quota
+        self._quota = quota_from_limits(data)
+        return self._quota
+
+    def cached_quota(self) -> dict[str, Any] | None:
         return self._quota
 
     async def quota(self) -> dict[str, Any] | None:
@@ -245,54 +283,84 @@ class KiroProvider(Provider):
 
     # -- calls ------------------------------------------------------------------------------------
 
-    def _headers(self, token: str) -> dict[str, str]:
-        return client.request_headers(
-            token,
-            machine=client.machine_id(self.auth.record or {}),
-            kiro_version=self.kiro.kiro_version,
-            auth_method=self.auth.auth_method,
-        )
-
     def convert(self, request: ir.Request, model: ModelInfo, ctx: RequestContext) -> KiroRequest:
-        session = ctx.headers.get("x-claude-code-session-id")
-        conversation = str(uuid.uuid5(uuid.NAMESPACE_URL, session)) if session else None
         return build_request(
             request,
             model_id=model.id,
-            profile_arn=self.auth.profile_arn,
-            conversation_id=conversation,
+            conversation_id=conversation_id(request, ctx),
             max_bytes=self.kiro.max_request_bytes,
+            effort_schema=self._schemas.get(model.id),
+            max_tool_description=self.kiro.max_tool_description,
         )
 
-    async def _send(self, body: bytes, stack: AsyncExitStack) -> Response:
+    async def _send(self, converted: KiroRequest) -> tuple[Response, Family]:
+        """POST to the chat host; in auto mode a host that is gone moves to the next family."""
         token = await self.auth.access_token()
-        url = self._api_base() + "/generateAssistantResponse"
-        for attempt in (1, 2):
-            try:
-                response = await self._upstream.open(
-                    "POST", url, headers=self._headers(token), content=body
+        key = self.identity.credential_key()
+        families = endpoints.family_order(self.kiro, self._families.get(key))
+        for position, family in enumerate(families):
+            last = position == len(families) - 1
+            region, arn = await self.identity.region_and_profile(family)
+            url = endpoints.chat_url(self.kiro, family, region) + "/"
+            body = encode_for(converted, profile_arn=arn, agent_mode=family.agent_mode_in_body)
+            for attempt in (1, 2):
+                headers = endpoints.chat_headers(
+                    family,
+                    token,
+                    kind=self.identity.kind(),
+                    machine=client.machine_id(self.identity.record()),
+                    config=self.kiro,
+                    attempt=attempt,
                 )
-            except httpx.TimeoutException:
-                raise UpstreamTimeout("Kiro did not answer in time") from None
-            except httpx.HTTPError as exc:
-                raise UpstreamError(f"cannot reach Kiro: {type(exc).__name__}") from None
-            if response.status_code == 200:
-                return response
-            try:
-                error_body = await response.aread()
-            finally:
-                await response.aclose()
-            if attempt == 1 and client.is_bearer_invalid(response.status_code, error_body):
-                log.info("Kiro rejected the access token; refreshing once and retrying")
                 try:
-                    await self.auth.refresh(stale=token)
-                except SignedOut as exc:
-                    self._signed_out(exc.message)
-                    raise
-                token = await self.auth.access_token()
-                continue
-            raise client.map_http_error(response.status_code, error_body, response.headers)
-        raise AssertionError("unreachable")
+                    response = await self._upstream.open("POST", url, headers=headers, content=body)
+                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                    if last:
+                        raise UpstreamError(
+                            f"cannot reach Kiro's {family.name} host: {type(exc).__name__}"
+                        ) from None
+                    log.warning("Kiro %s host unreachable; trying the next family", family.name)
+                    break
+                except httpx.HTTPError as exc:
+                    raise transport_error(exc, "Kiro") from None
+                status = response.status_code
+                if status == 200:
+                    if self._families.get(key) != family.name:
+                        log.info("Kiro chat works on the %s host family", family.name)
+                    self._families[key] = family.name
+                    return response, family
+                try:
+                    error_body = await response.aread()
+                finally:
+                    await response.aclose()
+                if attempt == 1 and client.is_bearer_invalid(status, error_body):
+                    log.info("Kiro rejected the access token; refreshing once and retrying")
+                    try:
+                        await self.auth.refresh(stale=token)
+                    except SignedOut as exc:
+                        self._signed_out(exc.message)
+                        raise
+                    token = await self.auth.access_token()
+                    continue
+                if not last and endpoints.moves_to_next_family(status, error_body):
+                    log.warning(
+                        "Kiro %s host answered HTTP %s (gone); trying the next family",
+                        family.name,
+                        status,
+                    )
+                    break
+                if client.is_signature_invalid(status, error_body):
+                    raise _SignatureInvalid()
+                trouble = client.account_trouble(status, error_body)
+                if trouble:
+                    self.set_status(
+                        ProviderState.ERROR,
+                        trouble,
+                        f"sign in with another Kiro account (`{client.FIX_COMMAND}`) "
+                        "or contact Kiro support",
+                    )
+                raise client.map_http_error(status, error_body, response.headers)
+        raise AssertionError("unreachable: the last family raises")
 
     @asynccontextmanager
     async def _open(
@@ -302,20 +370,36 @@ class KiroProvider(Provider):
         converted = self.convert(request, model, ctx)
         async with AsyncExitStack() as stack:
             try:
-                response = await self._send(converted.encoded, stack)
+                try:
+                    response, family = await self._send(converted)
+                except _SignatureInvalid:
+                    if not converted.has_reasoning:
+                        raise UpstreamError("Kiro refused a thinking signature") from None
+                    log.info("Kiro refused a replayed thinking signature; retrying without it")
+                    converted = strip_reasoning(converted)
+                    try:
+                        response, family = await self._send(converted)
+                    except _SignatureInvalid:
+                        raise UpstreamError("Kiro refused a thinking signature") from None
             except SignedOut as exc:
                 self._signed_out(exc.message)
                 raise
             raw = response.aiter_raw()
-            stack.push_async_callback(_close_body, response, raw)
+            stack.push_async_callback(close_body, response, raw)
+            # Estimating a big prompt is seconds of CPU: off the event loop (issue 14 item 3).
+            if len(converted.encoded) >= _THREAD_ESTIMATE_BYTES:
+                input_estimate = await trio.to_thread.run_sync(estimate_request, request)
+            else:
+                input_estimate = estimate_request(request)
             translator = KiroStreamTranslator(
                 message_id=f"msg_{uuid.uuid4().hex[:24]}",
                 model=ctx.client_model or model.id,
                 tool_names=converted.tool_names,
                 thinking_tags=converted.thinking,
                 context_window=model.context_window or 200_000,
-                input_estimate=estimate_request(request),
+                input_estimate=input_estimate,
                 count_tokens=estimate_text,
+                tail_needs_metadata=family.tail_needs_metadata,
             )
             yield _EventIterator(raw, translator, ctx)
 

@@ -49,7 +49,9 @@ _STOP_REASONS: dict[str, ir.StopReason] = {
     "END_TURN": "end_turn",
     "MAX_TOKENS": "max_tokens",
     "STOP_SEQUENCE": "stop_sequence",
-    "CONTENT_FILTERED": "content_filter",
+    # Each format's refusal stop: Anthropic "refusal", OpenAI "content_filter",
+    # Responses incomplete/content_filter.
+    "CONTENT_FILTERED": "refusal",
 }
 _logged_unknown: set[str] = set()
 
@@ -87,6 +89,7 @@ class KiroStreamTranslator:
         input_estimate: int = 0,
         usage_formula: UsageFormula = "combined",
         count_tokens: Callable[[str], int] = _chars_estimate,
+        tail_needs_metadata: bool = True,
     ) -> None:
         self._id, self._model = message_id, model
         self._names = tool_names or ToolNames()
@@ -107,6 +110,13 @@ class KiroStreamTranslator:
         self._capped = False
         self.credits: float | None = None
         self.saw_usage_event = False
+        # The tail a complete stream ends with: metadataEvent -> contextUsageEvent ->
+        # meteringEvent (the legacy hosts may leave out metadataEvent).
+        self._tail: set[str] = set()
+        self._tail_needs = {"contextUsageEvent", "meteringEvent"} | (
+            {"metadataEvent"} if tail_needs_metadata else set()
+        )
+        self.cut_off = False
         self.done = False
 
     # -- public -------------------------------------------------------------------------------
@@ -158,8 +168,11 @@ class KiroStreamTranslator:
         if thinking_only:
             events += self._text(" ")  # peers' convention: never an answer without text
         events += self._close()
-        if not self.saw_usage_event:
-            log.warning("Kiro stream ended without usage events; it may have been cut off")
+        if not self._tail_needs <= self._tail:
+            # No complete tail: the upstream cut the answer off. Never a clean end_turn.
+            self.cut_off = True
+            missing = ", ".join(sorted(self._tail_needs - self._tail))
+            log.warning("Kiro stream ended without its tail (%s): answer cut off", missing)
         self.done = True
         events.append(ir.MessageDelta(self._stop_reason(thinking_only), self._usage()))
         events.append(ir.MessageStop())
@@ -168,6 +181,8 @@ class KiroStreamTranslator:
     # -- events -------------------------------------------------------------------------------
 
     def _event(self, kind: str, data: dict[str, Any]) -> list[ir.StreamEvent]:
+        if kind in ("metadataEvent", "contextUsageEvent", "meteringEvent"):
+            self._tail.add(kind)
         if kind == "assistantResponseEvent":
             content = data.get("content")
             if not isinstance(content, str) or not content:
@@ -183,7 +198,7 @@ class KiroStreamTranslator:
             self.saw_usage_event = True
             usage = data.get("usage")
             if isinstance(usage, int | float):
-                self.credits = (self.credits or 0.0) + float(usage)
+                self.credits = float(usage)  # cumulative: the last one counts
             return []
         if kind == "contextUsageEvent":
             self.saw_usage_event = True
@@ -316,6 +331,8 @@ class KiroStreamTranslator:
     # -- the end ------------------------------------------------------------------------------
 
     def _stop_reason(self, thinking_only: bool) -> ir.StopReason:
+        if self.cut_off:
+            return "max_tokens"
         if "tool" in self._kinds:
             return "tool_use"
         if self._capped:

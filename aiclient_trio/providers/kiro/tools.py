@@ -7,6 +7,7 @@ deterministically (prefix + SHA-256 digest) and restored in responses through `T
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from aiclient_trio import ir
@@ -21,12 +22,14 @@ __all__ = [
 ]
 
 MAX_TOOL_NAME = 64
-# Descriptions above this are cut (with a marker); AIClient uses 9 216, the service ~10 240.
+# The service's tool-name rule (kiro-2026.md section 8).
+TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
+# Descriptions above this move into the system prompt, a pointer stays in the spec.
 MAX_DESCRIPTION = 10_000
-_TRUNCATED = "\n[description truncated]"
-# Keys stripped from every schema level. Peers disagree about `additionalProperties` and
-# empty `required`; we keep those. Change this set to change the policy.
-STRIPPED_SCHEMA_KEYS = frozenset({"$schema"})
+# Keys stripped from every schema level. The service accepts `$schema` (peers send it) and
+# `additionalProperties`; only nulls go. Add keys here to change the policy.
+STRIPPED_SCHEMA_KEYS: frozenset[str] = frozenset()
 
 
 class ToolNames:
@@ -41,9 +44,11 @@ class ToolNames:
             return self._upstream[name]
         short = name
         taken = {n.lower() for n in self._client}
-        if len(name) > MAX_TOOL_NAME or name.lower() in taken:
+        if not TOOL_NAME.match(name) or name.lower() in taken:
+            # Unsafe characters become "_"; a digest of the original keeps it unique.
             digest = hashlib.sha256(name.encode()).hexdigest()[:11]
-            short = f"{name[: MAX_TOOL_NAME - 12]}_{digest}"
+            safe = _NAME_UNSAFE.sub("_", name)
+            short = f"{safe[: MAX_TOOL_NAME - 12]}_{digest}"
         self._upstream[name] = short
         self._client[short] = name
         return short
@@ -95,15 +100,25 @@ def drop_empty_keys(value: Any) -> Any:
     return value
 
 
-def tool_spec(tool: ir.Tool, names: ToolNames) -> dict[str, Any]:
+def tool_spec(
+    tool: ir.Tool, names: ToolNames, *, max_description: int = MAX_DESCRIPTION
+) -> tuple[dict[str, Any], str | None]:
+    """The spec, and the full description when it is too long for the spec (it then goes
+    into the system prompt and the spec points there; nothing is cut)."""
     name = names.upstream(tool.name)
     description = tool.description.strip() or f"Tool: {tool.name}"
-    if len(description) > MAX_DESCRIPTION:
-        description = description[: MAX_DESCRIPTION - len(_TRUNCATED)] + _TRUNCATED
-    return {
+    moved: str | None = None
+    if len(description) > max_description:
+        moved = description
+        description = (
+            f"Tool {name}: its full description is in the system prompt, in the section "
+            f'"Tool {name}".'
+        )
+    spec = {
         "toolSpecification": {
             "name": name,
             "description": description,
             "inputSchema": {"json": clean_schema(tool.input_schema)},
         }
     }
+    return spec, moved

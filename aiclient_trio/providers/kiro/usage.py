@@ -24,10 +24,11 @@ def estimate_request(request: ir.Request) -> int:
 
 
 def quota_from_limits(data: Mapping[str, Any]) -> dict[str, Any]:
-    """{"remaining", "limit", "unit", "unlimited", "resets_at", "raw"} from getUsageLimits."""
+    """The gateway's quota dict from GetUsageLimits: credits with their precision, the reset
+    date, the subscription and overage (kiro-2026.md section 3)."""
     entries = [e for e in data.get("usageBreakdownList") or [] if isinstance(e, dict)]
     entry = next(
-        (e for e in entries if e.get("resourceType") == "AGENTIC_REQUEST"),
+        (e for e in entries if e.get("resourceType") in ("CREDIT", "AGENTIC_REQUEST")),
         entries[0] if entries else {},
     )
     limit = entry.get("usageLimitWithPrecision", entry.get("usageLimit"))
@@ -39,9 +40,18 @@ def quota_from_limits(data: Mapping[str, Any]) -> dict[str, Any]:
         "unit": "credits",
         "unlimited": False,
         "limit": limit,
+        "used": used,
         "remaining": remaining,
         "raw": dict(data),
     }
+    subscription = data.get("subscriptionInfo")
+    if isinstance(subscription, dict) and subscription.get("subscriptionTitle"):
+        quota["subscription"] = str(subscription["subscriptionTitle"])
+    overage = data.get("overageConfiguration")
+    if isinstance(overage, dict) and overage.get("overageStatus"):
+        quota["overage"] = str(overage["overageStatus"])
+    if isinstance(entry.get("overageCap"), int | float):
+        quota["overage_cap"] = entry["overageCap"]
     reset = data.get("nextDateReset")
     if isinstance(reset, int | float):
         quota["resets_at"] = datetime.fromtimestamp(reset, UTC).strftime("%Y-%m-%d")

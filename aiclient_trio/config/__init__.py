@@ -1,0 +1,1 @@
+"""Configuration: typed snapshot, load/merge/validate, file edits, XDG paths."""

@@ -1,0 +1,1 @@
+"""The running daemon: its nursery tree, control socket and provider supervision."""
