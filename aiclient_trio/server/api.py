@@ -48,7 +48,7 @@ from aiclient_trio.server.relay import (
 )
 from aiclient_trio.server.routing import ApiRoute, Route
 
-__all__ = ["PING_INTERVAL", "REQUEST_NURSERY", "handle_api", "response_format"]
+__all__ = ["PING_INTERVAL", "REQUEST_NURSERY", "handle_api", "refuse", "response_format"]
 
 log = logging.getLogger("aiclient_trio.server")
 
@@ -115,6 +115,21 @@ async def handle_api(
     finally:
         if not streaming:
             _done(gateway, ex)
+
+
+async def refuse(
+    gateway: Gateway, route: Route, request_id: str, method: str, error: GatewayError
+) -> Response:
+    """A hot route's request refused by a guard before its handler ran: the error in the
+    route's format, recorded like every other answer of the route."""
+    sink = ResponseSink()
+    ex = Exchange(sink, request_id, route.endpoint, method, route.fmt)
+    gateway.active_requests.value += 1
+    try:
+        await ex.fail(error, upstream=False)
+    finally:
+        _done(gateway, ex)
+    return sink.whole()
 
 
 async def _wait_for_head(ex: Exchange, sink: ResponseSink, ping_interval: float) -> None:

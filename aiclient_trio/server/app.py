@@ -32,7 +32,7 @@ from aiclient_trio.errors import (
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.ir import WireFormat
 from aiclient_trio.server import guards
-from aiclient_trio.server.api import PING_INTERVAL, REQUEST_NURSERY, handle_api
+from aiclient_trio.server.api import PING_INTERVAL, REQUEST_NURSERY, handle_api, refuse
 from aiclient_trio.server.http import (
     JSON_TYPE,
     Receive,
@@ -163,6 +163,10 @@ class GatewayApp(QuartTrio):
 
     async def _gateway_error(self, error: GatewayError) -> Response:
         request_id: str = _scope().get(_REQUEST_ID) or ""
+        route = self._route()
+        if route is not None and route.api is not None:
+            # Only a guard gets here on a hot route (its handler answers its own errors).
+            return await refuse(self.gateway, route, request_id, request.method, error)
         headers = [(b"content-type", JSON_TYPE), *encode_headers(error_headers(error).items())]
         if isinstance(error, RequestTooLarge):
             headers.append((b"connection", b"close"))  # the rest of the body is unread
