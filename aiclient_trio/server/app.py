@@ -21,7 +21,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from aiclient_trio.dashboard.routes import DASHBOARD, dashboard_blueprint
+from aiclient_trio.dashboard.routes import DASHBOARD, PREFIX, dashboard_blueprint
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -55,6 +55,12 @@ log = logging.getLogger("aiclient_trio.server")
 # Per-request values kept in the ASGI scope (Quart's request.scope) by the hooks.
 _REQUEST_ID = "aiclient.request_id"
 _CORS = "aiclient.cors"
+
+
+def _dashboard_request() -> bool:
+    """A request for the dashboard (under /ui), matched to one of its routes or not."""
+    path = request.path
+    return request.blueprint == DASHBOARD or path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def _scope() -> Scope:
@@ -131,7 +137,7 @@ class GatewayApp(QuartTrio):
     async def _guard(self) -> Response | None:
         """Request id, Host and Origin checks, the API key where the route needs it; a CORS
         preflight is answered here."""
-        if request.blueprint == DASHBOARD:
+        if _dashboard_request():
             return None  # the dashboard's own guard runs next
         scope = _scope()
         scope[_REQUEST_ID] = guards.request_id_for(scope)
@@ -151,7 +157,7 @@ class GatewayApp(QuartTrio):
     async def _stamp(self, answer: Response) -> Response:
         """The request id (and `request-id` on Anthropic routes) and CORS on every answer
         (the dashboard's pages carry neither)."""
-        if request.blueprint == DASHBOARD:
+        if _dashboard_request():
             return answer
         scope = _scope()
         request_id: str = scope.get(_REQUEST_ID) or guards.request_id_for(scope)
