@@ -32,6 +32,7 @@ from kiro_helpers import (
     user_request,
     write_token,
 )
+from sdk_rounds import responses_tool_round, streamed_thinking
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
@@ -241,42 +242,13 @@ def _openai_conversations(url: str) -> dict[str, Any]:
             ],
         )
         seen["chat_second"] = second.choices[0].message.content
-        reasoning, text = "", ""
-        stream = client.chat.completions.create(
-            model=MODEL,
-            stream=True,
-            reasoning_effort="high",
-            messages=[{"role": "user", "content": "[[think Plan: add.]] 2+2?"}],
+        seen["chat_thinking"] = streamed_thinking(
+            client, MODEL, "[[think Plan: add.]] 2+2?", fields=("reasoning_content",)
         )
-        with stream:
-            for chunk in stream:
-                for choice in chunk.choices:
-                    reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
-                    text += choice.delta.content or ""
-        seen["chat_thinking"] = (reasoning, text)
-
         resp_tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS}
-        with client.responses.stream(model=MODEL, tools=[resp_tool], input=ASK) as events:  # type: ignore[list-item]
-            for _ in events:
-                pass
-            final = events.get_final_response()
-        fcall = next(item for item in final.output if item.type == "function_call")
-        seen["responses_first"] = (fcall.name, fcall.arguments)  # type: ignore[union-attr]
-        answer = client.responses.create(
-            model=MODEL,
-            tools=[resp_tool],  # type: ignore[list-item]
-            input=[
-                {"role": "user", "content": ASK},
-                {
-                    "type": "function_call",
-                    "call_id": fcall.call_id,  # type: ignore[union-attr]
-                    "name": "get_weather",
-                    "arguments": fcall.arguments,  # type: ignore[union-attr]
-                },
-                {"type": "function_call_output", "call_id": fcall.call_id, "output": "-3 C"},  # type: ignore[union-attr]
-            ],
+        seen["responses_first"], seen["responses_second"] = responses_tool_round(
+            client, MODEL, resp_tool, ASK, "-3 C"
         )
-        seen["responses_second"] = answer.output_text
         thought = client.responses.create(
             model=MODEL, reasoning={"effort": "high"}, input="[[think Plan: add.]] 2+2?"
         )
