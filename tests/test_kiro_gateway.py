@@ -27,6 +27,7 @@ from fault_kit import error_of
 from kiro_helpers import (
     collect,
     kiro_config,
+    kiro_gateway,
     start_kiro_for_tests,
     summarize,
     user_request,
@@ -38,7 +39,7 @@ from test_faults_kiro import MODEL, kiro_rig
 
 from aiclient_trio import ir
 from aiclient_trio.cli.usage_report import format_quota
-from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, KiroConfig
 from aiclient_trio.errors import ProviderUnavailable
 from aiclient_trio.providers.kiro import KiroProvider, endpoints
 from aiclient_trio.providers.kiro import client as kiro_client
@@ -259,9 +260,7 @@ def _openai_conversations(url: str) -> dict[str, Any]:
 async def test_openai_sdks_two_turn_tool_loops_streaming_and_thinking(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        upstream = UpstreamConfig(connect_timeout=5.0, retries=0)
-        gateway = make_gateway(provider, config=Config(default_provider="kiro", upstream=upstream))
-        async with serve(create_app(gateway)) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             seen = await trio.to_thread.run_sync(_openai_conversations, url)
         nursery.cancel_scope.cancel()
     assert seen["chat_first"][0] == "tool_calls"
