@@ -196,7 +196,8 @@ async def relay_passthrough(
                         if isinstance(event, ir.StreamError):
                             ex.note_error(event.error, upstream=True)
                         if isinstance(event, ir.MessageStop | ir.StreamError):
-                            ended = ex.delivered = True  # its bytes went out above
+                            ex.deliver()  # its bytes went out above
+                            ended = True
                 if not ended:
                     await ex.pace()
     if decoder is None:
