@@ -15,6 +15,7 @@ import pytest
 import trio
 from fakes import serve
 from kiro_helpers import chat_after_http_fault, kiro_gateway, start_kiro_for_tests
+from openai.types.responses import Response
 
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.server.app import create_app
@@ -141,6 +142,18 @@ async def test_conversation_id_is_stable_per_conversation(tmp_path: Path) -> Non
     assert ids[3] == ids[4] != ids[2]  # the client's session header wins
 
 
+async def _openai_endings(url: str) -> tuple[str, Response]:
+    """Ask "hello" of `kiro/claude-sonnet-4.5` on /v1/chat/completions and /v1/responses;
+    return the chat finish reason and the whole response."""
+    oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    async with oai:
+        chat = await oai.chat.completions.create(
+            model="kiro/claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}]
+        )
+        response = await oai.responses.create(model="kiro/claude-sonnet-4.5", input="hello")
+    return chat.choices[0].finish_reason, response
+
+
 async def test_a_cut_off_stream_never_ends_cleanly(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
@@ -154,16 +167,11 @@ async def test_a_cut_off_stream_never_ends_cleanly(tmp_path: Path) -> None:
                 ) as stream:
                     message = await stream.get_final_message()
                 assert message.stop_reason == "max_tokens"
-            oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-            async with oai:
-                chat = await oai.chat.completions.create(
-                    model="kiro/claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}]
-                )
-                assert chat.choices[0].finish_reason == "length"
-                response = await oai.responses.create(model="kiro/claude-sonnet-4.5", input="hello")
-                assert response.status == "incomplete"
-                assert response.incomplete_details is not None
-                assert response.incomplete_details.reason == "max_output_tokens"
+            finish_reason, response = await _openai_endings(url)
+            assert finish_reason == "length"
+            assert response.status == "incomplete"
+            assert response.incomplete_details is not None
+            assert response.incomplete_details.reason == "max_output_tokens"
         nursery.cancel_scope.cancel()
 
 
@@ -179,16 +187,11 @@ async def test_content_filtered_is_each_format_s_refusal(tmp_path: Path) -> None
                     messages=[{"role": "user", "content": "hello"}],
                 )
                 assert message.stop_reason == "refusal"
-            oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-            async with oai:
-                chat = await oai.chat.completions.create(
-                    model="kiro/claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}]
-                )
-                assert chat.choices[0].finish_reason == "content_filter"
-                response = await oai.responses.create(model="kiro/claude-sonnet-4.5", input="hello")
-                assert response.status == "incomplete"
-                assert response.incomplete_details is not None
-                assert response.incomplete_details.reason == "content_filter"
+            finish_reason, response = await _openai_endings(url)
+            assert finish_reason == "content_filter"
+            assert response.status == "incomplete"
+            assert response.incomplete_details is not None
+            assert response.incomplete_details.reason == "content_filter"
         nursery.cancel_scope.cancel()
 
 
