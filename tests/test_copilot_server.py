@@ -15,10 +15,9 @@ import httpx
 import openai
 import pytest
 import trio
-from copilot_helpers import start_copilot_for_tests
-from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
+from copilot_helpers import copilot_gateway, start_copilot_for_tests
+from fakes import Records, open_raw_post, receive_until, serve, sse_events
 
-from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 
 READ = {
@@ -32,11 +31,6 @@ PNG = (
 )
 
 
-def _gateway(provider: Any) -> Any:
-    config = Config(default_provider="copilot", upstream=UpstreamConfig(connect_timeout=5.0))
-    return make_gateway(provider, config=config)
-
-
 def _posts(sim: Any, path: str) -> list[Any]:
     return [r for r in sim.state.requests if r.service == "copilot" and r.path == path]
 
@@ -45,7 +39,7 @@ def _posts(sim: Any, path: str) -> list[Any]:
 async def test_anthropic_sdk_tool_loop_and_thinking(tmp_path: Path, model: str) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
                 ask = {"role": "user", "content": 'Look [[call Read {"path": "a.txt"}]]'}
@@ -103,7 +97,7 @@ async def test_anthropic_sdk_tool_loop_and_thinking(tmp_path: Path, model: str) 
 async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        gateway = _gateway(provider)
+        gateway = copilot_gateway(provider)
         records = Records(gateway)
         async with serve(create_app(gateway)) as url:
             client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
@@ -177,7 +171,7 @@ async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -
 async def test_anthropic_context_overflow_reads_prompt_is_too_long(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
                 with pytest.raises(anthropic.BadRequestError, match=r"prompt is too long: \d+"):
@@ -195,7 +189,7 @@ async def test_upstream_reset_mid_stream_reaches_the_client_as_an_error_event(
 ) -> None:
     async with trio.open_nursery() as nursery:
         provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, httpx.AsyncClient() as http:
+        async with serve(create_app(copilot_gateway(provider))) as url, httpx.AsyncClient() as http:
             body = {
                 "model": f"copilot/{model}",
                 "max_tokens": 64,
@@ -216,7 +210,7 @@ async def test_client_disconnect_cancels_the_upstream_call(tmp_path: Path, model
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
         sim.state.faults.hold_after_events = 4
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             body = {
                 "model": f"copilot/{model}",
                 "max_tokens": 64,

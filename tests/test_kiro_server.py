@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
 import trio
-from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
-from kiro_helpers import start_kiro_for_tests
+from fakes import Records, open_raw_post, receive_until, serve, sse_events
+from kiro_helpers import kiro_gateway, start_kiro_for_tests
 
-from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 
 WEATHER = {
@@ -33,17 +31,10 @@ PNG = (
 )
 
 
-def _gateway(provider: Any) -> Any:
-    # No retries: these tests check how each upstream fault reaches the client.
-    upstream = UpstreamConfig(connect_timeout=5.0, retries=0)
-    config = Config(default_provider="kiro", upstream=upstream)
-    return make_gateway(provider, config=config)
-
-
 async def test_anthropic_sdk_tool_loop_thinking_and_errors(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        gateway = _gateway(provider)
+        gateway = kiro_gateway(provider)
         async with serve(create_app(gateway)) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
@@ -156,7 +147,7 @@ def _chat_tool_stream(url: str) -> tuple[str, str | None]:
 async def test_openai_chat_and_responses(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        gateway = _gateway(provider)
+        gateway = kiro_gateway(provider)
         records = Records(gateway)
         async with serve(create_app(gateway)) as url:
             client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
@@ -202,7 +193,7 @@ async def test_client_disconnect_reaches_the_simulator(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.faults.hold_after_frames = 2
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             body = {
                 "model": "kiro/claude-sonnet-4.5",
                 "max_tokens": 64,

@@ -26,7 +26,6 @@ from aiclient_trio.errors import (
     RateLimited,
     RequestTimeout,
     RequestTooLarge,
-    UpstreamError,
     UpstreamTimeout,
 )
 from aiclient_trio.formats.table import codec
@@ -417,26 +416,11 @@ async def _supervised(
         failure = GatewayError("internal gateway error")
     finally:
         gateway.discard_work(ex)
-    if scope.cancelled_caught and not ex.disconnected and not ex.drained:
-        ex.timed_out = True  # only the deadline cancels the scope otherwise
-    if failure is not None and ex.delivered:
-        log.info("request %s: upstream %s after its last event", ex.request_id, failure.kind)
-    elif failure is not None:
-        await ex.fail(failure, upstream=True)
-    if ex.disconnected:
-        if not ex.delivered:
-            ex.outcome = "cancelled"
-    elif ex.delivered and not ex.finished:
-        # The whole message went out; the upstream then never closed, broke off, or the
-        # drain expired: the client's body just ends (an error after it would be raised).
-        await ex.finish()
-    elif ex.drained and not ex.finished:
-        await ex.fail(Overloaded("server shutting down"), upstream=True)
-    elif ex.timed_out and not ex.finished:
-        await ex.fail(_timeout_error(ex, limits), upstream=True)
-    elif not ex.finished:
-        # The work returned without ending its answer (it always should): end it cleanly.
-        await ex.fail(UpstreamError("the upstream answer ended unexpectedly"), upstream=True)
+    await ex.conclude(
+        failure,
+        deadline_hit=scope.cancelled_caught,
+        timeout_error=lambda: _timeout_error(ex, limits),
+    )
 
 
 def _timeout_error(ex: Exchange, limits: UpstreamConfig) -> UpstreamTimeout:

@@ -1,0 +1,60 @@
+"""OpenAI SDK conversations that the Copilot and Kiro gateway tests both hold.
+
+Each helper drives the sync SDK (the async one leaves its SSE generators unclosed at
+[DONE], a ResourceWarning under trio) against a running gateway and returns what the
+client saw; the tests assert on it, each for its own provider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+
+def streamed_thinking(
+    client: openai.OpenAI, model: str, prompt: str, *, fields: tuple[str, ...]
+) -> tuple[str, str]:
+    """Stream a chat completion with `reasoning_effort="high"`; return (reasoning, text).
+    The reasoning of a delta is the first non-empty one of `fields` (extra delta fields)."""
+    reasoning, text = "", ""
+    stream = client.chat.completions.create(
+        model=model,
+        stream=True,
+        reasoning_effort="high",
+        messages=[{"role": "user", "content": prompt}],
+    )
+    with stream:
+        for chunk in stream:
+            for choice in chunk.choices:
+                extra = choice.delta.model_extra or {}
+                reasoning += next((extra[name] for name in fields if extra.get(name)), "")
+                text += choice.delta.content or ""
+    return reasoning, text
+
+
+def responses_tool_round(
+    client: openai.OpenAI, model: str, tool: dict[str, Any], ask: str, output: str
+) -> tuple[tuple[str, str], str]:
+    """A two-turn tool loop on /v1/responses: stream the first turn to its function call,
+    send `output` as the call's result, return ((call name, call arguments), answer text)."""
+    with client.responses.stream(model=model, tools=[tool], input=ask) as events:  # type: ignore[list-item]
+        for _ in events:
+            pass
+        final = events.get_final_response()
+    fcall = next(item for item in final.output if item.type == "function_call")
+    answer = client.responses.create(
+        model=model,
+        tools=[tool],  # type: ignore[list-item]
+        input=[
+            {"role": "user", "content": ask},
+            {
+                "type": "function_call",
+                "call_id": fcall.call_id,  # type: ignore[union-attr]
+                "name": tool["name"],
+                "arguments": fcall.arguments,  # type: ignore[union-attr]
+            },
+            {"type": "function_call_output", "call_id": fcall.call_id, "output": output},  # type: ignore[union-attr]
+        ],
+    )
+    return (fcall.name, fcall.arguments), answer.output_text  # type: ignore[union-attr]
