@@ -11,7 +11,7 @@ import click
 import pytest
 from click.testing import CliRunner
 from conftest import XdgHome
-from test_daemon import CONFIG, Cli, wait_for
+from test_daemon import CONFIG, Cli, wait_for_exit
 
 from aiclient_trio.cli.main import main
 from aiclient_trio.config.load import load_config
@@ -194,7 +194,7 @@ def cli(xdg_home: XdgHome) -> Iterator[Cli]:
     pid = running_pid(runner.pid_file)
     if pid is not None and pid > 0:
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
+        wait_for_exit(pid, "the daemon to die")
 
 
 def test_stop_and_logs_survive_a_broken_config_file(cli: Cli) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import XdgHome
-from test_daemon import CONFIG, Cli, wait_for
+from test_daemon import CONFIG, Cli, wait_for_exit
 
 from aiclient_trio.daemon.pidfile import running_pid
 
@@ -24,7 +24,7 @@ def cli(xdg_home: XdgHome) -> Iterator[Cli]:
     pid = running_pid(runner.pid_file)
     if pid is not None and pid > 0:
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
+        wait_for_exit(pid, "the daemon to die")
 
 
 def test_config_set_explains_start_flags_and_takes_negative_values(cli: Cli) -> None:
