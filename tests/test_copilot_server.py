@@ -17,6 +17,7 @@ import pytest
 import trio
 from copilot_helpers import copilot_gateway, start_copilot_for_tests
 from fakes import Records, open_raw_post, receive_until, serve, sse_events
+from sdk_rounds import anthropic_thinking, anthropic_tool_round
 
 from aiclient_trio.server.app import create_app
 
@@ -42,41 +43,21 @@ async def test_anthropic_sdk_tool_loop_and_thinking(tmp_path: Path, model: str) 
         async with serve(create_app(copilot_gateway(provider))) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
-                ask = {"role": "user", "content": 'Look [[call Read {"path": "a.txt"}]]'}
-                async with client.messages.stream(
+                first, call, second = await anthropic_tool_round(
+                    client,
+                    READ,
+                    'Look [[call Read {"path": "a.txt"}]]',
+                    "hello",
                     model=f"copilot/{model}",
-                    max_tokens=256,
-                    tools=[READ],  # type: ignore[list-item]
-                    messages=[ask],  # type: ignore[list-item]
-                ) as stream:
-                    first = await stream.get_final_message()
-                assert first.stop_reason == "tool_use"
-                call = next(b for b in first.content if b.type == "tool_use")
-                assert call.input == {"path": "a.txt"}  # type: ignore[union-attr]
-                assert first.usage.input_tokens > 0
-                second = await client.messages.create(
-                    model=f"copilot/{model}",
-                    max_tokens=256,
-                    tools=[READ],  # type: ignore[list-item]
-                    messages=[
-                        ask,  # type: ignore[list-item]
-                        {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
-                        {
-                            "role": "user",
-                            "content": [
-                                {"type": "tool_result", "tool_use_id": call.id, "content": "hello"},  # type: ignore[union-attr]
-                                {"type": "text", "text": "<system-reminder>x</system-reminder>"},
-                            ],
-                        },
-                    ],
+                    also_send=[{"type": "text", "text": "<system-reminder>x</system-reminder>"}],
                 )
+                assert first.stop_reason == "tool_use"
+                assert call.input == {"path": "a.txt"}
+                assert first.usage.input_tokens > 0
                 text = "".join(b.text for b in second.content if b.type == "text")
                 assert text.endswith("got the tool result: hello")
-                thought = await client.messages.create(
-                    model=f"copilot/{model}",
-                    max_tokens=4096,
-                    thinking={"type": "enabled", "budget_tokens": 2048},
-                    messages=[{"role": "user", "content": "[[think Plan it.]] 2+2?"}],
+                thought = await anthropic_thinking(
+                    client, f"copilot/{model}", "[[think Plan it.]] 2+2?"
                 )
                 kinds = [b.type for b in thought.content]
                 assert kinds[-1] == "text"
