@@ -1,8 +1,10 @@
-"""Shared fixtures: a private XDG home so no test touches the real user's files."""
+"""Shared fixtures: a private XDG home so no test touches the real user's files, and loggers
+restored after a test that set up logging."""
 
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 import sys
@@ -97,3 +99,17 @@ def xdg_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[XdgHom
         monkeypatch.setenv(name, value)
     yield home
     shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo what a test's `setup_logging` did to the package loggers: close the handlers it
+    added (their files live in the test's temp dirs) and restore handlers, propagation, level."""
+    loggers = [logging.getLogger(name) for name in ("aiclient", "aiclient_trio")]
+    saved = [(list(lg.handlers), lg.propagate, lg.level) for lg in loggers]
+    yield
+    for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:], logger.propagate, logger.level = handlers, propagate, level

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import trio
+from fakes import make_gateway
 
-from aiclient_trio.config.types import Config
+from aiclient_trio.config.types import Config, UpstreamConfig
+from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
@@ -81,6 +83,15 @@ async def start_copilot_for_tests(
     sim = await start_simulators(nursery)
     provider = await start_provider(nursery, tmp_path, sim, **config_changes)
     return provider, sim
+
+
+def copilot_gateway(provider: CopilotProvider, **upstream: Any) -> Gateway:
+    """A gateway with `provider` as the default; `upstream` changes the upstream limits
+    (a 5 s connect timeout unless given)."""
+    limits: dict[str, Any] = {"connect_timeout": 5.0} | upstream
+    return make_gateway(
+        provider, config=Config(default_provider="copilot", upstream=UpstreamConfig(**limits))
+    )
 
 
 def ctx(fmt: str, model: str = "", headers: dict[str, str] | None = None) -> RequestContext:

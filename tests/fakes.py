@@ -33,6 +33,7 @@ from aiclient_trio.providers.base import (
     RequestContext,
 )
 from aiclient_trio.record import RequestRecord
+from aiclient_trio.server.app import create_app
 
 
 def text_events(
@@ -316,3 +317,18 @@ class StreamedBody:
         async for chunk in self._chunks:
             self.seen += chunk
         return bytes(self.seen)
+
+
+@asynccontextmanager
+async def streamed_messages(
+    gateway: Gateway, *, timeout: float = 10
+) -> AsyncIterator[StreamedBody]:
+    """Serve `gateway`, POST messages_request.json to /v1/messages and yield the streamed
+    body. Everything in the block runs under `trio.fail_after(timeout)`: a guard that ends a
+    hang, not a time limit the test is about."""
+    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
+        with trio.fail_after(timeout):
+            async with client.stream(
+                "POST", "/v1/messages", json=load_json("messages_request.json")
+            ) as response:
+                yield StreamedBody(response)

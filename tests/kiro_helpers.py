@@ -6,13 +6,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
+from fakes import make_gateway, serve
 
 from aiclient_trio import ir
 from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.kiro import KiroProvider
 from aiclient_trio.providers.kiro.credentials import TokenStore, format_expires_at
+from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator, urls_for
 
 __all__ = ["collect", "kiro_config", "start_kiro_for_tests", "user_request", "write_token"]
@@ -73,6 +77,39 @@ async def start_kiro_for_tests(
     provider = KiroProvider(kiro_config(sim, **kiro), token_path=token_path)
     await nursery.start(_own, provider)
     return provider, sim
+
+
+def kiro_gateway(provider: KiroProvider) -> Gateway:
+    """A gateway with `provider` as the default and no retries: the tests built on it check
+    how each upstream answer or fault reaches the client, and count the upstream calls."""
+    config = Config(
+        default_provider="kiro", upstream=UpstreamConfig(connect_timeout=5.0, retries=0)
+    )
+    return make_gateway(provider, config=config)
+
+
+async def chat_after_http_fault(
+    tmp_path: Path, fault: str
+) -> tuple[httpx.Response, KiroProvider, KiroSimulator]:
+    """POST one chat completion for `kiro/claude-sonnet-4.5` through the gateway while the
+    simulator answers with the HTTP fault `fault`; return the answer, the (stopped)
+    provider and the simulator."""
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        sim.faults.http_errors.append(fault)
+        async with (
+            serve(create_app(kiro_gateway(provider))) as url,
+            httpx.AsyncClient(base_url=url) as http,
+        ):
+            answer = await http.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "kiro/claude-sonnet-4.5",
+                    "messages": [{"role": "user", "content": "x"}],
+                },
+            )
+        nursery.cancel_scope.cancel()
+    return answer, provider, sim
 
 
 def user_request(text: str, **fields: Any) -> ir.Request:

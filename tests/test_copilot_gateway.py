@@ -19,14 +19,20 @@ import openai
 import pytest
 import trio
 import trio.testing
-from copilot_helpers import copilot_config, start_copilot_for_tests, start_simulators
+from copilot_helpers import (
+    copilot_config,
+    copilot_gateway,
+    start_copilot_for_tests,
+    start_simulators,
+)
 from fakes import make_gateway, serve, sse_events, start_ledger
 from fault_kit import error_of
+from sdk_rounds import responses_tool_round, streamed_thinking
 from test_copilot_auth import _poll as poll_device_flow
 from test_faults_copilot import call
 
 from aiclient_trio.cli.usage_report import format_quota
-from aiclient_trio.config.types import Config, CopilotConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.providers.copilot.auth import (
     DeviceFlowError,
     exchange_token,
@@ -157,43 +163,16 @@ def _openai_conversations(url: str, model: str) -> dict[str, Any]:
             ],
         )
         seen["chat_second"] = second.choices[0].message.content
-        reasoning, text = "", ""
-        stream = client.chat.completions.create(
-            model=name,
-            stream=True,
-            reasoning_effort="high",
-            messages=[{"role": "user", "content": "[[think Plan it.]] 2+2?"}],
+        seen["chat_thinking"] = streamed_thinking(
+            client,
+            name,
+            "[[think Plan it.]] 2+2?",
+            fields=("reasoning_content", "reasoning_text"),
         )
-        with stream:
-            for chunk in stream:
-                for choice in chunk.choices:
-                    extra = choice.delta.model_extra or {}
-                    reasoning += extra.get("reasoning_content") or extra.get("reasoning_text") or ""
-                    text += choice.delta.content or ""
-        seen["chat_thinking"] = (reasoning, text)
-
         resp_tool = {"type": "function", "name": "Read", "parameters": READ_PARAMS}
-        with client.responses.stream(model=name, tools=[resp_tool], input=ASK) as events:  # type: ignore[list-item]
-            for _ in events:
-                pass
-            final = events.get_final_response()
-        fcall = next(item for item in final.output if item.type == "function_call")
-        seen["responses_first"] = (fcall.name, fcall.arguments)  # type: ignore[union-attr]
-        answer = client.responses.create(
-            model=name,
-            tools=[resp_tool],  # type: ignore[list-item]
-            input=[
-                {"role": "user", "content": ASK},
-                {
-                    "type": "function_call",
-                    "call_id": fcall.call_id,  # type: ignore[union-attr]
-                    "name": "Read",
-                    "arguments": fcall.arguments,  # type: ignore[union-attr]
-                },
-                {"type": "function_call_output", "call_id": fcall.call_id, "output": "bye"},  # type: ignore[union-attr]
-            ],
+        seen["responses_first"], seen["responses_second"] = responses_tool_round(
+            client, name, resp_tool, ASK, "bye"
         )
-        seen["responses_second"] = answer.output_text
     return seen
 
 
@@ -203,8 +182,7 @@ async def test_openai_sdk_streaming_tool_loops_and_thinking_on_every_route(
 ) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        config = Config(default_provider="copilot", upstream=UpstreamConfig(connect_timeout=5.0))
-        async with serve(create_app(make_gateway(provider, config=config))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             seen = await trio.to_thread.run_sync(_openai_conversations, url, model)
         nursery.cancel_scope.cancel()
     assert seen["chat_first"][:2] == ("tool_calls", "Read")

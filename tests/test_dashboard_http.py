@@ -5,8 +5,7 @@ any message content is ever rendered."""
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,17 +19,6 @@ from aiclient_trio.dashboard.live import LiveFeed
 from aiclient_trio.dashboard.security import COOKIE_NAME
 
 API_KEY = "dash-test-key-5b1c9e"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    logger = logging.getLogger("aiclient")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate, logger.level = saved
 
 
 BANNERS: list[str] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
 import socket
@@ -12,7 +11,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -141,17 +139,6 @@ def test_env_without_a_daemon_uses_the_configured_address(xdg_home: XdgHome) -> 
 
 
 # -- the demo in this process -------------------------------------------------------------------
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    logger = logging.getLogger("aiclient")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate, logger.level = saved
 
 
 async def test_demo_signs_in_serves_both_providers_and_cleans_up(

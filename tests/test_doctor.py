@@ -549,19 +549,5 @@ async def test_report_keeps_no_credential_of_the_fixtures(tmp_path: Path) -> Non
     assert len(leaked) == len(secrets) and all("[REDACTED]" in line for line in leaked)
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    import logging
-
-    loggers = [logging.getLogger(name) for name in ("aiclient", "aiclient_trio")]
-    saved = [(list(lg.handlers), lg.propagate, lg.level) for lg in loggers]
-    yield
-    for logger, (handlers, propagate, level) in zip(loggers, saved, strict=True):
-        for handler in logger.handlers:
-            if handler not in handlers:
-                handler.close()
-        logger.handlers[:], logger.propagate, logger.level = handlers, propagate, level
-
-
 def test_statuses_are_the_four_the_issue_names() -> None:
     assert [str(s) for s in Status] == ["ok", "warning", "failed", "skipped"]

@@ -13,19 +13,12 @@ import httpx
 import openai
 import pytest
 import trio
-from fakes import make_gateway, serve
-from kiro_helpers import start_kiro_for_tests
+from fakes import serve
+from kiro_helpers import chat_after_http_fault, kiro_gateway, start_kiro_for_tests
+from openai.types.responses import Response
 
-from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.providers.base import ProviderState
 from aiclient_trio.server.app import create_app
-
-
-def _gateway(provider: Any) -> Any:
-    config = Config(
-        default_provider="kiro", upstream=UpstreamConfig(connect_timeout=5.0, retries=0)
-    )
-    return make_gateway(provider, config=config)
 
 
 def _client(url: str) -> anthropic.AsyncAnthropic:
@@ -37,7 +30,7 @@ async def test_effort_follows_each_model_s_schema_and_signed_thinking_is_replaye
 ) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, _client(url) as client:
+        async with serve(create_app(kiro_gateway(provider))) as url, _client(url) as client:
             ask: Any = {"role": "user", "content": "[[think Add them.]] 2+2?"}
             first = await client.messages.create(
                 model="kiro/claude-opus-5.5",
@@ -72,7 +65,7 @@ async def test_effort_follows_each_model_s_schema_and_signed_thinking_is_replaye
                     model=model, max_tokens=64, messages=[{"role": "user", "content": "hi"}]
                 )
                 assert plain.stop_reason == "end_turn"
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
             async with oai:
                 gpt = await oai.chat.completions.create(
@@ -103,7 +96,7 @@ async def test_effort_follows_each_model_s_schema_and_signed_thinking_is_replaye
 async def test_unknown_models_404_with_close_matches(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, _sim = await start_kiro_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, _client(url) as client:
+        async with serve(create_app(kiro_gateway(provider))) as url, _client(url) as client:
             with pytest.raises(anthropic.NotFoundError) as caught:
                 await client.messages.create(
                     model="kiro/claude-opus-5.6",
@@ -117,7 +110,7 @@ async def test_unknown_models_404_with_close_matches(tmp_path: Path) -> None:
 async def test_conversation_id_is_stable_per_conversation(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, _client(url) as client:
+        async with serve(create_app(kiro_gateway(provider))) as url, _client(url) as client:
             turn1: Any = [{"role": "user", "content": "Plan a trip"}]
             first = await client.messages.create(
                 model="kiro/claude-sonnet-4.5", max_tokens=64, system="Be terse.", messages=turn1
@@ -149,11 +142,23 @@ async def test_conversation_id_is_stable_per_conversation(tmp_path: Path) -> Non
     assert ids[3] == ids[4] != ids[2]  # the client's session header wins
 
 
+async def _openai_endings(url: str) -> tuple[str, Response]:
+    """Ask "hello" of `kiro/claude-sonnet-4.5` on /v1/chat/completions and /v1/responses;
+    return the chat finish reason and the whole response."""
+    oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    async with oai:
+        chat = await oai.chat.completions.create(
+            model="kiro/claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}]
+        )
+        response = await oai.responses.create(model="kiro/claude-sonnet-4.5", input="hello")
+    return chat.choices[0].finish_reason, response
+
+
 async def test_a_cut_off_stream_never_ends_cleanly(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.faults.usage_events = False  # the body ends without the tail
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             async with _client(url) as client:
                 async with client.messages.stream(
                     model="kiro/claude-sonnet-4.5",
@@ -162,16 +167,11 @@ async def test_a_cut_off_stream_never_ends_cleanly(tmp_path: Path) -> None:
                 ) as stream:
                     message = await stream.get_final_message()
                 assert message.stop_reason == "max_tokens"
-            oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-            async with oai:
-                chat = await oai.chat.completions.create(
-                    model="kiro/claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}]
-                )
-                assert chat.choices[0].finish_reason == "length"
-                response = await oai.responses.create(model="kiro/claude-sonnet-4.5", input="hello")
-                assert response.status == "incomplete"
-                assert response.incomplete_details is not None
-                assert response.incomplete_details.reason == "max_output_tokens"
+            finish_reason, response = await _openai_endings(url)
+            assert finish_reason == "length"
+            assert response.status == "incomplete"
+            assert response.incomplete_details is not None
+            assert response.incomplete_details.reason == "max_output_tokens"
         nursery.cancel_scope.cancel()
 
 
@@ -179,7 +179,7 @@ async def test_content_filtered_is_each_format_s_refusal(tmp_path: Path) -> None
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.faults.stop_reason = "CONTENT_FILTERED"
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             async with _client(url) as client:
                 message = await client.messages.create(
                     model="kiro/claude-sonnet-4.5",
@@ -187,16 +187,11 @@ async def test_content_filtered_is_each_format_s_refusal(tmp_path: Path) -> None
                     messages=[{"role": "user", "content": "hello"}],
                 )
                 assert message.stop_reason == "refusal"
-            oai = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
-            async with oai:
-                chat = await oai.chat.completions.create(
-                    model="kiro/claude-sonnet-4.5", messages=[{"role": "user", "content": "hello"}]
-                )
-                assert chat.choices[0].finish_reason == "content_filter"
-                response = await oai.responses.create(model="kiro/claude-sonnet-4.5", input="hello")
-                assert response.status == "incomplete"
-                assert response.incomplete_details is not None
-                assert response.incomplete_details.reason == "content_filter"
+            finish_reason, response = await _openai_endings(url)
+            assert finish_reason == "content_filter"
+            assert response.status == "incomplete"
+            assert response.incomplete_details is not None
+            assert response.incomplete_details.reason == "content_filter"
         nursery.cancel_scope.cancel()
 
 
@@ -217,21 +212,7 @@ async def test_content_filtered_is_each_format_s_refusal(tmp_path: Path) -> None
 async def test_the_error_table(
     tmp_path: Path, fault: str, status: int, kind: str, words: str
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        sim.faults.http_errors.append(fault)
-        async with (
-            serve(create_app(_gateway(provider))) as url,
-            httpx.AsyncClient(base_url=url) as http,
-        ):
-            answer = await http.post(
-                "/v1/chat/completions",
-                json={
-                    "model": "kiro/claude-sonnet-4.5",
-                    "messages": [{"role": "user", "content": "x"}],
-                },
-            )
-        nursery.cancel_scope.cancel()
+    answer, provider, sim = await chat_after_http_fault(tmp_path, fault)
     error = answer.json()["error"]
     assert answer.status_code == status and error["type"] == kind, answer.text
     assert words in error["message"]
@@ -249,7 +230,7 @@ async def test_a_restricted_account_shows_in_the_provider_state(tmp_path: Path, 
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.faults.http_errors.append(fault)
         async with (
-            serve(create_app(_gateway(provider))) as url,
+            serve(create_app(kiro_gateway(provider))) as url,
             httpx.AsyncClient(base_url=url) as http,
         ):
             answer = await http.post(
@@ -278,7 +259,7 @@ async def test_pdfs_go_as_documents_on_the_current_message(tmp_path: Path) -> No
 
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, _client(url) as client:
+        async with serve(create_app(kiro_gateway(provider))) as url, _client(url) as client:
             messages: Any = [
                 {
                     "role": "user",

@@ -27,17 +27,19 @@ from fault_kit import error_of
 from kiro_helpers import (
     collect,
     kiro_config,
+    kiro_gateway,
     start_kiro_for_tests,
     summarize,
     user_request,
     write_token,
 )
+from sdk_rounds import responses_tool_round, streamed_thinking
 from test_faults_copilot import call
 from test_faults_kiro import MODEL, kiro_rig
 
 from aiclient_trio import ir
 from aiclient_trio.cli.usage_report import format_quota
-from aiclient_trio.config.types import Config, KiroConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, KiroConfig
 from aiclient_trio.errors import ProviderUnavailable
 from aiclient_trio.providers.kiro import KiroProvider, endpoints
 from aiclient_trio.providers.kiro import client as kiro_client
@@ -241,42 +243,13 @@ def _openai_conversations(url: str) -> dict[str, Any]:
             ],
         )
         seen["chat_second"] = second.choices[0].message.content
-        reasoning, text = "", ""
-        stream = client.chat.completions.create(
-            model=MODEL,
-            stream=True,
-            reasoning_effort="high",
-            messages=[{"role": "user", "content": "[[think Plan: add.]] 2+2?"}],
+        seen["chat_thinking"] = streamed_thinking(
+            client, MODEL, "[[think Plan: add.]] 2+2?", fields=("reasoning_content",)
         )
-        with stream:
-            for chunk in stream:
-                for choice in chunk.choices:
-                    reasoning += (choice.delta.model_extra or {}).get("reasoning_content") or ""
-                    text += choice.delta.content or ""
-        seen["chat_thinking"] = (reasoning, text)
-
         resp_tool = {"type": "function", "name": "get_weather", "parameters": WEATHER_PARAMS}
-        with client.responses.stream(model=MODEL, tools=[resp_tool], input=ASK) as events:  # type: ignore[list-item]
-            for _ in events:
-                pass
-            final = events.get_final_response()
-        fcall = next(item for item in final.output if item.type == "function_call")
-        seen["responses_first"] = (fcall.name, fcall.arguments)  # type: ignore[union-attr]
-        answer = client.responses.create(
-            model=MODEL,
-            tools=[resp_tool],  # type: ignore[list-item]
-            input=[
-                {"role": "user", "content": ASK},
-                {
-                    "type": "function_call",
-                    "call_id": fcall.call_id,  # type: ignore[union-attr]
-                    "name": "get_weather",
-                    "arguments": fcall.arguments,  # type: ignore[union-attr]
-                },
-                {"type": "function_call_output", "call_id": fcall.call_id, "output": "-3 C"},  # type: ignore[union-attr]
-            ],
+        seen["responses_first"], seen["responses_second"] = responses_tool_round(
+            client, MODEL, resp_tool, ASK, "-3 C"
         )
-        seen["responses_second"] = answer.output_text
         thought = client.responses.create(
             model=MODEL, reasoning={"effort": "high"}, input="[[think Plan: add.]] 2+2?"
         )
@@ -287,9 +260,7 @@ def _openai_conversations(url: str) -> dict[str, Any]:
 async def test_openai_sdks_two_turn_tool_loops_streaming_and_thinking(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        upstream = UpstreamConfig(connect_timeout=5.0, retries=0)
-        gateway = make_gateway(provider, config=Config(default_provider="kiro", upstream=upstream))
-        async with serve(create_app(gateway)) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             seen = await trio.to_thread.run_sync(_openai_conversations, url)
         nursery.cancel_scope.cancel()
     assert seen["chat_first"][0] == "tool_calls"

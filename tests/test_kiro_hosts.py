@@ -13,10 +13,9 @@ import httpx
 import openai
 import pytest
 import trio
-from fakes import make_gateway, serve
-from kiro_helpers import start_kiro_for_tests
+from fakes import serve
+from kiro_helpers import chat_after_http_fault, kiro_gateway, start_kiro_for_tests
 
-from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.kiro import KiroSimulator, serve_kiro_simulator
@@ -98,13 +97,6 @@ async def test_simulator_keeps_each_host_s_rules(nursery: trio.Nursery) -> None:
     assert gone.status_code == 404
 
 
-def _gateway(provider: Any) -> Any:
-    config = Config(
-        default_provider="kiro", upstream=UpstreamConfig(connect_timeout=5.0, retries=0)
-    )
-    return make_gateway(provider, config=config)
-
-
 async def _ask(url: str, text: str = "hello") -> str:
     client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
     async with client:
@@ -121,7 +113,7 @@ async def test_auto_moves_from_a_retired_runtime_to_q_and_remembers_it(tmp_path:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.retired.add("runtime")
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             assert "You said: hello" in await _ask(url)
             assert provider.describe()["family"] == "q"
             assert "You said: again" in await _ask(url, "again")
@@ -141,7 +133,7 @@ async def test_auto_moves_on_when_a_host_cannot_be_reached(tmp_path: Path) -> No
         provider, sim = await start_kiro_for_tests(
             nursery, tmp_path, runtime_url="http://127.0.0.1:1/runtime/{region}"
         )
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             assert "You said: hello" in await _ask(url)
         nursery.cancel_scope.cancel()
     assert provider.describe()["family"] == "q"
@@ -155,21 +147,7 @@ async def test_auto_moves_on_when_a_host_cannot_be_reached(tmp_path: Path) -> No
 async def test_auto_never_moves_on_rate_limits_or_spent_quota(
     tmp_path: Path, fault: str, status: int, kind: str
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        sim.faults.http_errors.append(fault)
-        async with (
-            serve(create_app(_gateway(provider))) as url,
-            httpx.AsyncClient(base_url=url) as http,
-        ):
-            answer = await http.post(
-                "/v1/chat/completions",
-                json={
-                    "model": "kiro/claude-sonnet-4.5",
-                    "messages": [{"role": "user", "content": "x"}],
-                },
-            )
-        nursery.cancel_scope.cancel()
+    answer, _provider, sim = await chat_after_http_fault(tmp_path, fault)
     assert answer.status_code == status and answer.json()["error"]["type"] == kind
     if fault == "quota":  # spent: clients are told not to retry
         assert answer.headers["x-should-retry"] == "false"
@@ -182,7 +160,7 @@ async def test_a_pinned_family_never_falls_back(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path, endpoint="runtime")
         sim.retired.add("runtime")
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
             async with client:
                 with pytest.raises(openai.APIStatusError) as caught:
@@ -198,7 +176,7 @@ async def test_a_pinned_family_never_falls_back(tmp_path: Path) -> None:
 async def test_q_pinned_speaks_the_legacy_protocol(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path, endpoint="q")
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             assert "You said: hello" in await _ask(url)
         nursery.cancel_scope.cancel()
     [call] = sim.generate_requests()
@@ -222,7 +200,7 @@ async def test_each_auth_type_sends_its_profile_arn(
     """kiro-2026.md section 4, through the SDK: none of the 400/403 profile cases arise."""
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path, kind=kind, endpoint=endpoint)
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             await _ask(url)
             await _ask(url, "twice")
         nursery.cancel_scope.cancel()
@@ -240,7 +218,7 @@ async def test_each_auth_type_sends_its_profile_arn(
 async def test_the_region_comes_from_the_profile_arn(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path, region="eu-central-1")
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             await _ask(url)
         nursery.cancel_scope.cancel()
     [call] = sim.generate_requests()
@@ -257,7 +235,7 @@ async def test_usage_limits_reach_v1_usage_and_metrics(tmp_path: Path) -> None:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.credits_used = 12.3456
         await provider.refresh_quota()
-        gateway = _gateway(provider)
+        gateway = kiro_gateway(provider)
         gateway.metrics = GatewayMetrics(provider_quota=lambda: {"kiro": provider.cached_quota()})
         async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as http:
             metrics = (await http.get("/metrics")).text
@@ -277,7 +255,7 @@ async def test_auto_moves_on_an_unknown_operation_answer(tmp_path: Path) -> None
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.faults.http_errors.append("unknown_operation")  # runtime no longer knows the call
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(kiro_gateway(provider))) as url:
             assert "You said: hello" in await _ask(url)
         nursery.cancel_scope.cancel()
     assert [r.path for r in sim.generate_requests()] == ["/runtime/us-east-1/", "/q/us-east-1/"]

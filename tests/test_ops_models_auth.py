@@ -7,8 +7,6 @@ simulators; the CLI talks to it through the control socket from a worker thread.
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,17 +108,6 @@ def test_auth_list_without_daemon_or_credentials() -> None:
 
 
 # -- against the running demo -----------------------------------------------------------------
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    logger = logging.getLogger("aiclient")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate, logger.level = saved
 
 
 async def cli(*args: str, code: int = 0) -> click.testing.Result:

@@ -4,9 +4,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,17 +20,6 @@ from aiclient_trio.daemon.pidfile import PidLock, running_pid
 def complete(args: list[str], incomplete: str) -> list[str]:
     shell = ShellComplete(main, {}, "aiclient", COMPLETE_VAR)
     return [item.value for item in shell.get_completions(args, incomplete)]
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    logger = logging.getLogger("aiclient")
-    saved = (list(logger.handlers), logger.propagate, logger.level)
-    yield
-    for handler in logger.handlers:
-        if handler not in saved[0]:
-            handler.close()
-    logger.handlers[:], logger.propagate, logger.level = saved
 
 
 @pytest.mark.usefixtures("xdg_home", "restore_logging")

@@ -21,6 +21,7 @@ from fakes import (
     receive_until,
     serve,
     sse_events,
+    streamed_messages,
     text_events,
 )
 
@@ -269,17 +270,10 @@ async def test_drain_expired_ends_open_stream_with_error_event() -> None:
     provider = FakeProvider("copilot")
     provider.scripts["fake-model"] = Script(gate=trio.Event(), gate_at=3)
     gateway = make_gateway(provider)
-    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
-        with trio.fail_after(TIMEOUT):
-            async with client.stream(
-                "POST", "/v1/messages", json=load_json("messages_request.json")
-            ) as r:
-                chunks = r.aiter_raw()
-                seen = bytearray()
-                await _read_until(chunks, b"Hello f", seen)
-                gateway.expire_drain()
-                async for chunk in chunks:
-                    seen += chunk
+    async with streamed_messages(gateway) as body:
+        await body.until(b"Hello f")
+        gateway.expire_drain()
+        seen = await body.rest()
     last = sse_events(bytes(seen))[-1]
     assert last.event == "error"
     assert json.loads(last.data)["error"] == {

@@ -13,7 +13,6 @@ from fakes import (
     FakeProvider,
     Records,
     Script,
-    StreamedBody,
     load_bytes,
     load_json,
     make_gateway,
@@ -21,6 +20,7 @@ from fakes import (
     receive_until,
     serve,
     sse_events,
+    streamed_messages,
     text_events,
 )
 
@@ -69,16 +69,11 @@ async def test_drain_expiry_after_a_delivered_passthrough_message_ends_it_cleanl
     provider = _passthrough(Script(chunks=[upstream, b""], gate=trio.Event(), gate_at=1))
     gateway = make_gateway(provider)
     records = Records(gateway)
-    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
-        with trio.fail_after(TIMEOUT):
-            async with client.stream(
-                "POST", "/v1/messages", json=load_json("messages_request.json")
-            ) as response:
-                body = StreamedBody(response)
-                await body.until(b"event: message_stop")
-                gateway.expire_drain()
-                seen = await body.rest()
-            rec = (await records.wait(1))[0]
+    async with streamed_messages(gateway) as body:
+        await body.until(b"event: message_stop")
+        gateway.expire_drain()
+        seen = await body.rest()
+        rec = (await records.wait(1))[0]
     assert sse_events(bytes(seen))[-1].event == "message_stop"
     assert b"event: error" not in seen
     assert (rec.outcome, rec.error_kind) == ("ok", None)
@@ -176,18 +171,13 @@ async def test_drain_expiry_while_a_translated_stream_is_paced_ends_it_with_the_
     config = Config(server=ServerConfig(stream_coalesce_ms=60_000))
     gateway = make_gateway(provider, config=config)
     records = Records(gateway)
-    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
-        with trio.fail_after(TIMEOUT):
-            async with client.stream(
-                "POST", "/v1/messages", json=load_json("messages_request.json")
-            ) as response:
-                body = StreamedBody(response)
-                await body.until(b"two")
-                # The second read's text went out within the window of the first: pacing.
-                assert (provider.hook_calls, provider.hook_returned) == (3, 2)
-                gateway.expire_drain()
-                seen = await body.rest()
-            rec = (await records.wait(1))[0]
+    async with streamed_messages(gateway) as body:
+        await body.until(b"two")
+        # The second read's text went out within the window of the first: pacing.
+        assert (provider.hook_calls, provider.hook_returned) == (3, 2)
+        gateway.expire_drain()
+        seen = await body.rest()
+        rec = (await records.wait(1))[0]
     last = sse_events(bytes(seen))[-1]
     assert last.event == "error" and "server shutting down" in last.data
     assert (rec.outcome, rec.error_kind) == ("upstream_error", "overloaded")

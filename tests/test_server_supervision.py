@@ -14,13 +14,13 @@ from fakes import (
     FakeProvider,
     Records,
     Script,
-    StreamedBody,
     load_json,
     make_gateway,
     open_raw_post,
     receive_until,
     serve,
     sse_events,
+    streamed_messages,
 )
 
 from aiclient_trio import ir
@@ -147,15 +147,10 @@ async def test_the_idle_timeout_counts_from_the_last_event_not_the_first_byte_bu
     config = Config(upstream=UpstreamConfig(first_byte_timeout=60.0, idle_timeout=0.05))
     gateway = make_gateway(provider, config=config)
     records = Records(gateway)
-    async with serve(create_app(gateway)) as url, httpx.AsyncClient(base_url=url) as client:
-        with trio.fail_after(TIMEOUT):
-            async with client.stream(
-                "POST", "/v1/messages", json=load_json("messages_request.json")
-            ) as response:
-                body = StreamedBody(response)
-                await body.until(b"Hello f")
-                seen = await body.rest()
-            rec = (await records.wait(1))[0]
+    async with streamed_messages(gateway) as body:
+        await body.until(b"Hello f")
+        seen = await body.rest()
+        rec = (await records.wait(1))[0]
     last = sse_events(bytes(seen))[-1]
     assert last.event == "error"
     assert "sent nothing for 0.05 s" in json.loads(last.data)["error"]["message"]

@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from copilot_helpers import start_copilot_for_tests
+from copilot_helpers import copilot_gateway, start_copilot_for_tests
 from fakes import Records, make_gateway, serve, sse_events
 from kiro_helpers import collect, start_kiro_for_tests, summarize, user_request
-from test_copilot_server import _gateway
 
 from aiclient_trio.errors import AuthenticationError
 from aiclient_trio.ledger import Ledger
@@ -28,7 +27,7 @@ PROSE = "Please summarise the design of a local gateway for me. " * 40
 async def test_message_start_has_an_input_estimate(tmp_path: Path, model: str) -> None:
     async with trio.open_nursery() as nursery:
         provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, httpx.AsyncClient() as http:
+        async with serve(create_app(copilot_gateway(provider))) as url, httpx.AsyncClient() as http:
             body = {
                 "model": f"copilot/{model}",
                 "max_tokens": 64,

@@ -135,7 +135,8 @@ async def _serve(
             request = await guards.off_loop_if_big(len(raw), lambda: _parse(inbound, body))
             work = _chat_work(gateway, config, inbound, ex, body, request, headers)
     except guards.ClientDisconnected:
-        ex.disconnected, ex.outcome = True, "cancelled"
+        ex.disconnect()
+        ex.outcome = "cancelled"
         return
     except GatewayError as error:
         if isinstance(error, RequestTooLarge | RequestTimeout):
@@ -350,23 +351,11 @@ async def _supervised(
             failure = GatewayError("internal gateway error")
         finally:
             gateway.discard_work(ex)
-        if scope.cancelled_caught and not ex.disconnected and not ex.drained:
-            ex.timed_out = True  # only the deadline cancels the scope otherwise
-        if failure is not None and ex.delivered:
-            log.info("request %s: upstream %s after its last event", ex.request_id, failure.kind)
-        elif failure is not None:
-            await ex.fail(failure, upstream=True)
-        if ex.disconnected:
-            if not ex.delivered:
-                ex.outcome = "cancelled"
-        elif ex.delivered and not ex.finished:
-            # The whole message went out; the upstream then never closed, broke off, or the
-            # drain expired: the client's body just ends (an error after it would be raised).
-            await ex.finish()
-        elif ex.drained and not ex.finished:
-            await ex.fail(Overloaded("server shutting down"), upstream=True)
-        elif ex.timed_out and not ex.finished:
-            await ex.fail(_timeout_error(ex, limits), upstream=True)
+        await ex.conclude(
+            failure,
+            deadline_hit=scope.cancelled_caught,
+            timeout_error=lambda: _timeout_error(ex, limits),
+        )
         nursery.cancel_scope.cancel()
 
 
@@ -387,7 +376,7 @@ async def _watch_client(
                 continue
         if message["type"] == "http.disconnect":
             if not ex.finished:
-                ex.disconnected = True
+                ex.client_left()
                 scope.cancel()
             return
 

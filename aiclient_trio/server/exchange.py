@@ -6,6 +6,7 @@ The upstream deadlines (first byte, idle) are the work scope's deadline, moved a
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import trio
 
 from aiclient_trio import ir
-from aiclient_trio.errors import GatewayError, credential_refused, error_headers
+from aiclient_trio.errors import GatewayError, Overloaded, credential_refused, error_headers
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.record import RequestOutcome, RequestRecord
 from aiclient_trio.server.http import (
@@ -25,9 +26,19 @@ from aiclient_trio.server.http import (
     encode_headers,
     error_body,
 )
+from aiclient_trio.server.lifecycle import (
+    Ending,
+    Lifecycle,
+    ResponseEvent,
+    Stop,
+    StopEvent,
+    ending,
+)
 from aiclient_trio.untrusted import client_text
 
 __all__ = ["Exchange"]
+
+log = logging.getLogger(__name__)
 
 _SSE_HEADERS: RawHeaders = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -54,8 +65,9 @@ class Exchange:
     started_at: float = field(default_factory=time.time)
     t0: float = field(default_factory=trio.current_time)
     last_write: float = field(default_factory=trio.current_time)
-    started: bool = False  # http.response.start went out
-    finished: bool = False
+    # What the client got and why the work stopped: the only state of the request's progress
+    # (`server.lifecycle`); `started`, `finished`, ... below are read-only views of it.
+    life: Lifecycle = field(default_factory=Lifecycle)
     status: int = 0
     ttfb: float | None = None
     lock: trio.Lock = field(default_factory=trio.Lock)
@@ -74,12 +86,6 @@ class Exchange:
     usage: ir.Usage | None = None
     ctx: RequestContext | None = None
     fallback_from: list[str] = field(default_factory=list)
-    disconnected: bool = False
-    # The client has the terminal event (a passthrough stream still open upstream): a
-    # hang-up now is the client being done, not a cancellation.
-    delivered: bool = False
-    drained: bool = False
-    timed_out: bool = False
     # Seconds spent in the client's rate-limit queue (not part of the first-byte budget).
     queued: float = 0.0
     # When the upstream last produced an event or chunk (None: nothing yet).
@@ -96,6 +102,58 @@ class Exchange:
     coalesce: float = 0.0
     resumed: float = float("-inf")  # when the last write (or its pause) ended
     burst: bool = False  # the last write came within the window: pace() pauses
+
+    @property
+    def started(self) -> bool:
+        """http.response.start went out."""
+        return self.life.started
+
+    @property
+    def finished(self) -> bool:
+        """The last body message went out."""
+        return self.life.closed
+
+    @property
+    def delivered(self) -> bool:
+        """The client has the terminal event (a passthrough stream still open upstream): a
+        hang-up now is the client being done, not a cancellation."""
+        return self.life.delivered
+
+    @property
+    def disconnected(self) -> bool:
+        return self.life.stop is Stop.CLIENT_GONE
+
+    @property
+    def drained(self) -> bool:
+        return self.life.stop is Stop.DRAINED
+
+    @property
+    def timed_out(self) -> bool:
+        return self.life.stop is Stop.TIMED_OUT
+
+    def disconnect(self) -> None:
+        """The client hung up (or its body never came); `conclude` records the cancellation."""
+        self.life.on_stop(StopEvent.DISCONNECT)
+
+    def client_left(self) -> None:
+        """The client hung up while its work ran: a cancellation, unless the whole answer was
+        already out (after the terminal event: not a cancellation; after the last body
+        message: nothing changes). Safe to call more than once."""
+        if self.life.stop is Stop.CLIENT_GONE or self.finished:
+            return
+        self.life.on_stop(StopEvent.DISCONNECT)
+        if not self.delivered:
+            self.outcome = "cancelled"
+
+    def deliver(self) -> None:
+        """The terminal stream event went out (once; later ones are ignored)."""
+        if not self.life.delivered:
+            self.life.on_response(ResponseEvent.DELIVER)
+
+    def fall_back(self, label: str) -> None:
+        """Target `label` failed before a byte went out: the next target is tried."""
+        self.life.on_response(ResponseEvent.FALL_BACK)
+        self.fallback_from.append(label)
 
     def saw_upstream(self) -> None:
         """The upstream produced an event or chunk: the idle deadline starts again."""
@@ -120,7 +178,7 @@ class Exchange:
 
     def drain(self) -> None:
         """The drain deadline passed: cancel the upstream work (see `Gateway.expire_drain`)."""
-        self.drained = True
+        self.life.on_stop(StopEvent.DRAIN)
         if self.work_scope is not None:
             self.work_scope.cancel()
 
@@ -136,7 +194,7 @@ class Exchange:
                 "headers": [*self.headers(), *headers],
             }
         )
-        self.started = True
+        self.life.on_response(ResponseEvent.START)
         self.status = status
         if self.ctx is not None:
             self.ctx.committed = True
@@ -202,7 +260,7 @@ class Exchange:
                 return
             if not self.started:
                 await self.start_stream()
-            self.finished = True
+            self.life.on_response(ResponseEvent.CLOSE)
             body = self._take(chunk)
             await self.send({"type": "http.response.body", "body": body, "more_body": False})
             if self.ttfb is None and body:
@@ -249,6 +307,41 @@ class Exchange:
             await self.finish(self.stream_error(error))
         else:
             await self.finish()
+
+    async def conclude(
+        self,
+        failure: GatewayError | None,
+        *,
+        deadline_hit: bool,
+        timeout_error: Callable[[], GatewayError],
+    ) -> Ending:
+        """The upstream work is over (`failure`: what it raised; `deadline_hit`: its scope was
+        cancelled): take the request's one ending and render it for the client, the only
+        place that does. The ledger row follows from `record`."""
+        if deadline_hit and self.life.stop is Stop.RUNNING:
+            self.life.on_stop(StopEvent.DEADLINE)  # only the deadline cancels the scope otherwise
+        end = ending(self.life.response, self.life.stop, failed=failure is not None)
+        if end is Ending.CLIENT_GONE:
+            if failure is not None and not self.delivered:
+                self.note_error(failure, upstream=True)
+        elif end is Ending.DELIVERED:
+            if failure is not None:
+                log.info(
+                    "request %s: upstream %s after its last event", self.request_id, failure.kind
+                )
+            # The whole message went out; the upstream then never closed, broke off, or the
+            # drain expired: the client's body just ends (an error after it would be raised).
+            await self.finish()
+        elif end in (Ending.FAILED_BEFORE_FIRST_BYTE, Ending.FAILED_AFTER_FIRST_BYTE):
+            assert failure is not None
+            await self.fail(failure, upstream=True)
+        elif end is Ending.DRAINED:
+            await self.fail(Overloaded("server shutting down"), upstream=True)
+        elif end is Ending.TIMED_OUT:
+            await self.fail(timeout_error(), upstream=True)
+        if self.disconnected and not self.delivered:
+            self.outcome = "cancelled"  # also when the client left while the error was written
+        return end
 
     def record(self) -> RequestRecord:
         ctx = self.ctx

@@ -74,7 +74,7 @@ def fallback_chain(
                     target.label,
                     error.kind,
                 )
-                ex.fallback_from.append(target.label)
+                ex.fall_back(target.label)
 
     return run
 
