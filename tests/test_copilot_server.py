@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 import trio
-from copilot_helpers import copilot_gateway, start_copilot_for_tests
+from copilot_helpers import copilot_gateway, start_copilot_for_tests, stream_messages
 from fakes import Records, open_raw_post, receive_until, serve, sse_events
 from sdk_rounds import anthropic_thinking, anthropic_tool_round
 
@@ -168,17 +167,7 @@ async def test_anthropic_context_overflow_reads_prompt_is_too_long(tmp_path: Pat
 async def test_upstream_reset_mid_stream_reaches_the_client_as_an_error_event(
     tmp_path: Path, model: str
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(copilot_gateway(provider))) as url, httpx.AsyncClient() as http:
-            body = {
-                "model": f"copilot/{model}",
-                "max_tokens": 64,
-                "stream": True,
-                "messages": [{"role": "user", "content": "cut [[reset-after 3]]"}],
-            }
-            response = await http.post(url + "/v1/messages", json=body)
-        nursery.cancel_scope.cancel()
+    response = await stream_messages(tmp_path, model, "cut [[reset-after 3]]")
     events = sse_events(response.content)
     assert events[0].event == "message_start"
     assert events[-1].event == "error"
