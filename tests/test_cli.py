@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-from collections.abc import Iterator
 
 import click
 import pytest
 from click.testing import CliRunner
 from conftest import XdgHome
-from test_daemon import CONFIG, Cli, wait_for
+from test_daemon import CONFIG, Cli
+from test_daemon import cli as cli  # the fixture: a config file, a CLI, no daemon left
 
 from aiclient_trio.cli.main import main
 from aiclient_trio.config.load import load_config
@@ -148,7 +147,6 @@ def test_auth_revoke_asks_first(xdg_home: XdgHome) -> None:
 
 
 def test_logs_follow_prints_new_lines_across_rotation(xdg_home: XdgHome) -> None:
-    import os
     import subprocess
     import sys
     import threading
@@ -183,18 +181,6 @@ def test_logs_follow_prints_new_lines_across_rotation(xdg_home: XdgHome) -> None
 
 # A broken config file must not lock the user out of the commands that help
 # them recover: `aiclient stop` and `aiclient logs` still work (with a warning).
-
-
-@pytest.fixture
-def cli(xdg_home: XdgHome) -> Iterator[Cli]:
-    xdg_home.config_file.parent.mkdir(parents=True)
-    xdg_home.config_file.write_text(CONFIG)
-    runner = Cli(xdg_home)
-    yield runner
-    pid = running_pid(runner.pid_file)
-    if pid is not None and pid > 0:
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
 
 
 def test_stop_and_logs_survive_a_broken_config_file(cli: Cli) -> None:

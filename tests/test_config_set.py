@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 
-import pytest
 from conftest import XdgHome
-from test_daemon import CONFIG, Cli, wait_for
+from test_daemon import Cli
+from test_daemon import cli as cli  # the fixture: a config file, a CLI, no daemon left
 
 from aiclient_trio.daemon.pidfile import running_pid
-
-
-@pytest.fixture
-def cli(xdg_home: XdgHome) -> Iterator[Cli]:
-    xdg_home.config_file.parent.mkdir(parents=True)
-    xdg_home.config_file.write_text(CONFIG)
-    runner = Cli(xdg_home)
-    yield runner
-    pid = running_pid(runner.pid_file)
-    if pid is not None and pid > 0:
-        os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
 
 
 def test_config_set_explains_start_flags_and_takes_negative_values(cli: Cli) -> None:

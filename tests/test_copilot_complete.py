@@ -15,12 +15,11 @@ import httpx
 import openai
 import pytest
 import trio
-from copilot_helpers import start_copilot_for_tests
-from fakes import make_gateway, serve
+from copilot_helpers import copilot_gateway, start_copilot_for_tests
+from fakes import serve
 
 from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEDecoder
-from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import Overloaded, UpstreamError
 from aiclient_trio.formats import openai_chat
 from aiclient_trio.providers.copilot import provider as copilot_provider
@@ -46,9 +45,7 @@ TEXTS = {
 async def _gateway(tmp_path: Path, **limits: Any) -> AsyncIterator[tuple[str, Any]]:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        upstream = UpstreamConfig(connect_timeout=5.0, **limits)
-        config = Config(default_provider="copilot", upstream=upstream)
-        async with serve(create_app(make_gateway(provider, config=config))) as url:
+        async with serve(create_app(copilot_gateway(provider, **limits))) as url:
             yield url, sim
         nursery.cancel_scope.cancel()
 

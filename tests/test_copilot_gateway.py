@@ -19,7 +19,12 @@ import openai
 import pytest
 import trio
 import trio.testing
-from copilot_helpers import copilot_config, start_copilot_for_tests, start_simulators
+from copilot_helpers import (
+    copilot_config,
+    copilot_gateway,
+    start_copilot_for_tests,
+    start_simulators,
+)
 from fakes import make_gateway, serve, sse_events, start_ledger
 from fault_kit import error_of
 from sdk_rounds import responses_tool_round, streamed_thinking
@@ -27,7 +32,7 @@ from test_copilot_auth import _poll as poll_device_flow
 from test_faults_copilot import call
 
 from aiclient_trio.cli.usage_report import format_quota
-from aiclient_trio.config.types import Config, CopilotConfig, UpstreamConfig
+from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.providers.copilot.auth import (
     DeviceFlowError,
     exchange_token,
@@ -177,8 +182,7 @@ async def test_openai_sdk_streaming_tool_loops_and_thinking_on_every_route(
 ) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        config = Config(default_provider="copilot", upstream=UpstreamConfig(connect_timeout=5.0))
-        async with serve(create_app(make_gateway(provider, config=config))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             seen = await trio.to_thread.run_sync(_openai_conversations, url, model)
         nursery.cancel_scope.cancel()
     assert seen["chat_first"][:2] == ("tool_calls", "Read")

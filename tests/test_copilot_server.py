@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 import trio
-from copilot_helpers import start_copilot_for_tests
-from fakes import Records, make_gateway, open_raw_post, receive_until, serve, sse_events
+from copilot_helpers import copilot_gateway, start_copilot_for_tests, stream_messages
+from fakes import Records, open_raw_post, receive_until, serve, sse_events
+from sdk_rounds import anthropic_thinking, anthropic_tool_round
 
-from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.server.app import create_app
 
 READ = {
@@ -32,11 +31,6 @@ PNG = (
 )
 
 
-def _gateway(provider: Any) -> Any:
-    config = Config(default_provider="copilot", upstream=UpstreamConfig(connect_timeout=5.0))
-    return make_gateway(provider, config=config)
-
-
 def _posts(sim: Any, path: str) -> list[Any]:
     return [r for r in sim.state.requests if r.service == "copilot" and r.path == path]
 
@@ -45,44 +39,24 @@ def _posts(sim: Any, path: str) -> list[Any]:
 async def test_anthropic_sdk_tool_loop_and_thinking(tmp_path: Path, model: str) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
-                ask = {"role": "user", "content": 'Look [[call Read {"path": "a.txt"}]]'}
-                async with client.messages.stream(
+                first, call, second = await anthropic_tool_round(
+                    client,
+                    READ,
+                    'Look [[call Read {"path": "a.txt"}]]',
+                    "hello",
                     model=f"copilot/{model}",
-                    max_tokens=256,
-                    tools=[READ],  # type: ignore[list-item]
-                    messages=[ask],  # type: ignore[list-item]
-                ) as stream:
-                    first = await stream.get_final_message()
-                assert first.stop_reason == "tool_use"
-                call = next(b for b in first.content if b.type == "tool_use")
-                assert call.input == {"path": "a.txt"}  # type: ignore[union-attr]
-                assert first.usage.input_tokens > 0
-                second = await client.messages.create(
-                    model=f"copilot/{model}",
-                    max_tokens=256,
-                    tools=[READ],  # type: ignore[list-item]
-                    messages=[
-                        ask,  # type: ignore[list-item]
-                        {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
-                        {
-                            "role": "user",
-                            "content": [
-                                {"type": "tool_result", "tool_use_id": call.id, "content": "hello"},  # type: ignore[union-attr]
-                                {"type": "text", "text": "<system-reminder>x</system-reminder>"},
-                            ],
-                        },
-                    ],
+                    also_send=[{"type": "text", "text": "<system-reminder>x</system-reminder>"}],
                 )
+                assert first.stop_reason == "tool_use"
+                assert call.input == {"path": "a.txt"}
+                assert first.usage.input_tokens > 0
                 text = "".join(b.text for b in second.content if b.type == "text")
                 assert text.endswith("got the tool result: hello")
-                thought = await client.messages.create(
-                    model=f"copilot/{model}",
-                    max_tokens=4096,
-                    thinking={"type": "enabled", "budget_tokens": 2048},
-                    messages=[{"role": "user", "content": "[[think Plan it.]] 2+2?"}],
+                thought = await anthropic_thinking(
+                    client, f"copilot/{model}", "[[think Plan it.]] 2+2?"
                 )
                 kinds = [b.type for b in thought.content]
                 assert kinds[-1] == "text"
@@ -103,7 +77,7 @@ async def test_anthropic_sdk_tool_loop_and_thinking(tmp_path: Path, model: str) 
 async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
-        gateway = _gateway(provider)
+        gateway = copilot_gateway(provider)
         records = Records(gateway)
         async with serve(create_app(gateway)) as url:
             client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
@@ -177,7 +151,7 @@ async def test_openai_sdk_chat_responses_embeddings_and_errors(tmp_path: Path) -
 async def test_anthropic_context_overflow_reads_prompt_is_too_long(tmp_path: Path) -> None:
     async with trio.open_nursery() as nursery:
         provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
                 with pytest.raises(anthropic.BadRequestError, match=r"prompt is too long: \d+"):
@@ -193,17 +167,7 @@ async def test_anthropic_context_overflow_reads_prompt_is_too_long(tmp_path: Pat
 async def test_upstream_reset_mid_stream_reaches_the_client_as_an_error_event(
     tmp_path: Path, model: str
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(_gateway(provider))) as url, httpx.AsyncClient() as http:
-            body = {
-                "model": f"copilot/{model}",
-                "max_tokens": 64,
-                "stream": True,
-                "messages": [{"role": "user", "content": "cut [[reset-after 3]]"}],
-            }
-            response = await http.post(url + "/v1/messages", json=body)
-        nursery.cancel_scope.cancel()
+    response = await stream_messages(tmp_path, model, "cut [[reset-after 3]]")
     events = sse_events(response.content)
     assert events[0].event == "message_start"
     assert events[-1].event == "error"
@@ -216,7 +180,7 @@ async def test_client_disconnect_cancels_the_upstream_call(tmp_path: Path, model
     async with trio.open_nursery() as nursery:
         provider, sim = await start_copilot_for_tests(nursery, tmp_path)
         sim.state.faults.hold_after_events = 4
-        async with serve(create_app(_gateway(provider))) as url:
+        async with serve(create_app(copilot_gateway(provider))) as url:
             body = {
                 "model": f"copilot/{model}",
                 "max_tokens": 64,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ir_json import block_from, request_from
 
 from aiclient_trio import errors, ir
 from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
@@ -25,47 +26,12 @@ def _fixtures(folder: str) -> list[Any]:
 
 # --------------------------------------------------------------------------- IR from plain JSON
 
-_BLOCKS: dict[str, type] = {
-    "text": ir.TextBlock,
-    "image": ir.ImageBlock,
-    "tool_use": ir.ToolUseBlock,
-    "tool_result": ir.ToolResultBlock,
-    "thinking": ir.ThinkingBlock,
-    "redacted_thinking": ir.RedactedThinkingBlock,
-}
-
-
-def block(plain: dict[str, Any]) -> Any:
-    fields = {k: v for k, v in plain.items() if k != "type"}
-    if plain["type"] == "tool_result":
-        fields["content"] = tuple(block(b) for b in fields.get("content", ()))
-    return _BLOCKS[plain["type"]](**fields)
-
-
-def request(plain: dict[str, Any]) -> ir.Request:
-    fields = dict(plain)
-    fields["messages"] = tuple(
-        ir.Message(m["role"], tuple(block(b) for b in m["content"])) for m in plain["messages"]
-    )
-    fields["system"] = tuple(block(b) for b in plain.get("system", ()))
-    fields["tools"] = tuple(ir.Tool(**t) for t in plain.get("tools", ()))
-    fields["stop_sequences"] = tuple(plain.get("stop_sequences", ()))
-    if "tool_choice" in plain:
-        fields["tool_choice"] = ir.ToolChoice(**plain["tool_choice"])
-    if "thinking" in plain:
-        fields["thinking"] = ir.ThinkingConfig(**plain["thinking"])
-    if plain.get("leftovers") is not None:
-        fields["leftovers"] = ir.Leftovers(**plain["leftovers"])
-    if "dropped" in plain:
-        fields["dropped"] = ir.Dropped(**{k: tuple(v) for k, v in plain["dropped"].items()})
-    return ir.Request(**fields)
-
 
 def response(plain: dict[str, Any]) -> ir.Response:
     return ir.Response(
         id=plain["id"],
         model=plain["model"],
-        content=tuple(block(b) for b in plain["content"]),
+        content=tuple(block_from(b) for b in plain["content"]),
         stop_reason=plain["stop_reason"],
         usage=ir.Usage(**plain["usage"]),
         stop_sequence=plain.get("stop_sequence"),
@@ -78,7 +44,7 @@ def event(plain: dict[str, Any]) -> ir.StreamEvent:
     if "usage" in fields:
         fields["usage"] = ir.Usage(**fields["usage"])
     if "block" in fields:
-        fields["block"] = block(fields["block"])
+        fields["block"] = block_from(fields["block"])
     if kind == "StreamError":
         return ir.StreamError(getattr(errors, fields["error"])(fields["message"]))
     return getattr(ir, kind)(**fields)
@@ -103,7 +69,7 @@ def frames(data: bytes) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("case", _fixtures("parse_request"))
 def test_parse_request(case: dict[str, Any]) -> None:
-    assert anthropic.parse_request(case["body"]) == request(case["expected"])
+    assert anthropic.parse_request(case["body"]) == request_from(case["expected"])
 
 
 def _error_cases() -> list[Any]:

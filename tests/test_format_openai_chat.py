@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ir_json import block_from, request_from
 
 from aiclient_trio import errors, ir
 from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
@@ -63,38 +64,6 @@ _EVENT_NAMES = {
     "MessageStop",
     "StreamError",
 }
-
-_BLOCKS: dict[str, Any] = {
-    "text": ir.TextBlock,
-    "image": ir.ImageBlock,
-    "tool_use": ir.ToolUseBlock,
-    "thinking": ir.ThinkingBlock,
-    "redacted_thinking": ir.RedactedThinkingBlock,
-}
-
-
-def block_from(data: dict[str, Any]) -> Any:
-    data = dict(data)
-    kind = data.pop("type")
-    if kind == "tool_result":
-        content = tuple(block_from(b) for b in data.pop("content", []))
-        return ir.ToolResultBlock(content=content, **data)
-    return _BLOCKS[kind](**data)
-
-
-def request_from(data: dict[str, Any]) -> ir.Request:
-    data = dict(data)
-    data["messages"] = tuple(
-        ir.Message(m["role"], tuple(block_from(b) for b in m["content"])) for m in data["messages"]
-    )
-    data["system"] = tuple(block_from(b) for b in data.get("system", []))
-    data["tools"] = tuple(ir.Tool(**t) for t in data.get("tools", []))
-    data["stop_sequences"] = tuple(data.get("stop_sequences", []))
-    if data.get("tool_choice") is not None:
-        data["tool_choice"] = ir.ToolChoice(**data["tool_choice"])
-    if data.get("thinking") is not None:
-        data["thinking"] = ir.ThinkingConfig(**data["thinking"])
-    return ir.Request(**data)
 
 
 def response_from(data: dict[str, Any]) -> ir.Response:

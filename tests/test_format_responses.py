@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ir_json import block_from, request_from
 
 from aiclient_trio import errors, ir
 from aiclient_trio.codecs.sse import SSEDecoder, SSEEvent
@@ -58,39 +59,6 @@ def plain(value: Any) -> Any:
 
 def plain_event(event: ir.StreamEvent) -> dict[str, Any]:
     return {"event": type(event).__name__} | plain(event)
-
-
-_BLOCKS: dict[str, Any] = {
-    "text": ir.TextBlock,
-    "image": ir.ImageBlock,
-    "tool_use": ir.ToolUseBlock,
-    "tool_result": ir.ToolResultBlock,
-    "thinking": ir.ThinkingBlock,
-    "redacted_thinking": ir.RedactedThinkingBlock,
-}
-
-
-def block_from(data: dict[str, Any]) -> Any:
-    fields = dict(data)
-    cls = _BLOCKS[fields.pop("type")]
-    if cls is ir.ToolResultBlock:
-        fields["content"] = tuple(block_from(b) for b in fields.get("content", ()))
-    return cls(**fields)
-
-
-def request_from(data: dict[str, Any]) -> ir.Request:
-    fields = dict(data)
-    fields["messages"] = tuple(
-        ir.Message(m["role"], tuple(block_from(b) for b in m["content"])) for m in data["messages"]
-    )
-    fields["system"] = tuple(block_from(b) for b in data.get("system", ()))
-    fields["tools"] = tuple(ir.Tool(**t) for t in data.get("tools", ()))
-    fields["stop_sequences"] = tuple(data.get("stop_sequences", ()))
-    if "tool_choice" in data:
-        fields["tool_choice"] = ir.ToolChoice(**data["tool_choice"])
-    if "thinking" in data:
-        fields["thinking"] = ir.ThinkingConfig(**data["thinking"])
-    return ir.Request(**fields)
 
 
 def response_from(data: dict[str, Any]) -> ir.Response:

@@ -121,7 +121,9 @@ class Daemon:
         self.extra_providers = options.extensions.providers
         self.urls: list[str] = []
         self.http_done = trio.Event()
-        self.reloads: dict[str, Any] = {"attempts": 0, "ok": 0, "last_error": None}
+        self.reloads: dict[str, Any] = {"attempts": 0, "ok": 0, "finished": 0, "last_error": None}
+        # Finished reloads (any outcome): `reloads.wait` lets whoever sent SIGHUP learn the result.
+        self.reloads_finished = AsyncValue(0)
         self.manager: ProviderManager | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -296,10 +298,17 @@ class Daemon:
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the file and apply it; ConfigError keeps the running config."""
+        self.reloads["attempts"] += 1
+        try:
+            return await self._reload()
+        finally:
+            self.reloads["finished"] += 1
+            self.reloads_finished.value = self.reloads["finished"]
+
+    async def _reload(self) -> dict[str, Any]:
         from aiclient_trio.config.load import diff_keys, restart_keys
         from aiclient_trio.log import set_level
 
-        self.reloads["attempts"] += 1
         try:
             new = self.load()
             check_bind_safety(new)

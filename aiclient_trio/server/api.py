@@ -376,7 +376,7 @@ async def _watch_client(
                 continue
         if message["type"] == "http.disconnect":
             if not ex.finished:
-                ex.disconnect()
+                ex.client_left()
                 scope.cancel()
             return
 

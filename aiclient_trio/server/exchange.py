@@ -135,6 +135,16 @@ class Exchange:
         """The client hung up (or its body never came); `conclude` records the cancellation."""
         self.life.on_stop(StopEvent.DISCONNECT)
 
+    def client_left(self) -> None:
+        """The client hung up while its work ran: a cancellation, unless the whole answer was
+        already out (after the terminal event: not a cancellation; after the last body
+        message: nothing changes). Safe to call more than once."""
+        if self.life.stop is Stop.CLIENT_GONE or self.finished:
+            return
+        self.life.on_stop(StopEvent.DISCONNECT)
+        if not self.delivered:
+            self.outcome = "cancelled"
+
     def deliver(self) -> None:
         """The terminal stream event went out (once; later ones are ignored)."""
         if not self.life.delivered:

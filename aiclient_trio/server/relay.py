@@ -4,7 +4,7 @@ or upstream bytes relayed untouched while a parser reads usage on the side (pass
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -137,7 +137,7 @@ async def relay_response(
     await ex.send_json(200, body)
 
 
-def _relayed_headers(headers: Any, content_type: str) -> RawHeaders:
+def _relayed_headers(headers: Mapping[str, str], content_type: str) -> RawHeaders:
     out: RawHeaders = [(b"content-type", content_type.encode("latin-1"))]
     if "event-stream" in content_type:
         out += [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
