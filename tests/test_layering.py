@@ -170,3 +170,14 @@ if __name__ == "__main__":
     print(f"{len(graph)} modules, {edges} import edges")
     print("cycles:", [sorted(c) for c in cycles(graph)] or "none")
     print("upward:", sorted(upward(graph)) or "none")
+    print("package -> packages it imports:")
+    packages: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        packages.setdefault(_top(module), set()).update(_top(t) for t in targets)
+
+    def package_rank(package: str) -> int:  # the package's highest layer; the simulator last
+        members = [m for m in graph if _top(m) == package and not INDEPENDENT.fullmatch(m)]
+        return max((layer_of(m) for m in members), default=-1)
+
+    for package in sorted(packages, key=lambda p: (-package_rank(p), p)):
+        print(f"  {package} -> {', '.join(sorted(packages[package] - {package})) or '-'}")

@@ -21,11 +21,13 @@ from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlError, Handler
 from aiclient_trio.dashboard.live import LiveFeed
 from aiclient_trio.dashboard.security import DashboardKeys
+from aiclient_trio.dashboard.settings import check_editable, hot_settings
 from aiclient_trio.errors import GatewayError, InvalidRequest, NotFound, ProviderUnavailable
-from aiclient_trio.ledger import Ledger
+from aiclient_trio.ledger import Ledger, LedgerUnavailable
 from aiclient_trio.log import redact
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
+from aiclient_trio.providers.quotas import provider_quotas
 from aiclient_trio.record import RequestRecord
 from aiclient_trio.reliability import Reliability
 
@@ -143,7 +145,6 @@ class Dashboard:
         return rows
 
     async def quotas(self) -> dict[str, Any]:
-        from aiclient_trio.providers.quotas import provider_quotas
 
         quotas = await provider_quotas(self.gateway.providers, ready_only=True)
         # The gauges need the figures only, not the upstream's whole answer.
@@ -263,7 +264,6 @@ class Dashboard:
         back, bucket = RANGES[range_name]
         now = time.time()
         since = (now - back) // bucket * bucket + bucket  # whole buckets, the current one last
-        from aiclient_trio.ledger import LedgerUnavailable
 
         try:
             rows = await ledger.series(since, bucket)
@@ -295,12 +295,10 @@ class Dashboard:
         return result
 
     def settings(self) -> list[dict[str, Any]]:
-        from aiclient_trio.dashboard.settings import hot_settings
 
         return hot_settings(self.gateway.config.value)
 
     async def change_setting(self, key: str, value: str) -> Any:
-        from aiclient_trio.dashboard.settings import check_editable
 
         check_editable(key)
         return await self.call("config.set", key=key, value=value)
