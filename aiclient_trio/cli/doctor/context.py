@@ -9,6 +9,7 @@ from typing import Any
 
 from aiclient_trio.cli.doctor.checklist import Checklist
 from aiclient_trio.config.types import Config
+from aiclient_trio.providers import registry
 
 __all__ = ["DoctorContext", "DoctorOptions"]
 
@@ -40,7 +41,6 @@ class DoctorContext:
         return self.config if self.config is not None else Config()
 
     def provider_names(self) -> list[str]:
-        from aiclient_trio.providers import registry
 
         names = list(registry.PROVIDER_NAMES)
         only = self.options.provider

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiclient_trio.cli.version_check import upgrade_command
 from aiclient_trio.config.types import Config
 
 __all__ = ["Diagnosis", "diagnose", "kiro_region_problem"]
@@ -29,7 +30,6 @@ class Diagnosis:
 
 
 def _upgrade() -> str:
-    from aiclient_trio.cli.version_check import upgrade_command
 
     return upgrade_command()
 

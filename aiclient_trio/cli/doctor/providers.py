@@ -12,6 +12,7 @@ chat request.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +22,8 @@ import trio.testing
 
 from aiclient_trio.cli.doctor.context import DoctorContext
 from aiclient_trio.cli.doctor.diagnose import Diagnosis, diagnose, kiro_region_problem
+from aiclient_trio.cli.ops import when
+from aiclient_trio.cli.version_check import upgrade_command
 from aiclient_trio.config import paths
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
@@ -136,9 +139,6 @@ def _profile_region(name: str) -> str | None:
 
 
 def _check_credential(ctx: DoctorContext, name: str) -> bool:
-    import time
-
-    from aiclient_trio.cli.ops import when
 
     try:
         summary = registry.credential_summary(name)
@@ -302,7 +302,6 @@ def _check_kiro_hosts(ctx: DoctorContext) -> None:
 
 
 def _upgrade() -> str:
-    from aiclient_trio.cli.version_check import upgrade_command
 
     return upgrade_command()
 

@@ -24,6 +24,9 @@ from typing import Any
 
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.config.load import config_to_dict
+from aiclient_trio.config.paths import log_path
+from aiclient_trio.redact import MASK, redact
 
 __all__ = ["LOG_LINES", "build_report", "literal_secrets", "redact_tree", "write_report"]
 
@@ -62,7 +65,6 @@ def literal_secrets(ctx: DoctorContext) -> list[str]:
 
 
 def redact_tree(value: Any, secrets: list[str]) -> Any:
-    from aiclient_trio.redact import MASK, redact
 
     if isinstance(value, str):
         for secret in secrets:
@@ -92,7 +94,6 @@ def _versions() -> dict[str, Any]:
 
 
 def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
-    from aiclient_trio.config.paths import log_path
     from aiclient_trio.log import tail_lines
 
     if ctx.daemon is not None and ctx.daemon.get("log_file"):
@@ -104,7 +105,6 @@ def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
 
 def build_report(ctx: DoctorContext) -> dict[str, Any]:
     from aiclient_trio.cli.doctor.network import hide_password
-    from aiclient_trio.config.load import config_to_dict
 
     report = {
         "aiclient_doctor_report": 1,
