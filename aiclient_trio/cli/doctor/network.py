@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 
 from aiclient_trio.cli.doctor.context import DoctorContext
@@ -215,8 +216,6 @@ def _check_ca(ctx: DoctorContext) -> bool:
         ctx.checklist.ok(GROUP, "CA bundle", f"SSL_CERT_DIR={capath}")
         return True
     try:
-        import certifi
-
         where = f"certifi's bundle ({certifi.where()})"
     except ImportError:  # pragma: no cover - httpx depends on certifi
         where = "the system's CAs"
