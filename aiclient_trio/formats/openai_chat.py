@@ -262,6 +262,14 @@ def render_response(response: ir.Response, created: int | None = None) -> dict[s
         message["tool_calls"] = calls
     if has_thinking:
         message["reasoning_content"] = thinking
+    signature = next(
+        (b.signature for b in response.content if isinstance(b, ir.ThinkingBlock) and b.signature),
+        None,
+    )
+    if signature is not None:
+        # Copilot's own pair, as Copilot answers it: a client replays it on the next turn.
+        message["reasoning_text"] = thinking
+        message["reasoning_opaque"] = signature
     return {
         "id": completion_id(response.id),
         "object": "chat.completion",

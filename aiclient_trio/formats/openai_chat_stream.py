@@ -350,6 +350,9 @@ class StreamRenderer:
                 return self._start() + self._chunk({"content": text})
             case ir.ThinkingDelta(thinking=text) if text:
                 return self._start() + self._chunk({"reasoning_content": text})
+            case ir.SignatureDelta(signature=signature) if signature:
+                # Copilot's field for it: a client replays it with the thinking next turn.
+                return self._start() + self._chunk({"reasoning_opaque": signature})
             case ir.ToolInputDelta(index=index, partial_json=text) if text:
                 slot = self._tool_slots.get(index, 0)
                 call = {"index": slot, "function": {"arguments": text}}
