@@ -1,6 +1,7 @@
-# Network checks: the proxy and CA bundle in effect, then DNS, connect and TLS to each upstream
-# host the config will use (no credentials sent), and the clock against the upstream `Date`.
 """`aiclient doctor`: the network group.
+
+Network checks: the proxy and CA bundle in effect, then DNS, connect and TLS to each upstream
+host the config will use (no credentials sent), and the clock against the upstream `Date`.
 
 Each host gets one credential-free `HEAD /` through httpx with the environment's proxy and CA
 settings, as the daemon's own clients use them; any HTTP answer proves DNS, connect and TLS,
