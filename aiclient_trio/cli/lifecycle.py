@@ -20,6 +20,7 @@ import click
 import httpx
 
 from aiclient_trio import __version__
+from aiclient_trio.cli.usage_report import format_quota
 from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, default_config_path, load_config
 from aiclient_trio.config.paths import log_path
@@ -416,7 +417,6 @@ def format_status(info: dict[str, Any]) -> str:
         f"  Log        {info.get('log_file')}",
         "  Providers",
     ]
-    from aiclient_trio.cli.usage_report import format_quota
 
     providers = info.get("providers", {})
     quotas = info.get("quota") or {}

@@ -38,6 +38,7 @@ from aiclient_trio.cli.lifecycle import (
 from aiclient_trio.cli.ops import auth_list, auth_revoke, models
 from aiclient_trio.cli.service import service
 from aiclient_trio.cli.uninstall import uninstall
+from aiclient_trio.cli.usage_report import format_usage
 from aiclient_trio.cli.version_check import version
 from aiclient_trio.config.paths import UnsafePath, log_path
 from aiclient_trio.providers import registry
@@ -112,7 +113,6 @@ def usage(since: str | None, until: str | None, group: str, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from aiclient_trio.cli.usage_report import format_usage
 
     click.echo(format_usage(result))  # includes one quota line per provider
 

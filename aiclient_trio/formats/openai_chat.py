@@ -1,6 +1,7 @@
-# OpenAI Chat Completions <-> IR: requests and non-stream responses (pure functions).
-# Copilot's chat extensions (reasoning_text/opaque, thinking_budget, split choices) live here too.
 """OpenAI Chat Completions wire format.
+
+OpenAI Chat Completions <-> IR: requests and non-stream responses (pure functions). Copilot's
+chat extensions (reasoning_text/opaque, thinking_budget, split choices) live here too.
 
 The stream state machines live in `openai_chat_stream` and are re-exported here, so this
 module offers the whole surface described in `aiclient_trio.formats`.

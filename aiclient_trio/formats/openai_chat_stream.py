@@ -1,6 +1,7 @@
-# OpenAI chat.completion.chunk streams <-> IR events: the parser and renderer state machines.
-# The parser absorbs Copilot's quirks (split choices, late usage, interleaved tool calls).
 """Stream state machines for the OpenAI Chat Completions format.
+
+OpenAI chat.completion.chunk streams <-> IR events: the parser and renderer state machines. The
+parser absorbs Copilot's quirks (split choices, late usage, interleaved tool calls).
 
 `StreamParser` turns upstream chunk events into IR events. IR blocks are sequential, while
 OpenAI deltas are not: text, reasoning and several tool calls may interleave. Each source

@@ -1,6 +1,7 @@
-# `aiclient doctor --call`: one minimal streaming request per ready provider and client format
-# through the running daemon, each answer parsed to its end. It may spend a request or credits.
 """`aiclient doctor --call`: real requests through the gateway.
+
+`aiclient doctor --call`: one minimal streaming request per ready provider and client format
+through the running daemon, each answer parsed to its end. It may spend a request or credits.
 
 For each ready provider one model is picked (an included, free model when the provider says
 which), then a tiny streamed request goes to `/v1/chat/completions`, `/v1/messages` and

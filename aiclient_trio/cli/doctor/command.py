@@ -1,6 +1,8 @@
-# `aiclient doctor`: the command line of the doctor (aiclient_trio.cli.doctor does the checks).
-# Progress goes to stderr as each check finishes; the checklist (or --json) to stdout.
-"""`aiclient doctor [--provider P] [--call] [--json] [--report FILE]`."""
+"""`aiclient doctor [--provider P] [--call] [--json] [--report FILE]`.
+
+`aiclient doctor`: the command line of the doctor (aiclient_trio.cli.doctor does the checks).
+Progress goes to stderr as each check finishes; the checklist (or --json) to stdout.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-# What every group of doctor checks reads: the options, the config (or why it did not load),
-# the running daemon's status (or None), and the checklist the results go to.
-"""The shared state of one `aiclient doctor` run."""
+"""The shared state of one `aiclient doctor` run.
+
+What every group of doctor checks reads: the options, the config (or why it did not load), the
+running daemon's status (or None), and the checklist the results go to.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-# Daemon checks: running, listening where the config says, Host allow-list, API key, control
-# socket, ledger, log rotation. Without a daemon: why not (port taken?), and what was skipped.
-"""`aiclient doctor`: the daemon group."""
+"""`aiclient doctor`: the daemon group.
+
+Daemon checks: running, listening where the config says, Host allow-list, API key, control
+socket, ledger, log rotation. Without a daemon: why not (port taken?), and what was skipped.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-# Install checks: version (and PyPI's newest, when online), Python, dependencies, paths,
-# file and directory modes, config validity. Local file reads only, plus one PyPI request.
-"""`aiclient doctor`: the install group."""
+"""`aiclient doctor`: the install group.
+
+Install checks: version (and PyPI's newest, when online), Python, dependencies, paths, file and
+directory modes, config validity. Local file reads only, plus one PyPI request.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-# Per-provider checks without spending quota: credential, refresh / token exchange, model list,
-# quota, endpoint and API version. From the running daemon, else by running the provider here.
 """`aiclient doctor`: one group per provider.
+
+Per-provider checks without spending quota: credential, refresh / token exchange, model list,
+quota, endpoint and API version. From the running daemon, else by running the provider here.
 
 With a daemon, its view is read over the control socket (state, models, quota and the last
 failed upstream exchange). Without one, `probe()` runs the provider's own `run()` in this

@@ -1,6 +1,7 @@
-# `aiclient doctor --report FILE`: one JSON bundle to attach to a bug report, every string in
-# it passed through the logs' redaction plus the literal secrets this machine holds.
 """The doctor's redacted report.
+
+`aiclient doctor --report FILE`: one JSON bundle to attach to a bug report, every string in it
+passed through the logs' redaction plus the literal secrets this machine holds.
 
 Contents: the checklist, versions, the effective config (secrets masked), the daemon's
 status, each provider's view, the last failed upstream exchange per provider (headers and
