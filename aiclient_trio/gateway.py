@@ -24,7 +24,7 @@ from aiclient_trio.reliability import Reliability
 from aiclient_trio.untrusted import client_text
 
 if TYPE_CHECKING:
-    from aiclient_trio.dashboard import Dashboard
+    from aiclient_trio.dashboard.service import Dashboard
 
 __all__ = ["DrainableWork", "Gateway"]
 

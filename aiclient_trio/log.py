@@ -1,5 +1,3 @@
-# Logging: setup, the redaction filter every handler carries, the size-rotated file, and
-# the one-line-per-request observer. Secrets must never reach a log line, whatever logged them.
 """Logging for the daemon and the CLI.
 
 `setup_logging()` installs handlers on the `aiclient` logger and on the package's own

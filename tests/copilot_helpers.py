@@ -12,14 +12,16 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import trio
-from fakes import make_gateway
+from fakes import make_gateway, serve
 
 from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.copilot import CopilotProvider
 from aiclient_trio.providers.copilot.auth import StoredCredential, save_credential
+from aiclient_trio.server.app import create_app
 from aiclient_trio.simulator.copilot import CopilotSimulator, serve_copilot_simulators
 from aiclient_trio.simulator.copilot_kit import SimState
 
@@ -92,6 +94,25 @@ def copilot_gateway(provider: CopilotProvider, **upstream: Any) -> Gateway:
     return make_gateway(
         provider, config=Config(default_provider="copilot", upstream=UpstreamConfig(**limits))
     )
+
+
+async def stream_messages(
+    tmp_path: Path, model: str, content: str, *, timeout: float = 5.0
+) -> httpx.Response:
+    """POST one streamed /v1/messages request (`content` to `copilot/<model>`) through a
+    Copilot gateway of its own; return the whole answer once the stream has ended."""
+    async with trio.open_nursery() as nursery:
+        provider, _ = await start_copilot_for_tests(nursery, tmp_path)
+        async with serve(create_app(copilot_gateway(provider))) as url, httpx.AsyncClient() as http:
+            body = {
+                "model": f"copilot/{model}",
+                "max_tokens": 64,
+                "stream": True,
+                "messages": [{"role": "user", "content": content}],
+            }
+            response = await http.post(url + "/v1/messages", json=body, timeout=timeout)
+        nursery.cancel_scope.cancel()
+    return response
 
 
 def ctx(fmt: str, model: str = "", headers: dict[str, str] | None = None) -> RequestContext:

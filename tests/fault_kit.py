@@ -217,10 +217,12 @@ class Meter:
         tasks = _count_tasks(trio.lowlevel.current_root_task(), self.skip_tasks)
         return Resources(tasks, fds, sockets)
 
-    async def settle(self, baseline: Resources | None = None, timeout: float = 3.0) -> Resources:
+    async def settle(
+        self, baseline: Resources | None = None, timeout: float = 3.0, *, where: str = ""
+    ) -> Resources:
         """Wait until things are quiet; then assert nothing outlived its request: tasks,
-        descriptors and sockets are back to (at most) `baseline`. Without a baseline, just
-        return the quiet state.
+        descriptors and sockets are back to (at most) `baseline` (a failure names `where`,
+        the case being checked). Without a baseline, just return the quiet state.
 
         Time passes through trio.sleep (on the mock clock the rigs run on, it jumps ahead at
         once); "quiet" is wait_all_tasks_blocked: no task runnable, no socket ready. Both
@@ -236,7 +238,9 @@ class Meter:
                 if now.within(baseline):
                     break
                 await trio.sleep(0.05)
-        assert now.within(baseline), f"left behind: {now} > {baseline}"
+        assert now.within(baseline), (
+            f"{where}{': ' if where else ''}left behind: {now} > {baseline}"
+        )
         return now
 
 

@@ -89,11 +89,11 @@ def kiro_gateway(provider: KiroProvider) -> Gateway:
 
 
 async def chat_after_http_fault(
-    tmp_path: Path, fault: str
+    tmp_path: Path, fault: str, path: str = "/v1/chat/completions", **fields: Any
 ) -> tuple[httpx.Response, KiroProvider, KiroSimulator]:
-    """POST one chat completion for `kiro/claude-sonnet-4.5` through the gateway while the
-    simulator answers with the HTTP fault `fault`; return the answer, the (stopped)
-    provider and the simulator."""
+    """POST one request for `kiro/claude-sonnet-4.5` (a chat completion unless `path` says
+    otherwise; `fields` join the body) through the gateway while the simulator answers with
+    the HTTP fault `fault`; return the answer, the (stopped) provider and the simulator."""
     async with trio.open_nursery() as nursery:
         provider, sim = await start_kiro_for_tests(nursery, tmp_path)
         sim.faults.http_errors.append(fault)
@@ -102,9 +102,10 @@ async def chat_after_http_fault(
             httpx.AsyncClient(base_url=url) as http,
         ):
             answer = await http.post(
-                "/v1/chat/completions",
+                path,
                 json={
                     "model": "kiro/claude-sonnet-4.5",
+                    **fields,
                     "messages": [{"role": "user", "content": "x"}],
                 },
             )

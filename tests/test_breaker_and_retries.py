@@ -1,12 +1,13 @@
 """Issue 14 items 9 and 10: a failing model opens its own circuit (not the whole provider's)
 and /readyz and /metrics show it; a client that retries by itself (the official SDKs say so
-with `x-stainless-retry-count`) gets an upstream 429 at once with its retry-after, so the
-retries do not multiply."""
+with `x-stainless-retry-count`) gets an upstream 429, 5xx or reset at once with a retry-after,
+so the retries do not multiply."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -134,3 +135,45 @@ async def test_a_client_that_does_not_retry_still_gets_the_gateways_retries() ->
     assert sdk_like.status_code == 429
     assert len(provider.calls) == 4  # one call: the client retries by itself
     assert sdk_like.headers["retry-after"] == "0"
+
+
+def _sdk_call(sdk: str, url: str, retries: int) -> anthropic.APIStatusError | openai.APIStatusError:
+    """One call through an official SDK that retries `retries` times; its final error."""
+    prompt = [{"role": "user", "content": "hi"}]
+    try:
+        if sdk == "openai":
+            with openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=retries) as oa:
+                oa.chat.completions.create(model="gpt-4o", messages=prompt)  # type: ignore[arg-type]
+        else:
+            with anthropic.Anthropic(base_url=url, api_key="x", max_retries=retries) as an:
+                an.messages.create(model="gpt-4o", max_tokens=64, messages=prompt)  # type: ignore[arg-type]
+    except (openai.APIStatusError, anthropic.APIStatusError) as error:
+        return error
+    raise AssertionError("the call succeeded although every upstream attempt failed")
+
+
+@pytest.mark.parametrize("sdk", ["openai", "anthropic"])
+@pytest.mark.parametrize("fault", ["502", "reset before headers"])
+async def test_upstream_5xx_and_resets_are_not_retried_twice_over(
+    tmp_path: Path, sdk: str, fault: str
+) -> None:
+    """The whole transient class (5xx, a reset before the first byte), not only 429: an SDK
+    that retries once makes two calls and the upstream sees two attempts, not six (the
+    gateway's own two retries each time); each answer carries a short retry-after."""
+    async with copilot_rig(tmp_path, _config(retries=2, **NO_TIME_LIMITS)) as rig:
+        state = rig.sim.state
+        if fault == "502":
+            for _ in range(6):
+                state.faults.queue_error(502, {"error": {"message": "bad gateway"}})
+        else:
+            await rig.proxy.set_mode("reset")
+        chat_before, connections_before = _chat_calls(state), rig.proxy.connections
+        error = await trio.to_thread.run_sync(_sdk_call, sdk, rig.url, 1)
+        if fault == "502":
+            attempts = _chat_calls(state) - chat_before
+        else:
+            attempts = rig.proxy.connections - connections_before
+            await rig.proxy.set_mode("pass")
+    assert attempts == 2, attempts
+    assert error.status_code == 502
+    assert error.response.headers["retry-after-ms"] == "1000"

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 import trio
-from copilot_helpers import copilot_gateway, start_copilot_for_tests
+from copilot_helpers import copilot_gateway, start_copilot_for_tests, stream_messages
 from fakes import Records, open_raw_post, receive_until, serve, sse_events
+from sdk_rounds import anthropic_thinking, anthropic_tool_round
 
 from aiclient_trio.server.app import create_app
 
@@ -42,41 +42,21 @@ async def test_anthropic_sdk_tool_loop_and_thinking(tmp_path: Path, model: str) 
         async with serve(create_app(copilot_gateway(provider))) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
-                ask = {"role": "user", "content": 'Look [[call Read {"path": "a.txt"}]]'}
-                async with client.messages.stream(
+                first, call, second = await anthropic_tool_round(
+                    client,
+                    READ,
+                    'Look [[call Read {"path": "a.txt"}]]',
+                    "hello",
                     model=f"copilot/{model}",
-                    max_tokens=256,
-                    tools=[READ],  # type: ignore[list-item]
-                    messages=[ask],  # type: ignore[list-item]
-                ) as stream:
-                    first = await stream.get_final_message()
-                assert first.stop_reason == "tool_use"
-                call = next(b for b in first.content if b.type == "tool_use")
-                assert call.input == {"path": "a.txt"}  # type: ignore[union-attr]
-                assert first.usage.input_tokens > 0
-                second = await client.messages.create(
-                    model=f"copilot/{model}",
-                    max_tokens=256,
-                    tools=[READ],  # type: ignore[list-item]
-                    messages=[
-                        ask,  # type: ignore[list-item]
-                        {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
-                        {
-                            "role": "user",
-                            "content": [
-                                {"type": "tool_result", "tool_use_id": call.id, "content": "hello"},  # type: ignore[union-attr]
-                                {"type": "text", "text": "<system-reminder>x</system-reminder>"},
-                            ],
-                        },
-                    ],
+                    also_send=[{"type": "text", "text": "<system-reminder>x</system-reminder>"}],
                 )
+                assert first.stop_reason == "tool_use"
+                assert call.input == {"path": "a.txt"}
+                assert first.usage.input_tokens > 0
                 text = "".join(b.text for b in second.content if b.type == "text")
                 assert text.endswith("got the tool result: hello")
-                thought = await client.messages.create(
-                    model=f"copilot/{model}",
-                    max_tokens=4096,
-                    thinking={"type": "enabled", "budget_tokens": 2048},
-                    messages=[{"role": "user", "content": "[[think Plan it.]] 2+2?"}],
+                thought = await anthropic_thinking(
+                    client, f"copilot/{model}", "[[think Plan it.]] 2+2?"
                 )
                 kinds = [b.type for b in thought.content]
                 assert kinds[-1] == "text"
@@ -187,17 +167,7 @@ async def test_anthropic_context_overflow_reads_prompt_is_too_long(tmp_path: Pat
 async def test_upstream_reset_mid_stream_reaches_the_client_as_an_error_event(
     tmp_path: Path, model: str
 ) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(copilot_gateway(provider))) as url, httpx.AsyncClient() as http:
-            body = {
-                "model": f"copilot/{model}",
-                "max_tokens": 64,
-                "stream": True,
-                "messages": [{"role": "user", "content": "cut [[reset-after 3]]"}],
-            }
-            response = await http.post(url + "/v1/messages", json=body)
-        nursery.cancel_scope.cancel()
+    response = await stream_messages(tmp_path, model, "cut [[reset-after 3]]")
     events = sse_events(response.content)
     assert events[0].event == "message_start"
     assert events[-1].event == "error"

@@ -6,11 +6,14 @@ provider from daemon_hooks; the real providers are disabled so nothing leaves 12
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import select
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import sys
 import time
@@ -22,6 +25,7 @@ import httpx
 import pytest
 from conftest import XdgHome
 
+from aiclient_trio.daemon.control import ControlClient
 from aiclient_trio.daemon.pidfile import running_pid
 
 TESTS = Path(__file__).resolve().parent
@@ -71,17 +75,65 @@ class Cli:
         return (self.xdg.state / "aiclient" / "aiclient.log").read_text()
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Poll a condition on another process (there is no event to wait on across processes).
+_libc = ctypes.CDLL(None, use_errno=True)
+_IN_CHANGES = 0x2 | 0x8 | 0x80 | 0x100 | 0x200  # MODIFY, CLOSE_WRITE, MOVED_TO, CREATE, DELETE
 
-    The timeout only ends a hang: the poll returns as soon as the condition holds, so a loaded
-    machine makes it slower, never failing.
+
+_IGNORED = {""}
+
+
+def _changed_names(events: bytes) -> set[str]:
+    """Names in a buffer of `struct inotify_event`; SQLite readers' own `-shm` touches dropped."""
+    names, offset = set(), 0
+    while offset < len(events):
+        _wd, _mask, _cookie, size = struct.unpack_from("iIII", events, offset)
+        offset += 16
+        name = events[offset : offset + size].rstrip(b"\0").decode(errors="replace")
+        offset += size
+        names.add("" if name.endswith("-shm") else name)
+    return names
+
+
+def wait_for(condition: Callable[[], bool], what: str, watch: Path, timeout: float = 60.0) -> None:
+    """Wait until `condition` (about files another process writes under `watch`) holds.
+
+    Event-driven: the condition is re-checked each time inotify reports a change in the
+    directory, never on a timer. The timeout only ends a hang; a loaded machine makes this
+    slower, never failing.
     """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    fd = _libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "inotify_init1")
+    try:
+        if _libc.inotify_add_watch(fd, os.fsencode(watch), _IN_CHANGES) < 0:
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {watch}")
+        deadline = time.monotonic() + timeout
+        while not condition():  # checked after the watch exists: no change is missed
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise AssertionError(f"timed out waiting for {what}")
+            if not _changed_names(os.read(fd, 65536)) - _IGNORED:
+                continue  # only our own reads touched the files; nothing new to check
+    finally:
+        os.close(fd)
+
+
+def wait_for_exit(pid: int, what: str, timeout: float = 60.0) -> None:
+    """Block until process `pid` (the detached daemon, not our child) has ended.
+
+    A pidfd becomes readable when the process exits, after the kernel released its PID-file
+    lock; the timeout only ends a hang, so a loaded machine makes this slower, never failing.
+    """
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # already gone
+    try:
+        ready, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    if not ready:
+        raise AssertionError(f"timed out waiting for {what} (PID {pid})")
 
 
 @pytest.fixture
@@ -93,7 +145,8 @@ def cli(xdg_home: XdgHome) -> Iterator[Cli]:
     pid = running_pid(runner.pid_file)
     if pid is not None and pid > 0:  # a failed test left its daemon running
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
+        wait_for_exit(pid, "the daemon to die")
+        assert running_pid(runner.pid_file) is None
 
 
 def test_start_status_restart_stop_through_the_cli(cli: Cli) -> None:
@@ -159,9 +212,13 @@ def test_reload_hot_keys_sighup_broken_file_and_control_garbage(cli: Cli) -> Non
 
     # SIGHUP with a broken file keeps the running config and logs why.
     cli.xdg.config_file.write_text("[server\nport = 1\n")
-    before = cli.status()["reloads"]["attempts"]
+    before = cli.status()["reloads"]["finished"]
     os.kill(pid, signal.SIGHUP)
-    wait_for(lambda: cli.status()["reloads"]["attempts"] > before, "the SIGHUP reload")
+    # The daemon answers reloads.wait once the SIGHUP reload has finished (no polling).
+    waited = ControlClient(cli.pid_file.parent / "ctl.sock", timeout=70).call(
+        "reloads.wait", {"after": before, "timeout": 60}
+    )
+    assert waited["finished"] == before + 1
     info = cli.status()
     assert "not valid TOML" in info["reloads"]["last_error"]
     assert "config reload failed, keeping the running config" in cli.log_text()
@@ -222,7 +279,8 @@ def test_sigterm_drain_lets_a_slow_request_finish_and_ends_a_stuck_one_at_the_de
         began = time.monotonic()
         assert list(stuck_lines) == ["drain expired"]
         assert time.monotonic() - began < 25  # ended by the drain, not by a client timeout
-    wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
+    wait_for_exit(info["pid"], "the daemon to exit")
+    assert running_pid(cli.pid_file) is None
     log = cli.log_text()
     assert "SIGTERM: draining" in log
     assert "drain timeout (5s): ending" in log

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -212,7 +213,7 @@ def test_status_text_is_readable_at_a_glance() -> None:
 
 
 def test_foreground_logs_to_stderr_and_sigterm_exits_0(xdg_home: XdgHome) -> None:
-    from test_daemon import CONFIG, Cli, wait_for
+    from test_daemon import CONFIG, Cli
 
     xdg_home.config_file.parent.mkdir(parents=True)
     xdg_home.config_file.write_text(CONFIG)
@@ -224,14 +225,25 @@ def test_foreground_logs_to_stderr_and_sigterm_exits_0(xdg_home: XdgHome) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
+    # A hung start is ended by killing it, which ends its stderr (the read below).
+    watchdog = threading.Timer(60, daemon.kill)
+    watchdog.start()
     try:
-        wait_for(lambda: cli("status", code=None).returncode == 0, "the foreground daemon")
+        assert daemon.stderr is not None
+        # The daemon logs "listening on" once its control socket and HTTP server are up.
+        for line in daemon.stderr:
+            if " listening on " in line:
+                break
+        else:
+            raise AssertionError("the foreground daemon ended before listening")
+        watchdog.cancel()
         info = cli.status()
         assert info["pid"] == daemon.pid
         assert httpx.get(info["url"] + "/healthz").status_code == 200
         daemon.send_signal(signal.SIGTERM)
         _out, err = daemon.communicate(timeout=30)
     finally:
+        watchdog.cancel()
         if daemon.poll() is None:
             daemon.kill()
             daemon.communicate()

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import trio
 from conftest import XdgHome
-from test_daemon import CONFIG, Cli, wait_for
+from test_daemon import CONFIG, Cli, wait_for, wait_for_exit
 from test_ledger import _record
 
 from aiclient_trio.daemon.control import ControlClient, ControlError
@@ -40,7 +40,7 @@ def cli(xdg_home: XdgHome) -> Iterator[Cli]:
     pid = running_pid(runner.pid_file)
     if pid is not None and pid > 0:
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: running_pid(runner.pid_file) is None, "the daemon to die")
+        wait_for_exit(pid, "the daemon to die")
 
 
 def _db(cli: Cli) -> Path:
@@ -111,7 +111,11 @@ def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli:
         ) as streamed:
             assert "data: [DONE]" in list(streamed.iter_lines())
         finished = time.monotonic()
-        wait_for(lambda: {"audit-quick-1", "audit-quick-2"} <= set(_rows(cli)), "rows on disk")
+        wait_for(
+            lambda: {"audit-quick-1", "audit-quick-2"} <= set(_rows(cli)),
+            "rows on disk",
+            _db(cli).parent,
+        )
         assert time.monotonic() - finished < DURABLE_WITHIN
         rows = _rows(cli)
         for rid, stream in (("audit-quick-1", 0), ("audit-quick-2", 1)):
@@ -132,12 +136,16 @@ def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli:
             headers={"x-request-id": "audit-hang-1"},
         ) as hanging:
             _first_delta(hanging.iter_lines())
-        wait_for(lambda: "audit-hang-1" in _rows(cli), "the cancelled stream's row")
+        wait_for(
+            lambda: "audit-hang-1" in _rows(cli), "the cancelled stream's row", _db(cli).parent
+        )
         assert _rows(cli)["audit-hang-1"]["status"] == "cancelled"
 
     # kill -9: what was already written stays; a stale PID file does not stop the next start.
-    os.kill(cli.status()["pid"], signal.SIGKILL)
-    wait_for(lambda: running_pid(cli.pid_file) is None, "the killed daemon to go")
+    killed = cli.status()["pid"]
+    os.kill(killed, signal.SIGKILL)
+    wait_for_exit(killed, "the killed daemon to go")
+    assert running_pid(cli.pid_file) is None
     assert {"audit-quick-1", "audit-quick-2", "audit-hang-1"} <= set(_rows(cli))
 
     # SIGTERM with two streams in flight: both finish during the drain and both rows land.
@@ -165,7 +173,8 @@ def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli:
         os.kill(info["pid"], signal.SIGTERM)
         assert "data: [DONE]" in list(lines_one)
         assert "data: [DONE]" in list(lines_two)
-    wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
+    wait_for_exit(info["pid"], "the daemon to exit")
+    assert running_pid(cli.pid_file) is None
     rows = _rows(cli)
     for rid in ("audit-slow-1", "audit-slow-2"):
         assert rows[rid]["status"] == "ok"
@@ -259,7 +268,8 @@ def test_sigint_drain_ends_stuck_api_streams_with_an_error_in_each_format(cli: C
     assert "event: error" in message_rest
     data = message_rest[message_rest.index("event: error") + 1]
     assert json.loads(data[6:])["error"]["type"] == "overloaded_error"
-    wait_for(lambda: running_pid(cli.pid_file) is None, "the daemon to exit")
+    wait_for_exit(info["pid"], "the daemon to exit")
+    assert running_pid(cli.pid_file) is None
     log = log_file.read_text()
     assert "SIGINT: draining" in log and "drain timeout" in log and "aiclient stopped" in log
     assert "audit-key-123" not in log

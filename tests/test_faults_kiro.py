@@ -108,10 +108,7 @@ async def test_every_kiro_fault_is_a_clean_error_and_leaves_nothing(
             rig.sim.faults = KiroFaults()
             ok = await call(rig.url, "openai_chat", MODEL, True)
             assert ok.status_code == 200 and b"error" not in ok.content, where
-            try:
-                await rig.meter.settle(baseline)
-            except AssertionError as exc:
-                raise AssertionError(where) from exc
+            await rig.meter.settle(baseline, where=where)
         recs = rig.records.items
         assert sum(r.outcome == "upstream_error" for r in recs) == len(FAULTS)
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
-import httpx
 import openai
 import pytest
 import trio
@@ -226,22 +225,9 @@ async def test_the_error_table(
 
 @pytest.mark.parametrize("fault", ["suspicious", "suspended"])
 async def test_a_restricted_account_shows_in_the_provider_state(tmp_path: Path, fault: str) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        sim.faults.http_errors.append(fault)
-        async with (
-            serve(create_app(kiro_gateway(provider))) as url,
-            httpx.AsyncClient(base_url=url) as http,
-        ):
-            answer = await http.post(
-                "/v1/messages",
-                json={
-                    "model": "kiro/claude-sonnet-4.5",
-                    "max_tokens": 8,
-                    "messages": [{"role": "user", "content": "x"}],
-                },
-            )
-        nursery.cancel_scope.cancel()
+    answer, provider, _sim = await chat_after_http_fault(
+        tmp_path, fault, "/v1/messages", max_tokens=8
+    )
     assert answer.status_code == 403, answer.text
     assert "another account" in answer.json()["error"]["message"]
     status = provider.status.value

@@ -13,6 +13,7 @@ import pytest
 import trio
 from fakes import Records, open_raw_post, receive_until, serve, sse_events
 from kiro_helpers import kiro_gateway, start_kiro_for_tests
+from sdk_rounds import anthropic_thinking, anthropic_tool_round
 
 from aiclient_trio.server.app import create_app
 
@@ -38,42 +39,19 @@ async def test_anthropic_sdk_tool_loop_thinking_and_errors(tmp_path: Path) -> No
         async with serve(create_app(gateway)) as url:
             client = anthropic.AsyncAnthropic(base_url=url, api_key="unused", max_retries=0)
             async with client:
-                ask = {"role": "user", "content": 'Weather? [[call get_weather {"city": "Paris"}]]'}
-                async with client.messages.stream(
+                first, call, second = await anthropic_tool_round(
+                    client,
+                    WEATHER,
+                    'Weather? [[call get_weather {"city": "Paris"}]]',
+                    "18 C and cloudy",
                     model="kiro/claude-sonnet-4-5-20250929",
-                    max_tokens=256,
-                    tools=[WEATHER],  # type: ignore[list-item]
-                    messages=[ask],  # type: ignore[list-item]
-                ) as stream:
-                    first = await stream.get_final_message()
-                assert first.stop_reason == "tool_use"
-                call = next(b for b in first.content if b.type == "tool_use")
-                assert call.input == {"city": "Paris"}  # type: ignore[union-attr]
-                second = await client.messages.create(
-                    model="kiro/claude-sonnet-4.5",
-                    max_tokens=256,
-                    tools=[WEATHER],  # type: ignore[list-item]
-                    messages=[
-                        ask,  # type: ignore[list-item]
-                        {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
-                        {
-                            "role": "user",
-                            "content": [
-                                {
-                                    "type": "tool_result",
-                                    "tool_use_id": call.id,  # type: ignore[union-attr]
-                                    "content": "18 C and cloudy",
-                                }
-                            ],
-                        },
-                    ],
+                    second_model="kiro/claude-sonnet-4.5",
                 )
+                assert first.stop_reason == "tool_use"
+                assert call.input == {"city": "Paris"}
                 assert second.content[0].text.endswith("got the tool result: 18 C and cloudy")  # type: ignore[union-attr]
-                thought = await client.messages.create(
-                    model="kiro/claude-sonnet-4.5",
-                    max_tokens=4096,
-                    thinking={"type": "enabled", "budget_tokens": 2048},
-                    messages=[{"role": "user", "content": "[[think Plan: add.]] 2+2?"}],
+                thought = await anthropic_thinking(
+                    client, "kiro/claude-sonnet-4.5", "[[think Plan: add.]] 2+2?"
                 )
                 assert [b.type for b in thought.content] == ["thinking", "text"]
                 assert thought.content[0].thinking == "Plan: add."  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.lifecycle import (
     RESPONSE_TRANSITIONS,
     STOP_TRANSITIONS,
@@ -126,3 +127,27 @@ def test_the_endings_table_is_complete() -> None:
 def test_each_combination_has_its_one_ending(key: tuple[Response, Stop, bool]) -> None:
     response, stop, failed = key
     assert ending(response, stop, failed=failed) is EXPECTED_ENDINGS[key]
+
+
+async def test_client_left_is_a_cancellation_only_before_the_answer_is_out() -> None:
+    """`Exchange.client_left` (the server's hang-up hook) goes through the stop table once."""
+
+    async def send(message: object) -> None:
+        raise AssertionError("nothing is sent here")
+
+    waiting = Exchange(send, "req-1", "/v1/messages", "POST", "anthropic")
+    waiting.client_left()
+    waiting.client_left()  # a second hang-up changes nothing (and is not refused)
+    assert (waiting.disconnected, waiting.outcome) == (True, "cancelled")
+
+    delivered = Exchange(send, "req-2", "/v1/messages", "POST", "anthropic")
+    delivered.life.on_response(ResponseEvent.START)
+    delivered.life.on_response(ResponseEvent.DELIVER)
+    delivered.client_left()
+    assert (delivered.disconnected, delivered.outcome) == (True, "ok")
+
+    closed = Exchange(send, "req-3", "/v1/messages", "POST", "anthropic")
+    closed.life.on_response(ResponseEvent.START)
+    closed.life.on_response(ResponseEvent.CLOSE)
+    closed.client_left()
+    assert (closed.disconnected, closed.outcome) == (False, "ok")

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 import trio
@@ -24,7 +25,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kiro_helpers import start_kiro_for_tests
 
+from aiclient_trio import ir
 from aiclient_trio.config.types import Config, UpstreamConfig
+from aiclient_trio.formats.openai_chat_stream import StreamRenderer
 from aiclient_trio.providers.copilot.bodies import reasoning_content_events
 from aiclient_trio.server.app import create_app
 
@@ -145,3 +148,58 @@ async def test_chunks_without_reasoning_pass_through_untouched() -> None:
     malformed = b'data: {"choices":[{"delta":{"reasoning_text":"cut\n\n'
     assert await _rewrite([chunk, chunk]) == chunk * 2
     assert await _rewrite([chunk, malformed]) == chunk + malformed
+
+
+# ------------------------------------------------ gathered and translated whole answers (item 8)
+
+
+def _gathered_chat(url: str, model: str) -> dict[str, Any]:
+    """A whole chat answer whose max_tokens (20000) is over Copilot's non-stream limit
+    (16000): the gateway streams it upstream and gathers it."""
+    with openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0) as client:
+        whole = client.chat.completions.create(model=model, messages=ASK, max_tokens=20000)  # type: ignore[arg-type]
+    return whole.choices[0].message.model_dump()
+
+
+def _whole_anthropic(url: str, model: str, max_tokens: int) -> list[dict[str, Any]]:
+    with anthropic.Anthropic(base_url=url, api_key="x", max_retries=0) as client:
+        answer = client.messages.create(model=model, messages=ASK, max_tokens=max_tokens)  # type: ignore[arg-type]
+    return [block.model_dump() for block in answer.content]
+
+
+async def test_reasoning_and_its_signature_survive_gathered_and_translated_answers(
+    tmp_path: Path,
+) -> None:
+    async with _gateway(tmp_path) as url:
+        # Chat, streamed upstream and gathered: reasoning_content and Copilot's own pair.
+        message = await trio.to_thread.run_sync(_gathered_chat, url, "copilot/claude-sonnet-4.5")
+        assert message["reasoning_content"] == THOUGHT, message
+        assert message["reasoning_text"] == THOUGHT
+        assert message["reasoning_opaque"] == "sig-sim-opaque"
+        assert message["content"].endswith("You said: hi")
+        # Anthropic, gathered (20000 > 16000) and whole (8000), natively and translated from
+        # Copilot's chat endpoint (gpt-4o): a thinking block with its signature, then text.
+        for model, max_tokens in itertools.product(
+            ["copilot/claude-sonnet-4.5", "copilot/gpt-4o"], [20000, 8000]
+        ):
+            blocks = await trio.to_thread.run_sync(_whole_anthropic, url, model, max_tokens)
+            assert [b["type"] for b in blocks] == ["thinking", "text"], (model, blocks)
+            assert blocks[0]["thinking"] == THOUGHT
+            assert blocks[0]["signature"], (model, max_tokens, blocks)
+            assert blocks[1]["text"].endswith("You said: hi")
+
+
+def test_a_translated_chat_stream_keeps_the_thinking_signature_as_reasoning_opaque() -> None:
+    """Any signed thinking (an Anthropic-shaped upstream, Copilot's own) rendered as a chat
+    stream carries its signature in Copilot's field, so the client can replay it."""
+    renderer = StreamRenderer(model="m")
+    events: list[ir.StreamEvent] = [
+        ir.MessageStart(id="msg_1", model="m"),
+        ir.BlockStart(index=0, block=ir.ThinkingBlock(thinking="")),
+        ir.ThinkingDelta(index=0, thinking=THOUGHT),
+        ir.SignatureDelta(index=0, signature="sig-1"),
+        ir.MessageStop(),
+    ]
+    deltas = _deltas(b"".join(renderer.feed(event) for event in events))
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == THOUGHT
+    assert [d["reasoning_opaque"] for d in deltas if "reasoning_opaque" in d] == ["sig-1"]

@@ -29,10 +29,15 @@ EVIL_URL = "http://127.0.0.1:6666"
 @pytest.fixture
 def victim_process() -> Iterator[subprocess.Popen[bytes]]:
     """A process of ours an attacker would like `aiclient stop` to kill."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    # It blocks reading its stdin until the test ends (no timer to outlive or to race).
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
     try:
         yield proc
     finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
         proc.kill()
         proc.wait()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from copilot_helpers import copilot_gateway, start_copilot_for_tests
+from copilot_helpers import start_copilot_for_tests, stream_messages
 from fakes import Records, make_gateway, serve, sse_events
 from kiro_helpers import collect, start_kiro_for_tests, summarize, user_request
 
@@ -25,17 +25,7 @@ PROSE = "Please summarise the design of a local gateway for me. " * 40
 
 @pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4.5"])
 async def test_message_start_has_an_input_estimate(tmp_path: Path, model: str) -> None:
-    async with trio.open_nursery() as nursery:
-        provider, _ = await start_copilot_for_tests(nursery, tmp_path)
-        async with serve(create_app(copilot_gateway(provider))) as url, httpx.AsyncClient() as http:
-            body = {
-                "model": f"copilot/{model}",
-                "max_tokens": 64,
-                "stream": True,
-                "messages": [{"role": "user", "content": PROSE}],
-            }
-            response = await http.post(url + "/v1/messages", json=body, timeout=30)
-        nursery.cancel_scope.cancel()
+    response = await stream_messages(tmp_path, model, PROSE, timeout=30)
     events = sse_events(response.content)
     start = json.loads(events[0].data)
     assert events[0].event == "message_start"

@@ -17,6 +17,8 @@ import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from aiclient_trio.config import paths
+from aiclient_trio.daemon.control import ControlClient
+from aiclient_trio.providers.registry import PROVIDER_NAMES
 
 __all__ = [
     "COMPLETE_VAR",
@@ -36,7 +38,6 @@ DAEMON_TIMEOUT = 1.0
 
 
 def _daemon_call(method: str) -> Any:
-    from aiclient_trio.daemon.control import ControlClient
 
     try:
         return ControlClient(paths.control_socket(), timeout=DAEMON_TIMEOUT).call(method)
@@ -57,7 +58,6 @@ def daemon_model_names() -> list[str]:
 
 
 def _provider_names() -> list[str]:
-    from aiclient_trio.providers.registry import PROVIDER_NAMES
 
     names = set(PROVIDER_NAMES)
     status = _daemon_call("status")

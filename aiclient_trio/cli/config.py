@@ -11,9 +11,11 @@ import json
 from typing import Any
 
 import click
+import tomli_w
 
 from aiclient_trio.cli.completion import complete_providers
 from aiclient_trio.cli.lifecycle import call_daemon, fail, load_or_exit
+from aiclient_trio.config.file import restore_text, set_value, write_starter
 from aiclient_trio.config.load import (
     ConfigError,
     config_to_dict,
@@ -51,7 +53,6 @@ def config_init(force: bool) -> None:
     Example:
       aiclient config init && $EDITOR ~/.config/aiclient/config.toml
     """
-    from aiclient_trio.config.file import write_starter
 
     path = default_config_path()
     if (
@@ -90,7 +91,6 @@ def config_show(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
-    import tomli_w
 
     click.echo(f"# effective config from the {source}")
     click.echo(tomli_w.dumps(_clean(data)), nl=False)
@@ -112,7 +112,6 @@ def config_set(key: str, value: str) -> None:
       aiclient config set providers.kiro.enabled false
       aiclient config set models.aliases.fast copilot/gpt-4.1,kiro/claude-haiku-4.5
     """
-    from aiclient_trio.config.file import restore_text, set_value
 
     path = default_config_path()
     try:
@@ -208,7 +207,6 @@ def provider() -> None:
 
 
 def _set_provider(name: str, enabled: bool) -> None:
-    from aiclient_trio.config.file import set_value
 
     result = call_daemon(
         "provider.enable" if enabled else "provider.disable", {"name": name}, required=False

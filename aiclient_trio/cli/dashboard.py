@@ -1,5 +1,7 @@
-# `aiclient dashboard`: open the running daemon's dashboard (/ui) in a browser, or print its URL.
-"""The dashboard command, registered on the `aiclient` group by `aiclient_trio.cli.main`."""
+"""The dashboard command, registered on the `aiclient` group by `aiclient_trio.cli.main`.
+
+`aiclient dashboard`: open the running daemon's dashboard (/ui) in a browser, or print its URL.
+"""
 
 from __future__ import annotations
 

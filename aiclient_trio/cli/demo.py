@@ -39,7 +39,12 @@ import trio
 from trio_util import AsyncValue
 
 from aiclient_trio.cli import client_env
+from aiclient_trio.cli.lifecycle import probe_url
+from aiclient_trio.config import paths
+from aiclient_trio.config.load import ConfigError, is_loopback, load_config
+from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import CopilotConfig
+from aiclient_trio.daemon.pidfile import AlreadyRunning, PidLock
 from aiclient_trio.providers.base import Provider
 
 __all__ = ["DEMO_GITHUB_TOKEN", "DemoOptions", "DemoRun", "demo_endpoint", "run_demo"]
@@ -180,11 +185,7 @@ async def _wait_ready(providers: dict[str, Provider]) -> None:
 
 
 async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[DemoRun]) -> None:
-    from aiclient_trio.config import paths
-    from aiclient_trio.config.load import load_config
-    from aiclient_trio.config.paths import log_path
     from aiclient_trio.daemon.main import Daemon, DaemonOptions, check_bind_safety
-    from aiclient_trio.daemon.pidfile import PidLock
     from aiclient_trio.gateway import Gateway
     from aiclient_trio.log import log_request, setup_logging
     from aiclient_trio.simulator.copilot import serve_copilot_simulators
@@ -232,7 +233,6 @@ async def _demo(options: DemoOptions, home: Path, task_status: trio.TaskStatus[D
                     done.set()
 
             urls: list[str] = await nursery.start(run_daemon)
-            from aiclient_trio.cli.lifecycle import probe_url
 
             url = probe_url(urls[0]).rstrip("/")
             await _wait_ready(gateway.providers)
@@ -255,11 +255,8 @@ async def run_demo(
     options: DemoOptions, *, task_status: trio.TaskStatus[DemoRun] = trio.TASK_STATUS_IGNORED
 ) -> None:
     """Run the demo until SIGINT/SIGTERM (or `DemoRun.stop()`); cleans up its home."""
-    if options.api_key is None:
-        from aiclient_trio.config.load import is_loopback
-
-        if not is_loopback(options.host):
-            options.api_key = "demo-" + secrets.token_urlsafe(12)
+    if options.api_key is None and not is_loopback(options.host):
+        options.api_key = "demo-" + secrets.token_urlsafe(12)
     home = options.home or Path(tempfile.mkdtemp(prefix="aiclient-demo-"))
     try:
         with _private_home(home):
@@ -286,8 +283,6 @@ def _first_error(
 
 def main(options: DemoOptions) -> int:
     """Synchronous entry for the CLI; returns the exit code."""
-    from aiclient_trio.config.load import ConfigError
-    from aiclient_trio.daemon.pidfile import AlreadyRunning
 
     try:
         trio.run(run_demo, options)

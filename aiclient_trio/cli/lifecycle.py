@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+import httpx
 
 from aiclient_trio import __version__
+from aiclient_trio.cli.usage_report import format_quota
 from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
 from aiclient_trio.daemon.pidfile import AlreadyRunning, is_our_daemon, running_pid
@@ -116,7 +119,6 @@ def probe_url(url: str) -> str:
 
 
 def _healthy(url: str) -> bool:
-    import httpx
 
     try:
         response = httpx.get(probe_url(url) + "/healthz", timeout=2.0)
@@ -167,7 +169,6 @@ def _spawn(
     log_file: str | None,
     wait: float,
 ) -> None:
-    from aiclient_trio.config.paths import log_path
     from aiclient_trio.daemon.main import check_bind_safety
 
     try:
@@ -416,7 +417,6 @@ def format_status(info: dict[str, Any]) -> str:
         f"  Log        {info.get('log_file')}",
         "  Providers",
     ]
-    from aiclient_trio.cli.usage_report import format_quota
 
     providers = info.get("providers", {})
     quotas = info.get("quota") or {}

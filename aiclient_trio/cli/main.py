@@ -7,6 +7,7 @@ Lifecycle commands live in cli.lifecycle, config/provider commands in cli.config
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from aiclient_trio import __version__
+from aiclient_trio.cli import client_env
 from aiclient_trio.cli.completion import complete_models, completion
 from aiclient_trio.cli.config import config, provider
 from aiclient_trio.cli.dashboard import dashboard
@@ -26,7 +28,9 @@ from aiclient_trio.cli.lifecycle import (
     fail,
     load_or_defaults,
     load_or_exit,
+    probe_url,
     restart,
+    signed_out_note,
     start,
     status,
     stop,
@@ -34,8 +38,9 @@ from aiclient_trio.cli.lifecycle import (
 from aiclient_trio.cli.ops import auth_list, auth_revoke, models
 from aiclient_trio.cli.service import service
 from aiclient_trio.cli.uninstall import uninstall
+from aiclient_trio.cli.usage_report import format_usage
 from aiclient_trio.cli.version_check import version
-from aiclient_trio.config.paths import UnsafePath
+from aiclient_trio.config.paths import UnsafePath, log_path
 from aiclient_trio.providers import registry
 
 __all__ = ["main"]
@@ -108,7 +113,6 @@ def usage(since: str | None, until: str | None, group: str, as_json: bool) -> No
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    from aiclient_trio.cli.usage_report import format_usage
 
     click.echo(format_usage(result))  # includes one quota line per provider
 
@@ -135,7 +139,6 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
       aiclient logs --level warning --lines 200
       aiclient logs -f
     """
-    from aiclient_trio.config.paths import log_path
     from aiclient_trio.log import tail_lines
 
     running = call_daemon("status", {"quota": False}, required=False)
@@ -157,7 +160,6 @@ def logs(lines: int, level: str | None, follow: bool) -> None:
 
 
 def _follow(path: Path, level: str | None, inode: int, offset: int) -> None:
-    import logging
 
     from aiclient_trio.log import line_level
 
@@ -310,8 +312,6 @@ def env(client: str, model: str | None, url: str | None, show_key: bool) -> None
       eval "$(aiclient env codex)" && codex --profile aiclient
       aiclient env openai
     """
-    from aiclient_trio.cli import client_env
-    from aiclient_trio.cli.lifecycle import probe_url, signed_out_note
 
     config = load_or_exit()
     status_info = call_daemon("status", {"quota": False}, required=False)

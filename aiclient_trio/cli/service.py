@@ -18,6 +18,7 @@ enabling, `install` stops a daemon started by hand (it holds the lock the servic
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import shutil
@@ -29,7 +30,10 @@ from pathlib import Path
 
 import click
 
+from aiclient_trio.cli.lifecycle import _stop
 from aiclient_trio.config import paths
+from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+from aiclient_trio.daemon.pidfile import running_pid
 
 __all__ = [
     "LAUNCHD_LABEL",
@@ -88,7 +92,6 @@ def service_environment(environ: Mapping[str, str] | None = None) -> dict[str, s
 
 def stop_timeout() -> float:
     """Seconds systemd waits after SIGTERM: the drain, its grace, and a margin."""
-    from aiclient_trio.config.load import ConfigError, default_config_path, load_config
     from aiclient_trio.daemon.main import DRAIN_GRACE
 
     try:
@@ -302,8 +305,6 @@ def install(no_start: bool) -> None:
 
 def _stop_running_daemon() -> None:
     """A running daemon holds the PID lock the service's daemon needs: stop it first."""
-    from aiclient_trio.cli.lifecycle import _stop
-    from aiclient_trio.daemon.pidfile import running_pid
 
     if running_pid(paths.pid_file()) is not None:
         click.echo("stopping the running daemon; the service starts it again")
@@ -374,7 +375,6 @@ def status_command(as_json: bool) -> None:
       aiclient service status
       aiclient service status --json
     """
-    import json
 
     svc = _detect_or_exit()
     state = service_state(svc)

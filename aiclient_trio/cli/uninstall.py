@@ -18,7 +18,13 @@ from pathlib import Path
 
 import click
 
+from aiclient_trio.cli import service
+from aiclient_trio.cli.lifecycle import _stop
+from aiclient_trio.cli.version_check import PACKAGE, upgrade_command
 from aiclient_trio.config import paths
+from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+from aiclient_trio.config.paths import log_path
+from aiclient_trio.daemon.pidfile import running_pid
 
 __all__ = ["Removal", "removal_plan", "remove", "uninstall", "uninstall_command_hint"]
 
@@ -44,8 +50,6 @@ def _size(path: Path) -> str:
 
 
 def _configured_log() -> Path | None:
-    from aiclient_trio.config.load import ConfigError, default_config_path, load_config
-    from aiclient_trio.config.paths import log_path
 
     try:
         return log_path(load_config(path=default_config_path()))
@@ -55,7 +59,6 @@ def _configured_log() -> Path | None:
 
 def removal_plan(*, keep_config: bool = False) -> list[Removal]:
     """Everything aiclient keeps on disk that exists now (the service file not included)."""
-    from aiclient_trio.config.load import default_config_path
 
     config_dir, config_file = paths.config_dir(), default_config_path()
     plan: list[Removal] = []
@@ -92,7 +95,6 @@ def remove(path: Path) -> None:
 
 
 def uninstall_command_hint() -> str:
-    from aiclient_trio.cli.version_check import PACKAGE, upgrade_command
 
     upgrade = upgrade_command()
     if upgrade.startswith("pipx "):
@@ -116,9 +118,6 @@ def uninstall(yes: bool, keep_config: bool) -> None:
       aiclient uninstall
       aiclient uninstall --keep-config --yes
     """
-    from aiclient_trio.cli import service
-    from aiclient_trio.cli.lifecycle import _stop
-    from aiclient_trio.daemon.pidfile import running_pid
 
     try:
         unit: service.UserService | None = service.detect()

@@ -22,21 +22,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hypercorn.config
+import hypercorn.trio
 import trio
 from trio_util import AsyncValue
 
 from aiclient_trio import __version__
 from aiclient_trio.config import paths
-from aiclient_trio.config.load import ConfigError, check_bind_safety, load_config
+from aiclient_trio.config.load import (
+    ConfigError,
+    check_bind_safety,
+    diff_keys,
+    load_config,
+    restart_keys,
+)
 from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
+from aiclient_trio.daemon.control import ControlServer
+from aiclient_trio.daemon.methods import control_handlers
 from aiclient_trio.daemon.permissions import secure_private_trees
 from aiclient_trio.daemon.pidfile import PidLock
 from aiclient_trio.daemon.supervisor import ProviderManager
+from aiclient_trio.dashboard import Dashboard
 from aiclient_trio.gateway import Gateway
-from aiclient_trio.log import add_secrets, setup_logging
+from aiclient_trio.ledger import Ledger
+from aiclient_trio.log import add_secrets, log_request, set_level, setup_logging
+from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.providers import registry
 from aiclient_trio.providers.base import Provider
+from aiclient_trio.server.app import create_app
 
 __all__ = ["DaemonOptions", "Extensions", "check_bind_safety", "run_daemon"]
 
@@ -121,7 +135,9 @@ class Daemon:
         self.extra_providers = options.extensions.providers
         self.urls: list[str] = []
         self.http_done = trio.Event()
-        self.reloads: dict[str, Any] = {"attempts": 0, "ok": 0, "last_error": None}
+        self.reloads: dict[str, Any] = {"attempts": 0, "ok": 0, "finished": 0, "last_error": None}
+        # Finished reloads (any outcome): `reloads.wait` lets whoever sent SIGHUP learn the result.
+        self.reloads_finished = AsyncValue(0)
         self.manager: ProviderManager | None = None
         self._nursery: trio.Nursery | None = None
 
@@ -147,8 +163,6 @@ class Daemon:
 
     def _start_ledger_and_metrics(self, nursery: trio.Nursery) -> None:
         """Usage ledger (SQLite, own task) and metrics, unless the embedder set them."""
-        from aiclient_trio.ledger import Ledger
-        from aiclient_trio.metrics import GatewayMetrics
 
         gateway, config = self.gateway, self.gateway.config.value
         if gateway.metrics is None:
@@ -177,8 +191,6 @@ class Daemon:
         self, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Serve until stopped; `task_status` reports the bound URLs once HTTP listens."""
-        from aiclient_trio.daemon.control import ControlServer
-        from aiclient_trio.daemon.methods import control_handlers
 
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
@@ -213,17 +225,12 @@ class Daemon:
 
     async def _start_dashboard(self, nursery: trio.Nursery, handlers: dict[str, Any]) -> None:
         """The dashboard at /ui (unless an embedder set its own); changes go through `handlers`."""
-        from aiclient_trio.dashboard import Dashboard
 
         if self.gateway.dashboard is None:
             self.gateway.dashboard = Dashboard(self.gateway, handlers, self.provider_names)
         await nursery.start(self.gateway.dashboard.run)
 
     async def _serve_http(self, *, task_status: trio.TaskStatus[list[str]]) -> None:
-        import hypercorn.config
-        import hypercorn.trio
-
-        from aiclient_trio.server.app import create_app
 
         config = self.gateway.config.value
         hc = hypercorn.config.Config()
@@ -296,10 +303,15 @@ class Daemon:
 
     async def reload(self) -> dict[str, Any]:
         """Re-read the file and apply it; ConfigError keeps the running config."""
-        from aiclient_trio.config.load import diff_keys, restart_keys
-        from aiclient_trio.log import set_level
-
         self.reloads["attempts"] += 1
+        try:
+            return await self._reload()
+        finally:
+            self.reloads["finished"] += 1
+            self.reloads_finished.value = self.reloads["finished"]
+
+    async def _reload(self) -> dict[str, Any]:
+
         try:
             new = self.load()
             check_bind_safety(new)
@@ -382,7 +394,6 @@ def run_daemon(options: DaemonOptions) -> int:
 
     ConfigError and AlreadyRunning propagate before anything starts (the CLI reports them).
     """
-    from aiclient_trio.log import log_request
 
     config_path = options.config_path or paths.config_file()
     config = load_config(

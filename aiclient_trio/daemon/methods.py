@@ -5,7 +5,8 @@ logs). Each takes the JSON params and returns a JSON-able result or raises Contr
 a reason.
 
 Methods: `status` ({quota?}: false skips the upstream quota calls), `config.show`,
-`config.set` ({key, value}), `config.reload`,
+`config.set` ({key, value}), `config.reload`, `reloads.wait` ({after, timeout?}: waits until
+more than `after` reloads have finished, e.g. after a SIGHUP, and returns the reload counters),
 `provider.enable` / `provider.disable` / `provider.reload` ({name}), `models` ({provider?}),
 `usage` ({since?, until?, group?}), `logs.tail` ({lines?, level?}). The wire format is
 in `aiclient_trio.daemon.control`.
@@ -16,6 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
+
+import trio
+from trio_util import AsyncValue
 
 from aiclient_trio.config.file import set_value
 from aiclient_trio.config.load import ConfigError, config_to_dict, parse_text_value
@@ -39,6 +43,8 @@ class DaemonState(Protocol):
     gateway: Gateway
     config_path: Path
     manager: ProviderManager | None
+    reloads: dict[str, Any]
+    reloads_finished: AsyncValue[int]
 
     def status(self) -> dict[str, Any]: ...
 
@@ -66,6 +72,7 @@ class ControlMethods:
             "config.show": self.config_show,
             "config.set": self.config_set,
             "config.reload": self.reload,
+            "reloads.wait": self.reloads_wait,
             "provider.enable": self.enable,
             "provider.disable": self.disable,
             "provider.reload": self.provider_reload,
@@ -92,6 +99,27 @@ class ControlMethods:
             return await self.daemon.reload()
         except ConfigError as exc:
             raise ControlError("failed", f"{exc} (the running config is unchanged)") from None
+
+    async def reloads_wait(self, params: Mapping[str, Any]) -> Any:
+        after, timeout = params.get("after"), params.get("timeout", 30)
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            raise ControlError(
+                "invalid_params", "parameter 'after' (a reload count >= 0) is required"
+            )
+        if (
+            not isinstance(timeout, int | float)
+            or isinstance(timeout, bool)
+            or not 0 < timeout <= 300
+        ):
+            raise ControlError("invalid_params", "parameter 'timeout' must be seconds in (0, 300]")
+        with trio.move_on_after(timeout):
+            await self.daemon.reloads_finished.wait_value(lambda n: n > after)
+            return dict(self.daemon.reloads)
+        raise ControlError(
+            "timeout",
+            f"no reload finished within {timeout}s "
+            f"(finished so far: {self.daemon.reloads_finished.value})",
+        )
 
     async def config_set(self, params: Mapping[str, Any]) -> Any:
         key = _str_param(params, "key")

@@ -11,22 +11,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import httpx
 import trio
+from trio_util import AsyncValue
 
+from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlError, Handler
 from aiclient_trio.dashboard.live import LiveFeed
 from aiclient_trio.dashboard.security import DashboardKeys
+from aiclient_trio.dashboard.settings import check_editable, hot_settings
 from aiclient_trio.errors import GatewayError, InvalidRequest, NotFound, ProviderUnavailable
+from aiclient_trio.ledger import Ledger, LedgerUnavailable
 from aiclient_trio.log import redact
 from aiclient_trio.providers import registry
+from aiclient_trio.providers.base import Provider
+from aiclient_trio.providers.quotas import provider_quotas
+from aiclient_trio.record import RequestRecord
+from aiclient_trio.reliability import Reliability
 
-if TYPE_CHECKING:
-    from aiclient_trio.gateway import Gateway
-
-__all__ = ["RANGES", "Dashboard"]
+__all__ = ["RANGES", "Dashboard", "GatewayState"]
 
 log = logging.getLogger("aiclient.dashboard")
 
@@ -38,6 +43,24 @@ RANGES: dict[str, tuple[float, float]] = {
     "7d": (7 * 86400.0, 86400.0),
     "30d": (30 * 86400.0, 86400.0),
 }
+
+
+class GatewayState(Protocol):
+    """What the dashboard reads of the running gateway (`aiclient_trio.gateway.Gateway`).
+
+    A protocol here, not the class, because the gateway holds the dashboard: the dashboard sits
+    below the gateway in the import graph (tests/test_layering.py).
+    """
+
+    config: AsyncValue[Config]
+    providers: dict[str, Provider]
+    started_at: float
+    draining: trio.Event
+    active_requests: AsyncValue[int]
+    observers: list[Callable[[RequestRecord], None]]
+    start_observers: list[Callable[[str, str, float], None]]
+    reliability: Reliability
+    ledger: Ledger | None
 
 
 def _describe_failure(exc: BaseException) -> str:
@@ -55,7 +78,7 @@ class Dashboard:
 
     def __init__(
         self,
-        gateway: Gateway,
+        gateway: GatewayState,
         control: Mapping[str, Handler],
         provider_names: Callable[[], list[str]],
     ) -> None:
@@ -122,7 +145,6 @@ class Dashboard:
         return rows
 
     async def quotas(self) -> dict[str, Any]:
-        from aiclient_trio.providers.quotas import provider_quotas
 
         quotas = await provider_quotas(self.gateway.providers, ready_only=True)
         # The gauges need the figures only, not the upstream's whole answer.
@@ -242,7 +264,6 @@ class Dashboard:
         back, bucket = RANGES[range_name]
         now = time.time()
         since = (now - back) // bucket * bucket + bucket  # whole buckets, the current one last
-        from aiclient_trio.ledger import LedgerUnavailable
 
         try:
             rows = await ledger.series(since, bucket)
@@ -274,12 +295,10 @@ class Dashboard:
         return result
 
     def settings(self) -> list[dict[str, Any]]:
-        from aiclient_trio.dashboard.settings import hot_settings
 
         return hot_settings(self.gateway.config.value)
 
     async def change_setting(self, key: str, value: str) -> Any:
-        from aiclient_trio.dashboard.settings import check_editable
 
         check_editable(key)
         return await self.call("config.set", key=key, value=value)

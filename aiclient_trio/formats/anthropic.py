@@ -1,5 +1,3 @@
-# Anthropic Messages wire format: the public surface, request rendering and responses.
-# Renders bodies a real Anthropic upstream accepts; parsing and streams live next door.
 """Anthropic Messages (`POST /v1/messages`): the format module the server and providers use.
 
 `parse_request` comes from `anthropic_request`, the stream state machines from

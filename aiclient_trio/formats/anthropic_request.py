@@ -1,5 +1,3 @@
-# Anthropic Messages request bodies -> the IR, validated field by field.
-# Permissive on what real clients add (Claude Code's newer fields), precise about what is wrong.
 """Parsing of Anthropic Messages (`POST /v1/messages`, `/count_tokens`) request bodies.
 
 Accepts what real clients send (system blocks, `role: "system"` entries inside

@@ -1,7 +1,8 @@
-# Anthropic Messages streaming: upstream SSE events -> IR events, IR events -> client SSE.
-# Both are small state machines fed one event at a time; no I/O, never a silent truncation.
 """Anthropic Messages streams, plus the block, usage and error pieces they share with
 the non-stream bodies in `anthropic`.
+
+Anthropic Messages streaming: upstream SSE events -> IR events, IR events -> client SSE. Both
+are small state machines fed one event at a time; no I/O, never a silent truncation.
 
 `StreamParser` reads an upstream's `message_start ... message_stop` events into IR events;
 `StreamRenderer` writes IR events as the SSE frames the Anthropic SDK and Claude Code read

@@ -1,6 +1,7 @@
-# OpenAI Chat Completions <-> IR: requests and non-stream responses (pure functions).
-# Copilot's chat extensions (reasoning_text/opaque, thinking_budget, split choices) live here too.
 """OpenAI Chat Completions wire format.
+
+OpenAI Chat Completions <-> IR: requests and non-stream responses (pure functions). Copilot's
+chat extensions (reasoning_text/opaque, thinking_budget, split choices) live here too.
 
 The stream state machines live in `openai_chat_stream` and are re-exported here, so this
 module offers the whole surface described in `aiclient_trio.formats`.
@@ -262,6 +263,14 @@ def render_response(response: ir.Response, created: int | None = None) -> dict[s
         message["tool_calls"] = calls
     if has_thinking:
         message["reasoning_content"] = thinking
+    signature = next(
+        (b.signature for b in response.content if isinstance(b, ir.ThinkingBlock) and b.signature),
+        None,
+    )
+    if signature is not None:
+        # Copilot's own pair, as Copilot answers it: a client replays it on the next turn.
+        message["reasoning_text"] = thinking
+        message["reasoning_opaque"] = signature
     return {
         "id": completion_id(response.id),
         "object": "chat.completion",

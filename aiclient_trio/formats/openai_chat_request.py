@@ -1,6 +1,8 @@
-# OpenAI Chat Completions request bodies -> IR: validation and message regrouping.
-# Tool messages become user turns of tool results, in the order of the calls they answer.
-"""Parse a client's chat completions request (see `openai_chat.parse_request`)."""
+"""Parse a client's chat completions request (see `openai_chat.parse_request`).
+
+OpenAI Chat Completions request bodies -> IR: validation and message regrouping. Tool messages
+become user turns of tool results, in the order of the calls they answer.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-# OpenAI chat.completion.chunk streams <-> IR events: the parser and renderer state machines.
-# The parser absorbs Copilot's quirks (split choices, late usage, interleaved tool calls).
 """Stream state machines for the OpenAI Chat Completions format.
+
+OpenAI chat.completion.chunk streams <-> IR events: the parser and renderer state machines. The
+parser absorbs Copilot's quirks (split choices, late usage, interleaved tool calls).
 
 `StreamParser` turns upstream chunk events into IR events. IR blocks are sequential, while
 OpenAI deltas are not: text, reasoning and several tool calls may interleave. Each source
@@ -350,6 +351,9 @@ class StreamRenderer:
                 return self._start() + self._chunk({"content": text})
             case ir.ThinkingDelta(thinking=text) if text:
                 return self._start() + self._chunk({"reasoning_content": text})
+            case ir.SignatureDelta(signature=signature) if signature:
+                # Copilot's field for it: a client replays it with the thinking next turn.
+                return self._start() + self._chunk({"reasoning_opaque": signature})
             case ir.ToolInputDelta(index=index, partial_json=text) if text:
                 slot = self._tool_slots.get(index, 0)
                 call = {"index": slot, "function": {"arguments": text}}

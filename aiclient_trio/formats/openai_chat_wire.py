@@ -1,6 +1,8 @@
-# Pieces of the OpenAI chat wire shared by the body and stream code: error objects,
-# usage, finish reasons, completion ids, SSE data frames.
-"""Small OpenAI chat helpers; `error_from_openai` is also what providers use on error bodies."""
+"""Small OpenAI chat helpers; `error_from_openai` is also what providers use on error bodies.
+
+Pieces of the OpenAI chat wire shared by the body and stream code: error objects, usage, finish
+reasons, completion ids, SSE data frames.
+"""
 
 from __future__ import annotations
 

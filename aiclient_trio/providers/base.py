@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import difflib
 import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -154,7 +155,6 @@ class PassthroughResponse:
 
 
 def close_matches(name: str, candidates: Sequence[str], limit: int = 5) -> list[str]:
-    import difflib
 
     return difflib.get_close_matches(name, list(candidates), n=limit, cutoff=0.4)
 

@@ -1,6 +1,7 @@
-# The last failed upstream exchange per provider: status, headers and the first bytes of the
-# body, kept in memory for `aiclient doctor --report`. Redacted when read, never logged.
 """Recorder of failed upstream exchanges (HTTP status >= 400).
+
+The last failed upstream exchange per provider: status, headers and the first bytes of the
+body, kept in memory for `aiclient doctor --report`. Redacted when read, never logged.
 
 A provider hands its connection pool to `watch_pool(pool, name)` once, where it creates it:
 every call on the pool (the hot path and the httpx client built on it) then records a failed

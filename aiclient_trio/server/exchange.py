@@ -134,6 +134,16 @@ class Exchange:
         """The client hung up (or its body never came); `conclude` records the cancellation."""
         self.life.on_stop(StopEvent.DISCONNECT)
 
+    def client_left(self) -> None:
+        """The client hung up while its work ran: a cancellation, unless the whole answer was
+        already out (after the terminal event: not a cancellation; after the last body
+        message: nothing changes). Safe to call more than once."""
+        if self.life.stop is Stop.CLIENT_GONE or self.finished:
+            return
+        self.life.on_stop(StopEvent.DISCONNECT)
+        if not self.delivered:
+            self.outcome = "cancelled"
+
     def deliver(self) -> None:
         """The terminal stream event went out (once; later ones are ignored)."""
         if not self.life.delivered:
@@ -173,13 +183,6 @@ class Exchange:
 
     def headers(self) -> RawHeaders:
         return list(self.cors)
-
-    def client_left(self) -> None:
-        """The client hung up (quart-trio cancels the request's work): a cancellation, unless
-        the whole answer was already out."""
-        if not self.finished and not self.delivered and not self.disconnected:
-            self.disconnect()
-            self.outcome = "cancelled"
 
     def keep_alive(self, interval: float) -> bytes:
         """After `interval` seconds without output: what is held, else a ping (translated

@@ -16,12 +16,20 @@ from aiclient_trio.errors import GatewayError, ProviderUnavailable
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.router import Target
-from aiclient_trio.reliability import CircuitBreaker, RetryPolicy, counts_as_failure
+from aiclient_trio.reliability import (
+    CircuitBreaker,
+    RetryPolicy,
+    counts_as_failure,
+    is_transient,
+)
 from aiclient_trio.server.exchange import Exchange
 
 __all__ = ["client_will_retry", "fallback_chain"]
 
 log = logging.getLogger("aiclient_trio.server")
+
+# The retry-after handed to a client that retries by itself when the upstream named none.
+CLIENT_RETRY_AFTER = 1.0
 
 
 def client_will_retry(headers: dict[str, str]) -> bool:
@@ -119,12 +127,13 @@ async def _with_retries(
             else:
                 breaker.succeeded()  # the upstream answered; the request was the problem
             retry += 1
-            if client_retries and error.kind == "rate_limit":
-                # The client retries 429s itself: retrying here too would multiply the
-                # waits (ours, then the whole call again). Hand it the wait at once (the
-                # upstream's, or a short one when it named none).
+            if client_retries and is_transient(error):
+                # The client retries this class itself (429, 5xx, resets before the first
+                # byte): retrying here too would multiply the calls and the waits (ours,
+                # then the whole call again). Hand it the wait at once (the upstream's, or
+                # a short one when it named none).
                 if error.retry_after is None:
-                    error.retry_after = 1.0
+                    error.retry_after = CLIENT_RETRY_AFTER
                 raise
             delay = None if ex.started else policy.delay(retry, error)
             if delay is None:

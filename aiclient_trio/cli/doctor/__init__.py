@@ -1,8 +1,9 @@
-# `aiclient doctor`: checks a real setup end to end (install, daemon, providers, network and,
-# on request, real calls) and writes a redacted report to attach to a bug.
 """The doctor: the `doctor` click command (`command`) and `run_doctor(options, ...)`, which
 runs every group of checks in order and returns the context holding the checklist
 (`checklist.exit_code()`: 0 ok, 1 failures, 2 warnings).
+
+`aiclient doctor`: checks a real setup end to end (install, daemon, providers, network and, on
+request, real calls) and writes a redacted report to attach to a bug.
 
 Groups: `install`, `daemon` (daemon_checks), one per provider (providers), `network`, and
 `call` with `--call`. Each is a function over a `DoctorContext`; a group that cannot run

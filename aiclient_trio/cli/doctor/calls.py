@@ -1,6 +1,7 @@
-# `aiclient doctor --call`: one minimal streaming request per ready provider and client format
-# through the running daemon, each answer parsed to its end. It may spend a request or credits.
 """`aiclient doctor --call`: real requests through the gateway.
+
+`aiclient doctor --call`: one minimal streaming request per ready provider and client format
+through the running daemon, each answer parsed to its end. It may spend a request or credits.
 
 For each ready provider one model is picked (an included, free model when the provider says
 which), then a tiny streamed request goes to `/v1/chat/completions`, `/v1/messages` and
@@ -18,9 +19,11 @@ from typing import Any
 import httpx
 
 from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.cli.lifecycle import probe_url
 from aiclient_trio.codecs.sse import SSEDecoder, SSEError, SSEEvent
 from aiclient_trio.config import paths
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
+from aiclient_trio.redact import redact
 
 __all__ = ["FORMATS", "check_calls", "pick_model", "read_answer"]
 
@@ -152,8 +155,6 @@ def _one_call(
 
 
 def check_calls(ctx: DoctorContext, notice: Callable[[str], None]) -> None:
-    from aiclient_trio.cli.lifecycle import probe_url
-    from aiclient_trio.redact import redact
 
     if ctx.daemon is None:
         ctx.checklist.skip(GROUP, "requests", "skipped: --call needs the running daemon")

@@ -1,6 +1,7 @@
-# The doctor's result: one line per check (ok / warning / failed / skipped), each problem with
-# the fix, printed as it goes and summed up at the end. Pure: no I/O but the progress callback.
 """Checks and the checklist they make.
+
+The doctor's result: one line per check (ok / warning / failed / skipped), each problem with
+the fix, printed as it goes and summed up at the end. Pure: no I/O but the progress callback.
 
 A check is `Check(group, name, status, detail, fix)`. `Checklist.add()` keeps it and tells the
 progress callback; `exit_code()` is 0 when nothing failed or warned, 1 on any failure, 2 on

@@ -1,6 +1,8 @@
-# `aiclient doctor`: the command line of the doctor (aiclient_trio.cli.doctor does the checks).
-# Progress goes to stderr as each check finishes; the checklist (or --json) to stdout.
-"""`aiclient doctor [--provider P] [--call] [--json] [--report FILE]`."""
+"""`aiclient doctor [--provider P] [--call] [--json] [--report FILE]`.
+
+`aiclient doctor`: the command line of the doctor (aiclient_trio.cli.doctor does the checks).
+Progress goes to stderr as each check finishes; the checklist (or --json) to stdout.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from pathlib import Path
 import click
 
 from aiclient_trio.cli.completion import complete_providers
+from aiclient_trio.cli.doctor.checklist import Check
+from aiclient_trio.cli.doctor.context import DoctorOptions
+from aiclient_trio.cli.doctor.run import run_doctor
 from aiclient_trio.providers import registry
 
 __all__ = ["doctor"]
@@ -64,9 +69,6 @@ def doctor(
       aiclient doctor --report aiclient-report.json
       aiclient doctor --json | jq '.checks[] | select(.status != "ok")'
     """
-    from aiclient_trio.cli.doctor.checklist import Check
-    from aiclient_trio.cli.doctor.context import DoctorOptions
-    from aiclient_trio.cli.doctor.run import run_doctor
 
     def progress(check: Check) -> None:
         click.echo("  " + check.line(), err=True)

@@ -1,6 +1,8 @@
-# What every group of doctor checks reads: the options, the config (or why it did not load),
-# the running daemon's status (or None), and the checklist the results go to.
-"""The shared state of one `aiclient doctor` run."""
+"""The shared state of one `aiclient doctor` run.
+
+What every group of doctor checks reads: the options, the config (or why it did not load), the
+running daemon's status (or None), and the checklist the results go to.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 from aiclient_trio.cli.doctor.checklist import Checklist
 from aiclient_trio.config.types import Config
+from aiclient_trio.providers import registry
 
 __all__ = ["DoctorContext", "DoctorOptions"]
 
@@ -40,7 +43,6 @@ class DoctorContext:
         return self.config if self.config is not None else Config()
 
     def provider_names(self) -> list[str]:
-        from aiclient_trio.providers import registry
 
         names = list(registry.PROVIDER_NAMES)
         only = self.options.provider

@@ -1,6 +1,8 @@
-# Daemon checks: running, listening where the config says, Host allow-list, API key, control
-# socket, ledger, log rotation. Without a daemon: why not (port taken?), and what was skipped.
-"""`aiclient doctor`: the daemon group."""
+"""`aiclient doctor`: the daemon group.
+
+Daemon checks: running, listening where the config says, Host allow-list, API key, control
+socket, ledger, log rotation. Without a daemon: why not (port taken?), and what was skipped.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import httpx
 
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.cli.lifecycle import probe_url
 from aiclient_trio.config import paths
+from aiclient_trio.config.load import is_loopback
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
 from aiclient_trio.daemon.pidfile import running_pid
 
@@ -55,7 +59,6 @@ def port_in_use(host: str, port: int) -> str | None:
 
 
 def _url(status: dict[str, Any]) -> str:
-    from aiclient_trio.cli.lifecycle import probe_url
 
     return probe_url(str(status.get("url") or "")).rstrip("/")
 
@@ -155,7 +158,6 @@ def _check_host_guard(ctx: DoctorContext, status: dict[str, Any], client: httpx.
 
 
 def _check_api_key(ctx: DoctorContext, status: dict[str, Any], client: httpx.Client) -> None:
-    from aiclient_trio.config.load import is_loopback
 
     url = _url(status)
     key = ctx.effective_config.api_key

@@ -1,6 +1,7 @@
-# From what a provider reports (its state and reason) and its last failed upstream exchange,
-# name the failure class and the fix. Pure functions: the doctor's knowledge in one table.
 """Failure classes of the upstream services and what the user does about each.
+
+From what a provider reports (its state and reason) and its last failed upstream exchange, name
+the failure class and the fix. Pure functions: the doctor's knowledge in one table.
 
 `diagnose(provider, state, failure, config, profile_region)` returns a `Diagnosis` (which
 check it belongs to, what is wrong, the fix) or None when nothing is recognised. `failure`
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiclient_trio.cli.version_check import upgrade_command
 from aiclient_trio.config.types import Config
 
 __all__ = ["Diagnosis", "diagnose", "kiro_region_problem"]
@@ -29,7 +31,6 @@ class Diagnosis:
 
 
 def _upgrade() -> str:
-    from aiclient_trio.cli.version_check import upgrade_command
 
     return upgrade_command()
 

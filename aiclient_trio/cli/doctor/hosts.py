@@ -1,7 +1,9 @@
-# Which upstream base URLs the config (and the stored sign-ins) will make the daemon use, per
-# provider: the network checks resolve and connect to exactly these.
 """Upstream URLs per provider, from the providers' own URL helpers, and whether a Kiro chat
-host still serves the API."""
+host still serves the API.
+
+Which upstream base URLs the config (and the stored sign-ins) will make the daemon use, per
+provider: the network checks resolve and connect to exactly these.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-# Install checks: version (and PyPI's newest, when online), Python, dependencies, paths,
-# file and directory modes, config validity. Local file reads only, plus one PyPI request.
-"""`aiclient doctor`: the install group."""
+"""`aiclient doctor`: the install group.
+
+Install checks: version (and PyPI's newest, when online), Python, dependencies, paths, file and
+directory modes, config validity. Local file reads only, plus one PyPI request.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ from pathlib import Path
 
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.cli.version_check import PACKAGE, check_release, compare, upgrade_command
 from aiclient_trio.config import paths
+from aiclient_trio.config.load import ConfigError, default_config_path, load_config
+from aiclient_trio.config.paths import log_path
 
 __all__ = ["check_install", "requirement_problem"]
 
@@ -24,7 +29,6 @@ _SPEC = re.compile(r"^\s*(>=|<=|==|!=|~=|>|<)\s*([^\s,]+)\s*$")
 
 def requirement_problem(requirement: str, installed: str | None) -> str | None:
     """Why `installed` does not satisfy `requirement` ("trio>=0.35,<0.36"), or None."""
-    from aiclient_trio.cli.version_check import compare
 
     match = _REQUIREMENT.match(requirement)
     if match is None:
@@ -56,7 +60,6 @@ def requirement_problem(requirement: str, installed: str | None) -> str | None:
 
 
 def _check_version(ctx: DoctorContext) -> None:
-    from aiclient_trio.cli.version_check import check_release, upgrade_command
 
     here = f"aiclient {__version__}"
     try:
@@ -84,7 +87,6 @@ def _check_python(ctx: DoctorContext) -> None:
 
 
 def _check_dependencies(ctx: DoctorContext) -> None:
-    from aiclient_trio.cli.version_check import PACKAGE, upgrade_command
 
     try:
         requirements = importlib.metadata.requires(PACKAGE) or []
@@ -130,7 +132,6 @@ def _check_dependencies(ctx: DoctorContext) -> None:
 
 
 def _check_paths(ctx: DoctorContext) -> None:
-    from aiclient_trio.config.paths import log_path
     from aiclient_trio.daemon.main import ledger_path
 
     config = ctx.effective_config
@@ -197,7 +198,6 @@ def _check_modes(ctx: DoctorContext) -> None:
 
 
 def _check_config(ctx: DoctorContext) -> None:
-    from aiclient_trio.config.load import ConfigError, default_config_path, load_config
     from aiclient_trio.daemon.main import check_bind_safety
 
     path = default_config_path()

@@ -1,6 +1,7 @@
-# Network checks: the proxy and CA bundle in effect, then DNS, connect and TLS to each upstream
-# host the config will use (no credentials sent), and the clock against the upstream `Date`.
 """`aiclient doctor`: the network group.
+
+Network checks: the proxy and CA bundle in effect, then DNS, connect and TLS to each upstream
+host the config will use (no credentials sent), and the clock against the upstream `Date`.
 
 Each host gets one credential-free `HEAD /` through httpx with the environment's proxy and CA
 settings, as the daemon's own clients use them; any HTTP answer proves DNS, connect and TLS,
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 
 from aiclient_trio.cli.doctor.context import DoctorContext
@@ -215,8 +217,6 @@ def _check_ca(ctx: DoctorContext) -> bool:
         ctx.checklist.ok(GROUP, "CA bundle", f"SSL_CERT_DIR={capath}")
         return True
     try:
-        import certifi
-
         where = f"certifi's bundle ({certifi.where()})"
     except ImportError:  # pragma: no cover - httpx depends on certifi
         where = "the system's CAs"

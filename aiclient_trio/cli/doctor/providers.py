@@ -1,6 +1,7 @@
-# Per-provider checks without spending quota: credential, refresh / token exchange, model list,
-# quota, endpoint and API version. From the running daemon, else by running the provider here.
 """`aiclient doctor`: one group per provider.
+
+Per-provider checks without spending quota: credential, refresh / token exchange, model list,
+quota, endpoint and API version. From the running daemon, else by running the provider here.
 
 With a daemon, its view is read over the control socket (state, models, quota and the last
 failed upstream exchange). Without one, `probe()` runs the provider's own `run()` in this
@@ -12,6 +13,7 @@ chat request.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +23,8 @@ import trio.testing
 
 from aiclient_trio.cli.doctor.context import DoctorContext
 from aiclient_trio.cli.doctor.diagnose import Diagnosis, diagnose, kiro_region_problem
+from aiclient_trio.cli.ops import when
+from aiclient_trio.cli.version_check import upgrade_command
 from aiclient_trio.config import paths
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
@@ -136,9 +140,6 @@ def _profile_region(name: str) -> str | None:
 
 
 def _check_credential(ctx: DoctorContext, name: str) -> bool:
-    import time
-
-    from aiclient_trio.cli.ops import when
 
     try:
         summary = registry.credential_summary(name)
@@ -302,7 +303,6 @@ def _check_kiro_hosts(ctx: DoctorContext) -> None:
 
 
 def _upgrade() -> str:
-    from aiclient_trio.cli.version_check import upgrade_command
 
     return upgrade_command()
 

@@ -1,6 +1,7 @@
-# `aiclient doctor --report FILE`: one JSON bundle to attach to a bug report, every string in
-# it passed through the logs' redaction plus the literal secrets this machine holds.
 """The doctor's redacted report.
+
+`aiclient doctor --report FILE`: one JSON bundle to attach to a bug report, every string in it
+passed through the logs' redaction plus the literal secrets this machine holds.
 
 Contents: the checklist, versions, the effective config (secrets masked), the daemon's
 status, each provider's view, the last failed upstream exchange per provider (headers and
@@ -24,6 +25,9 @@ from typing import Any
 
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.config.load import config_to_dict
+from aiclient_trio.config.paths import log_path
+from aiclient_trio.redact import MASK, redact
 
 __all__ = ["LOG_LINES", "build_report", "literal_secrets", "redact_tree", "write_report"]
 
@@ -62,7 +66,6 @@ def literal_secrets(ctx: DoctorContext) -> list[str]:
 
 
 def redact_tree(value: Any, secrets: list[str]) -> Any:
-    from aiclient_trio.redact import MASK, redact
 
     if isinstance(value, str):
         for secret in secrets:
@@ -92,7 +95,6 @@ def _versions() -> dict[str, Any]:
 
 
 def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
-    from aiclient_trio.config.paths import log_path
     from aiclient_trio.log import tail_lines
 
     if ctx.daemon is not None and ctx.daemon.get("log_file"):
@@ -104,7 +106,6 @@ def _log_tail(ctx: DoctorContext) -> dict[str, Any]:
 
 def build_report(ctx: DoctorContext) -> dict[str, Any]:
     from aiclient_trio.cli.doctor.network import hide_password
-    from aiclient_trio.config.load import config_to_dict
 
     report = {
         "aiclient_doctor_report": 1,

@@ -156,13 +156,44 @@
       el("div", { class: "action-error error small", role: "alert" }));
   }
 
+  // The list reloads every 5 s and on every event. A node replaced under the pointer loses a
+  // click whose press and release landed on different nodes, so what did not change stays
+  // the same node: unchanged cards, and inside a changed card its unchanged parts (buttons).
+  function showCards(cards) {
+    const box = $("providers");
+    const shown = new Map([...box.querySelectorAll(":scope > .provider")].map((c) => [c.dataset.name, c]));
+    const next = cards.map((card) => {
+      const was = shown.get(card.dataset.name);
+      if (!was) return card;
+      if (was.outerHTML !== card.outerHTML) {
+        was.dataset.state = card.dataset.state;
+        const free = [...was.children];
+        patchChildren(was, [...card.children].map((c) => {
+          const same = free.findIndex((w) => w.outerHTML === c.outerHTML);
+          return same < 0 ? c : free.splice(same, 1)[0];
+        }));
+      }
+      return was;
+    });
+    patchChildren(box, next);
+  }
+
+  // Make `parent`'s children `kids`, leaving the ones already in place untouched.
+  function patchChildren(parent, kids) {
+    kids.forEach((kid, i) => {
+      const at = parent.children[i];
+      if (at !== kid) parent.insertBefore(kid, at || null);
+    });
+    while (parent.children.length > kids.length) parent.lastElementChild.remove();
+  }
+
   async function loadProviders() {
     try {
       const data = await api("/ui/api/overview");
       state.providers = data.providers;
       $("uptime").textContent = ago(data.uptime);
       $("active").textContent = data.active_requests;
-      $("providers").replaceChildren(...data.providers.map(providerCard));
+      showCards(data.providers.map(providerCard));
     } catch (exc) {
       $("providers").replaceChildren(el("p", { class: "error" }, `cannot load providers: ${exc.message}`));
     }

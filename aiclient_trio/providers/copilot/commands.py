@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 import webbrowser
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 import httpx
 import trio
 
+from aiclient_trio.config.load import load_config
 from aiclient_trio.config.types import Config, CopilotConfig
 from aiclient_trio.errors import GatewayError
 from aiclient_trio.providers.copilot.auth import (
@@ -111,8 +113,6 @@ async def web_device_sign_in(
 
 def _load_config() -> Config:
     try:
-        from aiclient_trio.config.load import load_config
-
         return load_config()
     except Exception as exc:  # sign-in works even with a broken config file
         click.echo(f"warning: config not loaded ({exc}); using defaults", err=True)
@@ -154,8 +154,6 @@ def auth_command(
     if enterprise_domain:
         changes["enterprise_domain"] = enterprise_domain
     if changes:
-        from dataclasses import replace
-
         config = replace(config, **changes)
 
     async def main() -> StoredCredential:

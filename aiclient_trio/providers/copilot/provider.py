@@ -10,6 +10,7 @@ import json
 import logging
 import random
 import time
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -698,6 +699,5 @@ def _backoff(attempt: int, exc: BaseException | None = None) -> float:
 
 
 def _request_id() -> str:
-    import uuid
 
     return str(uuid.uuid4())

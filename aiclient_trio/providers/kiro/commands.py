@@ -16,6 +16,7 @@ from typing import Any
 import click
 import trio
 
+from aiclient_trio.config.load import load_config
 from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.providers.kiro import credentials as creds
 from aiclient_trio.providers.kiro.apikey import (
@@ -38,8 +39,6 @@ __all__ = ["auth_command", "credential_summary", "revoke_credentials", "web_impo
 
 def _kiro_config() -> KiroConfig:
     try:
-        from aiclient_trio.config.load import load_config
-
         return load_config().kiro
     except Exception:  # a broken config file must not block signing in
         return KiroConfig()
