@@ -135,9 +135,15 @@ def test_arbitrary_json_is_invalid_not_a_crash(fmt: str, body: Any) -> None:
 
 
 async def _post(app: Any, path: str, body: bytes) -> int:
-    """One request straight into the ASGI app (no socket: hundreds per second)."""
+    """One request straight into the ASGI app (no socket: hundreds per second), with the
+    scope keys hypercorn always sends."""
     scope = {
         "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "scheme": "http",
+        "root_path": "",
+        "server": ("127.0.0.1", 8080),
         "method": "POST",
         "path": path,
         "raw_path": path.encode(),

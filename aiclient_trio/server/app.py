@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+from functools import partial
 from typing import Any, cast
 
 import trio
@@ -35,6 +36,7 @@ from aiclient_trio.server import guards
 from aiclient_trio.server.api import PING_INTERVAL, REQUEST_NURSERY, handle_api, refuse
 from aiclient_trio.server.http import (
     JSON_TYPE,
+    Message,
     Receive,
     Scope,
     Send,
@@ -76,7 +78,19 @@ class _Connection(TrioASGIHTTPConnection):
         self, nursery: trio.Nursery, request: Any, send: Any
     ) -> None:
         cast(Scope, self.scope)[REQUEST_NURSERY] = nursery
-        await super().handle_request(nursery, request, send)
+        await super().handle_request(nursery, request, partial(_send_finishing, send))
+
+
+async def _send_finishing(send: Send, message: Message) -> None:
+    """Pass `message` on; the last body message is shielded. hypercorn ends the exchange inside
+    that call (end of message, then the connection's close or its next cycle) and tells the app
+    `http.disconnect` on the way, which makes quart-trio cancel this very task: unshielded, the
+    cancellation lands between the two and a connection that must close (408, 413) stays open."""
+    if message["type"] == "http.response.body" and not message.get("more_body", False):
+        with trio.CancelScope(shield=True):
+            await send(message)
+    else:
+        await send(message)
 
 
 class GatewayApp(QuartTrio):
