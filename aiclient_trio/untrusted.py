@@ -133,11 +133,21 @@ def scrub(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+# How far past its limit a client string is read when masking it: longer than any secret
+# pattern needs to match.
+_REDACT_MARGIN = 512
+
+
 def client_text(text: str | None, limit: int = CLIENT_TEXT_LIMIT) -> str | None:
     """A client-chosen string made fit to store, log or show: encodable, at most `limit`
     characters (a longer one ends in "...(+N chars)"), credentials masked."""
     if text is None:
         return None
-    if len(text) > limit:
-        text = f"{text[:limit]}...(+{len(text) - limit} chars)"
-    return redact(scrub(text))
+    # Masking can lengthen the text ("tid=0" -> "[REDACTED]"), so mask a window a little
+    # longer than the limit (whole secrets, not prefixes cut short of their pattern), then cut.
+    window = text[: limit + _REDACT_MARGIN]
+    shown = redact(scrub(window))
+    if len(shown) <= limit and len(window) == len(text):
+        return shown
+    rest = len(shown) - limit + len(text) - len(window)
+    return f"{shown[:limit]}...(+{rest} chars)"

@@ -1,5 +1,6 @@
-# In-process microbenchmark of `server.api.handle_api` with a fake provider (no sockets): CPU
-# per request of our own server code, non-stream and a short stream, medians of passes.
+# In-process microbenchmark of the server app (`server.app.create_app`, called as hypercorn
+# calls it) with a fake provider (no sockets): CPU per request of our own server code and the
+# web framework under it, non-stream and a short stream, medians of passes.
 """Run by hand, not part of the test suite:
 
     PYTHONPATH=. python bench/micro_handle.py                     # this tree
@@ -64,7 +65,7 @@ def _child(requests: int, events: int) -> dict[str, float]:
         ProviderState,
         RequestContext,
     )
-    from aiclient_trio.server.api import handle_api
+    from aiclient_trio.server.app import create_app
 
     sse = _sse_chunks(events)
 
@@ -113,27 +114,48 @@ def _child(requests: int, events: int) -> dict[str, float]:
     gateway = Gateway(config=AsyncValue(Config()))
     gateway.providers["copilot"] = Upstream()
     raw = {False: json.dumps(_BODY).encode(), True: json.dumps({**_BODY, "stream": True}).encode()}
-    headers = [(b"content-type", b"application/json"), (b"user-agent", b"bench")]
+    headers = [
+        (b"host", b"127.0.0.1:8080"),
+        (b"content-type", b"application/json"),
+        (b"user-agent", b"bench"),
+    ]
+
+    app = create_app(gateway)
 
     async def one(stream: bool) -> None:
-        # The ASGI receive as hypercorn's trio worker gives it: a memory channel.
-        tx, rx = trio.open_memory_channel[dict[str, Any]](10)
-        tx.send_nowait({"type": "http.request", "body": raw[stream], "more_body": False})
+        # The whole app, as hypercorn's trio worker calls it: the scope keys it always sends,
+        # the body in one message, then `http.disconnect` once the response has ended.
+        body = [{"type": "http.request", "body": raw[stream], "more_body": False}]
+        ended = trio.Event()
         scope = {
             "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "scheme": "http",
             "method": "POST",
             "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "root_path": "",
+            "query_string": b"",
             "headers": headers,
             "client": ("127.0.0.1", 5000),
+            "server": ("127.0.0.1", 8080),
         }
+
+        async def receive() -> dict[str, Any]:
+            if body:
+                return body.pop()
+            await ended.wait()
+            return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and message["status"] != 200:
                 raise RuntimeError(f"the fake request failed: {message['status']}")
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                ended.set()
             await trio.lowlevel.checkpoint()  # a socket write
 
-        await handle_api(gateway, "chat", "openai_chat", scope, rx.receive, send, "req")
-        tx.close()
+        await app(scope, receive, send)
 
     async def timed(stream: bool, n: int) -> float:
         start = time.process_time()

@@ -16,7 +16,7 @@ import hypothesis.strategies as st
 import pytest
 import trio
 from fakes import Records, make_gateway, serve
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from kiro_helpers import start_kiro_for_tests
 
 from aiclient_trio import untrusted
@@ -127,11 +127,22 @@ def test_untrusted_loads_refuses_deep_nesting_without_recursion_error() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(ANY_TEXT, st.integers(min_value=1, max_value=50))
+@example('tid=0"', 6)  # masking lengthens the text past its limit
 def test_client_text_is_encodable_and_capped(text: str, limit: int) -> None:
     shown = untrusted.client_text(text * 40, limit)
     assert shown is not None
     shown.encode()
     assert len(shown) <= limit + len("...(+999999 chars)")
+
+
+@pytest.mark.parametrize("at", [0, 30, 59])
+def test_a_secret_across_the_cap_is_masked_not_cut_short(at: int) -> None:
+    key = "sk-ant-api03-" + "Ab1_" * 30
+    text = "x " * at + key + " tail"
+    shown = untrusted.client_text(text, 60)
+    assert shown is not None
+    assert "Ab1_" not in shown and "sk-ant-api03" not in shown
+    assert len(shown) <= 60 + len("...(+999 chars)")
 
 
 # -- through the real HTTP path: SDKs against the gateway and the Kiro simulator ---------------
