@@ -22,7 +22,6 @@ from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
-    Overloaded,
     RateLimited,
     RequestTimeout,
     RequestTooLarge,
@@ -40,6 +39,7 @@ from aiclient_trio.server import guards
 from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.failover import fallback_chain
 from aiclient_trio.server.http import ResponseSink, Scope, header, response
+from aiclient_trio.server.lifecycle import Ending
 from aiclient_trio.server.relay import (
     relay_passthrough,
     relay_response,
@@ -237,9 +237,9 @@ def _client_key(scope: Scope) -> str:
 
 
 async def _wait_turn(gateway: Gateway, limiter: RateLimiter, ex: Exchange) -> bool:
-    """Take a rate-limit token, waiting in the FIFO queue; False when refused (429 sent) or
-    when the drain expired meanwhile (529 sent). A client that leaves while it waits is
-    cancelled by quart-trio."""
+    """Take a rate-limit token, waiting in the FIFO queue; False when the wait ended the
+    request instead (refused: 429, or the drain expired meanwhile: 529), rendered by the
+    exchange's one ending. A client that leaves while it waits is cancelled by quart-trio."""
     queued_at = trio.current_time()
     refused: RateLimited | None = None
     with trio.CancelScope() as scope:
@@ -252,14 +252,15 @@ async def _wait_turn(gateway: Gateway, limiter: RateLimiter, ex: Exchange) -> bo
         finally:
             gateway.discard_work(ex)
             ex.work_scope = None
-    if ex.drained:
-        await ex.fail(Overloaded("server shutting down"), upstream=False)
-        return False
-    if refused is not None:
-        await ex.fail(refused, upstream=False)
+    end = await ex.conclude(refused, deadline_hit=False, timeout_error=_no_deadline, upstream=False)
+    if end is not Ending.COMPLETE:
         return False
     ex.queued = trio.current_time() - queued_at
     return True
+
+
+def _no_deadline() -> GatewayError:
+    raise AssertionError("the rate-limit wait has no deadline")
 
 
 async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:

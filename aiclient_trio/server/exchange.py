@@ -329,16 +329,18 @@ class Exchange:
         *,
         deadline_hit: bool,
         timeout_error: Callable[[], GatewayError],
+        upstream: bool = True,
     ) -> Ending:
-        """The upstream work is over (`failure`: what it raised; `deadline_hit`: its scope was
-        cancelled): take the request's one ending and render it for the client, the only
-        place that does. The ledger row follows from `record`."""
+        """The work is over (`failure`: what it raised; `deadline_hit`: its scope was
+        cancelled; `upstream`: the work was the upstream call, not our own wait before it):
+        take the request's one ending and render it for the client, the only place that does.
+        The ledger row follows from `record`."""
         if deadline_hit and self.life.stop is Stop.RUNNING:
             self.life.on_stop(StopEvent.DEADLINE)  # only the deadline cancels the scope otherwise
         end = ending(self.life.response, self.life.stop, failed=failure is not None)
         if end is Ending.CLIENT_GONE:
             if failure is not None and not self.delivered:
-                self.note_error(failure, upstream=True)
+                self.note_error(failure, upstream=upstream)
         elif end is Ending.DELIVERED:
             if failure is not None:
                 log.info(
@@ -349,11 +351,11 @@ class Exchange:
             await self.finish()
         elif end in (Ending.FAILED_BEFORE_FIRST_BYTE, Ending.FAILED_AFTER_FIRST_BYTE):
             assert failure is not None
-            await self.fail(failure, upstream=True)
+            await self.fail(failure, upstream=upstream)
         elif end is Ending.DRAINED:
-            await self.fail(Overloaded("server shutting down"), upstream=True)
+            await self.fail(Overloaded("server shutting down"), upstream=upstream)
         elif end is Ending.TIMED_OUT:
-            await self.fail(timeout_error(), upstream=True)
+            await self.fail(timeout_error(), upstream=upstream)
         if self.disconnected and not self.delivered:
             self.outcome = "cancelled"  # also when the client left while the error was written
         return end
