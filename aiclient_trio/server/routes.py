@@ -1,10 +1,11 @@
 """What the routes off the hot path answer: the model list, one model, usage, quotas.
 
-`aiclient_trio.server.offpath` serves them (and the probes) over plain ASGI.
+`aiclient_trio.server.offpath` serves them (and the probes) as Quart handlers.
 """
 
 from __future__ import annotations
 
+import difflib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiclient_trio.errors import (
     ProviderUnavailable,
 )
 from aiclient_trio.gateway import Gateway
+from aiclient_trio.ledger import LedgerUnavailable, UsageQuery, parse_time_bound
 from aiclient_trio.providers.base import ModelInfo
 from aiclient_trio.providers.quotas import provider_quotas
 from aiclient_trio.providers.router import split_prefix
@@ -91,7 +93,6 @@ def model_list(gateway: Gateway) -> dict[str, Any]:
 
 def model_entry(gateway: Gateway, model_id: str) -> dict[str, Any]:
     """One entry of the model list by id (`copilot/gpt-4.1`, `gpt-4.1`, an alias)."""
-    import difflib
 
     entries = model_list(gateway)["data"]
     default = gateway.config.value.default_provider
@@ -107,7 +108,6 @@ def model_entry(gateway: Gateway, model_id: str) -> dict[str, Any]:
 
 
 def _time_bound(name: str, value: str | None) -> float | None:
-    from aiclient_trio.ledger import parse_time_bound
 
     if value is None or value == "":
         return None
@@ -121,7 +121,6 @@ async def usage_summary(
     gateway: Gateway, *, since: str | None, until: str | None, group: str = "model"
 ) -> dict[str, Any]:
     """The ledger's totals and breakdown plus each provider's upstream quota."""
-    from aiclient_trio.ledger import LedgerUnavailable, UsageQuery
 
     if group not in ("model", "provider", "day"):
         raise InvalidRequest(f"group: {group!r} is not one of model, provider, day", param="group")
@@ -141,7 +140,6 @@ async def usage_summary(
 
 
 async def clear_usage(gateway: Gateway, before: str | None) -> dict[str, Any]:
-    from aiclient_trio.ledger import LedgerUnavailable
 
     if gateway.ledger is None:
         raise ProviderUnavailable("the usage ledger is disabled ([ledger] enabled = false)")
