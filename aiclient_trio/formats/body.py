@@ -24,10 +24,11 @@ __all__ = [
     "parse_request_body_off_loop",
 ]
 
-# Objects and arrays one body may hold. A long agent session is a few thousand messages of
-# a few blocks each (~5-20k); past this bound the objects alone would take hundreds of MB,
-# and parsing them holds the interpreter for long (measured in `nox -s bench`).
-MAX_JSON_CONTAINERS = 250_000
+# Objects and arrays one body may hold. A tool round trip of Claude Code is ~9 of them and
+# ~100 tokens at the very least, so this is past a 1M-token context (no upstream takes
+# more than ~200k). Each one costs ~1 KB of memory on its way through the gateway, and
+# `json.loads`, one C call, holds the interpreter ~70 ms for 100k (`nox -s bench`).
+MAX_JSON_CONTAINERS = 100_000
 
 _SLICE = 256 * 1024
 # From a point outside any string, within a slice: bytes that are no quote, and whole
