@@ -100,7 +100,7 @@ from aiclient_trio.providers.copilot.models import (
 from aiclient_trio.providers.copilot.outbound import passthrough_body, translated_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
-from aiclient_trio.upstream.failures import close_body, transport_error
+from aiclient_trio.upstream.failures import broken_body, close_body, transport_error
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -519,9 +519,7 @@ class CopilotProvider(Provider):
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
-                raise UpstreamError(
-                    f"the Copilot stream broke off ({describe_error(exc)})"
-                ) from None
+                raise broken_body(exc, "Copilot") from None
         finder = UsageFinder(billed, streaming=False)
         finder.feed(raw)
         finder.close()
