@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from aiclient_trio.simulator import copilot_replies as replies
+from aiclient_trio.simulator.asgi import Receive, Scope, Send, not_http, serve_app
 from aiclient_trio.simulator.copilot_billing import (
     cache_split,
     charge,
@@ -23,17 +24,12 @@ from aiclient_trio.simulator.copilot_billing import (
     with_token_prices,
 )
 from aiclient_trio.simulator.copilot_kit import (
-    Receive,
-    Scope,
-    Send,
     SimState,
-    handle_lifespan,
     has_image,
     record_request,
     send_bytes,
     send_json,
     send_start,
-    serve_app,
     sse_frame,
     watch_disconnect,
 )
@@ -103,10 +99,7 @@ class CopilotAPISimulator:
         self.models = {m["id"]: m for m in (models or SIM_MODELS)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await handle_lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         body, headers, path = await record_request(scope, receive, self.state, "copilot")
         try:

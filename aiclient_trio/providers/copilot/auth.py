@@ -267,7 +267,7 @@ async def fetch_github_login(
     response = await client.get(f"{api}/user", headers=github_headers(config, github_token))
     if response.status_code != 200:
         return None
-    login = _safe_json(response).get("login")
+    login = untrusted.json_object(response.content).get("login")
     return login if isinstance(login, str) else None
 
 
@@ -304,7 +304,7 @@ async def exchange_token(
     if response.status_code == 403:
         # Told apart by the body, not the status (docs/copilot.md §2): `error_details` means
         # no seat; a message starting "API rate limit exceeded" is GitHub's rate limit.
-        data = _safe_json(response)
+        data = untrusted.json_object(response.content)
         details = data.get("error_details")
         message = str(data.get("message") or "")
         if not isinstance(details, dict) and message.lower().startswith("api rate limit"):
@@ -344,19 +344,11 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def _safe_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _json_or_error(response: httpx.Response, what: str) -> dict[str, Any]:
+    data = untrusted.json_object(response.content)
     if response.status_code >= 400:
-        message = str(_safe_json(response).get("message") or response.reason_phrase)
+        message = str(data.get("message") or response.reason_phrase)
         raise UpstreamError(f"GitHub {what} failed: HTTP {response.status_code} {message}")
-    data = _safe_json(response)
     if not data:
         raise UpstreamError(f"GitHub {what} returned no JSON object")
     return data

@@ -100,7 +100,7 @@ from aiclient_trio.providers.copilot.models import (
 from aiclient_trio.providers.copilot.outbound import passthrough_body, translated_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
-from aiclient_trio.upstream.failures import close_body, transport_error
+from aiclient_trio.upstream.failures import broken_body, close_body, transport_error
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -450,11 +450,35 @@ class CopilotProvider(Provider):
     async def _stream(
         self, request: ir.Request, model: ModelInfo, ctx: RequestContext
     ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
-        capi = self._client()
         fmt = choose_upstream_format(model, ctx.inbound_format)
-        format_codec = codec(fmt)
+        async with self._post_translated(request, model, ctx, fmt, stream=True) as posted:
+            response, billed, size = posted
+            parser = codec(fmt).stream_parser(model.id, max(1, size // 4))
+            raw = response.aiter_raw()
+            finder = UsageFinder(billed, streaming=True)
+            events = ir_events(raw, parser, ctx.before_read, finder)
+            try:
+                yield events
+            finally:
+                await events.aclose()
+                await close_body(response, raw)
+
+    @asynccontextmanager
+    async def _post_translated(
+        self,
+        request: ir.Request,
+        model: ModelInfo,
+        ctx: RequestContext,
+        fmt: ir.WireFormat,
+        *,
+        stream: bool,
+    ) -> AsyncIterator[tuple[Response, Callable[[Billed], None], int]]:
+        """`request` translated to `fmt` (off the loop when big), the call noted for the
+        ledger and POSTed to the format's endpoint: (the response, what reads its billing,
+        the size of the upstream body)."""
+        capi = self._client()
         limits = self._limits.get(model.id, ModelLimits())
-        build = partial(translated_body, stream=True)
+        build = partial(translated_body, stream=stream)
         translated = await off_loop(request_is_big(request), build, fmt, request, model, limits)
         billed, call = self._note_call(
             ctx,
@@ -464,16 +488,16 @@ class CopilotProvider(Provider):
             texts_of_request(request),
             request.has_images,
         )
-        async with _post_translated(capi, fmt, translated.encoded, call, ctx, self._cc) as response:
-            parser = format_codec.stream_parser(model.id, max(1, len(translated.encoded) // 4))
-            raw = response.aiter_raw()
-            finder = UsageFinder(billed, streaming=True)
-            events = ir_events(raw, parser, ctx.before_read, finder)
-            try:
-                yield events
-            finally:
-                await events.aclose()
-                await close_body(response, raw)
+        extra = filter_anthropic_beta(ctx.headers, self._cc) if fmt == "anthropic" else {}
+        async with capi.open(
+            "POST",
+            FORMAT_PATHS[fmt],
+            translated.encoded,
+            call,
+            extra_headers=extra,
+            inbound=ctx.inbound_format,
+        ) as response:
+            yield response, billed, len(translated.encoded)
 
     async def complete(
         self,
@@ -488,32 +512,19 @@ class CopilotProvider(Provider):
         most = self._limits.get(model.id, ModelLimits()).max_non_streaming_output
         if fmt != "openai_chat" or not _surely_short(request, most):
             return await super().complete(request, model, ctx, on_progress)
-        capi = self._client()
         if request.model != model.id or request.stream:  # the server's request already is
             request = replace(request, model=model.id, stream=False)
-        limits = self._limits.get(model.id, ModelLimits())
-        build = partial(translated_body, stream=False)
-        translated = await off_loop(request_is_big(request), build, fmt, request, model, limits)
-        billed, call = self._note_call(
-            ctx,
-            model,
-            fmt,
-            initiator_for_ir(request),
-            texts_of_request(request),
-            request.has_images,
-        )
-        async with _post_translated(capi, fmt, translated.encoded, call, ctx, self._cc) as response:
+        async with self._post_translated(request, model, ctx, fmt, stream=False) as posted:
+            response, billed, size = posted
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
-                raise UpstreamError(
-                    f"the Copilot stream broke off ({describe_error(exc)})"
-                ) from None
+                raise broken_body(exc, "Copilot") from None
         finder = UsageFinder(billed, streaming=False)
         finder.feed(raw)
         finder.close()
         on_progress()
-        return chat_response(raw, model.id, lambda: max(1, len(translated.encoded) // 4))
+        return chat_response(raw, model.id, lambda: max(1, size // 4))
 
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
@@ -651,25 +662,6 @@ def signed_in_config(config: CopilotConfig, credential: StoredCredential) -> Cop
     if config.account_type == "individual" and credential.account_type != "individual":
         changes["account_type"] = credential.account_type
     return replace(config, **changes) if changes else config
-
-
-def _post_translated(
-    capi: CapiClient,
-    fmt: ir.WireFormat,
-    upstream: bytes,
-    call: CallHeaders,
-    ctx: RequestContext,
-    config: CopilotConfig,
-) -> AbstractAsyncContextManager[Response]:
-    """POST a translated request to its format's endpoint (the call noted for the ledger)."""
-    return capi.open(
-        "POST",
-        FORMAT_PATHS[fmt],
-        upstream,
-        call,
-        extra_headers=filter_anthropic_beta(ctx.headers, config) if fmt == "anthropic" else {},
-        inbound=ctx.inbound_format,
-    )
 
 
 def _backoff(attempt: int, exc: BaseException | None = None) -> float:

@@ -25,7 +25,7 @@ import trio
 from aiclient_trio import ir
 from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
 from aiclient_trio.config.types import Config
-from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
+from aiclient_trio.errors import GatewayError, UpstreamError
 from aiclient_trio.offload import off_loop, request_is_big
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
 from aiclient_trio.providers.failures import watch_pool
@@ -51,7 +51,7 @@ from aiclient_trio.providers.kiro.models import (
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
 from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
-from aiclient_trio.upstream.failures import close_body, transport_error
+from aiclient_trio.upstream.failures import broken_body, close_body, transport_error
 
 __all__ = ["KiroProvider"]
 
@@ -99,15 +99,8 @@ class _EventIterator:
                 self._pending.extend(translator.finish())
                 self._ctx.credits = translator.credits
                 continue
-            except httpx.TimeoutException:
-                self._pending.extend(
-                    translator.fail(UpstreamTimeout("Kiro stopped sending mid-stream"))
-                )
-                continue
             except httpx.HTTPError as exc:
-                self._pending.extend(
-                    translator.fail(UpstreamError(f"Kiro connection broke mid-stream: {exc}"))
-                )
+                self._pending.extend(translator.fail(broken_body(exc, "Kiro")))
                 continue
             try:
                 messages = self._decoder.feed(chunk)
