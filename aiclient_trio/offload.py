@@ -10,6 +10,7 @@ streams keep flowing. Small requests stay inline: a thread hop costs more than t
 from __future__ import annotations
 
 import json
+import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,8 +29,10 @@ _BIG_COUNT = 256
 # How many values the size checks look at before calling a request big anyway (bounds
 # their own cost on the event loop).
 _WALK_LIMIT = 4096
-# Lists longer than this are encoded item by item.
+# Lists longer than this are encoded item by item, strings longer than this in slices.
 _PIECE_ITEMS = 64
+_PIECE_CHARS = 256 * 1024
+_BULK_LOOK = 256
 
 
 def request_is_big(request: ir.Request) -> bool:
@@ -91,56 +94,77 @@ async def off_loop(big: bool, work: Callable[..., T], *args: Any) -> T:
     if not big:
         return work(*args)
     # Abandoned on cancellation: a client that leaves does not wait for the conversion.
-    return await trio.to_thread.run_sync(work, *args, abandon_on_cancel=True)
+    return await trio.to_thread.run_sync(_frames_cleared, work, *args, abandon_on_cancel=True)
+
+
+def _frames_cleared(work: Callable[..., T], *args: Any) -> T:
+    try:
+        return work(*args)
+    except BaseException as exc:
+        # A refusal (a prompt over Kiro's limit) must not keep the big request's objects
+        # alive through its traceback's frames, nor free them later on the event loop.
+        traceback.clear_frames(exc.__traceback__)
+        raise
 
 
 def dumps_in_pieces(
     value: Any, *, ensure_ascii: bool = True, separators: tuple[str, str] = (", ", ": ")
 ) -> str:
     """`json.dumps(value, ensure_ascii=..., separators=...)`, the same text, built from one
-    `json.dumps` per item of long lists (messages, history), so no single C call holds the
-    interpreter for the whole body."""
+    `json.dumps` per item of long lists (messages, history) and per slice of long strings,
+    so no single C call holds the interpreter for the whole body."""
     encode = json.JSONEncoder(ensure_ascii=ensure_ascii, separators=separators).encode
-    if not _has_long_list(value, 3):
+    if not _bulky(value):
         return encode(value)
     item_sep, key_sep = separators
     parts: list[str] = []
 
-    def walk(item: Any, depth: int) -> None:
-        if depth > 0 and isinstance(item, list) and len(item) > _PIECE_ITEMS:
+    def walk(item: Any) -> None:
+        if isinstance(item, str) and len(item) > _PIECE_CHARS:
+            # JSON escapes one character at a time: the slices' texts, unquoted, join up.
+            parts.append('"')
+            for start in range(0, len(item), _PIECE_CHARS):
+                parts.append(encode(item[start : start + _PIECE_CHARS])[1:-1])
+            parts.append('"')
+        elif isinstance(item, list) and _bulky(item):
             parts.append("[")
             for i, child in enumerate(item):
                 if i:
                     parts.append(item_sep)
-                walk(child, depth - 1)
+                walk(child)
             parts.append("]")
-        elif (
-            depth > 0
-            and isinstance(item, dict)
-            and item
-            and all(isinstance(k, str) for k in item)
-            and _has_long_list(item, depth)
-        ):
+        elif isinstance(item, dict) and all(isinstance(k, str) for k in item) and _bulky(item):
             parts.append("{")
             for i, (key, child) in enumerate(item.items()):
                 if i:
                     parts.append(item_sep)
                 parts.append(encode(key))
                 parts.append(key_sep)
-                walk(child, depth - 1)
+                walk(child)
             parts.append("}")
         else:
             parts.append(encode(item))
 
-    walk(value, 3)
+    walk(value)
     return "".join(parts)
 
 
-def _has_long_list(value: Any, depth: int) -> bool:
-    """A list of more than _PIECE_ITEMS items within `depth` levels of dicts (cheap: it looks
-    at dict values and list lengths only)."""
-    if isinstance(value, list):
-        return len(value) > _PIECE_ITEMS
-    if depth <= 0 or not isinstance(value, dict):
-        return False
-    return any(_has_long_list(child, depth - 1) for child in value.values())
+def _bulky(value: Any) -> bool:
+    """Worth encoding in pieces: a long list or a long string within it, or more values
+    than a quick look covers (cheap: at most _BULK_LOOK values are looked at)."""
+    stack, seen = [value], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > _BULK_LOOK:
+            return True
+        if isinstance(item, str):
+            if len(item) > _PIECE_CHARS:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            if len(item) > _PIECE_ITEMS:
+                return True
+            stack.extend(item)
+    return False

@@ -6,6 +6,7 @@ be bounded and given back). Run alone: `python bench/run.py --big-bodies`."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -133,7 +134,10 @@ async def big_body_results(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"cases": []}
+    only = os.environ.get("BENCH_BIG_ONLY", "")  # a part of the case names to run alone
     for name, path, make in cases(kiro_model, megabytes, tiny, refused):
+        if only not in name:
+            continue
         body = make()
         result = {"case": name, **await _one_case(base, pid, path, body)}
         del body

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aiclient_trio import ir
+from aiclient_trio import ir, offload
 from aiclient_trio.offload import BIG_BYTES, body_is_big, dumps_in_pieces, request_is_big
 from aiclient_trio.providers.kiro.convert import build_request, encode_for
 
-_LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text()
+_LEAF = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6)
 _JSON = st.recursive(
     _LEAF,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
@@ -27,18 +28,23 @@ _BODY = st.recursive(
 )
 
 
-@given(_JSON | _BODY)
-def test_pieces_are_the_same_text_as_one_dumps(value: Any) -> None:
-    assert dumps_in_pieces(value) == json.dumps(value)
-    compact = {"ensure_ascii": False, "separators": (",", ":")}
-    assert dumps_in_pieces(value, **compact) == json.dumps(value, **compact)  # type: ignore[arg-type]
+@given(_JSON | _BODY, st.booleans())
+def test_pieces_are_the_same_text_as_one_dumps(value: Any, tiny_pieces: bool) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        if tiny_pieces:  # every string and list is cut: every boundary comes up
+            patch.setattr(offload, "_PIECE_CHARS", 1)
+            patch.setattr(offload, "_PIECE_ITEMS", 1)
+            patch.setattr(offload, "_BULK_LOOK", 2)
+        assert dumps_in_pieces(value) == json.dumps(value)
+        compact = {"ensure_ascii": False, "separators": (",", ":")}
+        assert dumps_in_pieces(value, **compact) == json.dumps(value, **compact)  # type: ignore[arg-type]
 
 
 def test_a_long_history_is_encoded_as_one_dumps_would() -> None:
     messages = [{"role": "user", "content": f"m{i} é\n"} for i in range(1000)]
     body = {"model": "m", "messages": messages, "tools": [], "meta": {"deep": [[1, 2]] * 70}}
     assert dumps_in_pieces(body) == json.dumps(body)
-    state = {"conversationState": {"history": messages, "currentMessage": {"x": "ü"}}}
+    state = {"conversationState": {"history": messages, "currentMessage": {"x": "ü😀" * 2 * 10**5}}}
     compact = json.dumps(state, ensure_ascii=False, separators=(",", ":"))
     assert dumps_in_pieces(state, ensure_ascii=False, separators=(",", ":")) == compact
 
