@@ -150,12 +150,16 @@ def _kiro_frames() -> tuple[bytes, bytes, bytes]:
 def _static_json() -> dict[bytes, bytes]:
     from aiclient_trio.simulator.copilot import SIM_MODELS
     from aiclient_trio.simulator.kiro import KiroSimulator
+    from aiclient_trio.simulator.kiro_hosts import usage_limits_answer
+    from aiclient_trio.simulator.kiro_models import list_models_answer
 
     kiro = KiroSimulator()
     return {
         b"/models": json.dumps({"object": "list", "data": SIM_MODELS}).encode(),
-        b"/ListAvailableModels": json.dumps(kiro._list_models()[1]).encode(),
-        b"/getUsageLimits": json.dumps(kiro._usage_limits()[1]).encode(),
+        b"/ListAvailableModels": json.dumps(list_models_answer(kiro.models)).encode(),
+        b"/getUsageLimits": json.dumps(
+            usage_limits_answer(kiro.credits_used, kiro.credit_limit)[1]
+        ).encode(),
     }
 
 
