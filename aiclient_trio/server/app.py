@@ -23,7 +23,7 @@ from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from aiclient_trio.dashboard.routes import DASHBOARD, PREFIX, dashboard_blueprint
+from aiclient_trio.dashboard.routes import PREFIX, dashboard_blueprint
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -58,12 +58,14 @@ log = logging.getLogger("aiclient_trio.server")
 # Per-request values kept in the ASGI scope (Quart's request.scope) by the hooks.
 _REQUEST_ID = "aiclient.request_id"
 _CORS = "aiclient.cors"
+_UI_PATHS = PREFIX + "/"
 
 
 def _dashboard_request() -> bool:
-    """A request for the dashboard (under /ui), matched to one of its routes or not."""
+    """A request for the dashboard (under /ui), matched to one of its routes or not (every
+    dashboard route is under /ui: the path alone says it, without Quart's blueprint lookup)."""
     path = request.path
-    return request.blueprint == DASHBOARD or path == PREFIX or path.startswith(PREFIX + "/")
+    return path == PREFIX or path.startswith(_UI_PATHS)
 
 
 def _scope() -> Scope:
