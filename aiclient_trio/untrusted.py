@@ -20,6 +20,7 @@ __all__ = [
     "UntrustedJSON",
     "client_text",
     "has_lone_surrogate",
+    "json_object",
     "json_path",
     "loads",
     "lone_surrogate_path",
@@ -67,6 +68,16 @@ def loads(data: bytes | str, *, what: str = "JSON") -> Any:
         raise UntrustedJSON(
             f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}"
         ) from None
+
+
+def json_object(data: bytes | str) -> dict[str, Any]:
+    """`data` as a JSON object, or {} when it is no JSON or no object (an upstream's error
+    page, an empty body): for answers read field by field, each field checked where used."""
+    try:
+        value = loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def has_lone_surrogate(text: str) -> bool:

@@ -246,19 +246,23 @@ def markdown(r: dict[str, Any]) -> str:
             f"{_fmt(ca['p99_ms'], 1)} ms, max {_fmt(ca['max_ms'], 1)} ms.",
         ]
     big = r.get("big_bodies")
-    if big:
-        ct, tm = big["count_tokens"], big["tiny_messages"]
+    if big and "cases" in big:
         out += [
             "",
-            "## Big bodies (event loop kept free)",
+            "## Big bodies (event loop kept free, memory given back)",
             "",
-            f"- count_tokens of {ct['body_mb']} MB: HTTP {ct['status']} in {ct['seconds']} s; "
-            f"/healthz meanwhile ({ct['healthz_probes']} probes) p50 {ct['healthz_p50_ms']} ms, "
-            f"max {ct['healthz_max_ms']} ms; RSS {ct['rss_mb_before']} -> {ct['rss_mb_after']} MB",
-            f"- {tm['messages']} tiny messages ({tm['body_mb']} MB): HTTP {tm['status']} in "
-            f"{tm['seconds']} s; /healthz max {tm['healthz_max_ms']} ms; RSS "
-            f"{tm['rss_mb_before']} -> {tm['rss_mb_after']} MB",
+            "/healthz probed every 50 ms while each request runs (and 1 s after); the daemon's RSS",
+            "before, at its peak and after.",
+            "",
+            "| case | body MB | HTTP | s | /healthz p50 / max ms | RSS MB before / peak / after |",
+            "|---|---|---|---|---|---|",
         ]
+        for c in big["cases"]:
+            out.append(
+                f"| {c['case']} | {c['body_mb']} | {c['status']} | {c['seconds']} | "
+                f"{c['healthz_p50_ms']} / {c['healthz_max_ms']} | "
+                f"{c['rss_mb_before']} / {c['rss_mb_peak']} / {c['rss_mb_after']} |"
+            )
     mem = r.get("memory", {})
     if mem:
         out += ["", "## Memory", ""] + [f"- {k}: {_fmt(v, 1)}" for k, v in mem.items()]

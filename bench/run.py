@@ -1,6 +1,7 @@
 # `nox -s bench` entry: starts upstream, sign-in simulators, daemon, null proxy and peers, runs
 # every measurement of issue 9 in one run, writes bench/results/{results.json,results.md,chart.png}.
-"""Usage: python bench/run.py  (BENCH_QUICK=1 for a short development run).
+"""Usage: python bench/run.py  (BENCH_QUICK=1 for a short development run; --big-bodies runs
+only the big-bodies cases and prints them; --report-only re-renders the last results).
 
 Environment: BENCH_QUICK, BENCH_ROUNDS, BENCH_SECONDS, BENCH_PEERS=0 (skip peers),
 BENCH_LITELLM (path of the `litellm` command), BENCH_PROFILE=0 (skip py-spy).
@@ -402,6 +403,29 @@ class Bench:
         with urllib.request.urlopen(f"{self.upstream}/_bench/closed") as response:
             return dict(json.load(response))
 
+    def big_bodies(self) -> dict[str, Any]:
+        return trio.run(
+            big_body_results,
+            f"http://127.0.0.1:{self.daemon_port}",
+            self.daemon.pid,
+            self.kiro_model,
+            8 if QUICK else 30,
+            50_000 if QUICK else 95_000,
+            850_000,
+            log,
+        )
+
+    def run_big_bodies_only(self) -> int:
+        """`--big-bodies`: only the big-bodies cases (upstream, simulators and daemon started
+        as for the full run); prints the results as JSON, writes nothing."""
+        try:
+            self.setup()
+            print(json.dumps(self.big_bodies(), indent=1))
+        finally:
+            for proc in reversed(self.procs):
+                proc.stop()
+        return 0
+
     # -- run --------------------------------------------------------------------------------
 
     def run(self) -> int:
@@ -427,14 +451,7 @@ class Bench:
             log("cancellation")
             trio.run(self.cancellation)
             log("big bodies")
-            self.results["big_bodies"] = trio.run(
-                big_body_results,
-                f"http://127.0.0.1:{self.daemon_port}",
-                self.daemon.pid,
-                8 if QUICK else 30,
-                300_000 if QUICK else 850_000,
-            )
-            log(f"big bodies: {self.results['big_bodies']}")
+            self.results["big_bodies"] = self.big_bodies()
             time.sleep(1)
             self.results["memory"]["daemon_rss_mb_after_capacity"] = (
                 rss_bytes(self.daemon.pid) / 1e6
@@ -474,4 +491,6 @@ if __name__ == "__main__":
     if "--report-only" in sys.argv:
         sys.exit(report_only())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the children in `finally`
+    if "--big-bodies" in sys.argv:
+        sys.exit(Bench().run_big_bodies_only())
     sys.exit(Bench().run())

@@ -154,12 +154,11 @@ def _static_json() -> dict[bytes, bytes]:
     from aiclient_trio.simulator.kiro_models import list_models_answer
 
     kiro = KiroSimulator()
+    usage = usage_limits_answer(kiro.credits_used, kiro.credit_limit)[1]
     return {
         b"/models": json.dumps({"object": "list", "data": SIM_MODELS}).encode(),
         b"/ListAvailableModels": json.dumps(list_models_answer(kiro.models)).encode(),
-        b"/getUsageLimits": json.dumps(
-            usage_limits_answer(kiro.credits_used, kiro.credit_limit)[1]
-        ).encode(),
+        b"/getUsageLimits": json.dumps(usage).encode(),
     }
 
 

@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 import trio
+from copilot_helpers import copilot_gateway, start_copilot_for_tests
 from fakes import FakeProvider, make_gateway, serve
 from kiro_helpers import start_kiro_for_tests
 
 from aiclient_trio.errors import RequestTooLarge
 from aiclient_trio.formats import tokens
+from aiclient_trio.providers.copilot import provider as copilot_provider
 from aiclient_trio.providers.kiro import provider as kiro_provider
 from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
@@ -37,11 +39,11 @@ class Gate:
         self.release = threading.Event()
         self.released = False
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not self.started.is_set():  # the first call waits; the others run as usual
             self.started.set()
             self.released = self.release.wait(timeout=120)
-        return self.real(*args)
+        return self.real(*args, **kwargs)
 
 
 async def _healthz_while_gated(url: str, gate: Gate, path: str, body: dict[str, Any]) -> Any:
@@ -131,3 +133,47 @@ def test_slicing_long_texts_keeps_the_estimate() -> None:
     whole = sum(tokens.estimate_text_tokens(part) for part in text.split("\n\n"))
     sliced = tokens.estimate_text_tokens(text)
     assert abs(sliced - whole) / whole < 0.02
+
+
+def _conversation(turns: int) -> list[dict[str, str]]:
+    """A long but small conversation: past the message count that moves conversion off the
+    loop, far under every size limit."""
+    pair = [{"role": "user", "content": "ping"}, {"role": "assistant", "content": "pong"}]
+    return (pair * turns)[: 2 * turns - 1]
+
+
+async def test_healthz_answers_while_kiro_converts_a_long_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = Gate(kiro_provider.build_request)
+    monkeypatch.setattr(kiro_provider, "build_request", gate)
+    body = {"model": "kiro/claude-sonnet-4.5", "max_tokens": 16, "messages": _conversation(200)}
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        async with serve(create_app(make_gateway(provider))) as url:
+            answer = await _healthz_while_gated(url, gate, "/v1/messages", body)
+        nursery.cancel_scope.cancel()
+    assert answer.status_code == 200, answer.text
+    sent = sim.generate_requests()[-1].json()["conversationState"]
+    assert len(sent["history"]) == 398  # every turn but the current one went upstream
+    assert sim.violations == []
+
+
+@pytest.mark.parametrize(
+    ("path", "gated"),
+    [("/v1/messages", "translated_body"), ("/v1/chat/completions", "passthrough_body")],
+)
+async def test_healthz_answers_while_copilot_builds_a_long_body(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str, gated: str
+) -> None:
+    gate = Gate(getattr(copilot_provider, gated))
+    monkeypatch.setattr(copilot_provider, gated, gate)
+    body = {"model": "gpt-4o", "max_tokens": 16, "messages": _conversation(200)}
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_copilot_for_tests(nursery, tmp_path)
+        async with serve(create_app(copilot_gateway(provider))) as url:
+            answer = await _healthz_while_gated(url, gate, path, body)
+        nursery.cancel_scope.cancel()
+    assert answer.status_code == 200, answer.text
+    sent = sim.state.recorded("copilot", "/chat/completions")[-1].body
+    assert len(sent["messages"]) == 399

@@ -248,12 +248,11 @@ async def test_report_to_a_missing_directory_says_so(doctor_env: XdgHome) -> Non
 async def test_a_newer_release_is_a_warning_with_the_upgrade_command(
     doctor_env: XdgHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiclient_trio.simulator.copilot_kit import handle_lifespan, send_json, serve_app
+    from aiclient_trio.simulator.asgi import not_http, serve_app
+    from aiclient_trio.simulator.copilot_kit import send_json
 
     async def pypi(scope: Any, receive: Any, send: Any) -> None:  # PyPI's JSON API, in short
-        if scope["type"] == "lifespan":
-            await handle_lifespan(receive, send)
-        else:
+        if not await not_http(scope, receive, send):
             await send_json(send, 200, {"info": {"version": "99.0.0"}})
 
     async with upstreams(doctor_env), trio.open_nursery() as nursery:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "aiclient_trio"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", (r"aiclient_trio", r"redact", r"untrusted", r"errors", r"codecs(\..+)?",
                     r"config\.types", r"config\.paths", r"config")),
-    ("ir", (r"ir", r"record")),
+    ("ir", (r"ir", r"record", r"offload")),
     ("translation and stores", (r"formats(\..+)?", r"providers\.base", r"reliability",
                                 r"ledger", r"metrics", r"log", r"upstream(\..+)?",
                                 r"daemon\.(control|pidfile|permissions)")),

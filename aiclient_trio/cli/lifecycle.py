@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Launch",
     "call_daemon",
+    "daemon_status",
     "fail",
     "load_or_exit",
     "restart",
@@ -127,7 +128,9 @@ def _healthy(url: str) -> bool:
     return response.status_code == 200
 
 
-def _daemon_status(timeout: float = 5.0, *, quota: bool = False) -> dict[str, Any] | None:
+def daemon_status(timeout: float = 5.0, *, quota: bool = False) -> dict[str, Any] | None:
+    """The running daemon's `status` answer (with the upstream quotas when `quota`); None
+    when no daemon answers in `timeout` seconds."""
     try:
         result: dict[str, Any] = ControlClient(paths.control_socket(), timeout=timeout).call(
             "status", {"quota": quota}
@@ -177,7 +180,7 @@ def _spawn(
         raise click.ClickException(str(exc)) from None
     pid = running_pid(paths.pid_file())
     if pid is not None:
-        current = _daemon_status()
+        current = daemon_status()
         where = f" at {current['url']}" if current and current.get("url") else ""
         raise click.ClickException(
             f"aiclient is already running (PID {pid}){where}. Use `aiclient restart` to restart it."
@@ -212,7 +215,7 @@ def _spawn(
                 f"the daemon exited with status {code} during start-up. "
                 f"Last log lines ({log}):\n{_log_tail_since(log, offset)}"
             )
-        current = _daemon_status(timeout=1.0)
+        current = daemon_status(timeout=1.0)
         if current and current.get("url") and _healthy(current["url"]):
             click.echo(f"aiclient {__version__} running at {current['url']} (PID {current['pid']})")
             click.echo(f"Logs: {log}   Stop: aiclient stop")
@@ -385,7 +388,7 @@ def restart(
       aiclient restart
       aiclient restart --port 8080
     """
-    previous = (_daemon_status() or {}).get("start_flags") or {}
+    previous = (daemon_status() or {}).get("start_flags") or {}
     host = host if host is not None else previous.get("server.host")
     port = port if port is not None else previous.get("server.port")
     log_file = log_file if log_file is not None else previous.get("logging.file")
@@ -451,7 +454,7 @@ def status(as_json: bool) -> None:
       aiclient status --json | jq .providers
     """
     pid = running_pid(paths.pid_file())
-    info = _daemon_status(quota=True) if pid is not None else None
+    info = daemon_status(quota=True) if pid is not None else None
     if info is None:
         if as_json:
             click.echo(json.dumps({"running": False, "pid": pid}))

@@ -23,7 +23,11 @@ from aiclient_trio.formats.anthropic_stream import (
     render_stream_error,
     render_usage,
 )
-from aiclient_trio.formats.contract import FormatCodec, JSONObject, RenderOptions
+from aiclient_trio.formats.contract import (
+    FormatCodec,
+    answer_without_options,
+    renderer_without_options,
+)
 
 __all__ = [
     "CODEC",
@@ -258,25 +262,13 @@ def count_tokens_response(n: int) -> dict[str, Any]:
     return {"input_tokens": n}
 
 
-def _render_with(response: ir.Response, options: RenderOptions) -> JSONObject:
-    return render_response(response)  # no Anthropic shape needs the request's options
-
-
-def _renderer(model: str, include_usage: bool, options: RenderOptions) -> StreamRenderer:
-    return StreamRenderer(model=model, include_usage=include_usage)
-
-
-def _parser(model: str, input_estimate: int) -> StreamParser:
-    return StreamParser(model=model, input_estimate=input_estimate)
-
-
 CODEC = FormatCodec(
     name="anthropic",
     parse_request=parse_request,
     render_request=render_request,
     parse_response=parse_response,
-    render_response=_render_with,
-    stream_parser=_parser,
-    stream_renderer=_renderer,
+    render_response=answer_without_options(render_response),
+    stream_parser=StreamParser,
+    stream_renderer=renderer_without_options(StreamRenderer),
     render_stream_error=render_stream_error,
 )

@@ -15,7 +15,15 @@ from aiclient_trio import ir
 from aiclient_trio.codecs.sse import SSEEvent
 from aiclient_trio.errors import GatewayError
 
-__all__ = ["FormatCodec", "JSONObject", "RenderOptions", "StreamParser", "StreamRenderer"]
+__all__ = [
+    "FormatCodec",
+    "JSONObject",
+    "RenderOptions",
+    "StreamParser",
+    "StreamRenderer",
+    "answer_without_options",
+    "renderer_without_options",
+]
 
 # A decoded JSON object (a request or response body): its values are whatever JSON holds.
 JSONObject = dict[str, Any]
@@ -71,3 +79,29 @@ class FormatCodec:
     stream_renderer: Callable[[str, bool, RenderOptions], StreamRenderer]
     # A terminal error event for a relayed stream that broke.
     render_stream_error: Callable[[GatewayError], bytes]
+
+
+# Chat Completions and Anthropic Messages render every answer from the IR alone: these adapt
+# their renderers to the contract's signatures, which also hand over the request's options.
+
+
+def answer_without_options(
+    render: Callable[[ir.Response], JSONObject],
+) -> Callable[[ir.Response, RenderOptions], JSONObject]:
+    """`render_response` for a format whose non-stream answer needs no `RenderOptions`."""
+
+    def render_response(response: ir.Response, options: RenderOptions) -> JSONObject:
+        return render(response)
+
+    return render_response
+
+
+def renderer_without_options(
+    make: Callable[[str, bool], StreamRenderer],
+) -> Callable[[str, bool, RenderOptions], StreamRenderer]:
+    """`stream_renderer` for a format whose stream renderer needs no `RenderOptions`."""
+
+    def stream_renderer(model: str, include_usage: bool, options: RenderOptions) -> StreamRenderer:
+        return make(model, include_usage)
+
+    return stream_renderer

@@ -22,7 +22,11 @@ from typing import Any
 
 from aiclient_trio import ir
 from aiclient_trio.errors import UpstreamError
-from aiclient_trio.formats.contract import FormatCodec, JSONObject, RenderOptions
+from aiclient_trio.formats.contract import (
+    FormatCodec,
+    answer_without_options,
+    renderer_without_options,
+)
 from aiclient_trio.formats.openai_chat_request import parse_request
 from aiclient_trio.formats.openai_chat_stream import StreamParser, StreamRenderer
 from aiclient_trio.formats.openai_chat_wire import (
@@ -288,25 +292,13 @@ def render_response(response: ir.Response, created: int | None = None) -> dict[s
     }
 
 
-def _render_with(response: ir.Response, options: RenderOptions) -> JSONObject:
-    return render_response(response)  # no chat shape needs the request's options
-
-
-def _renderer(model: str, include_usage: bool, options: RenderOptions) -> StreamRenderer:
-    return StreamRenderer(model=model, include_usage=include_usage)
-
-
-def _parser(model: str, input_estimate: int) -> StreamParser:
-    return StreamParser(model=model, input_estimate=input_estimate)
-
-
 CODEC = FormatCodec(
     name="openai_chat",
     parse_request=parse_request,
     render_request=render_request,
     parse_response=parse_response,
-    render_response=_render_with,
-    stream_parser=_parser,
-    stream_renderer=_renderer,
+    render_response=answer_without_options(render_response),
+    stream_parser=StreamParser,
+    stream_renderer=renderer_without_options(StreamRenderer),
     render_stream_error=render_stream_error,
 )

@@ -222,21 +222,13 @@ def _renderer(model: str, include_usage: bool, options: RenderOptions) -> Stream
     )
 
 
-def _parser(model: str, input_estimate: int) -> StreamParser:
-    return StreamParser(model=model, input_estimate=input_estimate)
-
-
-def _stream_error(error: errors.GatewayError) -> bytes:
-    return render_stream_error(error)
-
-
 CODEC = FormatCodec(
     name="responses",
     parse_request=parse_request,
     render_request=render_request,
     parse_response=parse_response,
     render_response=_render_with,
-    stream_parser=_parser,
+    stream_parser=StreamParser,
     stream_renderer=_renderer,
-    render_stream_error=_stream_error,
+    render_stream_error=render_stream_error,
 )

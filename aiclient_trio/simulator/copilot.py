@@ -15,6 +15,7 @@ from typing import Any
 import trio
 
 from aiclient_trio.simulator import copilot_replies as replies
+from aiclient_trio.simulator.asgi import Receive, Scope, Send, not_http, serve_app
 from aiclient_trio.simulator.copilot_billing import (
     cache_split,
     charge,
@@ -23,17 +24,12 @@ from aiclient_trio.simulator.copilot_billing import (
     with_token_prices,
 )
 from aiclient_trio.simulator.copilot_kit import (
-    Receive,
-    Scope,
-    Send,
     SimState,
-    handle_lifespan,
     has_image,
     record_request,
     send_bytes,
     send_json,
     send_start,
-    serve_app,
     sse_frame,
     watch_disconnect,
 )
@@ -86,6 +82,13 @@ class QuotaUsage:
             (usage if inside and usage is not None else target)["copilot_usage"] = self.usage
         return target
 
+    def frames(self, events: list[tuple[str, dict[str, Any]]], carrier: str) -> list[bytes]:
+        """Named SSE events as frames, `copilot_usage` put on the event named `carrier`."""
+        for name, event in events:
+            if name == carrier:
+                self.put(event)
+        return [sse_frame(json.dumps(data), name) for name, data in events]
+
 
 class _Refusal(Exception):
     def __init__(
@@ -103,10 +106,7 @@ class CopilotAPISimulator:
         self.models = {m["id"]: m for m in (models or SIM_MODELS)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await handle_lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         body, headers, path = await record_request(scope, receive, self.state, "copilot")
         try:
@@ -253,11 +253,7 @@ class CopilotAPISimulator:
                 await self._whole(send, receive, answer, stall, reset, extra)
         elif path == "/v1/messages":
             if stream:
-                events = replies.messages_events(turn, model)
-                for name, event in events:
-                    if name == "message_delta":
-                        billed.put(event)
-                frames = [sse_frame(json.dumps(d), name) for name, d in events]
+                frames = billed.frames(replies.messages_events(turn, model), "message_delta")
                 await self._stream(send, receive, frames, stall, reset, extra)
             else:
                 await send_json(send, 200, billed.put(replies.messages_body(turn, model)), extra)
@@ -267,10 +263,7 @@ class CopilotAPISimulator:
             for _, event in raw:
                 if isinstance(event.get("response"), dict):
                     event["response"]["id"] = response_id
-            for name, event in raw:
-                if name == "response.completed":
-                    billed.put(event)
-            frames = [sse_frame(json.dumps(d), name) for name, d in raw]
+            frames = billed.frames(raw, "response.completed")
             await self._stream(send, receive, frames, stall, reset, extra)
         else:
             answer = responses_body(turn, model, custom=custom_tool_names(body))

@@ -1,45 +1,33 @@
-"""Shared plumbing of the GitHub and Copilot simulators: state, fault switchboard, ASGI bits.
+"""Shared plumbing of the GitHub and Copilot simulators: state, fault switchboard, answers.
 
 Both fake services share one `SimState` (GitHub mints Copilot tokens the Copilot API then
-checks) and serve a bare ASGI app through hypercorn on 127.0.0.1:0.
+checks); the ASGI plumbing every simulator shares is `simulator.asgi`.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
-from wsgiref.handlers import format_date_time
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
+
+from aiclient_trio.simulator.asgi import Receive, Scope, Send, read_body, scope_headers
 
 __all__ = [
     "Faults",
     "Recorded",
     "SimState",
-    "asgi_body",
-    "handle_lifespan",
     "has_image",
-    "scope_headers",
     "send_bytes",
     "send_json",
     "send_start",
-    "serve_app",
     "sse_frame",
     "watch_disconnect",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,37 +190,11 @@ class SimState:
         ]
 
 
-async def handle_lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
-async def asgi_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def scope_headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-
-
 async def record_request(
     scope: Scope, receive: Receive, state: SimState, service: str
 ) -> tuple[Any, dict[str, str], str]:
     """Read the body (JSON or None), record the request; returns (body, headers, path)."""
-    raw = await asgi_body(receive)
+    raw = await read_body(receive) or b""
     try:
         body = json.loads(raw) if raw else None
     except ValueError:
@@ -266,46 +228,6 @@ async def send_json(
     send: Send, status: int, body: Any, headers: dict[str, str] | None = None
 ) -> None:
     await send_bytes(send, status, json.dumps(body).encode(), "application/json", headers)
-
-
-def _dated(app: App, clock_offset: Callable[[], float]) -> App:
-    """`app` with a `Date` header on every answer, read from a clock `clock_offset()` ahead."""
-
-    async def dated(scope: Scope, receive: Receive, send: Send) -> None:
-        async def send_dated(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                stamp = format_date_time(time.time() + clock_offset()).encode()
-                message = {**message, "headers": [*message.get("headers", []), (b"date", stamp)]}
-            await send(message)
-
-        await app(scope, receive, send_dated)
-
-    return dated
-
-
-async def serve_app(
-    app: App, *, task_status: trio.TaskStatus[str], clock_offset: Callable[[], float] | None = None
-) -> None:
-    """Serve `app` on 127.0.0.1:0 and report its base URL (`http://127.0.0.1:PORT`).
-
-    With `clock_offset`, the `Date` header comes from that skewed clock instead of hypercorn's.
-    """
-    config = HypercornConfig()
-    if clock_offset is not None:
-        config.include_date_header = False
-        app = _dated(app, clock_offset)
-    config.bind = ["127.0.0.1:0"]
-    config.accesslog = None
-    config.errorlog = None
-    config.backlog = 1024
-    config.graceful_timeout = 0.1
-    # Long idle keep-alive: tests run on a virtual clock that may jump hours ahead.
-    config.keep_alive_timeout = 86400.0
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(
-            partial(serve, app, config, mode="asgi")  # type: ignore[arg-type]
-        )
-        task_status.started(binds[0].rstrip("/"))
 
 
 @asynccontextmanager

@@ -12,16 +12,8 @@ from typing import Any
 
 import trio
 
-from aiclient_trio.simulator.copilot_kit import (
-    Receive,
-    Scope,
-    Send,
-    SimState,
-    handle_lifespan,
-    record_request,
-    send_json,
-    serve_app,
-)
+from aiclient_trio.simulator.asgi import Receive, Scope, Send, not_http, serve_app
+from aiclient_trio.simulator.copilot_kit import SimState, record_request, send_json
 
 __all__ = [
     "DEFAULT_QUOTA",
@@ -71,10 +63,7 @@ class GitHubSimulator:
             state.quota = json.loads(json.dumps(DEFAULT_QUOTA))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await handle_lifespan(receive, send)
-            return
-        if scope["type"] != "http":
+        if await not_http(scope, receive, send):
             return
         body, headers, path = await record_request(scope, receive, self.state, "github")
         route = (scope["method"], path)

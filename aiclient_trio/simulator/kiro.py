@@ -18,10 +18,17 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 from trio_util import AsyncValue
 
+from aiclient_trio.simulator.asgi import (
+    Receive,
+    Scope,
+    Send,
+    not_http,
+    read_body,
+    scope_headers,
+    serve_app,
+)
 from aiclient_trio.simulator.kiro_auth import KiroAccounts, Outcome, profile_arn
 from aiclient_trio.simulator.kiro_hosts import (
     AWS_JSON,
@@ -51,10 +58,7 @@ from aiclient_trio.simulator.kiro_reply import (
 from aiclient_trio.simulator.kiro_rules import check_request
 from aiclient_trio.simulator.kiro_wire import (
     KiroFaults,
-    Receive,
-    Send,
     encode_frames,
-    lifespan,
     respond,
     send_frames,
 )
@@ -68,8 +72,6 @@ __all__ = [
     "serve_kiro_simulator",
     "urls_for",
 ]
-
-Scope = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,22 +132,13 @@ class KiroSimulator:
     # -- ASGI ---------------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
+        if await not_http(scope, receive, send):
             return
-        if scope["type"] != "http":
+        body = await read_body(receive)
+        if body is None:
             return
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = dict(parse_qsl(scope.get("query_string", b"").decode()))
-        request = ReceivedRequest(scope["method"], scope["path"], query, headers, bytes(body))
+        request = ReceivedRequest(scope["method"], scope["path"], query, scope_headers(scope), body)
         self.requests.append(request)
         try:
             await self._route(request, receive, send)
@@ -383,13 +376,8 @@ async def serve_kiro_simulator(
 ) -> None:
     """Serve a new simulator until cancelled; reports its handle (base URL set) when bound."""
     simulator = KiroSimulator()
-    config = HypercornConfig()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    config.errorlog = None
-    config.keep_alive_timeout = 30
     async with trio.open_nursery() as nursery:
-        app: Any = simulator  # hypercorn types want its own TypedDict scopes
-        binds = await nursery.start(partial(serve, app, config, mode="asgi"))
-        simulator.base_url = str(binds[0])
+        simulator.base_url = await nursery.start(
+            partial(serve_app, simulator, bind=f"{host}:{port}", keep_alive=30.0)
+        )
         task_status.started(simulator)

@@ -1,35 +1,28 @@
 """The simulated Kiro service's wire: frames to bytes, bodies sent with the faults applied.
 
-ASGI plumbing shared by every host of the simulator (`simulator.kiro`); it never imports the
+Shared by every host of the simulator (`simulator.kiro`); it never imports the
 gateway's codecs (the frame encoder is the simulator's own, `kiro_eventstream`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import trio
 
+from aiclient_trio.simulator.asgi import Send
 from aiclient_trio.simulator.kiro_auth import Outcome
 from aiclient_trio.simulator.kiro_eventstream import encode_error, encode_event, encode_exception
 from aiclient_trio.simulator.kiro_reply import FrameSpec
 
 __all__ = [
     "KiroFaults",
-    "Receive",
-    "Send",
     "body_chunks",
     "encode_frames",
-    "lifespan",
     "respond",
     "send_frames",
 ]
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -113,13 +106,3 @@ async def respond(send: Send, outcome: Outcome) -> None:
     headers += [(k.encode(), v.encode()) for k, v in extra.items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-async def lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

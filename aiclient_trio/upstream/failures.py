@@ -1,5 +1,6 @@
 """What every provider does the same way when an upstream call fails or is cut short: the
-`GatewayError` a transport failure becomes, and the closing of a body read only in part."""
+`GatewayError` a transport failure becomes (before the answer's head, or while reading its
+body), and the closing of a body read only in part."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import httpx
 from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
 from aiclient_trio.upstream.pool import Response
 
-__all__ = ["close_body", "transport_error"]
+__all__ = ["broken_body", "close_body", "transport_error"]
 
 
 def transport_error(exc: httpx.HTTPError, service: str) -> GatewayError:
@@ -18,6 +19,14 @@ def transport_error(exc: httpx.HTTPError, service: str) -> GatewayError:
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamTimeout(f"{service} did not answer in time ({type(exc).__name__})")
     return UpstreamError(f"could not reach {service} ({type(exc).__name__})")
+
+
+def broken_body(exc: httpx.HTTPError, service: str) -> GatewayError:
+    """A failure while reading `service`'s answer body (after its head arrived): a read that
+    timed out is a timeout, anything else a broken stream."""
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamTimeout(f"{service} stopped sending mid-answer ({type(exc).__name__})")
+    return UpstreamError(f"the {service} stream broke off ({type(exc).__name__})")
 
 
 async def close_body(response: Response, raw: AsyncIterator[bytes]) -> None:

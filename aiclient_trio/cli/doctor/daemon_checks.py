@@ -17,27 +17,17 @@ import httpx
 
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
-from aiclient_trio.cli.lifecycle import probe_url
+from aiclient_trio.cli.lifecycle import daemon_status, probe_url
 from aiclient_trio.config import paths
 from aiclient_trio.config.load import is_loopback
 from aiclient_trio.daemon.control import ControlClient, ControlError, DaemonNotRunning
 from aiclient_trio.daemon.pidfile import running_pid
 
-__all__ = ["check_daemon", "daemon_status", "port_in_use"]
+__all__ = ["check_daemon", "port_in_use"]
 
 GROUP = "daemon"
 _FOREIGN_HOST = "doctor-rebinding-check.invalid"
 _SKIPPED = "skipped: the daemon is not running"
-
-
-def daemon_status(timeout: float) -> dict[str, Any] | None:
-    try:
-        result: dict[str, Any] = ControlClient(paths.control_socket(), timeout=timeout).call(
-            "status", {"quota": True}
-        )
-    except (DaemonNotRunning, ControlError, OSError, ValueError):
-        return None
-    return result
 
 
 def port_in_use(host: str, port: int) -> str | None:
@@ -289,7 +279,7 @@ def _check_logs(ctx: DoctorContext, status: dict[str, Any]) -> None:
 
 
 def check_daemon(ctx: DoctorContext) -> None:
-    status = daemon_status(ctx.options.timeout)
+    status = daemon_status(ctx.options.timeout, quota=True)
     ctx.daemon = status
     if status is None:
         _not_running(ctx)

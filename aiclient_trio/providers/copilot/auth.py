@@ -6,10 +6,7 @@ Copilot token is exchanged from it, refreshed single-flight, and never written o
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +17,7 @@ import httpx
 import trio
 
 from aiclient_trio import untrusted
-from aiclient_trio.config.paths import credentials_dir, ensure_private_dir
+from aiclient_trio.config.paths import credentials_dir, ensure_private_dir, write_private
 from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.errors import AuthenticationError, GatewayError, RateLimited, UpstreamError
 from aiclient_trio.providers.copilot.headers import github_headers
@@ -101,21 +98,10 @@ def credential_path(directory: Path | None = None) -> Path:
 
 
 def save_credential(credential: StoredCredential, directory: Path | None = None) -> Path:
-    """Write atomically (temp file in the same 0700 directory, fsync, rename), mode 0600."""
+    """Write it atomically, mode 0600, in its 0700 directory (`write_private`)."""
     path = credential_path(directory)
     ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".github_token.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(credential.to_json(), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_private(path, json.dumps(credential.to_json()), prefix=".github_token.")
     return path
 
 
@@ -267,7 +253,7 @@ async def fetch_github_login(
     response = await client.get(f"{api}/user", headers=github_headers(config, github_token))
     if response.status_code != 200:
         return None
-    login = _safe_json(response).get("login")
+    login = untrusted.json_object(response.content).get("login")
     return login if isinstance(login, str) else None
 
 
@@ -304,7 +290,7 @@ async def exchange_token(
     if response.status_code == 403:
         # Told apart by the body, not the status (docs/copilot.md §2): `error_details` means
         # no seat; a message starting "API rate limit exceeded" is GitHub's rate limit.
-        data = _safe_json(response)
+        data = untrusted.json_object(response.content)
         details = data.get("error_details")
         message = str(data.get("message") or "")
         if not isinstance(details, dict) and message.lower().startswith("api rate limit"):
@@ -344,19 +330,11 @@ def _seconds(value: str | None) -> float | None:
         return None
 
 
-def _safe_json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _json_or_error(response: httpx.Response, what: str) -> dict[str, Any]:
+    data = untrusted.json_object(response.content)
     if response.status_code >= 400:
-        message = str(_safe_json(response).get("message") or response.reason_phrase)
+        message = str(data.get("message") or response.reason_phrase)
         raise UpstreamError(f"GitHub {what} failed: HTTP {response.status_code} {message}")
-    data = _safe_json(response)
     if not data:
         raise UpstreamError(f"GitHub {what} returned no JSON object")
     return data

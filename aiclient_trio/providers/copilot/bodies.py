@@ -24,6 +24,7 @@ from aiclient_trio.formats.contract import StreamParser
 from aiclient_trio.providers.copilot.billing import UsageFinder
 from aiclient_trio.providers.copilot.sanitize import add_reasoning_content, merge_split_choices
 from aiclient_trio.upstream import Response
+from aiclient_trio.upstream.failures import broken_body
 
 __all__ = [
     "chat_response",
@@ -185,7 +186,7 @@ async def relay_bytes(
                 finder.feed(chunk)
             yield chunk
     except httpx.HTTPError as exc:
-        raise UpstreamError(f"the Copilot stream broke off ({type(exc).__name__})") from None
+        raise broken_body(exc, "Copilot") from None
     if finder is not None:
         finder.close()
 
@@ -218,7 +219,7 @@ async def ir_events(
             finder.close()
         tail = [e for sse in decoder.close() for e in parser.feed(sse)]
     except httpx.HTTPError as exc:
-        yield ir.StreamError(UpstreamError(f"the Copilot stream broke off ({describe_error(exc)})"))
+        yield ir.StreamError(broken_body(exc, "Copilot"))
         return
     for event in [*tail, *parser.close()]:
         yield event

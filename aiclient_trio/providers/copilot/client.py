@@ -295,14 +295,18 @@ class CapiClient:
         self,
         method: str,
         path: str,
-        body: dict[str, Any] | None,
+        body: dict[str, Any] | bytes | None,
         call: CallHeaders,
         *,
         extra_headers: Mapping[str, str] | None = None,
         inbound: ir.WireFormat = "openai_chat",
     ) -> AsyncIterator[Response]:
-        """A streaming response with a 2xx status; closed (upstream call aborted) on exit."""
-        content = json.dumps(body).encode() if body is not None else None
+        """A streaming response with a 2xx status; closed (upstream call aborted) on exit.
+        `body` is a JSON value, or its encoded bytes (a big body is encoded off the loop)."""
+        if isinstance(body, bytes):
+            content: bytes | None = body
+        else:
+            content = json.dumps(body).encode() if body is not None else None
         token = await self._token(None)
         for attempt in (1, 2):
             headers = capi_headers(self.config, token.token, call, self.device, sku=token.sku)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ from aiclient_trio.errors import (
     ProviderUnavailable,
     UpstreamError,
 )
-from aiclient_trio.formats import openai_chat
 from aiclient_trio.formats.contract import RenderOptions
 from aiclient_trio.formats.table import codec
+from aiclient_trio.offload import body_is_big, off_loop, request_is_big
 from aiclient_trio.providers.base import (
     ModelInfo,
     PassthroughResponse,
@@ -77,8 +78,6 @@ from aiclient_trio.providers.copilot.headers import (
     github_headers,
 )
 from aiclient_trio.providers.copilot.initiator import (
-    has_image,
-    initiator_for,
     initiator_for_ir,
     premium_cost,
 )
@@ -86,14 +85,11 @@ from aiclient_trio.providers.copilot.interaction import (
     InteractionTracker,
     interaction_type,
     load_device_ids,
-    texts_of_body,
     texts_of_request,
 )
 from aiclient_trio.providers.copilot.limits import (
     ModelLimits,
-    check_request,
     parse_limits,
-    requested_output,
 )
 from aiclient_trio.providers.copilot.models import (
     FORMAT_PATHS,
@@ -101,10 +97,10 @@ from aiclient_trio.providers.copilot.models import (
     parse_models,
     resolve_model_name,
 )
-from aiclient_trio.providers.copilot.sanitize import carry_cache_hints, prepare_body
+from aiclient_trio.providers.copilot.outbound import passthrough_body, translated_body
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.upstream import Response, http_client
-from aiclient_trio.upstream.failures import close_body, transport_error
+from aiclient_trio.upstream.failures import broken_body, close_body, transport_error
 
 __all__ = ["CopilotProvider", "encode_base64_floats", "quota_from_user"]
 
@@ -411,29 +407,22 @@ class CopilotProvider(Provider):
         if fmt not in model.upstream_formats:
             raise InvalidRequest(f"copilot/{model.id} does not speak {fmt} natively")
         capi = self._client()
-        upstream = prepare_body(fmt, body, model.id, model.max_output_tokens)
         limits = self._limits.get(model.id, ModelLimits())
-        check_request(fmt, upstream, model.id, limits)
-        # A whole answer longer than the model's non-stream limit is streamed and gathered.
-        wanted, most = requested_output(upstream), limits.max_non_streaming_output
-        gather = not upstream.get("stream") and most is not None and (wanted or 0) > most
-        if gather:
-            upstream = {**upstream, "stream": True}
-            if fmt == "openai_chat":
-                upstream["stream_options"] = {"include_usage": True}
+        prepared = await off_loop(body_is_big(body), passthrough_body, fmt, body, model, limits)
+        upstream, gather = prepared.body, prepared.gather
         billed, call = self._note_call(
-            ctx, model, fmt, initiator_for(fmt, body), texts_of_body(fmt, body), has_image(body)
+            ctx, model, fmt, prepared.initiator, prepared.texts, prepared.images
         )
         extra = filter_anthropic_beta(ctx.headers, self._cc) if fmt == "anthropic" else {}
         async with capi.open(
-            "POST", FORMAT_PATHS[fmt], upstream, call, extra_headers=extra, inbound=fmt
+            "POST", FORMAT_PATHS[fmt], prepared.encoded, call, extra_headers=extra, inbound=fmt
         ) as response:
             content_type = response.headers.get("content-type", "application/json")
             raw = response.aiter_raw()
             if gather:
                 content_type = "application/json"
                 finder = UsageFinder(billed, streaming=True)
-                relay = _gathered(fmt, raw, model.id, upstream, finder)
+                relay = _gathered(fmt, raw, model.id, upstream, len(prepared.encoded), finder)
             else:
                 if fmt == "openai_chat" and "json" in content_type and body.get("n") in (None, 1):
                     raw = merged_chat_body(response)
@@ -461,27 +450,10 @@ class CopilotProvider(Provider):
     async def _stream(
         self, request: ir.Request, model: ModelInfo, ctx: RequestContext
     ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
-        capi = self._client()
         fmt = choose_upstream_format(model, ctx.inbound_format)
-        format_codec = codec(fmt)
-        rendered = format_codec.render_request(request.with_model(model.id))
-        rendered["stream"] = True
-        if fmt == "openai_chat":
-            rendered["stream_options"] = {"include_usage": True}
-        carry_cache_hints(fmt, rendered, request)
-        upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
-        content = json.dumps(upstream)
-        billed, call = self._note_call(
-            ctx,
-            model,
-            fmt,
-            initiator_for_ir(request),
-            texts_of_request(request),
-            request.has_images,
-        )
-        async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
-            parser = format_codec.stream_parser(model.id, max(1, len(content) // 4))
+        async with self._post_translated(request, model, ctx, fmt, stream=True) as posted:
+            response, billed, size = posted
+            parser = codec(fmt).stream_parser(model.id, max(1, size // 4))
             raw = response.aiter_raw()
             finder = UsageFinder(billed, streaming=True)
             events = ir_events(raw, parser, ctx.before_read, finder)
@@ -490,6 +462,42 @@ class CopilotProvider(Provider):
             finally:
                 await events.aclose()
                 await close_body(response, raw)
+
+    @asynccontextmanager
+    async def _post_translated(
+        self,
+        request: ir.Request,
+        model: ModelInfo,
+        ctx: RequestContext,
+        fmt: ir.WireFormat,
+        *,
+        stream: bool,
+    ) -> AsyncIterator[tuple[Response, Callable[[Billed], None], int]]:
+        """`request` translated to `fmt` (off the loop when big), the call noted for the
+        ledger and POSTed to the format's endpoint: (the response, what reads its billing,
+        the size of the upstream body)."""
+        capi = self._client()
+        limits = self._limits.get(model.id, ModelLimits())
+        build = partial(translated_body, stream=stream)
+        translated = await off_loop(request_is_big(request), build, fmt, request, model, limits)
+        billed, call = self._note_call(
+            ctx,
+            model,
+            fmt,
+            initiator_for_ir(request),
+            texts_of_request(request),
+            request.has_images,
+        )
+        extra = filter_anthropic_beta(ctx.headers, self._cc) if fmt == "anthropic" else {}
+        async with capi.open(
+            "POST",
+            FORMAT_PATHS[fmt],
+            translated.encoded,
+            call,
+            extra_headers=extra,
+            inbound=ctx.inbound_format,
+        ) as response:
+            yield response, billed, len(translated.encoded)
 
     async def complete(
         self,
@@ -504,33 +512,19 @@ class CopilotProvider(Provider):
         most = self._limits.get(model.id, ModelLimits()).max_non_streaming_output
         if fmt != "openai_chat" or not _surely_short(request, most):
             return await super().complete(request, model, ctx, on_progress)
-        capi = self._client()
         if request.model != model.id or request.stream:  # the server's request already is
             request = replace(request, model=model.id, stream=False)
-        rendered = openai_chat.render_request(request)
-        carry_cache_hints(fmt, rendered, request)
-        upstream = prepare_body(fmt, rendered, model.id, model.max_output_tokens)
-        check_request(fmt, upstream, model.id, self._limits.get(model.id, ModelLimits()))
-        billed, call = self._note_call(
-            ctx,
-            model,
-            fmt,
-            initiator_for_ir(request),
-            texts_of_request(request),
-            request.has_images,
-        )
-        async with _post_translated(capi, fmt, upstream, call, ctx, self._cc) as response:
+        async with self._post_translated(request, model, ctx, fmt, stream=False) as posted:
+            response, billed, size = posted
             try:
                 raw = await response.aread()
             except httpx.HTTPError as exc:
-                raise UpstreamError(
-                    f"the Copilot stream broke off ({describe_error(exc)})"
-                ) from None
+                raise broken_body(exc, "Copilot") from None
         finder = UsageFinder(billed, streaming=False)
         finder.feed(raw)
         finder.close()
         on_progress()
-        return chat_response(raw, model.id, lambda: max(1, len(json.dumps(upstream)) // 4))
+        return chat_response(raw, model.id, lambda: max(1, size // 4))
 
     async def embeddings(
         self, body: dict[str, Any], model: ModelInfo, ctx: RequestContext
@@ -615,11 +609,12 @@ async def _gathered(
     raw: AsyncIterator[bytes],
     model_id: str,
     upstream: dict[str, Any],
+    upstream_size: int,
     finder: UsageFinder,
 ) -> AsyncGenerator[bytes, None]:
     """A streamed upstream answer as the one JSON body a non-stream client asked for."""
     format_codec = codec(fmt)
-    parser = format_codec.stream_parser(model_id, len(json.dumps(upstream)) // 4)
+    parser = format_codec.stream_parser(model_id, upstream_size // 4)
     builder = ir.ResponseBuilder()
     events = ir_events(raw, parser, None, finder)
     try:
@@ -667,25 +662,6 @@ def signed_in_config(config: CopilotConfig, credential: StoredCredential) -> Cop
     if config.account_type == "individual" and credential.account_type != "individual":
         changes["account_type"] = credential.account_type
     return replace(config, **changes) if changes else config
-
-
-def _post_translated(
-    capi: CapiClient,
-    fmt: ir.WireFormat,
-    upstream: dict[str, Any],
-    call: CallHeaders,
-    ctx: RequestContext,
-    config: CopilotConfig,
-) -> AbstractAsyncContextManager[Response]:
-    """POST a translated request to its format's endpoint (the call noted for the ledger)."""
-    return capi.open(
-        "POST",
-        FORMAT_PATHS[fmt],
-        upstream,
-        call,
-        extra_headers=filter_anthropic_beta(ctx.headers, config) if fmt == "anthropic" else {},
-        inbound=ctx.inbound_format,
-    )
 
 
 def _backoff(attempt: int, exc: BaseException | None = None) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiclient_trio import ir
 from aiclient_trio.errors import ContextLengthExceeded
+from aiclient_trio.offload import dumps_in_pieces
 from aiclient_trio.providers.kiro.effort import effort_fields, thinking_prefix
 from aiclient_trio.providers.kiro.media import documents, image
 from aiclient_trio.providers.kiro.tools import ToolNames, drop_empty_keys, tool_spec
@@ -326,11 +327,23 @@ def build_request(
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    # A long history is encoded entry by entry: one C call per entry, not one for 30 MB.
+    return dumps_in_pieces(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def encode_for(request: KiroRequest, *, profile_arn: str | None, agent_mode: bool) -> bytes:
     """The body as one host family wants it: its profileArn, agentMode in the body or not."""
+    if not {"profileArn", "agentMode"} & request.body.keys():
+        # The usual case: the keys go last, so the encoded body only needs them appended
+        # (no second encoding of a long history on the event loop).
+        extra: dict[str, str] = {}
+        if agent_mode:
+            extra["agentMode"] = "vibe"
+        if profile_arn:
+            extra["profileArn"] = profile_arn
+        if not extra:
+            return request.encoded
+        return request.encoded[:-1] + b"," + _encode(extra)[1:]
     body = {k: v for k, v in request.body.items() if k not in ("profileArn", "agentMode")}
     if agent_mode:
         body["agentMode"] = "vibe"

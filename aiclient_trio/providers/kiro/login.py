@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import trio
 
+from aiclient_trio import untrusted
 from aiclient_trio.config.types import KiroConfig
 from aiclient_trio.errors import AuthenticationError
 from aiclient_trio.providers.kiro.client import oidc_base, social_base
@@ -65,14 +66,6 @@ async def _post_json(http: httpx.AsyncClient, url: str, body: dict[str, Any]) ->
         raise LoginError(f"cannot reach {urlsplit(url).netloc}: {type(exc).__name__}") from None
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _record(data: dict[str, Any], **extra: Any) -> dict[str, Any]:
     expires_in = float(data.get("expiresIn") or 3600)
     record = {
@@ -107,14 +100,14 @@ async def device_login(
             "issuerUrl": start_url,
         },
     )
-    client = _json(response)
+    client = untrusted.json_object(response.content)
     if response.status_code != 200 or not client.get("clientId"):
         raise LoginError(f"client registration failed (HTTP {response.status_code})")
     credentials = {"clientId": client["clientId"], "clientSecret": client.get("clientSecret")}
     response = await _post_json(
         http, base + "/device_authorization", {**credentials, "startUrl": start_url}
     )
-    grant = _json(response)
+    grant = untrusted.json_object(response.content)
     if response.status_code != 200 or not grant.get("deviceCode"):
         raise LoginError(f"device authorization failed (HTTP {response.status_code})")
     interval = float(grant.get("interval") or 5)
@@ -140,7 +133,7 @@ async def device_login(
             base + "/token",
             {**credentials, "grantType": DEVICE_GRANT, "deviceCode": grant["deviceCode"]},
         )
-        answer = _json(response)
+        answer = untrusted.json_object(response.content)
         if response.status_code == 200 and answer.get("accessToken"):
             provider = "BuilderId" if start_url == BUILDER_ID_START_URL else "Enterprise"
             return _record(
@@ -244,7 +237,7 @@ async def social_login(
         base + "/oauth/token",
         {"code": result["code"], "code_verifier": verifier, "redirect_uri": redirect},
     )
-    answer = _json(response)
+    answer = untrusted.json_object(response.content)
     if response.status_code != 200 or not answer.get("accessToken"):
         raise LoginError(f"the sign-in code was refused (HTTP {response.status_code})")
     return _record(answer, authMethod="social", provider=idp_name, region="us-east-1")

@@ -25,7 +25,8 @@ import trio
 from aiclient_trio import ir
 from aiclient_trio.codecs.eventstream import EventStreamDecoder, EventStreamError
 from aiclient_trio.config.types import Config
-from aiclient_trio.errors import GatewayError, UpstreamError, UpstreamTimeout
+from aiclient_trio.errors import GatewayError, UpstreamError
+from aiclient_trio.offload import off_loop, request_is_big
 from aiclient_trio.providers.base import ModelInfo, Provider, ProviderState, RequestContext
 from aiclient_trio.providers.failures import watch_pool
 from aiclient_trio.providers.kiro import client, endpoints
@@ -50,12 +51,10 @@ from aiclient_trio.providers.kiro.models import (
 from aiclient_trio.providers.kiro.stream import KiroStreamTranslator
 from aiclient_trio.providers.kiro.usage import estimate_request, estimate_text, quota_from_limits
 from aiclient_trio.upstream import Pool, Response, Timeouts, http_client
-from aiclient_trio.upstream.failures import close_body, transport_error
+from aiclient_trio.upstream.failures import broken_body, close_body, transport_error
 
 __all__ = ["KiroProvider"]
 
-# Requests whose body is at least this big get their token estimate in a worker thread.
-_THREAD_ESTIMATE_BYTES = 512 * 1024
 
 log = logging.getLogger(__name__)
 
@@ -100,15 +99,8 @@ class _EventIterator:
                 self._pending.extend(translator.finish())
                 self._ctx.credits = translator.credits
                 continue
-            except httpx.TimeoutException:
-                self._pending.extend(
-                    translator.fail(UpstreamTimeout("Kiro stopped sending mid-stream"))
-                )
-                continue
             except httpx.HTTPError as exc:
-                self._pending.extend(
-                    translator.fail(UpstreamError(f"Kiro connection broke mid-stream: {exc}"))
-                )
+                self._pending.extend(translator.fail(broken_body(exc, "Kiro")))
                 continue
             try:
                 messages = self._decoder.feed(chunk)
@@ -367,7 +359,9 @@ class KiroProvider(Provider):
         self, request: ir.Request, model: ModelInfo, ctx: RequestContext
     ) -> AsyncIterator[AsyncIterator[ir.StreamEvent]]:
         ctx.upstream_model = model.id
-        converted = self.convert(request, model, ctx)
+        # Converting and estimating a long history is seconds of CPU (issue 14 item 3).
+        big = request_is_big(request)
+        converted = await off_loop(big, self.convert, request, model, ctx)
         async with AsyncExitStack() as stack:
             try:
                 try:
@@ -386,11 +380,7 @@ class KiroProvider(Provider):
                 raise
             raw = response.aiter_raw()
             stack.push_async_callback(close_body, response, raw)
-            # Estimating a big prompt is seconds of CPU: off the event loop (issue 14 item 3).
-            if len(converted.encoded) >= _THREAD_ESTIMATE_BYTES:
-                input_estimate = await trio.to_thread.run_sync(estimate_request, request)
-            else:
-                input_estimate = estimate_request(request)
+            input_estimate = await off_loop(big, estimate_request, request)
             translator = KiroStreamTranslator(
                 message_id=f"msg_{uuid.uuid4().hex[:24]}",
                 model=ctx.client_model or model.id,
