@@ -231,24 +231,18 @@ def _parse_headers(raw: bytes) -> dict[str, HeaderValue]:
         kind = raw[q]
         p = q + 1
         value: HeaderValue
-        if kind == 7:  # string: the common case (every Kiro header)
-            if p + 2 > end:
-                raise HeaderError(f"header {name!r}: value length runs past the headers section")
-            q = p + 2 + ((raw[p] << 8) | raw[p + 1])
-            if q > end:
-                raise HeaderError(f"header {name!r}: value runs past the headers section")
-            try:
-                value = raw[p + 2 : q].decode("utf-8")
-            except UnicodeDecodeError:
-                raise HeaderError(f"header {name!r}: string is not valid UTF-8") from None
-            p = q
-        elif kind == 6:
+        if kind == 7 or kind == 6:  # string (every Kiro header) or bytes: length-prefixed
             if p + 2 > end:
                 raise HeaderError(f"header {name!r}: value length runs past the headers section")
             q = p + 2 + ((raw[p] << 8) | raw[p + 1])
             if q > end:
                 raise HeaderError(f"header {name!r}: value runs past the headers section")
             value = raw[p + 2 : q]
+            if kind == 7:
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise HeaderError(f"header {name!r}: string is not valid UTF-8") from None
             p = q
         elif kind == 0:
             value = True

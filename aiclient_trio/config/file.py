@@ -12,9 +12,7 @@ because the file may hold the API key.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -90,20 +88,9 @@ _HEADER = re.compile(r"^\s*\[([^\[\]]+)\]\s*(#.*)?$")
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file, fsync and rename; the file ends up 0600."""
+    """Write the config file `text` to `path` (0600, atomic) in its 0700 directory."""
     paths.ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    paths.write_private(path, text, prefix=".config-")
 
 
 def restore_text(path: Path, text: str | None) -> None:

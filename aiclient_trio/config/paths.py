@@ -2,7 +2,8 @@
 
 Config and credentials under $XDG_CONFIG_HOME/aiclient, the ledger and logs under
 $XDG_STATE_HOME/aiclient, the PID file and control socket under $XDG_RUNTIME_DIR/aiclient
-(fallback /tmp/aiclient-$UID). Directories are created 0700 on demand.
+(fallback /tmp/aiclient-$UID). Directories are created 0700 on demand, and every file
+aiclient writes with secrets or settings in it goes through `write_private` (0600, atomic).
 
 The runtime directory may sit in /tmp, where another local user can create it first: it, the
 PID file and the control socket are only used when they are ours (`UnsafePath` otherwise).
@@ -10,8 +11,10 @@ PID file and the control socket are only used when they are ours (`UnsafePath` o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from aiclient_trio.config.types import Config
@@ -30,6 +33,7 @@ __all__ = [
     "pid_file",
     "runtime_dir",
     "state_dir",
+    "write_private",
 ]
 
 APP = "aiclient"
@@ -123,6 +127,32 @@ def ensure_private_dir(path: Path) -> Path:
     if mode != 0o700:
         os.chmod(path, 0o700)
     return path
+
+
+def write_private(path: Path, text: str, *, prefix: str = ".aiclient-") -> None:
+    """Write `text` to `path` atomically and 0600 from the start: a temp file `prefix*.tmp`
+    beside it, fsync, rename over `path`, then fsync of the directory (best effort).
+
+    A failure leaves `path` as it was and no temp file behind. The directory must exist
+    (`ensure_private_dir` for aiclient's own)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename stands; this only makes it durable
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def ensure_runtime_dir() -> Path:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PermissionFix", "secure_private_trees", "secure_tree"]
+__all__ = ["PermissionFix", "loose_entries", "secure_private_trees", "secure_tree"]
 
 log = logging.getLogger("aiclient.security")
 
@@ -33,10 +33,34 @@ class PermissionFix:
         return f"cannot tighten permissions of {self.path} ({change} needed)"
 
 
-def _fix(path: Path, info: os.stat_result) -> PermissionFix | None:
+def loose_entries(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """`root` and everything below it that group or other may use, with its `lstat`.
+
+    Symlinks are neither followed nor reported (what they point to is not ours); a missing
+    root, or an entry gone or unreadable while we look, is passed over."""
+    try:
+        info = root.lstat()
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        return
+    if stat.S_IMODE(info.st_mode) & _OPEN_BITS:
+        yield root, info
+    if not stat.S_ISDIR(info.st_mode):
+        return
+    for directory, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in (*dirnames, *filenames):
+            path = Path(directory, name)
+            try:
+                entry = path.lstat()
+            except OSError:
+                continue
+            if not stat.S_ISLNK(entry.st_mode) and stat.S_IMODE(entry.st_mode) & _OPEN_BITS:
+                yield path, entry
+
+
+def _fix(path: Path, info: os.stat_result) -> PermissionFix:
     mode = stat.S_IMODE(info.st_mode)
-    if not mode & _OPEN_BITS:
-        return None
     wanted = mode & ~_OPEN_BITS
     if info.st_uid != os.getuid():
         return PermissionFix(path, mode, wanted, fixed=False)
@@ -48,31 +72,8 @@ def _fix(path: Path, info: os.stat_result) -> PermissionFix | None:
 
 
 def secure_tree(root: Path) -> list[PermissionFix]:
-    """Strip group/other bits from `root` and everything below it (symlinks are neither
-    followed nor changed: what they point to is not ours). A missing root is fine."""
-    fixes: list[PermissionFix] = []
-    try:
-        info = root.lstat()
-    except FileNotFoundError:
-        return fixes
-    if stat.S_ISLNK(info.st_mode):
-        return fixes
-    if (fix := _fix(root, info)) is not None:
-        fixes.append(fix)
-    if not stat.S_ISDIR(info.st_mode):
-        return fixes
-    for directory, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in (*dirnames, *filenames):
-            path = Path(directory, name)
-            try:
-                entry = path.lstat()
-            except FileNotFoundError:
-                continue  # removed while we looked
-            if stat.S_ISLNK(entry.st_mode):
-                continue
-            if (fix := _fix(path, entry)) is not None:
-                fixes.append(fix)
-    return fixes
+    """Strip group/other bits from `root` and everything below it (`loose_entries`)."""
+    return [_fix(path, info) for path, info in loose_entries(root)]
 
 
 def secure_private_trees(roots: Iterable[Path]) -> list[PermissionFix]:

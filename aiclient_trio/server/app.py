@@ -12,17 +12,18 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, cast
+from typing import cast
 
 import trio
-from quart import Response, request
+from quart import Request, Response, request
 from quart_trio import QuartTrio
 from quart_trio.asgi import TrioASGIHTTPConnection
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as RouteNotFound
 
-from aiclient_trio.dashboard.routes import DASHBOARD, PREFIX, dashboard_blueprint
+from aiclient_trio.dashboard.routes import PREFIX, dashboard_blueprint
 from aiclient_trio.errors import (
     GatewayError,
     InvalidRequest,
@@ -57,12 +58,14 @@ log = logging.getLogger("aiclient_trio.server")
 # Per-request values kept in the ASGI scope (Quart's request.scope) by the hooks.
 _REQUEST_ID = "aiclient.request_id"
 _CORS = "aiclient.cors"
+_UI_PATHS = PREFIX + "/"
 
 
 def _dashboard_request() -> bool:
-    """A request for the dashboard (under /ui), matched to one of its routes or not."""
+    """A request for the dashboard (under /ui), matched to one of its routes or not (every
+    dashboard route is under /ui: the path alone says it, without Quart's blueprint lookup)."""
     path = request.path
-    return request.blueprint == DASHBOARD or path == PREFIX or path.startswith(PREFIX + "/")
+    return path == PREFIX or path.startswith(_UI_PATHS)
 
 
 def _scope() -> Scope:
@@ -75,7 +78,7 @@ class _Connection(TrioASGIHTTPConnection):
     relay runs there, so the client's disconnect (quart-trio cancels that nursery) ends it."""
 
     async def handle_request(  # type: ignore[override]
-        self, nursery: trio.Nursery, request: Any, send: Any
+        self, nursery: trio.Nursery, request: Request, send: Send
     ) -> None:
         cast(Scope, self.scope)[REQUEST_NURSERY] = nursery
         await super().handle_request(nursery, request, partial(_send_finishing, send))
@@ -225,11 +228,15 @@ class GatewayApp(QuartTrio):
         return NotFound(f"no such route: {method} {path}{hint}", code="unknown_route")
 
 
+# Quart's own `asgi_app` (typed with hypercorn's TypedDict scopes, which a plain dict is not).
+AsgiApp = Callable[..., Awaitable[None]]
+
+
 class Front:
     """The ASGI step in front of Quart: canonical paths (before Quart routes them) and the body
     limit of the live config (Quart reads it when it builds the request)."""
 
-    def __init__(self, app: GatewayApp, inner: Any) -> None:
+    def __init__(self, app: GatewayApp, inner: AsgiApp) -> None:
         self.app, self.inner = app, inner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

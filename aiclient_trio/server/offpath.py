@@ -7,7 +7,6 @@ rendered by its one error handler. The route bodies themselves (`model_list`, `u
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from quart import Response, request
@@ -17,10 +16,9 @@ from aiclient_trio.errors import NotFound
 from aiclient_trio.gateway import Gateway
 from aiclient_trio.server.http import JSON_TYPE, dumps, response
 from aiclient_trio.server.routes import clear_usage, model_entry, model_list, usage_summary
+from aiclient_trio.server.routing import Handler
 
 __all__ = ["offpath_handlers"]
-
-Handler = Callable[..., Awaitable[Response]]
 
 
 def _json(value: Any, status: int = 200) -> Response:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from quart import Response
 
 from aiclient_trio.ir import WireFormat
 
@@ -19,7 +21,8 @@ __all__ = ["ApiRoute", "KeyPolicy", "Route", "error_format", "route_table"]
 ApiRoute = Literal["chat", "messages", "count_tokens", "responses", "embeddings"]
 # always: the API key when one is set; never: open; probe: only with server.protect_probes.
 KeyPolicy = Literal["always", "never", "probe"]
-Handler = Callable[..., Awaitable[Any]]
+# A Quart view: keyword arguments from the rule (`model_id`), a Quart response back.
+Handler = Callable[..., Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)

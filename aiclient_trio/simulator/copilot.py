@@ -68,6 +68,18 @@ def _error(message: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"message": message, "code": code, **extra}}
 
 
+def _anthropic_error(message: str) -> dict[str, Any]:
+    """The body of a 400 on /v1/messages, in Anthropic's own shape."""
+    return {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+
+
+def _bad_body(path: str, message: str) -> _Refusal:
+    """A 400 refusing a request body, in the shape of its endpoint."""
+    if path == "/v1/messages":
+        return _Refusal(400, _anthropic_error(message))
+    return _Refusal(400, _error(message, "invalid_request_body"))
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaUsage:
     """Puts a call's `copilot_usage` where each answer shape carries it: top level (responses,
@@ -81,6 +93,13 @@ class QuotaUsage:
             inside = usage is not None and self.where == "inside"
             (usage if inside and usage is not None else target)["copilot_usage"] = self.usage
         return target
+
+    def frames(self, events: list[tuple[str, dict[str, Any]]], carrier: str) -> list[bytes]:
+        """Named SSE events as frames, `copilot_usage` put on the event named `carrier`."""
+        for name, event in events:
+            if name == carrier:
+                self.put(event)
+        return [sse_frame(json.dumps(data), name) for name, data in events]
 
 
 class _Refusal(Exception):
@@ -201,14 +220,9 @@ class CopilotAPISimulator:
             if path == "/v1/messages":
                 raise _Refusal(
                     400,
-                    {
-                        "type": "error",
-                        "error": {
-                            "type": "invalid_request_error",
-                            "message": f"prompt is too long: {turn.prompt_tokens} tokens > "
-                            f"{limit} maximum",
-                        },
-                    },
+                    _anthropic_error(
+                        f"prompt is too long: {turn.prompt_tokens} tokens > {limit} maximum"
+                    ),
                 )
             raise _Refusal(
                 400,
@@ -246,11 +260,7 @@ class CopilotAPISimulator:
                 await self._whole(send, receive, answer, stall, reset, extra)
         elif path == "/v1/messages":
             if stream:
-                events = replies.messages_events(turn, model)
-                for name, event in events:
-                    if name == "message_delta":
-                        billed.put(event)
-                frames = [sse_frame(json.dumps(d), name) for name, d in events]
+                frames = billed.frames(replies.messages_events(turn, model), "message_delta")
                 await self._stream(send, receive, frames, stall, reset, extra)
             else:
                 await send_json(send, 200, billed.put(replies.messages_body(turn, model)), extra)
@@ -260,10 +270,7 @@ class CopilotAPISimulator:
             for _, event in raw:
                 if isinstance(event.get("response"), dict):
                     event["response"]["id"] = response_id
-            for name, event in raw:
-                if name == "response.completed":
-                    billed.put(event)
-            frames = [sse_frame(json.dumps(d), name) for name, d in raw]
+            frames = billed.frames(raw, "response.completed")
             await self._stream(send, receive, frames, stall, reset, extra)
         else:
             answer = responses_body(turn, model, custom=custom_tool_names(body))
@@ -304,15 +311,7 @@ class CopilotAPISimulator:
             message = (
                 f"A maximum of 4 blocks with cache_control may be provided. Found {breakpoints}."
             )
-            if path == "/v1/messages":
-                raise _Refusal(
-                    400,
-                    {
-                        "type": "error",
-                        "error": {"type": "invalid_request_error", "message": message},
-                    },
-                )
-            raise _Refusal(400, _error(message, "invalid_request_body"))
+            raise _bad_body(path, message)
         mid = entry["id"]
         if (
             path == "/chat/completions"
@@ -332,56 +331,32 @@ class CopilotAPISimulator:
             if messages and isinstance(messages[-1], dict) and messages[-1].get("role") != "user":
                 raise _Refusal(
                     400,
-                    {
-                        "type": "error",
-                        "error": {
-                            "type": "invalid_request_error",
-                            "message": "This model does not support assistant message prefill. "
-                            "The conversation must end with a user message.",
-                        },
-                    },
+                    _anthropic_error(
+                        "This model does not support assistant message prefill. "
+                        "The conversation must end with a user message."
+                    ),
                 )
             if (
                 '"scope"' in json.dumps(body.get("system", "")) + json.dumps(messages)
                 or "cache_control" in body
             ):
                 raise _Refusal(
-                    400,
-                    {
-                        "type": "error",
-                        "error": {
-                            "type": "invalid_request_error",
-                            "message": "cache_control: Extra inputs are not permitted",
-                        },
-                    },
+                    400, _anthropic_error("cache_control: Extra inputs are not permitted")
                 )
             if body.get("temperature") is not None and body.get("top_p") is not None:
                 raise _Refusal(
                     400,
-                    {
-                        "type": "error",
-                        "error": {
-                            "type": "invalid_request_error",
-                            "message": "`temperature` and `top_p` cannot both be specified "
-                            "for this model. Please use only one.",
-                        },
-                    },
+                    _anthropic_error(
+                        "`temperature` and `top_p` cannot both be specified "
+                        "for this model. Please use only one."
+                    ),
                 )
             for tool in body.get("tools") or []:
                 if isinstance(tool, dict) and (
                     "eager_input_streaming" in tool
                     or str(tool.get("type", "")).startswith("web_search")
                 ):
-                    raise _Refusal(
-                        400,
-                        {
-                            "type": "error",
-                            "error": {
-                                "type": "invalid_request_error",
-                                "message": "tools: unsupported_value",
-                            },
-                        },
-                    )
+                    raise _Refusal(400, _anthropic_error("tools: unsupported_value"))
         previous = body.get("previous_response_id")
         if (
             path == "/responses"
@@ -403,12 +378,7 @@ class CopilotAPISimulator:
         """The 2026 limits: non-stream output, 128 tools (OpenAI endpoints), vision."""
         limits = entry["capabilities"]["limits"]
         anthropic = path == "/v1/messages"
-
-        def refuse(message: str) -> _Refusal:
-            if anthropic:
-                error = {"type": "invalid_request_error", "message": message}
-                return _Refusal(400, {"type": "error", "error": error})
-            return _Refusal(400, _error(message, "invalid_request_body"))
+        refuse = partial(_bad_body, path)
 
         non_streaming = limits.get("max_non_streaming_output_tokens")
         wanted = next(

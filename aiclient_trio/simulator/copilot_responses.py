@@ -222,47 +222,25 @@ def responses_events(
                     },
                 )
             )
-        elif kind == "custom_tool_call":
-            raw.append(
-                (
-                    "response.output_item.added",
-                    {"output_index": index, "item": item | {"input": "", "status": "in_progress"}},
-                )
+        else:  # a call: its argument text (a custom tool's raw input) arrives in pieces
+            field, event = (
+                ("input", "response.custom_tool_call_input")
+                if kind == "custom_tool_call"
+                else ("arguments", "response.function_call_arguments")
             )
-            for piece in fragments(item["input"], 2):
+            started = item | {field: "", "status": "in_progress"}
+            raw.append(("response.output_item.added", {"output_index": index, "item": started}))
+            for piece in fragments(item[field], 2):
                 raw.append(
                     (
-                        "response.custom_tool_call_input.delta",
+                        f"{event}.delta",
                         {"output_index": index, "item_id": item["id"], "delta": piece},
                     )
                 )
             raw.append(
                 (
-                    "response.custom_tool_call_input.done",
-                    {"output_index": index, "item_id": item["id"], "input": item["input"]},
-                )
-            )
-        else:
-            raw.append(
-                (
-                    "response.output_item.added",
-                    {
-                        "output_index": index,
-                        "item": item | {"arguments": "", "status": "in_progress"},
-                    },
-                )
-            )
-            for piece in fragments(item["arguments"], 2):
-                raw.append(
-                    (
-                        "response.function_call_arguments.delta",
-                        {"output_index": index, "item_id": item["id"], "delta": piece},
-                    )
-                )
-            raw.append(
-                (
-                    "response.function_call_arguments.done",
-                    {"output_index": index, "item_id": item["id"], "arguments": item["arguments"]},
+                    f"{event}.done",
+                    {"output_index": index, "item_id": item["id"], field: item[field]},
                 )
             )
         raw.append(("response.output_item.done", {"output_index": index, "item": item}))

@@ -39,16 +39,9 @@ class Outcome:
     problem: str | None = None
 
 
-def _chat_body(model: str) -> dict[str, Any]:
-    return {
-        "model": model,
-        "messages": [{"role": "user", "content": PROMPT}],
-        "max_tokens": MAX_TOKENS,
-        "stream": True,
-    }
-
-
 def _messages_body(model: str) -> dict[str, Any]:
+    """The streamed call of Chat Completions and Anthropic Messages: at this size their
+    bodies are the same (one user message, `max_tokens`)."""
     return {
         "model": model,
         "messages": [{"role": "user", "content": PROMPT}],
@@ -106,7 +99,7 @@ FORMATS: dict[
     str,
     tuple[str, Callable[[str], dict[str, Any]], Callable[[list[SSEEvent]], Outcome]],
 ] = {
-    "openai chat": ("/v1/chat/completions", _chat_body, _chat_events),
+    "openai chat": ("/v1/chat/completions", _messages_body, _chat_events),
     "anthropic messages": ("/v1/messages", _messages_body, _messages_events),
     "openai responses": ("/v1/responses", _responses_body, _responses_events),
 }

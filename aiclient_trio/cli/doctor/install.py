@@ -11,7 +11,6 @@ import os
 import re
 import stat
 import sys
-from pathlib import Path
 
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
@@ -19,6 +18,7 @@ from aiclient_trio.cli.version_check import PACKAGE, check_release, compare, upg
 from aiclient_trio.config import paths
 from aiclient_trio.config.load import ConfigError, default_config_path, load_config
 from aiclient_trio.config.paths import log_path
+from aiclient_trio.daemon.permissions import loose_entries
 
 __all__ = ["check_install", "requirement_problem"]
 
@@ -149,35 +149,14 @@ def _check_paths(ctx: DoctorContext) -> None:
         )
 
 
-def _loose(path: Path) -> tuple[str, bool] | None:
-    """("0644", mine) when group/other may read or write `path`, else None."""
-    try:
-        info = path.lstat()
-    except OSError:
-        return None
-    if stat.S_ISLNK(info.st_mode):
-        return None
-    mode = stat.S_IMODE(info.st_mode)
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return f"{mode:04o}", info.st_uid == os.getuid()
-    return None
-
-
 def _check_modes(ctx: DoctorContext) -> None:
     roots = [paths.config_dir(), paths.state_dir(), paths.runtime_dir()]
     loose: list[str] = []
     foreign: list[str] = []
     for root in roots:
-        candidates = [root]
-        if root.is_dir():
-            for directory, dirnames, filenames in os.walk(root):
-                candidates += [Path(directory, n) for n in (*dirnames, *filenames)]
-        for path in candidates:
-            found = _loose(path)
-            if found is None:
-                continue
-            mode, mine = found
-            (loose if mine else foreign).append(f"{path} ({mode})")
+        for path, info in loose_entries(root):
+            mine = info.st_uid == os.getuid()
+            (loose if mine else foreign).append(f"{path} ({stat.S_IMODE(info.st_mode):04o})")
     if foreign:
         ctx.checklist.fail(
             GROUP,

@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 from aiclient_trio import __version__
 from aiclient_trio.cli.doctor.context import DoctorContext
 from aiclient_trio.config.load import config_to_dict
-from aiclient_trio.config.paths import log_path
+from aiclient_trio.config.paths import log_path, write_private
 from aiclient_trio.redact import MASK, redact
 
 __all__ = ["LOG_LINES", "build_report", "literal_secrets", "redact_tree", "write_report"]
@@ -131,17 +130,5 @@ def write_report(ctx: DoctorContext, path: Path) -> Path:
     """Write the report as JSON (mode 0600, atomically); returns the path written."""
     text = json.dumps(build_report(ctx), indent=2, default=str) + "\n"
     path = path.expanduser()
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=".aiclient-report.", dir=directory)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_private(path, text, prefix=".aiclient-report.")
     return path

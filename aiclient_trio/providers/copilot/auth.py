@@ -6,10 +6,7 @@ Copilot token is exchanged from it, refreshed single-flight, and never written o
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +17,7 @@ import httpx
 import trio
 
 from aiclient_trio import untrusted
-from aiclient_trio.config.paths import credentials_dir, ensure_private_dir
+from aiclient_trio.config.paths import credentials_dir, ensure_private_dir, write_private
 from aiclient_trio.config.types import CopilotConfig
 from aiclient_trio.errors import AuthenticationError, GatewayError, RateLimited, UpstreamError
 from aiclient_trio.providers.copilot.headers import github_headers
@@ -101,21 +98,10 @@ def credential_path(directory: Path | None = None) -> Path:
 
 
 def save_credential(credential: StoredCredential, directory: Path | None = None) -> Path:
-    """Write atomically (temp file in the same 0700 directory, fsync, rename), mode 0600."""
+    """Write it atomically, mode 0600, in its 0700 directory (`write_private`)."""
     path = credential_path(directory)
     ensure_private_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=".github_token.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(credential.to_json(), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_private(path, json.dumps(credential.to_json()), prefix=".github_token.")
     return path
 
 

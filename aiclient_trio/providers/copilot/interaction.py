@@ -8,10 +8,8 @@ turn. The device ids are random, made once per install and kept in a 0600 file.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections import OrderedDict
@@ -21,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiclient_trio import ir
-from aiclient_trio.config.paths import ensure_private_dir
+from aiclient_trio.config.paths import ensure_private_dir, write_private
 
 __all__ = [
     "DeviceIds",
@@ -160,16 +158,8 @@ def load_device_ids(directory: Path) -> DeviceIds:
     machine, device = os.urandom(32).hex(), str(uuid.uuid4())
     try:
         ensure_private_dir(directory)
-        fd, tmp = tempfile.mkstemp(prefix=".device.", dir=directory)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"machine_id": machine, "device_id": device}, fh)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        ids = json.dumps({"machine_id": machine, "device_id": device})
+        write_private(path, ids, prefix=".device.")
     except OSError:
         pass  # unwritable: these ids last for this run only
     return DeviceIds(_SESSION_ID, machine, device)

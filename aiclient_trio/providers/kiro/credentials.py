@@ -9,10 +9,8 @@ the existing JSON so fields we do not know survive.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -103,25 +101,7 @@ class TokenStore:
         record = {} if replace else (self.load() or {})
         record.update({k: v for k, v in updates.items() if v is not None})
         paths.ensure_private_dir(self.path.parent)
-        fd, temp = tempfile.mkstemp(prefix=".token-", suffix=".tmp", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(record, handle, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        paths.write_private(self.path, json.dumps(record, indent=2), prefix=".token-")
         return record
 
     def delete(self) -> bool:

@@ -77,14 +77,11 @@ def effort_fields(
         wanted = "adaptive" if on else "disabled"
         if not types or wanted in types:
             fields["thinking"] = {"type": wanted}
-        efforts = _allowed(schema, "output_config", "effort")
+    # Claude's effort goes with its thinking field; GPT's stands alone.
+    for key in ("output_config", "reasoning") if types is not None else ("reasoning",):
+        efforts = _allowed(schema, key, "effort")
         if on and thinking is not None and efforts is not None:
             effort = _pick(_effort(thinking), efforts)
             if effort:
-                fields["output_config"] = {"effort": effort}
-    efforts = _allowed(schema, "reasoning", "effort")
-    if on and thinking is not None and efforts is not None:
-        effort = _pick(_effort(thinking), efforts)
-        if effort:
-            fields["reasoning"] = {"effort": effort}
+                fields[key] = {"effort": effort}
     return fields or None
