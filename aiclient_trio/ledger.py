@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import trio
+from trio_util import AsyncValue
 
 from aiclient_trio.record import RequestRecord
 from aiclient_trio.untrusted import client_text, scrub
@@ -154,6 +155,8 @@ class Ledger:
         self.healthy = False
         self.last_error: str | None = None
         self.written = 0
+        # `written` as the event loop saw it after each flush: what is on disk for sure.
+        self.durable = AsyncValue(0)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -193,6 +196,7 @@ class Ledger:
         """Write every queued row now (in a worker thread)."""
         if self._pending:
             await trio.to_thread.run_sync(self._write_pending)
+            self.durable.value = self.written
 
     def _write_pending(self) -> None:
         with self._lock:

@@ -1,6 +1,8 @@
-"""Usage ledger through the real daemon: rows for stream and non-stream requests, a row that
-is durable within a second (so `kill -9` loses at most that), a cancelled stream, no rows lost
-when SIGTERM arrives with requests in flight, and rows that survive restarts.
+"""Usage ledger through the real daemon: rows for stream and non-stream requests that reach
+the disk while it runs (the ledger's own timer commits them; that it does so within its batch
+delay, so `kill -9` loses at most a second of rows, is tested on virtual time in
+test_ledger.py), a cancelled stream, no rows lost when SIGTERM arrives with requests in
+flight, and rows that survive restarts.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import json
 import os
 import signal
 import sqlite3
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,6 @@ from test_ledger import _record
 from aiclient_trio.daemon.control import ControlClient, ControlError
 from aiclient_trio.daemon.pidfile import running_pid
 from aiclient_trio.ledger import Ledger
-
-# How long a finished request may stay only in memory: the issue allows one second of rows
-# to be lost on `kill -9`. The ledger commits every 0.25 s, which leaves room for a loaded
-# machine's scheduling and this test's own polling.
-DURABLE_WITHIN = 1.0
 
 
 @pytest.fixture
@@ -110,13 +106,12 @@ def test_rows_are_durable_cancelled_streams_recorded_and_sigterm_loses_none(cli:
             headers={"x-request-id": "audit-quick-2"},
         ) as streamed:
             assert "data: [DONE]" in list(streamed.iter_lines())
-        finished = time.monotonic()
+        # On disk while the daemon runs: nothing but the ledger's timer wrote them.
         wait_for(
             lambda: {"audit-quick-1", "audit-quick-2"} <= set(_rows(cli)),
             "rows on disk",
             _db(cli).parent,
         )
-        assert time.monotonic() - finished < DURABLE_WITHIN
         rows = _rows(cli)
         for rid, stream in (("audit-quick-1", 0), ("audit-quick-2", 1)):
             row = rows[rid]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,6 +86,49 @@ async def test_rows_keep_exact_and_estimated_numbers(tmp_path: Path) -> None:
         assert summary["premium_requests"]["today"] == 2
 
     await _with_ledger(tmp_path / "usage.db", body)
+
+
+async def test_a_recorded_row_is_on_disk_one_batch_delay_later(
+    tmp_path: Path, mock_clock: trio.testing.MockClock
+) -> None:
+    """The promise behind `kill -9 loses at most a second of rows`, on virtual time: the
+    writer commits what was recorded once `batch_delay` has passed, with no other trigger."""
+    ledger = Ledger(tmp_path / "usage.db")
+    assert ledger.batch_delay <= 1.0  # the daemon's ledger uses the default
+
+    def on_disk() -> set[str]:
+        conn = sqlite3.connect(tmp_path / "usage.db")
+        try:
+            return {r[0] for r in conn.execute("SELECT request_id FROM requests")}
+        finally:
+            conn.close()
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(ledger.run)
+        ledger.record(_record("r1"))
+        await trio.testing.wait_all_tasks_blocked()  # the writer waits out its batch delay
+        assert on_disk() == set()
+        mock_clock.jump(ledger.batch_delay)
+        await _within_real_seconds(60, ledger.durable.wait_value(lambda written: written >= 1))
+        assert on_disk() == {"r1"}
+        nursery.cancel_scope.cancel()
+
+
+async def _within_real_seconds(seconds: float, work: Awaitable[object]) -> None:
+    """Await `work`, failing (not hanging) if it has not ended after `seconds` of real time:
+    virtual time stands still, so a writer that never commits would wait forever."""
+    ended = threading.Event()
+
+    async def guard() -> None:
+        if not await trio.to_thread.run_sync(ended.wait, seconds):
+            raise AssertionError(f"not done within {seconds} s of real time")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(guard)
+        try:
+            await work
+        finally:
+            ended.set()
 
 
 async def test_rows_survive_a_restart_and_shutdown_flushes(tmp_path: Path) -> None:
