@@ -410,7 +410,7 @@ class Bench:
             self.daemon.pid,
             self.kiro_model,
             8 if QUICK else 30,
-            50_000 if QUICK else 95_000,
+            30_000 if QUICK else 48_000,
             850_000,
             log,
         )

@@ -101,7 +101,14 @@ def test_countless_tiny_objects_are_refused_before_they_are_built() -> None:
     raw = json.dumps({"model": "m", "messages": messages}).encode()
     with pytest.raises(RequestTooLarge, match=f"more than {MAX_JSON_CONTAINERS} JSON objects"):
         parse_request_body(raw, 64)
-    session = [{"role": "user", "content": [{"type": "text", "text": "x"}]}] * 20_000
+    # A long real session (4,000 tool round trips, more than any upstream's context holds)
+    # stays inside the bound.
+    call = {"type": "tool_use", "id": "t", "name": "Read", "input": {"path": "a.py"}}
+    result = {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "x"}]}
+    session = [
+        {"role": "assistant", "content": [{"type": "text", "text": "Reading."}, call]},
+        {"role": "user", "content": [result]},
+    ] * 4_000
     assert parse_request_body(json.dumps({"messages": session}).encode(), 64)
 
 

@@ -24,11 +24,13 @@ __all__ = [
     "parse_request_body_off_loop",
 ]
 
-# Objects and arrays one body may hold. A tool round trip of Claude Code is ~9 of them and
-# ~100 tokens at the very least, so this is past a 1M-token context (no upstream takes
-# more than ~200k). Each one costs ~1 KB of memory on its way through the gateway, and
-# `json.loads`, one C call, holds the interpreter ~70 ms for 100k (`nox -s bench`).
-MAX_JSON_CONTAINERS = 100_000
+# Objects and arrays one body may hold. A tool round trip of Claude Code is ~10 of them and
+# ~100 tokens at the very least (Codex: ~5 and ~50), so this is past a 500k-token context
+# (no upstream takes more than ~200k). Each costs ~1 KB of memory and a dozen Python
+# objects on its way through the gateway; the interpreter's full garbage collections, which
+# run in whatever thread allocates, take time in proportion (~60 ms at the cap, and
+# `json.loads` ~35 ms: `nox -s bench`).
+MAX_JSON_CONTAINERS = 50_000
 
 _SLICE = 256 * 1024
 # From a point outside any string, within a slice: bytes that are no quote, and whole
@@ -104,7 +106,7 @@ def parse_request_body(
     if containers > max_containers:
         raise RequestTooLarge(
             f"request body holds more than {max_containers} JSON objects and arrays, the "
-            "limit; send a shorter history (compact the conversation)"
+            "gateway's limit; send a shorter history (compact the conversation)"
         )
     try:
         value = untrusted.loads(raw, what="request body")
