@@ -17,8 +17,8 @@ from test_faults_copilot import _config, body, copilot_rig
 
 from aiclient_trio.config.types import Config, ServerConfig
 from aiclient_trio.errors import InvalidRequest
+from aiclient_trio.formats.body import parse_request_body_off_loop
 from aiclient_trio.log import MASK
-from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
 
 KEY = "gw-secret-key-123"
@@ -177,13 +177,13 @@ async def test_no_endpoint_returns_an_upstream_credential(
 
 async def test_big_bodies_are_parsed_off_the_event_loop() -> None:
     # Nested, but within the limit of objects and arrays a body may hold.
-    unit = b"[" * 4 + b'"' + b"x" * 60 + b'"' + b"]" * 4 + b","
+    unit = b"[" * 2 + b'"' + b"x" * 60 + b'"' + b"]" * 2 + b","
     big = b'{"a":[' + unit * (1024 * 1024 // len(unit)) + b"1]}"
     ticks = 0
     parsed: dict[str, Any] = {}
 
     async def parse() -> None:
-        parsed.update(await guards.parse_json_body_off_loop(big, 64))
+        parsed.update(await parse_request_body_off_loop(big, 64))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(parse)
@@ -194,4 +194,4 @@ async def test_big_bodies_are_parsed_off_the_event_loop() -> None:
     # A deep one is refused before any object is built.
     deep = b'{"a":' + b"[" * 100 + b"]" * 100 + b"}"
     with pytest.raises(InvalidRequest, match="nesting"):
-        await guards.parse_json_body_off_loop(deep + b" " * len(big), 64)
+        await parse_request_body_off_loop(deep + b" " * len(big), 64)

@@ -25,11 +25,11 @@ from aiclient_trio.config.types import Config, UpstreamConfig
 from aiclient_trio.daemon.control import ControlClient, ControlServer
 from aiclient_trio.daemon.main import keep_running
 from aiclient_trio.errors import InvalidRequest
+from aiclient_trio.formats.body import parse_request_body
 from aiclient_trio.ledger import Ledger, UsageQuery
 from aiclient_trio.log import log_request
 from aiclient_trio.metrics import GatewayMetrics
 from aiclient_trio.record import RequestRecord
-from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
 
 MODEL = "kiro/claude-sonnet-4.5"
@@ -66,7 +66,7 @@ def test_a_parsed_body_is_encodable_or_refused_naming_the_field(body: dict[str, 
     raw = json.dumps(body).encode()  # ensure_ascii: surrogates travel as \\udXXX escapes
     holds_surrogate = _has_surrogate(json.dumps(body, ensure_ascii=False))
     try:
-        parsed = guards.parse_json_body(raw, 64)
+        parsed = parse_request_body(raw, 64)
     except InvalidRequest as error:
         assert holds_surrogate, error.message
         assert error.param is not None
@@ -80,13 +80,13 @@ def test_a_parsed_body_is_encodable_or_refused_naming_the_field(body: dict[str, 
 def test_the_refusal_names_the_nested_field() -> None:
     raw = b'{"model":"m","messages":[{"role":"user","content":"a"},{"content":"x\\udc00"}]}'
     with pytest.raises(InvalidRequest) as caught:
-        guards.parse_json_body(raw, 64)
+        parse_request_body(raw, 64)
     assert caught.value.param == "messages[1].content"
     # Raw surrogate bytes (which json.loads(bytes) lets through) are caught too.
     with pytest.raises(InvalidRequest, match=r"model"):
-        guards.parse_json_body(b'{"model":"kiro/\xed\xa0\x80"}', 64)
+        parse_request_body(b'{"model":"kiro/\xed\xa0\x80"}', 64)
     # A valid pair is text, not a lone surrogate.
-    assert guards.parse_json_body(b'{"model":"\\ud83d\\ude00"}', 64) == {"model": "\U0001f600"}
+    assert parse_request_body(b'{"model":"\\ud83d\\ude00"}', 64) == {"model": "\U0001f600"}
 
 
 @pytest.mark.parametrize(
@@ -105,7 +105,7 @@ def test_the_refusal_names_the_nested_field() -> None:
 )
 def test_bad_json_bodies_get_a_message_that_says_what_is_wrong(raw: bytes, says: str) -> None:
     with pytest.raises(InvalidRequest, match=says) as caught:
-        guards.parse_json_body(raw, 64)
+        parse_request_body(raw, 64)
     if says != "nesting exceeds":
         assert "nesting" not in caught.value.message
 

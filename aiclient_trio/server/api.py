@@ -1,8 +1,8 @@
 """The Quart handler of the hot API routes: read, parse, route, relay, record.
 
-The app's hooks ran the guards; this reads the body with Quart (`get_data`) and parses it
-with our own JSON parser (`guards.parse_json_body_off_loop`), then answers with a Quart
-response: whole, or streamed event by event (`server.http.ResponseSink`).
+The app's hooks ran the guards; this reads the body with Quart (`get_data`), parses it with
+our own bounded JSON parser (`formats.body`), then answers with a Quart response: whole, or
+streamed event by event (`server.http.ResponseSink`).
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ from aiclient_trio.errors import (
     RequestTooLarge,
     UpstreamTimeout,
 )
+from aiclient_trio.formats.body import parse_request_body_off_loop
 from aiclient_trio.formats.table import codec
 from aiclient_trio.formats.tokens import estimate_request_tokens
 from aiclient_trio.gateway import Gateway
+from aiclient_trio.offload import BIG_BYTES, off_loop
 from aiclient_trio.providers.base import RequestContext
 from aiclient_trio.providers.router import Target, for_kind, resolve
 from aiclient_trio.reliability import (
     RateLimiter,
 )
-from aiclient_trio.server import guards
 from aiclient_trio.server.exchange import Exchange
 from aiclient_trio.server.failover import fallback_chain
 from aiclient_trio.server.http import ResponseSink, Scope, header, response
@@ -182,7 +183,7 @@ async def _prepare(
     scope = cast(Scope, request.scope)
     try:
         raw = await _read_body(request, config.server.max_body_bytes, config.server.body_timeout)
-        body = await guards.parse_json_body_off_loop(raw, config.server.max_json_depth)
+        body = await parse_request_body_off_loop(raw, config.server.max_json_depth)
         # The gateway's own credentials stay here: providers never see them.
         headers = {
             k.decode("latin-1"): v.decode("latin-1")
@@ -197,7 +198,7 @@ async def _prepare(
         if route == "embeddings":
             work = _embeddings_work(gateway, config, ex, body, headers)
         else:
-            parsed = await guards.off_loop_if_big(len(raw), lambda: _parse(inbound, body))
+            parsed = await off_loop(len(raw) >= BIG_BYTES, _parse, inbound, body)
             work = _chat_work(gateway, config, inbound, ex, body, parsed, headers)
     except GatewayError as error:
         if isinstance(error, RequestTooLarge | RequestTimeout):
@@ -267,7 +268,7 @@ async def _count_tokens(ex: Exchange, body: dict[str, Any], size: int) -> None:
     def count() -> int:
         return estimate_request_tokens(codec("anthropic").parse_request(body))
 
-    estimate = await guards.off_loop_if_big(size, count)
+    estimate = await off_loop(size >= BIG_BYTES, count)
     ex.usage = ir.Usage(input_tokens=estimate, input_estimated=True)
     await ex.send_json(200, {"input_tokens": estimate})
 
