@@ -249,10 +249,10 @@ def markdown(r: dict[str, Any]) -> str:
     if big and "cases" in big:
         out += [
             "",
-            "## Big bodies (event loop kept free, memory given back)",
+            "## Big bodies (event loop kept free, memory bounded and given back)",
             "",
             "/healthz probed every 50 ms while each request runs (and 1 s after); the daemon's RSS",
-            "before, at its peak and after.",
+            "before, at its peak and 3 s after the answer.",
             "",
             "| case | body MB | HTTP | s | /healthz p50 / max ms | RSS MB before / peak / after |",
             "|---|---|---|---|---|---|",

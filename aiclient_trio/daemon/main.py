@@ -19,6 +19,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from aiclient_trio.config.load import (
 from aiclient_trio.config.paths import log_path
 from aiclient_trio.config.types import Config
 from aiclient_trio.daemon.control import ControlServer
+from aiclient_trio.daemon.memory import release_when_idle
 from aiclient_trio.daemon.methods import control_handlers
 from aiclient_trio.daemon.permissions import secure_private_trees
 from aiclient_trio.daemon.pidfile import PidLock
@@ -203,6 +205,8 @@ class Daemon:
                 await self._start_dashboard(nursery, handlers)
                 nursery.start_soon(self._watch_signals, signals)
                 nursery.start_soon(self._drain_deadline)
+                idle_release = partial(release_when_idle, self.gateway.active_requests)
+                nursery.start_soon(keep_running, "memory release", idle_release)
                 config = self.gateway.config.value
                 for name in self.provider_names():
                     if self.enabled(config, name):
