@@ -423,6 +423,7 @@ async def _supervised(
         deadline_hit=scope.cancelled_caught,
         timeout_error=lambda: _timeout_error(ex, limits),
     )
+    failure = None  # its traceback holds this frame: no cycle keeps the request alive
 
 
 def _timeout_error(ex: Exchange, limits: UpstreamConfig) -> UpstreamTimeout:

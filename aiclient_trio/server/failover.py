@@ -61,28 +61,33 @@ def fallback_chain(
 
     async def run() -> None:
         first_error: GatewayError | None = None
-        for i, target in enumerate(targets):
-            last = i == len(targets) - 1
-            breaker = gateway.reliability.breaker(target.label, limits)
-            try:
-                await _with_retries(
-                    ex, target, inbound, client_model, headers, attempt, policy, breaker
-                )
-                return
-            except GatewayError as error:
-                first_error = first_error or error
-                if ex.started or not _may_fall_back(error):
-                    raise
-                if last:
-                    # Every target is failing: the first one's reason says the most.
-                    raise (error if error.kind != "unavailable" else first_error) from None
-                log.info(
-                    "request %s: %s failed (%s), trying the next target",
-                    ex.request_id,
-                    target.label,
-                    error.kind,
-                )
-                ex.fall_back(target.label)
+        try:
+            for i, target in enumerate(targets):
+                last = i == len(targets) - 1
+                breaker = gateway.reliability.breaker(target.label, limits)
+                try:
+                    await _with_retries(
+                        ex, target, inbound, client_model, headers, attempt, policy, breaker
+                    )
+                    return
+                except GatewayError as error:
+                    first_error = first_error or error
+                    if ex.started or not _may_fall_back(error):
+                        raise
+                    if last:
+                        # Every target is failing: the first one's reason says the most.
+                        raise (error if error.kind != "unavailable" else first_error) from None
+                    log.info(
+                        "request %s: %s failed (%s), trying the next target",
+                        ex.request_id,
+                        target.label,
+                        error.kind,
+                    )
+                    ex.fall_back(target.label)
+        finally:
+            # The error's traceback holds this frame: drop the reference, or the cycle keeps
+            # the (possibly big) request alive until a full garbage collection.
+            first_error = None
 
     return run
 
