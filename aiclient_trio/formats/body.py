@@ -34,12 +34,14 @@ MAX_JSON_CONTAINERS = 50_000
 
 _SLICE = 256 * 1024
 # From a point outside any string, within a slice: bytes that are no quote, and whole
-# strings (possessive: no backtracking, linear time).
-_OUTSIDE = re.compile(rb'(?:[^"]++|"[^"\\]*+(?:\\.[^"\\]*+)*+")*+')
+# strings. Each byte can be matched one way only, so a greedy match is linear. (Not
+# possessive `*+`: early CPython 3.11 releases match possessive repeats of groups wrongly,
+# and Debian 12's python3 is 3.11.2; tests/test_request_body.py caught it there.)
+_OUTSIDE = re.compile(rb'(?:[^"]+|"[^"\\]*(?:\\.[^"\\]*)*")*')
 # Inside a string: its characters and escapes, up to (not including) the closing quote.
-_INSIDE = re.compile(rb'[^"\\]*+(?:\\.[^"\\]*+)*+')
+_INSIDE = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')
 # Everything but brackets outside strings (whole strings included), removed in one pass.
-_NOT_BRACKET = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[^"\[\]{}]++')
+_NOT_BRACKET = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[^"\[\]{}]+')
 _STEP = [0] * 256
 _STEP[ord("[")] = _STEP[ord("{")] = 1
 _STEP[ord("]")] = _STEP[ord("}")] = -1
