@@ -68,21 +68,27 @@ def _block_size(block: ir.ContentBlock) -> int:
 def body_is_big(value: Any) -> bool:
     """True when JSON `value` holds at least BIG_BYTES of strings or a long list, looking at
     no more than a few thousand values (past that, it is big)."""
-    budget = BIG_BYTES
+    return _exceeds(value, look=_WALK_LIMIT, items=_BIG_COUNT, chars=BIG_BYTES, total=BIG_BYTES)
+
+
+def _exceeds(value: Any, *, look: int, items: int, chars: int, total: int) -> bool:
+    """True when JSON `value` holds a list longer than `items`, a string longer than
+    `chars` or strings of `total` characters together, or more than `look` values (the
+    walk stops there: its own cost stays bounded)."""
     stack, seen = [value], 0
     while stack:
         item = stack.pop()
         seen += 1
-        if seen > _WALK_LIMIT:
+        if seen > look:
             return True
         if isinstance(item, str):
-            budget -= len(item)
-            if budget <= 0:
+            total -= len(item)
+            if len(item) > chars or total <= 0:
                 return True
         elif isinstance(item, dict):
             stack.extend(item.values())
         elif isinstance(item, list):
-            if len(item) > _BIG_COUNT:
+            if len(item) > items:
                 return True
             stack.extend(item)
     return False
@@ -152,19 +158,4 @@ def dumps_in_pieces(
 def _bulky(value: Any) -> bool:
     """Worth encoding in pieces: a long list or a long string within it, or more values
     than a quick look covers (cheap: at most _BULK_LOOK values are looked at)."""
-    stack, seen = [value], 0
-    while stack:
-        item = stack.pop()
-        seen += 1
-        if seen > _BULK_LOOK:
-            return True
-        if isinstance(item, str):
-            if len(item) > _PIECE_CHARS:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            if len(item) > _PIECE_ITEMS:
-                return True
-            stack.extend(item)
-    return False
+    return _exceeds(value, look=_BULK_LOOK, items=_PIECE_ITEMS, chars=_PIECE_CHARS, total=1 << 62)

@@ -64,6 +64,19 @@ async def _healthz_while_gated(url: str, gate: Gate, path: str, body: dict[str, 
     return answers["big"]
 
 
+async def _kiro_answer_while_gated(
+    tmp_path: Path, gate: Gate, body: dict[str, Any]
+) -> tuple[httpx.Response, Any]:
+    """`body` to /v1/messages through a Kiro provider on its simulator, with /healthz
+    asked while `gate` holds the heavy work: the answer and the simulator."""
+    async with trio.open_nursery() as nursery:
+        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
+        async with serve(create_app(make_gateway(provider))) as url:
+            answer = await _healthz_while_gated(url, gate, "/v1/messages", body)
+        nursery.cancel_scope.cancel()
+    return answer, sim
+
+
 async def test_healthz_answers_while_a_big_count_tokens_is_counted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -93,11 +106,7 @@ async def test_healthz_answers_while_kiro_estimates_a_big_prompt(
         "max_tokens": 16,
         "messages": [{"role": "user", "content": KIRO_TEXT}],
     }
-    async with trio.open_nursery() as nursery:
-        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        async with serve(create_app(make_gateway(provider))) as url:
-            answer = await _healthz_while_gated(url, gate, "/v1/messages", body)
-        nursery.cancel_scope.cancel()
+    answer, sim = await _kiro_answer_while_gated(tmp_path, gate, body)
     assert answer.status_code == 200, answer.text
     assert answer.json()["usage"]["input_tokens"] > 0
     assert sim.violations == []
@@ -135,11 +144,7 @@ async def test_healthz_answers_while_kiro_converts_a_long_history(
     gate = Gate(kiro_provider.build_request)
     monkeypatch.setattr(kiro_provider, "build_request", gate)
     body = {"model": "kiro/claude-sonnet-4.5", "max_tokens": 16, "messages": _conversation(200)}
-    async with trio.open_nursery() as nursery:
-        provider, sim = await start_kiro_for_tests(nursery, tmp_path)
-        async with serve(create_app(make_gateway(provider))) as url:
-            answer = await _healthz_while_gated(url, gate, "/v1/messages", body)
-        nursery.cancel_scope.cancel()
+    answer, sim = await _kiro_answer_while_gated(tmp_path, gate, body)
     assert answer.status_code == 200, answer.text
     sent = sim.generate_requests()[-1].json()["conversationState"]
     assert len(sent["history"]) == 398  # every turn but the current one went upstream

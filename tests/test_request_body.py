@@ -73,6 +73,8 @@ def test_depth_limit() -> None:
         (b"[" * 100_000, "nesting exceeds the limit of 64"),
         (b'{"a":' + _nested(100) + b"}", "nesting exceeds the limit of 64"),
         (b"[]", "JSON object"),
+        (b'"text"', "JSON object"),
+        (b"{nope", "not valid JSON"),
         (b"", "truncated"),
     ],
 )
@@ -83,6 +85,10 @@ def test_bad_bodies_get_a_message_that_says_what_is_wrong(raw: bytes, says: str)
         assert "nesting" not in caught.value.message
 
 
+def test_a_good_body_is_parsed_whole() -> None:
+    assert parse_request_body(b'{"a": [1, {"b": 2}]}', 64) == {"a": [1, {"b": 2}]}
+
+
 def test_lone_surrogates_are_refused_naming_the_field_even_across_slices() -> None:
     raw = b'{"model":"m","messages":[{"role":"user","content":"a"},{"content":"x\\udc00"}]}'
     for size in (3, 5, 1 << 20):
@@ -91,8 +97,10 @@ def test_lone_surrogates_are_refused_naming_the_field_even_across_slices() -> No
             with pytest.raises(InvalidRequest) as caught:
                 parse_request_body(raw, 64)
             assert caught.value.param == "messages[1].content"
+            # Raw surrogate bytes (which json.loads(bytes) lets through) are caught too.
             with pytest.raises(InvalidRequest, match=r"model"):
                 parse_request_body(b'{"model":"kiro/\xed\xa0\x80"}', 64)
+            # A valid pair is text, not a lone surrogate.
             assert parse_request_body(b'{"model":"\\ud83d\\ude00"}', 64) == {"model": "\U0001f600"}
 
 

@@ -11,8 +11,7 @@ import pytest
 from fakes import FakeProvider, Records, load_json, make_gateway, serve
 
 from aiclient_trio.config.types import Config, ServerConfig
-from aiclient_trio.errors import AuthenticationError, InvalidRequest, PermissionDenied
-from aiclient_trio.formats.body import json_depth_exceeds, parse_request_body
+from aiclient_trio.errors import AuthenticationError, PermissionDenied
 from aiclient_trio.server import guards
 from aiclient_trio.server.app import create_app
 from aiclient_trio.server.paths import canonical_path
@@ -84,30 +83,6 @@ def test_api_key_bearer_or_x_api_key() -> None:
             guards.check_api_key(_scope(**headers), config)
         assert "s3cret" not in info.value.message
     guards.check_api_key(_scope(), Config())  # no key configured: open
-
-
-def _nested(depth: int) -> bytes:
-    return ("[" * depth + "]" * depth).encode()
-
-
-def test_json_depth_limit() -> None:
-    assert not json_depth_exceeds(_nested(64), 64)
-    assert json_depth_exceeds(_nested(65), 64)
-    # Brackets inside strings (with escaped quotes) do not count.
-    tricky = json.dumps({"a": '[[[[[[\\"[[[[', "b": [{"c": "]]]]"}]}).encode()
-    assert not json_depth_exceeds(tricky, 3)
-    assert json_depth_exceeds(tricky, 2)
-
-
-def test_parse_json_body_errors() -> None:
-    assert parse_request_body(b'{"a": [1, {"b": 2}]}', 64) == {"a": [1, {"b": 2}]}
-    for body in (b"{nope", b"[1, 2]", b'"text"', b""):
-        with pytest.raises(InvalidRequest):
-            parse_request_body(body, 64)
-    with pytest.raises(InvalidRequest, match="nesting"):
-        parse_request_body(b'{"a":' + _nested(100) + b"}", 64)
-    with pytest.raises(InvalidRequest, match="nesting"):
-        parse_request_body(b'{"a":' + _nested(100_000) + b"}", 64)
 
 
 # --------------------------------------------------------------------------- over sockets
