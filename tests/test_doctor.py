@@ -22,6 +22,7 @@ import tomli_w
 import trio
 from click.testing import CliRunner
 from conftest import XdgHome
+from upstream_kit import proxying
 
 from aiclient_trio.cli.demo import DEMO_GITHUB_TOKEN, DemoOptions, DemoRun, run_demo
 from aiclient_trio.cli.doctor.checklist import Checklist, Status
@@ -412,6 +413,32 @@ async def test_unreachable_proxy(doctor_env: XdgHome, monkeypatch: pytest.Monkey
     assert "unset HTTPS_PROXY" in found["fix"]
     # The host checks would only repeat it.
     assert result.check("network", "kiro: Kiro chat (runtime)")["status"] == "skipped"
+
+
+async def test_host_checks_go_through_the_proxy_as_the_daemons_calls_do(
+    doctor_env: XdgHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The doctor calls the upstream hosts through the daemon's own transport, so what it
+    # proves about the proxy (and NO_PROXY) holds for the daemon's calls.
+    async with proxying() as proxy, upstreams(doctor_env) as ups:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url("ann:pw"))
+        result = await run_doctor("--provider", "kiro")
+        host = ups.kiro.base_url.split("://", 1)[1].split("/", 1)[0]
+        found = result.check("network", "kiro: Kiro chat (runtime)")
+        assert found["status"] == "ok", found
+        assert f"via proxy http://127.0.0.1:{proxy.port}" in found["detail"]
+        assert "ann:pw" not in json.dumps(result.data)
+        assert f"HEAD http://{host}/" in proxy.seen, proxy.seen
+        assert set(proxy.credentials) == {"ann:pw"}
+        # A CIDR in NO_PROXY (which the daemon honours and httpx's own proxy handling does
+        # not) sends the same checks direct.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.0/8")
+        proxy.seen.clear()
+        result = await run_doctor("--provider", "kiro")
+        found = result.check("network", "kiro: Kiro chat (runtime)")
+        assert found["status"] == "ok", found
+        assert "via proxy" not in found["detail"]
+        assert proxy.seen == []
 
 
 async def test_bad_ca_file(

@@ -154,21 +154,24 @@ async def proxying() -> AsyncIterator[Proxy]:
                 auth = base64.b64decode(token).decode()
         proxy.seen.append(f"{method} {target}")
         proxy.credentials.append(auth)
-        if proxy.refuse is not None:
-            await stream.send_all(
-                b"HTTP/1.1 %d Refused\r\ncontent-length: 0\r\n\r\n" % proxy.refuse
-            )
+        if method == "CONNECT":
+            authority = target
+        else:
+            authority, _, path = target.removeprefix("http://").partition("/")
+        host, _, port = authority.rpartition(":")
+        try:
+            if proxy.refuse is not None:
+                raise OSError("refused")
+            upstream = await trio.open_tcp_stream(host, int(port))
+        except OSError:  # as a real proxy does: the refusal (or 502) to the client
+            status = proxy.refuse or 502
+            await stream.send_all(b"HTTP/1.1 %d Refused\r\ncontent-length: 0\r\n\r\n" % status)
             await trio.aclose_forcefully(stream)
             return
         if method == "CONNECT":
-            host, _, port = target.rpartition(":")
-            upstream = await trio.open_tcp_stream(host, int(port))
             await stream.send_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
             await _relay(stream, upstream, rest)
             return
-        authority, _, path = target.removeprefix("http://").partition("/")
-        host, _, port = authority.rpartition(":")
-        upstream = await trio.open_tcp_stream(host, int(port))
         kept = [
             f"{method} /{path} {version}",
             *(line for line in lines[1:] if not line.lower().startswith("proxy-authorization")),

@@ -22,6 +22,7 @@ import click
 import httpx
 
 from aiclient_trio import __version__
+from aiclient_trio.upstream import blocking_call
 
 __all__ = [
     "PACKAGE",
@@ -82,10 +83,13 @@ def latest_release(
     """The newest release's version on PyPI, or None when it cannot be found out."""
     url = url or os.environ.get(URL_ENV) or PYPI_URL
     try:
-        with httpx.Client(timeout=timeout, transport=transport) as client:
-            response = client.get(url, headers={"Accept": "application/json"})
-            response.raise_for_status()
-            data = response.json()
+        if transport is None:  # the daemon's transport: its proxies and TLS settings
+            response = blocking_call("GET", url, timeout, headers={"Accept": "application/json"})
+        else:
+            with httpx.Client(timeout=timeout, transport=transport) as client:
+                response = client.get(url, headers={"Accept": "application/json"})
+        response.raise_for_status()
+        data = response.json()
     except (httpx.HTTPError, ValueError):
         return None
     info = data.get("info") if isinstance(data, dict) else None

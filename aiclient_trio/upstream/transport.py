@@ -10,10 +10,11 @@ import math
 from collections.abc import AsyncIterator
 
 import httpx
+import trio
 
 from aiclient_trio.upstream.pool import Pool, Timeouts, UpstreamResponse
 
-__all__ = ["PoolTransport", "http_client", "one_off_client"]
+__all__ = ["PoolTransport", "blocking_call", "http_client", "one_off_client"]
 
 
 def _seconds(value: object, default: float) -> float:
@@ -87,3 +88,22 @@ def one_off_client(*, connect: float = 10.0, timeout: float = 30.0) -> httpx.Asy
     """An httpx client on a pool of its own, for a CLI command's sign-in calls (closing the
     client closes the pool)."""
     return http_client(Pool(Timeouts(connect=connect, read=timeout, write=timeout, pool=timeout)))
+
+
+def blocking_call(
+    method: str,
+    url: str,
+    timeout: float,
+    *,
+    headers: dict[str, str] | None = None,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """One call from synchronous CLI code (outside any Trio run) on a pool of its own, so
+    proxies, NO_PROXY and TLS settings are the daemon's; the answer read whole. Raises
+    httpx's errors."""
+
+    async def call() -> httpx.Response:
+        async with one_off_client(connect=timeout, timeout=timeout) as client:
+            return await client.request(method, url, headers=headers, content=content)
+
+    return trio.run(call)

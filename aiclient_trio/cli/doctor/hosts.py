@@ -1,5 +1,5 @@
-"""Upstream URLs per provider, from the providers' own URL helpers, and whether a Kiro chat
-host still serves the API.
+"""Upstream URLs per provider, from the providers' own URL helpers, whether a Kiro chat host
+still serves the API, and the doctor's calls to them (through the daemon's own transport).
 
 Which upstream base URLs the config (and the stored sign-ins) will make the daemon use, per
 provider: the network checks resolve and connect to exactly these.
@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from aiclient_trio.config.types import Config, KiroConfig
+from aiclient_trio.upstream import blocking_call
 
 __all__ = ["chat_host_state", "kiro_chat_hosts", "provider_urls"]
 
@@ -96,8 +97,7 @@ def chat_host_state(url: str, target: str, timeout: float) -> tuple[bool | None,
 
     headers = {"content-type": endpoints.AWS_JSON, "x-amz-target": target}
     try:
-        with httpx.Client(timeout=timeout, trust_env=True) as client:
-            response = client.post(url + "/", content=b"{}", headers=headers)
+        response = blocking_call("POST", url + "/", timeout, headers=headers, content=b"{}")
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"
     if endpoints.moves_to_next_family(response.status_code, response.content):

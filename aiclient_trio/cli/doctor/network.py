@@ -3,9 +3,9 @@
 Network checks: the proxy and CA bundle in effect, then DNS, connect and TLS to each upstream
 host the config will use (no credentials sent), and the clock against the upstream `Date`.
 
-Each host gets one credential-free `HEAD /` through httpx with the environment's proxy and CA
-settings, as the daemon's own clients use them; any HTTP answer proves DNS, connect and TLS,
-and its `Date` header measures the clock.
+Each host gets one credential-free `HEAD /` through the daemon's own upstream transport (the
+pool, with the environment's proxy and CA settings read the way the daemon reads them); any
+HTTP answer proves DNS, connect and TLS, and its `Date` header measures the clock.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import certifi
 import httpx
 
 from aiclient_trio.cli.doctor.context import DoctorContext
+from aiclient_trio.cli.doctor.hosts import provider_urls
+from aiclient_trio.upstream import blocking_call
 
 __all__ = [
     "CLOCK_FAIL",
@@ -131,8 +133,7 @@ def probe_host(url: str, timeout: float) -> HostProbe:
             )
     sent = time.time()
     try:
-        with httpx.Client(timeout=timeout, trust_env=True) as client:
-            response = client.head(f"{parts.scheme}://{parts.netloc}/")
+        response = blocking_call("HEAD", f"{parts.scheme}://{parts.netloc}/", timeout)
     except httpx.HTTPError as exc:
         detail, fix = _describe_failure(url, exc, via)
         return HostProbe(url, False, detail, fix)
@@ -243,7 +244,6 @@ def _check_clock(ctx: DoctorContext) -> None:
 
 
 def check_network(ctx: DoctorContext) -> None:
-    from aiclient_trio.cli.doctor.hosts import provider_urls
 
     proxy_ok = _check_proxy(ctx)
     ca_ok = _check_ca(ctx)
