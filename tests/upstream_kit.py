@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -159,12 +160,12 @@ async def proxying() -> AsyncIterator[Proxy]:
         else:
             authority, _, path = target.removeprefix("http://").partition("/")
         host, _, port = authority.rpartition(":")
-        try:
-            if proxy.refuse is not None:
-                raise OSError("refused")
-            upstream = await trio.open_tcp_stream(host, int(port))
-        except OSError:  # as a real proxy does: the refusal (or 502) to the client
-            status = proxy.refuse or 502
+        # A target it cannot reach gets a 502, as from a real proxy.
+        status, upstream = proxy.refuse or 502, None
+        if proxy.refuse is None:
+            with contextlib.suppress(OSError):
+                upstream = await trio.open_tcp_stream(host, int(port))
+        if upstream is None:
             await stream.send_all(b"HTTP/1.1 %d Refused\r\ncontent-length: 0\r\n\r\n" % status)
             await trio.aclose_forcefully(stream)
             return

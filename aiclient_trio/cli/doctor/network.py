@@ -244,7 +244,6 @@ def _check_clock(ctx: DoctorContext) -> None:
 
 
 def check_network(ctx: DoctorContext) -> None:
-
     proxy_ok = _check_proxy(ctx)
     ca_ok = _check_ca(ctx)
     config = ctx.effective_config
